@@ -1,0 +1,40 @@
+/** An endpoint as the balancing core sees it: everything a strategy may decide on, nothing else. */
+export interface Endpoint {
+  /** Stable identity: the pod name where known, else "address:port". Hash tables use it, not the IP. */
+  readonly identity: string;
+  readonly address: string;
+  /** The service's first port on this endpoint, or null when the endpoint has none. */
+  readonly port: number | null;
+  /** Every named port of the endpoint. */
+  readonly ports: Readonly<Record<string, number>>;
+  /** Integer 1..1000. */
+  readonly weight: number;
+  readonly zone: string | null;
+  readonly region: string | null;
+  readonly node: string | null;
+  readonly ready: boolean;
+  readonly serving: boolean;
+  readonly terminating: boolean;
+  /** Result of an active health probe, or null where none runs. */
+  readonly probeHealthy: boolean | null;
+}
+
+export const MIN_WEIGHT = 1;
+export const MAX_WEIGHT = 1000;
+export const DEFAULT_WEIGHT = 1;
+
+/** An endpoint receives new traffic only when it is ready, not terminating, and not failing a probe. */
+export function isHealthy(endpoint: Endpoint): boolean {
+  return endpoint.ready && !endpoint.terminating && endpoint.probeHealthy !== false;
+}
+
+export function isValidWeight(weight: unknown): weight is number {
+  return (
+    Number.isInteger(weight) && (weight as number) >= MIN_WEIGHT && (weight as number) <= MAX_WEIGHT
+  );
+}
+
+/** Code-unit order, not locale order: every replica must sort the same set identically. */
+export function compareIdentity(a: Endpoint, b: Endpoint): number {
+  return a.identity < b.identity ? -1 : a.identity > b.identity ? 1 : 0;
+}

@@ -1,0 +1,83 @@
+import type { Endpoint } from "./endpoint.ts";
+
+/**
+ * Open connections / in-flight requests per endpoint of one service, by endpoint identity.
+ * Counts live here, not in a picker, so they survive every rebuild of the service's pickers;
+ * each load-aware picker holds a LoadView that mirrors the counts as an array indexed like its
+ * endpoint list, which is what a pick reads.
+ */
+export class LoadTracker {
+  private readonly counts = new Map<string, number>();
+  private readonly views = new Set<LoadView>();
+
+  countOf(identity: string): number {
+    return this.counts.get(identity) ?? 0;
+  }
+
+  /** All non-zero counts, for state export. */
+  entries(): IterableIterator<[string, number]> {
+    return this.counts.entries();
+  }
+
+  increment(identity: string): void {
+    this.counts.set(identity, this.countOf(identity) + 1);
+    for (const view of this.views) view.adjust(identity, 1);
+  }
+
+  decrement(identity: string): void {
+    const count = this.countOf(identity);
+    if (count <= 0) return;
+    if (count === 1) this.counts.delete(identity);
+    else this.counts.set(identity, count - 1);
+    for (const view of this.views) view.adjust(identity, -1);
+  }
+
+  /** A live view of the counts over `endpoints`; `onChange(index)` runs after each change. */
+  view(endpoints: readonly Endpoint[], onChange?: (index: number) => void): LoadView {
+    const view = new LoadView(this, endpoints, onChange);
+    this.views.add(view);
+    return view;
+  }
+
+  /** @internal */
+  release(view: LoadView): void {
+    this.views.delete(view);
+  }
+}
+
+export class LoadView {
+  readonly loads: Int32Array;
+  total = 0;
+  private readonly indexOf = new Map<string, number>();
+  private readonly tracker: LoadTracker;
+  private readonly onChange: ((index: number) => void) | undefined;
+
+  constructor(
+    tracker: LoadTracker,
+    endpoints: readonly Endpoint[],
+    onChange: ((index: number) => void) | undefined,
+  ) {
+    this.tracker = tracker;
+    this.onChange = onChange;
+    this.loads = new Int32Array(endpoints.length);
+    endpoints.forEach((endpoint, index) => {
+      this.indexOf.set(endpoint.identity, index);
+      const count = tracker.countOf(endpoint.identity);
+      this.loads[index] = count;
+      this.total += count;
+    });
+  }
+
+  /** @internal */
+  adjust(identity: string, delta: number): void {
+    const index = this.indexOf.get(identity);
+    if (index === undefined) return;
+    this.loads[index] = (this.loads[index] as number) + delta;
+    this.total += delta;
+    this.onChange?.(index);
+  }
+
+  close(): void {
+    this.tracker.release(this);
+  }
+}

@@ -1,0 +1,145 @@
+import type { Endpoint } from "../endpoint.ts";
+import type { BuildContext, CarriedState, Picker, Strategy } from "../strategy.ts";
+import { selectionSize } from "../strategy.ts";
+
+/**
+ * NGINX's smooth weighted round robin (weights 5,1,1 give a a b a c a a), in O(log n) per pick.
+ *
+ * NGINX adds every weight to every current weight on each pick and takes the maximum: O(n).
+ * Here endpoint i's current weight after pick t is the line w_i * t + b_i, and a pick only lowers
+ * the chosen endpoint's intercept b_i by the total weight. The maximum over all lines at time t
+ * is kept in a kinetic tournament tree: each inner node holds the winner of its subtree and the
+ * first time that winner can be overtaken, so a pick revisits only the nodes whose certificate
+ * has expired plus the chosen leaf's path. Ties go to the lower index, as in NGINX.
+ */
+class SmoothWeightedRoundRobinPicker implements Picker {
+  readonly endpoints: readonly Endpoint[];
+  private readonly weight: Float64Array;
+  private readonly intercept: Float64Array;
+  private readonly totalWeight: number;
+  /** Leaves start here; a perfect binary tree of 2 * leafBase nodes, root at 1. */
+  private readonly leafBase: number;
+  private readonly winner: Int32Array;
+  private readonly expiry: Float64Array;
+  private time = 0;
+
+  constructor(context: BuildContext) {
+    this.endpoints = context.endpoints;
+    const n = this.endpoints.length;
+    this.weight = Float64Array.from(this.endpoints, (e) => e.weight);
+    this.totalWeight = this.weight.reduce((sum, w) => sum + w, 0);
+    this.intercept = new Float64Array(n);
+    const carried = context.carried?.currentWeights;
+    if (carried) {
+      for (let i = 0; i < n; i++) {
+        const value = carried[(this.endpoints[i] as Endpoint).identity];
+        // Replicated state is input like any other: keep it only when it is sane.
+        if (Number.isInteger(value) && Math.abs(value as number) <= this.totalWeight) {
+          this.intercept[i] = value as number;
+        }
+      }
+    }
+    let base = 1;
+    while (base < n) base *= 2;
+    this.leafBase = base;
+    this.winner = new Int32Array(2 * base).fill(-1);
+    this.expiry = new Float64Array(2 * base).fill(Number.POSITIVE_INFINITY);
+    this.rebuildTree();
+  }
+
+  private rebuildTree(): void {
+    for (let i = 0; i < this.leafBase; i++) {
+      this.winner[this.leafBase + i] = i < this.endpoints.length ? i : -1;
+    }
+    for (let node = this.leafBase - 1; node >= 1; node--) this.recompute(node);
+  }
+
+  private value(i: number): number {
+    return (this.weight[i] as number) * this.time + (this.intercept[i] as number);
+  }
+
+  private beats(a: number, b: number): boolean {
+    if (b < 0) return true;
+    if (a < 0) return false;
+    const va = this.value(a);
+    const vb = this.value(b);
+    return va > vb || (va === vb && a < b);
+  }
+
+  /** The first time after now at which `loser` overtakes `leader`, if their lines stay put. */
+  private overtakeTime(leader: number, loser: number): number {
+    if (leader < 0 || loser < 0) return Number.POSITIVE_INFINITY;
+    const gain = (this.weight[loser] as number) - (this.weight[leader] as number);
+    if (gain <= 0) return Number.POSITIVE_INFINITY;
+    const lead = this.value(leader) - this.value(loser);
+    // loser wins at the first step s with lead - gain*s < 0, or == 0 when it has the lower index.
+    let steps = Math.floor(lead / gain);
+    while (steps * gain > lead) steps--;
+    while ((steps + 1) * gain <= lead) steps++;
+    if (!(steps * gain === lead && loser < leader)) steps++;
+    return this.time + steps;
+  }
+
+  private recompute(node: number): void {
+    const left = this.winner[2 * node] as number;
+    const right = this.winner[2 * node + 1] as number;
+    const leftWins = this.beats(left, right);
+    const leader = leftWins ? left : right;
+    this.winner[node] = leader;
+    this.expiry[node] = Math.min(
+      this.expiry[2 * node] as number,
+      this.expiry[2 * node + 1] as number,
+      this.overtakeTime(leader, leftWins ? right : left),
+    );
+  }
+
+  /** Re-decides every node whose certificate expired by now. */
+  private refresh(node: number): void {
+    if (node >= this.leafBase) return;
+    if ((this.expiry[2 * node] as number) <= this.time) this.refresh(2 * node);
+    if ((this.expiry[2 * node + 1] as number) <= this.time) this.refresh(2 * node + 1);
+    this.recompute(node);
+  }
+
+  pick(): Endpoint {
+    // Rebase now and then so that weight * time stays far from 2^53.
+    if (this.time >= 1 << 20) {
+      for (let i = 0; i < this.endpoints.length; i++) this.intercept[i] = this.value(i);
+      this.time = 0;
+      this.rebuildTree();
+    }
+    this.time += 1;
+    if ((this.expiry[1] as number) <= this.time) this.refresh(1);
+    const chosen = this.winner[1] as number;
+    this.intercept[chosen] = (this.intercept[chosen] as number) - this.totalWeight;
+    for (let node = (this.leafBase + chosen) >> 1; node >= 1; node >>= 1) this.recompute(node);
+    return this.endpoints[chosen] as Endpoint;
+  }
+
+  /** The endpoint a pick gives, then the rest by how soon they are due (current weight + weight). */
+  select(_request: unknown, limit: number): Endpoint[] {
+    const first = this.pick();
+    const rest: number[] = [];
+    for (let i = 0; i < this.endpoints.length; i++) if (this.endpoints[i] !== first) rest.push(i);
+    const dueness = (i: number) => this.value(i) + (this.weight[i] as number);
+    rest.sort((a, b) => dueness(b) - dueness(a) || a - b);
+    const ordered = [first, ...rest.map((i) => this.endpoints[i] as Endpoint)];
+    ordered.length = selectionSize(ordered.length, limit);
+    return ordered;
+  }
+
+  exportState(): CarriedState {
+    const currentWeights: Record<string, number> = {};
+    for (let i = 0; i < this.endpoints.length; i++) {
+      currentWeights[(this.endpoints[i] as Endpoint).identity] = this.value(i);
+    }
+    return { currentWeights };
+  }
+
+  dispose(): void {}
+}
+
+export const weightedRoundRobin: Strategy = {
+  name: "weighted-round-robin",
+  build: (context) => new SmoothWeightedRoundRobinPicker(context),
+};

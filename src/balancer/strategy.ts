@@ -1,0 +1,81 @@
+import type { Endpoint } from "./endpoint.ts";
+import type { LoadTracker } from "./loads.ts";
+import type { ResolvedPolicy } from "./policy.ts";
+import type { RandomSource } from "./random.ts";
+
+/** The strategy names: the public API and the CRD's enum. */
+export const STRATEGY_NAMES = [
+  "round-robin",
+  "weighted-round-robin",
+  "random",
+  "weighted-random",
+  "least-connections",
+  "least-request",
+  "ip-hash",
+  "ring-hash",
+  "maglev",
+  "latency-based",
+] as const;
+export type StrategyName = (typeof STRATEGY_NAMES)[number];
+
+export function isStrategyName(value: unknown): value is StrategyName {
+  return STRATEGY_NAMES.includes(value as StrategyName);
+}
+
+/** What a request tells a strategy about its caller. */
+export interface PickRequest {
+  readonly clientIp?: string | undefined;
+  readonly sessionKey?: string | undefined;
+  readonly clientRegion?: string | undefined;
+}
+
+/**
+ * State that outlives a rebuild of a picker, by endpoint identity, in a form that can be
+ * serialised (the leader replicates it). A removed endpoint's entry is simply not carried.
+ */
+export interface CarriedState {
+  /** Identity of the endpoint a rotating strategy hands out next. */
+  readonly cursor?: string;
+  /** Smooth weighted round robin's current weights. */
+  readonly currentWeights?: Readonly<Record<string, number>>;
+  /** A fingerprint of a hash table, so replicas can prove they built the same one. */
+  readonly tableFingerprint?: string;
+}
+
+/** Latency in milliseconds from a client region to an endpoint region, undefined when unknown. */
+export type LatencyFunction = (fromRegion: string, toRegion: string) => number | undefined;
+
+export interface BuildContext {
+  /** Non-empty, sorted by identity, identities unique, weights valid. */
+  readonly endpoints: readonly Endpoint[];
+  readonly policy: ResolvedPolicy;
+  readonly carried: CarriedState | undefined;
+  readonly loads: LoadTracker;
+  readonly random: RandomSource;
+  readonly latency: LatencyFunction;
+}
+
+/**
+ * An immutable decision table over one endpoint set. Picking allocates nothing and takes no lock;
+ * only rotation state (cursors, current weights) changes between picks.
+ */
+export interface Picker {
+  readonly endpoints: readonly Endpoint[];
+  /** The endpoint for this request. Throws BalancerError MissingSessionKey / MissingClientIP. */
+  pick(request: PickRequest): Endpoint;
+  /** Distinct endpoints, best first, at most `limit` of them (0 = all). */
+  select(request: PickRequest, limit: number): Endpoint[];
+  exportState(): CarriedState;
+  /** Releases what the picker holds on shared state (load views). */
+  dispose(): void;
+}
+
+export interface Strategy {
+  readonly name: StrategyName;
+  build(context: BuildContext): Picker;
+}
+
+/** How many endpoints a select returns: `limit` 0 means all. */
+export function selectionSize(available: number, limit: number): number {
+  return limit > 0 && limit < available ? limit : available;
+}
