@@ -1,0 +1,20 @@
+/**
+ * Field paths in messages, written the way users read their YAML: "spec.weights[0].weight",
+ * "spec.latency.map.us-east", and a quoted key where a plain one would be ambiguous
+ * (`matchLabels["app.kubernetes.io/name"]`).
+ */
+
+export type PathSegment = string | number;
+
+const PLAIN_KEY = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+
+export function appendPath(path: string, segment: PathSegment): string {
+  if (typeof segment === "number") return `${path}[${segment}]`;
+  const key = PLAIN_KEY.test(segment) ? segment : `[${JSON.stringify(segment)}]`;
+  if (path === "") return key;
+  return key.startsWith("[") ? `${path}${key}` : `${path}.${key}`;
+}
+
+export function formatPath(segments: readonly PathSegment[]): string {
+  return segments.reduce<string>((path, segment) => appendPath(path, segment), "");
+}

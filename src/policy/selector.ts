@@ -1,0 +1,132 @@
+import { appendPath } from "./field-path.ts";
+
+/**
+ * metav1.LabelSelector: matching and the checks the Kubernetes API server applies to one.
+ * A selector matches when every matchLabels pair and every matchExpressions requirement holds;
+ * an empty selector matches every set of labels.
+ */
+
+export const SELECTOR_OPERATORS = ["In", "NotIn", "Exists", "DoesNotExist"] as const;
+export type SelectorOperator = (typeof SELECTOR_OPERATORS)[number];
+
+export interface LabelSelectorRequirement {
+  readonly key: string;
+  readonly operator: SelectorOperator;
+  readonly values?: readonly string[];
+}
+
+export interface LabelSelector {
+  readonly matchLabels?: Readonly<Record<string, string>>;
+  readonly matchExpressions?: readonly LabelSelectorRequirement[];
+}
+
+export type Labels = Readonly<Record<string, string>>;
+
+function has(labels: Labels, key: string): boolean {
+  return Object.hasOwn(labels, key);
+}
+
+function requirementHolds(requirement: LabelSelectorRequirement, labels: Labels): boolean {
+  const present = has(labels, requirement.key);
+  const values = requirement.values ?? [];
+  switch (requirement.operator) {
+    case "In":
+      return present && values.includes(labels[requirement.key] as string);
+    case "NotIn":
+      // As in Kubernetes, a missing label is "not in" any set.
+      return !present || !values.includes(labels[requirement.key] as string);
+    case "Exists":
+      return present;
+    case "DoesNotExist":
+      return !present;
+  }
+}
+
+/** Whether `labels` satisfy `selector`. A null selector selects nothing, as in Kubernetes. */
+export function matchesSelector(
+  selector: LabelSelector | null | undefined,
+  labels: Labels,
+): boolean {
+  if (selector === null || selector === undefined) return false;
+  for (const [key, value] of Object.entries(selector.matchLabels ?? {})) {
+    if (!has(labels, key) || labels[key] !== value) return false;
+  }
+  for (const requirement of selector.matchExpressions ?? []) {
+    if (!requirementHolds(requirement, labels)) return false;
+  }
+  return true;
+}
+
+// Label syntax, as the API server checks it: an optional DNS subdomain prefix and a name part.
+const LABEL_NAME = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const MAX_NAME_LENGTH = 63;
+const MAX_PREFIX_LENGTH = 253;
+
+const LABEL_KEY_RULE =
+  "a label key: an optional DNS subdomain prefix and '/', then at most 63 letters, digits, " +
+  "'-', '_' or '.', starting and ending with a letter or digit";
+const LABEL_VALUE_RULE =
+  "a label value: empty, or at most 63 letters, digits, '-', '_' or '.', " +
+  "starting and ending with a letter or digit";
+
+export function isLabelKey(key: string): boolean {
+  const slash = key.lastIndexOf("/");
+  const prefix = slash >= 0 ? key.slice(0, slash) : null;
+  const name = slash >= 0 ? key.slice(slash + 1) : key;
+  if (prefix !== null && (prefix.length > MAX_PREFIX_LENGTH || !DNS_SUBDOMAIN.test(prefix))) {
+    return false;
+  }
+  return name.length <= MAX_NAME_LENGTH && LABEL_NAME.test(name);
+}
+
+export function isLabelValue(value: string): boolean {
+  return value === "" || (value.length <= MAX_NAME_LENGTH && LABEL_NAME.test(value));
+}
+
+function quote(value: string): string {
+  return JSON.stringify(value);
+}
+
+/**
+ * What the API server would reject in a structurally valid selector, one message per problem,
+ * each naming the field under `path` (for example "spec.weights[0].selector").
+ */
+export function selectorErrors(selector: LabelSelector, path: string): string[] {
+  const errors: string[] = [];
+  for (const [key, value] of Object.entries(selector.matchLabels ?? {})) {
+    const field = appendPath(`${path}.matchLabels`, key);
+    if (!isLabelKey(key))
+      errors.push(`${field}: key ${quote(key)} is not allowed; expected ${LABEL_KEY_RULE}`);
+    if (!isLabelValue(value))
+      errors.push(`${field}: ${quote(value)} is not allowed; expected ${LABEL_VALUE_RULE}`);
+  }
+  (selector.matchExpressions ?? []).forEach((requirement, index) => {
+    const field = `${path}.matchExpressions[${index}]`;
+    if (!isLabelKey(requirement.key)) {
+      errors.push(
+        `${field}.key: ${quote(requirement.key)} is not allowed; expected ${LABEL_KEY_RULE}`,
+      );
+    }
+    const values = requirement.values ?? [];
+    const needsValues = requirement.operator === "In" || requirement.operator === "NotIn";
+    if (needsValues && values.length === 0) {
+      errors.push(
+        `${field}.values: [] is not allowed; expected at least one value for operator ${requirement.operator}`,
+      );
+    }
+    if (!needsValues && values.length > 0) {
+      errors.push(
+        `${field}.values: ${JSON.stringify(values)} is not allowed; expected no values for operator ${requirement.operator}`,
+      );
+    }
+    values.forEach((value, valueIndex) => {
+      if (!isLabelValue(value)) {
+        errors.push(
+          `${field}.values[${valueIndex}]: ${quote(value)} is not allowed; expected ${LABEL_VALUE_RULE}`,
+        );
+      }
+    });
+  });
+  return errors;
+}
