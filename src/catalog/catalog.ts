@@ -1,0 +1,191 @@
+/**
+ * The one in-memory catalog: every Service the operator balances, with its endpoints and its
+ * policy. Sources (a manifest file, the Kubernetes API) write it; the interfaces read it.
+ *
+ * Versions come from one counter shared by all services, so they never go backwards, not even
+ * when a service is removed and added again; a reader holding "version 41 of shop/checkout" can
+ * tell that any other state is newer. Re-applying identical data changes nothing.
+ */
+
+import type { Endpoint } from "../balancer/endpoint.ts";
+import { compareIdentity, isValidWeight } from "../balancer/endpoint.ts";
+import type { ParsedPolicy } from "../policy/validate.ts";
+import { deepEqual } from "./deep-equal.ts";
+
+export interface CatalogEndpoint extends Endpoint {
+  /** The labels of the endpoint's pod; empty when the pod is unknown. */
+  readonly labels: Readonly<Record<string, string>>;
+  readonly podName: string | null;
+}
+
+/** A service as a source describes it. */
+export interface ServiceEntry {
+  readonly namespace: string;
+  readonly name: string;
+  readonly endpoints: readonly CatalogEndpoint[];
+  /** null: no policy targets the service; the server's defaults apply. */
+  readonly policy: ParsedPolicy | null;
+}
+
+/** A service as the catalog holds it: endpoints sorted by identity, and a version. */
+export interface CatalogEntry extends ServiceEntry {
+  /** Increases on every change to this service's endpoints or policy, and only then. */
+  readonly version: number;
+}
+
+/** Receives the keys ("namespace/name") of the services that changed, sorted. */
+export type ChangeListener = (keys: readonly string[]) => void;
+
+export function serviceKey(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
+}
+
+function compareEntries(a: ServiceEntry, b: ServiceEntry): number {
+  if (a.namespace !== b.namespace) return a.namespace < b.namespace ? -1 : 1;
+  if (a.name !== b.name) return a.name < b.name ? -1 : 1;
+  return 0;
+}
+
+/** Sorts and checks the endpoints, and freezes a private copy of the entry. */
+function normalise(entry: ServiceEntry): ServiceEntry {
+  const endpoints = entry.endpoints
+    .map((endpoint) => Object.freeze({ ...endpoint }))
+    .sort(compareIdentity);
+  for (let i = 0; i < endpoints.length; i++) {
+    const endpoint = endpoints[i] as CatalogEndpoint;
+    if (i > 0 && endpoints[i - 1]?.identity === endpoint.identity) {
+      throw new Error(
+        `service ${serviceKey(entry.namespace, entry.name)}: endpoint identity ` +
+          `${JSON.stringify(endpoint.identity)} appears twice; expected unique identities`,
+      );
+    }
+    if (!isValidWeight(endpoint.weight)) {
+      throw new Error(
+        `service ${serviceKey(entry.namespace, entry.name)}: endpoint ${endpoint.identity} ` +
+          `weight ${JSON.stringify(endpoint.weight)} is not allowed; expected an integer from 1 to 1000`,
+      );
+    }
+  }
+  return {
+    namespace: entry.namespace,
+    name: entry.name,
+    endpoints: Object.freeze(endpoints),
+    policy: entry.policy,
+  };
+}
+
+export class Catalog {
+  readonly #services = new Map<string, CatalogEntry>();
+  readonly #listeners = new Set<ChangeListener>();
+  #clock = 0;
+  #synced = false;
+
+  /** Catalog-wide version: the version of the latest change to any service, removals included. */
+  get index(): number {
+    return this.#clock;
+  }
+
+  /** Whether the source has loaded everything at least once; until then the catalog may be partial. */
+  get synced(): boolean {
+    return this.#synced;
+  }
+
+  markSynced(): void {
+    this.#synced = true;
+  }
+
+  get size(): number {
+    return this.#services.size;
+  }
+
+  get(namespace: string, name: string): CatalogEntry | undefined {
+    return this.#services.get(serviceKey(namespace, name));
+  }
+
+  /** Every service, sorted by namespace, then name. */
+  list(): CatalogEntry[] {
+    return [...this.#services.values()].sort(compareEntries);
+  }
+
+  /** Adds or updates one service; returns whether anything changed. */
+  upsert(entry: ServiceEntry): boolean {
+    return this.#apply([normalise(entry)], []).length > 0;
+  }
+
+  /** Removes one service; returns whether it was there. */
+  remove(namespace: string, name: string): boolean {
+    const key = serviceKey(namespace, name);
+    if (!this.#services.has(key)) return false;
+    return this.#apply([], [key]).length > 0;
+  }
+
+  /**
+   * Makes the catalog hold exactly `entries`, as after a full load from a source: new services
+   * are added, changed ones updated, missing ones removed. Only those get new versions.
+   * Returns the keys that changed.
+   */
+  replaceAll(entries: Iterable<ServiceEntry>): string[] {
+    const incoming = new Map<string, ServiceEntry>();
+    for (const entry of entries) {
+      const key = serviceKey(entry.namespace, entry.name);
+      if (incoming.has(key)) {
+        throw new Error(`service ${key} appears twice in a full load; expected each service once`);
+      }
+      incoming.set(key, normalise(entry));
+    }
+    const removed = [...this.#services.keys()].filter((key) => !incoming.has(key));
+    return this.#apply([...incoming.values()], removed);
+  }
+
+  /** Calls `listener` after each change; returns a function that stops the calls. */
+  onChange(listener: ChangeListener): () => void {
+    this.#listeners.add(listener);
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  }
+
+  /** One change, one tick of the clock: every service changed by it gets the same version. */
+  #apply(upserts: readonly ServiceEntry[], removals: readonly string[]): string[] {
+    const changed = upserts.filter((entry) => {
+      const current = this.#services.get(serviceKey(entry.namespace, entry.name));
+      return (
+        current === undefined ||
+        !deepEqual(current.endpoints, entry.endpoints) ||
+        !deepEqual(current.policy, entry.policy)
+      );
+    });
+    const keys = [
+      ...changed.map((entry) => serviceKey(entry.namespace, entry.name)),
+      ...removals,
+    ].sort();
+    if (keys.length === 0) return keys;
+    const version = ++this.#clock;
+    for (const entry of changed) {
+      this.#services.set(
+        serviceKey(entry.namespace, entry.name),
+        Object.freeze({ ...entry, version }),
+      );
+    }
+    for (const key of removals) this.#services.delete(key);
+    this.#notify(keys);
+    return keys;
+  }
+
+  /**
+   * Every listener runs even if one throws; the first error is then rethrown, so a faulty
+   * listener is noticed by whoever changed the catalog rather than lost.
+   */
+  #notify(keys: readonly string[]): void {
+    const frozen = Object.freeze([...keys]);
+    let failure: { error: unknown } | null = null;
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener(frozen);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+    if (failure !== null) throw failure.error;
+  }
+}
