@@ -1,0 +1,253 @@
+/**
+ * Standalone mode: the catalog comes from a file of Kubernetes manifests, and follows it. An edit
+ * is live within about a second; a broken edit is reported and the last good catalog stays.
+ */
+
+import type { FSWatcher, Stats } from "node:fs";
+import { unwatchFile, watch, watchFile } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import type { Catalog } from "../catalog/catalog.ts";
+import { parseManifests } from "./manifests.ts";
+import { translateSnapshot } from "./translate.ts";
+
+/** What the source needs of a logger; a pino logger fits. */
+export interface SourceLogger {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
+
+const silentLogger: SourceLogger = { info() {}, warn() {}, error() {} };
+
+export interface FileSourceOptions {
+  readonly path: string;
+  readonly catalog: Catalog;
+  readonly logger?: SourceLogger;
+  /** Quiet time after a change before the file is read; editors write in several steps. */
+  readonly debounceMs?: number;
+  /** Interval of the stat poll that backs up the directory watch. */
+  readonly pollIntervalMs?: number;
+}
+
+export const DEFAULT_DEBOUNCE_MS = 150;
+export const DEFAULT_POLL_INTERVAL_MS = 1000;
+
+/** The file could not be loaded; `errors` holds one message per problem. */
+export class ManifestError extends Error {
+  readonly errors: readonly string[];
+
+  constructor(errors: readonly string[]) {
+    super(errors.join("\n"));
+    this.name = "ManifestError";
+    this.errors = errors;
+  }
+}
+
+export type ReloadOutcome =
+  | {
+      readonly status: "loaded";
+      /** Keys ("namespace/name") of the services added, changed or removed. */
+      readonly changed: readonly string[];
+      readonly warnings: readonly string[];
+    }
+  /** The file's text is what was last read; nothing was done. */
+  | { readonly status: "unchanged" }
+  | { readonly status: "failed"; readonly errors: readonly string[] };
+
+export class FileSource {
+  readonly #path: string;
+  readonly #catalog: Catalog;
+  readonly #logger: SourceLogger;
+  readonly #debounceMs: number;
+  readonly #pollIntervalMs: number;
+  #watcher: FSWatcher | null = null;
+  #pollListener: ((current: Stats, previous: Stats) => void) | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  /** The text last read, good or bad, so that an unchanged file is neither reloaded nor re-reported. */
+  #lastText: string | null = null;
+  #lastErrors: readonly string[] = [];
+  /** Reloads run one at a time, in order. */
+  #chain: Promise<unknown> = Promise.resolve();
+  /** A reload asked for but not yet started: further requests join it. */
+  #queued: Promise<ReloadOutcome> | null = null;
+  #running = false;
+  /** Whether a load has succeeded since start: until then, failures go to the caller of start. */
+  #loaded = false;
+
+  constructor(options: FileSourceOptions) {
+    this.#path = options.path;
+    this.#catalog = options.catalog;
+    this.#logger = options.logger ?? silentLogger;
+    this.#debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS;
+    this.#pollIntervalMs = options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
+  }
+
+  get path(): string {
+    return this.#path;
+  }
+
+  /** The errors of the latest load that failed since the last good one; empty when all is well. */
+  get lastErrors(): readonly string[] {
+    return this.#lastErrors;
+  }
+
+  /**
+   * Loads the file into the catalog, marks the catalog synced, and follows the file from then on.
+   * Rejects with a ManifestError, and follows nothing, when the file cannot be loaded.
+   */
+  async start(): Promise<void> {
+    if (this.#running) throw new Error(`file source ${this.#path} is already started`);
+    this.#running = true;
+    this.#loaded = false;
+    this.#lastText = null;
+    // Watch first: a change made while the first load runs is then not missed.
+    this.#watch();
+    const outcome = await this.reload();
+    if (outcome.status === "failed") {
+      await this.stop();
+      throw new ManifestError(outcome.errors);
+    }
+  }
+
+  /** Stops following the file; resolves once a reload in progress has finished. */
+  async stop(): Promise<void> {
+    this.#running = false;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#watcher?.close();
+    this.#watcher = null;
+    // Only this source's listener: another source may poll the same file.
+    if (this.#pollListener !== null) unwatchFile(this.#path, this.#pollListener);
+    this.#pollListener = null;
+    await this.#chain.catch(() => {});
+  }
+
+  /** Reads the file now (after any reload in progress) and applies it if it changed. */
+  reload(): Promise<ReloadOutcome> {
+    if (this.#queued !== null) return this.#queued;
+    const run = this.#chain.then(() => {
+      this.#queued = null;
+      return this.#reloadNow();
+    });
+    this.#queued = run;
+    this.#chain = run.catch(() => {});
+    return run;
+  }
+
+  #watch(): void {
+    // The directory, not the file: editors that save by writing a new file and renaming it over
+    // the old one would leave a watch on the old file's inode blind. Any event in the directory
+    // counts, because ConfigMap volumes swap a symlink with another name; reading an unchanged
+    // file costs one read and changes nothing.
+    try {
+      this.#watcher = watch(dirname(this.#path), { persistent: false }, () => this.#schedule());
+      this.#watcher.on("error", (error) => {
+        this.#logger.warn(
+          { file: this.#path, err: error },
+          "watching the manifest directory failed; falling back to polling the file",
+        );
+        this.#watcher?.close();
+        this.#watcher = null;
+      });
+    } catch (error) {
+      this.#logger.warn(
+        { file: this.#path, err: error },
+        "cannot watch the manifest directory; polling the file instead",
+      );
+    }
+    // The poll backs the watch up where file events are not delivered (some network and
+    // container filesystems).
+    this.#pollListener = (current, previous) => {
+      if (
+        current.mtimeMs !== previous.mtimeMs ||
+        current.size !== previous.size ||
+        current.ino !== previous.ino
+      ) {
+        this.#schedule();
+      }
+    };
+    watchFile(
+      this.#path,
+      { interval: this.#pollIntervalMs, persistent: false },
+      this.#pollListener,
+    );
+  }
+
+  #schedule(): void {
+    if (!this.#running) return;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      void this.reload();
+    }, this.#debounceMs);
+    this.#timer.unref();
+  }
+
+  async #reloadNow(): Promise<ReloadOutcome> {
+    if (!this.#running) return { status: "unchanged" };
+    let text: string;
+    try {
+      text = await readFile(this.#path, "utf8");
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      return this.#failed(null, [`${this.#path}: cannot read the file: ${reason}`]);
+    }
+    if (text === this.#lastText || !this.#running) return { status: "unchanged" };
+    // An empty file after a good load is far more often an editor between truncating and
+    // writing than a wish to drop every service; a comment alone empties the catalog on purpose.
+    if (text === "" && this.#loaded) {
+      return this.#failed(text, [
+        `${this.#path}: the file is empty; to remove every service, leave a comment in it`,
+      ]);
+    }
+    const parsed = parseManifests(text, this.#path);
+    if (!parsed.ok) return this.#failed(text, parsed.errors);
+    const { entries, warnings } = translateSnapshot(parsed.snapshot);
+    // The catalog throws before changing anything when it refuses the entries, and after
+    // changing when one of its listeners fails; the keys it announced tell the two apart.
+    const announced: { keys: readonly string[] } = { keys: [] };
+    const unsubscribe = this.#catalog.onChange((keys) => {
+      announced.keys = keys;
+    });
+    try {
+      this.#catalog.replaceAll(entries);
+    } catch (error) {
+      if (announced.keys.length === 0) {
+        const reason = error instanceof Error ? error.message : String(error);
+        return this.#failed(text, [`${this.#path}: ${reason}`]);
+      }
+      this.#logger.error(
+        { file: this.#path, err: error },
+        "a catalog listener failed on the changes from the manifest file",
+      );
+    } finally {
+      unsubscribe();
+    }
+    const changed = announced.keys;
+    this.#lastText = text;
+    this.#lastErrors = [];
+    const firstLoad = !this.#loaded;
+    this.#loaded = true;
+    this.#catalog.markSynced();
+    for (const warning of warnings) this.#logger.warn({ file: this.#path }, warning);
+    this.#logger.info(
+      { file: this.#path, services: entries.length, changed, index: this.#catalog.index },
+      firstLoad ? "loaded the manifest file" : "reloaded the manifest file",
+    );
+    return { status: "loaded", changed, warnings };
+  }
+
+  #failed(text: string | null, errors: readonly string[]): ReloadOutcome {
+    // After a read error nothing is remembered, so whatever text comes back is loaded again.
+    this.#lastText = text;
+    this.#lastErrors = errors;
+    if (this.#loaded) {
+      this.#logger.error(
+        { file: this.#path, errors },
+        `the manifest file has ${errors.length} error(s); keeping the last good catalog`,
+      );
+    }
+    return { status: "failed", errors };
+  }
+}

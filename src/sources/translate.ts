@@ -1,0 +1,291 @@
+/**
+ * From Kubernetes objects to catalog entries, written once for every source: the manifest file
+ * and the Kubernetes API both hand their objects here. Pure: the same snapshot always gives the
+ * same entries, in the same order, with the same warnings.
+ */
+
+import { DEFAULT_WEIGHT, MAX_WEIGHT, MIN_WEIGHT } from "../balancer/endpoint.ts";
+import type { CatalogEndpoint, ServiceEntry } from "../catalog/catalog.ts";
+import { serviceKey } from "../catalog/catalog.ts";
+import { matchesSelector } from "../policy/selector.ts";
+import type { ParsedPolicy } from "../policy/validate.ts";
+import type {
+  EndpointSlice,
+  KubeObject,
+  Node,
+  Pod,
+  Service,
+  SliceEndpoint,
+} from "./kube-objects.ts";
+import {
+  DEFAULT_NAMESPACE,
+  REGION_LABEL,
+  SERVICE_NAME_LABEL,
+  WEIGHT_ANNOTATION,
+  ZONE_LABEL,
+} from "./kube-objects.ts";
+
+export interface KubernetesSnapshot {
+  readonly services: readonly Service[];
+  readonly endpointSlices: readonly EndpointSlice[];
+  readonly pods: readonly Pod[];
+  readonly nodes: readonly Node[];
+  readonly policies: readonly ParsedPolicy[];
+}
+
+export interface Translation {
+  /** One entry per Service, sorted by namespace, then name. */
+  readonly entries: ServiceEntry[];
+  /** Things that did not stop the translation but deserve a look; each names the objects. */
+  readonly warnings: string[];
+}
+
+type Labels = Readonly<Record<string, string>>;
+
+function namespaceOf(object: KubeObject): string {
+  return object.metadata?.namespace ?? DEFAULT_NAMESPACE;
+}
+
+function nameOf(object: KubeObject): string {
+  return object.metadata?.name ?? "";
+}
+
+function keyOf(object: KubeObject): string {
+  return serviceKey(namespaceOf(object), nameOf(object));
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Milliseconds since the epoch, or null when absent or unreadable. */
+function createdAt(policy: ParsedPolicy): number | null {
+  if (policy.creationTimestamp === null) return null;
+  const ms = Date.parse(policy.creationTimestamp);
+  return Number.isNaN(ms) ? null : ms;
+}
+
+/** Oldest first; objects without a creation time (not yet created, as in a file) come last. */
+function comparePolicyAge(a: ParsedPolicy, b: ParsedPolicy): number {
+  const ta = createdAt(a);
+  const tb = createdAt(b);
+  if (ta !== tb) {
+    if (ta === null) return 1;
+    if (tb === null) return -1;
+    return ta - tb;
+  }
+  return compareText(a.name, b.name);
+}
+
+/** The policy of each Service key: the oldest of those targeting it, as with Gateway API policies. */
+function policiesByService(
+  policies: readonly ParsedPolicy[],
+  serviceKeys: ReadonlySet<string>,
+  warnings: string[],
+): Map<string, ParsedPolicy> {
+  const candidates = new Map<string, ParsedPolicy[]>();
+  for (const policy of policies) {
+    const key = serviceKey(policy.namespace, policy.targetRef.name);
+    if (!serviceKeys.has(key)) {
+      warnings.push(
+        `LoadBalancingPolicy ${serviceKey(policy.namespace, policy.name)} targets Service ${key}, ` +
+          "which does not exist; the policy has no effect",
+      );
+      continue;
+    }
+    const list = candidates.get(key) ?? [];
+    list.push(policy);
+    candidates.set(key, list);
+  }
+  const chosen = new Map<string, ParsedPolicy>();
+  for (const key of [...candidates.keys()].sort(compareText)) {
+    const [winner, ...losers] = (candidates.get(key) ?? []).sort(comparePolicyAge);
+    if (winner === undefined) continue;
+    chosen.set(key, winner);
+    const winnerKey = serviceKey(winner.namespace, winner.name);
+    for (const loser of losers) {
+      warnings.push(
+        `LoadBalancingPolicy ${serviceKey(loser.namespace, loser.name)} conflicts with ` +
+          `LoadBalancingPolicy ${winnerKey}: both target Service ${key}; ` +
+          `${winnerKey} applies, being the older (by creationTimestamp, then name)`,
+      );
+    }
+  }
+  return chosen;
+}
+
+// Dual-stack services have one slice per address family listing the same pods; the pod's
+// IPv4 address is the one kept, then IPv6, then anything else.
+const ADDRESS_TYPE_RANK: Readonly<Record<string, number>> = { IPv4: 0, IPv6: 1 };
+
+function compareSlices(a: EndpointSlice, b: EndpointSlice): number {
+  const ra = ADDRESS_TYPE_RANK[a.addressType ?? ""] ?? 2;
+  const rb = ADDRESS_TYPE_RANK[b.addressType ?? ""] ?? 2;
+  return ra !== rb ? ra - rb : compareText(nameOf(a), nameOf(b));
+}
+
+function slicesByService(slices: readonly EndpointSlice[]): Map<string, EndpointSlice[]> {
+  const byService = new Map<string, EndpointSlice[]>();
+  for (const slice of slices) {
+    const serviceName = slice.metadata?.labels?.[SERVICE_NAME_LABEL];
+    if (serviceName === undefined) continue;
+    const key = serviceKey(namespaceOf(slice), serviceName);
+    const list = byService.get(key) ?? [];
+    list.push(slice);
+    byService.set(key, list);
+  }
+  for (const list of byService.values()) list.sort(compareSlices);
+  return byService;
+}
+
+/** Named ports of a slice; an unnamed port is keyed "". Ports without a number are skipped. */
+function slicePorts(slice: EndpointSlice): Record<string, number> {
+  const ports: Record<string, number> = {};
+  for (const port of slice.ports ?? []) {
+    const name = port.name ?? "";
+    if (typeof port.port === "number" && !Object.hasOwn(ports, name)) ports[name] = port.port;
+  }
+  return ports;
+}
+
+/** The port matching the Service's first port by name, else the slice's first port. */
+function primaryPort(
+  service: Service,
+  slice: EndpointSlice,
+  ports: Record<string, number>,
+): number | null {
+  const firstServicePort = service.spec?.ports?.[0];
+  if (firstServicePort !== undefined) {
+    const byName = ports[firstServicePort.name ?? ""];
+    if (byName !== undefined) return byName;
+  }
+  const first = (slice.ports ?? []).find((port) => typeof port.port === "number");
+  return first?.port ?? null;
+}
+
+function identityOf(endpoint: SliceEndpoint, address: string, port: number | null): string {
+  const podName = podReference(endpoint)?.name;
+  if (podName !== undefined) return podName;
+  const host = address.includes(":") ? `[${address}]` : address;
+  return port === null ? host : `${host}:${port}`;
+}
+
+function podReference(
+  endpoint: SliceEndpoint,
+): { namespace: string | null; name: string } | undefined {
+  const ref = endpoint.targetRef;
+  if (ref?.kind !== "Pod" || typeof ref.name !== "string" || ref.name === "") return undefined;
+  return { namespace: ref.namespace ?? null, name: ref.name };
+}
+
+const INTEGER = /^[0-9]+$/;
+
+interface Lookups {
+  readonly pods: ReadonlyMap<string, Pod>;
+  readonly nodes: ReadonlyMap<string, Node>;
+  /** A Set, because a pod behind two services would otherwise be reported twice. */
+  readonly warnings: Set<string>;
+}
+
+/** Policy weight, else the pod's annotation, else the default. */
+function weightOf(
+  policy: ParsedPolicy | null,
+  pod: Pod | undefined,
+  labels: Labels,
+  lookups: Lookups,
+): number {
+  for (const rule of policy?.weights ?? []) {
+    if (matchesSelector(rule.selector, labels)) return rule.weight;
+  }
+  const annotation = pod?.metadata?.annotations?.[WEIGHT_ANNOTATION];
+  if (annotation === undefined || pod === undefined) return DEFAULT_WEIGHT;
+  const weight = INTEGER.test(annotation) ? Number(annotation) : Number.NaN;
+  if (weight >= MIN_WEIGHT && weight <= MAX_WEIGHT) return weight;
+  lookups.warnings.add(
+    `Pod ${keyOf(pod)}: annotation ` +
+      `${WEIGHT_ANNOTATION} ${JSON.stringify(annotation)} is not allowed; expected an integer ` +
+      `from ${MIN_WEIGHT} to ${MAX_WEIGHT}; using weight ${DEFAULT_WEIGHT}`,
+  );
+  return DEFAULT_WEIGHT;
+}
+
+function endpointsOf(
+  service: Service,
+  slices: readonly EndpointSlice[],
+  policy: ParsedPolicy | null,
+  lookups: Lookups,
+): CatalogEndpoint[] {
+  const byIdentity = new Map<string, CatalogEndpoint>();
+  for (const slice of slices) {
+    const ports = slicePorts(slice);
+    const port = primaryPort(service, slice, ports);
+    for (const endpoint of slice.endpoints ?? []) {
+      // Kubernetes lists one address per endpoint today; the field is a list for the future.
+      const address = endpoint.addresses?.[0];
+      if (address === undefined || address === "") continue;
+      const identity = identityOf(endpoint, address, port);
+      // The same endpoint in two slices (as during a slice rebalance) is one endpoint: the copy
+      // in the first slice by address family, then name, is kept.
+      if (byIdentity.has(identity)) continue;
+      const ref = podReference(endpoint);
+      const pod =
+        ref === undefined
+          ? undefined
+          : lookups.pods.get(serviceKey(ref.namespace ?? namespaceOf(slice), ref.name));
+      const labels: Labels = { ...(pod?.metadata?.labels ?? {}) };
+      const nodeName = endpoint.nodeName ?? null;
+      const nodeLabels =
+        nodeName === null ? undefined : lookups.nodes.get(nodeName)?.metadata?.labels;
+      const ready = endpoint.conditions?.ready ?? true;
+      byIdentity.set(identity, {
+        identity,
+        address,
+        port,
+        ports: { ...ports },
+        weight: weightOf(policy, pod, labels, lookups),
+        zone: endpoint.zone ?? nodeLabels?.[ZONE_LABEL] ?? null,
+        region: nodeLabels?.[REGION_LABEL] ?? null,
+        node: nodeName,
+        ready,
+        serving: endpoint.conditions?.serving ?? ready,
+        terminating: endpoint.conditions?.terminating ?? false,
+        probeHealthy: null,
+        labels,
+        podName: ref?.name ?? null,
+      });
+    }
+  }
+  return [...byIdentity.values()].sort((a, b) => compareText(a.identity, b.identity));
+}
+
+export function translateSnapshot(snapshot: KubernetesSnapshot): Translation {
+  const warnings: string[] = [];
+  const services = new Map<string, Service>();
+  for (const service of snapshot.services) {
+    const key = keyOf(service);
+    if (!services.has(key)) services.set(key, service);
+  }
+  const policies = policiesByService(snapshot.policies, new Set(services.keys()), warnings);
+  const slices = slicesByService(snapshot.endpointSlices);
+  const lookups: Lookups = {
+    pods: new Map(snapshot.pods.map((pod) => [keyOf(pod), pod])),
+    nodes: new Map(snapshot.nodes.map((node) => [nameOf(node), node])),
+    warnings: new Set(),
+  };
+  // Namespace first, then name: sorting the "namespace/name" keys would put "a-b/x" before "a/x".
+  const ordered = [...services].sort(
+    ([, a], [, b]) =>
+      compareText(namespaceOf(a), namespaceOf(b)) || compareText(nameOf(a), nameOf(b)),
+  );
+  const entries: ServiceEntry[] = [];
+  for (const [key, service] of ordered) {
+    const policy = policies.get(key) ?? null;
+    entries.push({
+      namespace: namespaceOf(service),
+      name: nameOf(service),
+      endpoints: endpointsOf(service, slices.get(key) ?? [], policy, lookups),
+      policy,
+    });
+  }
+  return { entries, warnings: [...warnings, ...lookups.warnings] };
+}

@@ -1,0 +1,454 @@
+import { describe, expect, it } from "vitest";
+import type { ParsedPolicy } from "../../src/policy/validate.ts";
+import type {
+  EndpointSlice,
+  Node,
+  Pod,
+  Service,
+  SliceEndpoint,
+} from "../../src/sources/kube-objects.ts";
+import type { KubernetesSnapshot } from "../../src/sources/translate.ts";
+import { translateSnapshot } from "../../src/sources/translate.ts";
+
+function svc(
+  name: string,
+  portNames: (string | undefined)[] = ["http"],
+  namespace = "shop",
+): Service {
+  return {
+    metadata: { name, namespace },
+    spec: { ports: portNames.map((portName, i) => ({ name: portName, port: 80 + i })) },
+  };
+}
+
+function slice(
+  name: string,
+  serviceName: string,
+  endpoints: SliceEndpoint[],
+  options: { namespace?: string; ports?: EndpointSlice["ports"]; addressType?: string } = {},
+): EndpointSlice {
+  return {
+    metadata: {
+      name,
+      namespace: options.namespace ?? "shop",
+      labels: { "kubernetes.io/service-name": serviceName },
+    },
+    addressType: options.addressType ?? "IPv4",
+    ports: options.ports ?? [{ name: "http", port: 8080, protocol: "TCP" }],
+    endpoints,
+  };
+}
+
+function ep(address: string, podName?: string, extra: Partial<SliceEndpoint> = {}): SliceEndpoint {
+  return {
+    addresses: [address],
+    ...(podName === undefined
+      ? {}
+      : { targetRef: { kind: "Pod", name: podName, namespace: "shop" } }),
+    ...extra,
+  };
+}
+
+function pod(
+  name: string,
+  labels: Record<string, string> = {},
+  annotations?: Record<string, string>,
+): Pod {
+  return { metadata: { name, namespace: "shop", labels, ...(annotations ? { annotations } : {}) } };
+}
+
+function node(name: string, region: string, zone: string): Node {
+  return {
+    metadata: {
+      name,
+      labels: { "topology.kubernetes.io/region": region, "topology.kubernetes.io/zone": zone },
+    },
+  };
+}
+
+function policy(name: string, target: string, extra: Partial<ParsedPolicy> = {}): ParsedPolicy {
+  return {
+    name,
+    namespace: "shop",
+    creationTimestamp: null,
+    targetRef: { kind: "Service", name: target },
+    strategy: "round-robin",
+    weights: [],
+    balancer: {},
+    ...extra,
+  };
+}
+
+function snapshot(parts: Partial<KubernetesSnapshot>): KubernetesSnapshot {
+  return { services: [], endpointSlices: [], pods: [], nodes: [], policies: [], ...parts };
+}
+
+function endpointsOf(parts: Partial<KubernetesSnapshot>, service = "checkout") {
+  const entry = translateSnapshot(snapshot(parts)).entries.find((e) => e.name === service);
+  if (entry === undefined) throw new Error(`no entry for ${service}`);
+  return entry.endpoints;
+}
+
+describe("translateSnapshot: services and slices", () => {
+  it("makes one entry per Service, sorted, even without slices", () => {
+    const { entries, warnings } = translateSnapshot(
+      snapshot({ services: [svc("checkout"), svc("cart"), svc("payments", ["http"], "payments")] }),
+    );
+    expect(entries.map((e) => `${e.namespace}/${e.name}`)).toEqual([
+      "payments/payments",
+      "shop/cart",
+      "shop/checkout",
+    ]);
+    expect(entries.every((e) => e.endpoints.length === 0 && e.policy === null)).toBe(true);
+    expect(warnings).toEqual([]);
+  });
+
+  it("joins slices by the service-name label in the same namespace only", () => {
+    const endpoints = endpointsOf({
+      services: [svc("checkout"), svc("cart")],
+      endpointSlices: [
+        slice("checkout-a", "checkout", [ep("10.42.1.1", "checkout-1")]),
+        slice("cart-a", "cart", [ep("10.42.1.2", "cart-1")]),
+        slice("checkout-other-ns", "checkout", [ep("10.42.1.3", "checkout-x")], {
+          namespace: "payments",
+        }),
+        {
+          metadata: { name: "unlabelled", namespace: "shop" },
+          endpoints: [ep("10.42.1.4", "stray")],
+        },
+      ],
+    });
+    expect(endpoints.map((e) => e.identity)).toEqual(["checkout-1"]);
+  });
+
+  it("merges several slices of one service and sorts endpoints by identity", () => {
+    const endpoints = endpointsOf({
+      services: [svc("checkout")],
+      endpointSlices: [
+        slice("checkout-b", "checkout", [
+          ep("10.42.1.3", "checkout-c"),
+          ep("10.42.1.1", "checkout-a"),
+        ]),
+        slice("checkout-a", "checkout", [ep("10.42.1.2", "checkout-b")]),
+      ],
+    });
+    expect(endpoints.map((e) => e.identity)).toEqual(["checkout-a", "checkout-b", "checkout-c"]);
+  });
+
+  it("counts an endpoint listed in two slices once, keeping the first slice's copy", () => {
+    const endpoints = endpointsOf({
+      services: [svc("checkout")],
+      endpointSlices: [
+        slice("checkout-b", "checkout", [
+          ep("10.42.1.1", "checkout-a", { conditions: { ready: false } }),
+        ]),
+        slice("checkout-a", "checkout", [
+          ep("10.42.1.1", "checkout-a", { conditions: { ready: true } }),
+        ]),
+      ],
+    });
+    expect(endpoints).toHaveLength(1);
+    expect(endpoints[0]?.ready).toBe(true);
+  });
+
+  it("keeps the IPv4 address of a dual-stack pod", () => {
+    const endpoints = endpointsOf({
+      services: [svc("checkout")],
+      endpointSlices: [
+        slice("checkout-a6", "checkout", [ep("fd00::1", "checkout-a")], { addressType: "IPv6" }),
+        slice("checkout-z4", "checkout", [ep("10.42.1.1", "checkout-a")]),
+      ],
+    });
+    expect(endpoints.map((e) => e.address)).toEqual(["10.42.1.1"]);
+  });
+});
+
+describe("translateSnapshot: identity, address and ports", () => {
+  it("uses the pod name, else address:port, and the first address", () => {
+    const endpoints = endpointsOf({
+      services: [svc("checkout")],
+      endpointSlices: [
+        slice("checkout-a", "checkout", [
+          ep("10.42.1.1", "checkout-a"),
+          { addresses: ["10.42.1.9", "10.42.1.10"] },
+          { addresses: ["10.42.1.8"], targetRef: { kind: "Node", name: "node-1" } },
+          { addresses: [] },
+          ep("fd00::7"),
+        ]),
+      ],
+    });
+    expect(endpoints.map((e) => [e.identity, e.address, e.podName])).toEqual([
+      ["10.42.1.8:8080", "10.42.1.8", null],
+      ["10.42.1.9:8080", "10.42.1.9", null],
+      ["[fd00::7]:8080", "fd00::7", null],
+      ["checkout-a", "10.42.1.1", "checkout-a"],
+    ]);
+  });
+
+  it("maps ports by name and picks the one named like the Service's first port", () => {
+    const ports = [
+      { name: "metrics", port: 9090 },
+      { name: "http", port: 8080 },
+    ];
+    const [first] = endpointsOf({
+      services: [svc("checkout", ["http", "metrics"])],
+      endpointSlices: [slice("s", "checkout", [ep("10.42.1.1", "a")], { ports })],
+    });
+    expect(first?.ports).toEqual({ metrics: 9090, http: 8080 });
+    expect(first?.port).toBe(8080);
+  });
+
+  it("falls back to the slice's first port, keys an unnamed port as empty, and gives null without ports", () => {
+    const [unnamed] = endpointsOf({
+      services: [svc("checkout", [undefined])],
+      endpointSlices: [slice("s", "checkout", [ep("10.42.1.1", "a")], { ports: [{ port: 8080 }] })],
+    });
+    expect(unnamed?.ports).toEqual({ "": 8080 });
+    expect(unnamed?.port).toBe(8080);
+
+    const [mismatched] = endpointsOf({
+      services: [svc("checkout", ["web"])],
+      endpointSlices: [
+        slice("s", "checkout", [ep("10.42.1.1", "a")], { ports: [{ name: "grpc", port: 9000 }] }),
+      ],
+    });
+    expect(mismatched?.port).toBe(9000);
+
+    const [portless] = endpointsOf({
+      services: [svc("checkout")],
+      endpointSlices: [
+        slice("s", "checkout", [{ addresses: ["10.42.1.1"] }], {
+          ports: [{ name: "all", port: null }],
+        }),
+      ],
+    });
+    expect(portless?.port).toBeNull();
+    expect(portless?.ports).toEqual({});
+    expect(portless?.identity).toBe("10.42.1.1");
+  });
+});
+
+describe("translateSnapshot: conditions", () => {
+  const cases: [
+    SliceEndpoint["conditions"],
+    { ready: boolean; serving: boolean; terminating: boolean },
+  ][] = [
+    [undefined, { ready: true, serving: true, terminating: false }],
+    [{}, { ready: true, serving: true, terminating: false }],
+    [
+      { ready: null, serving: null, terminating: null },
+      { ready: true, serving: true, terminating: false },
+    ],
+    [{ ready: false }, { ready: false, serving: false, terminating: false }],
+    [
+      { ready: false, serving: true, terminating: true },
+      { ready: false, serving: true, terminating: true },
+    ],
+    [
+      { ready: true, terminating: true },
+      { ready: true, serving: true, terminating: true },
+    ],
+  ];
+  it.each(cases)("reads %j as %j", (conditions, expected) => {
+    const [endpoint] = endpointsOf({
+      services: [svc("checkout")],
+      endpointSlices: [
+        slice("s", "checkout", [
+          ep("10.42.1.1", "a", conditions === undefined ? {} : { conditions }),
+        ]),
+      ],
+    });
+    expect({
+      ready: endpoint?.ready,
+      serving: endpoint?.serving,
+      terminating: endpoint?.terminating,
+    }).toEqual(expected);
+    expect(endpoint?.probeHealthy).toBeNull();
+  });
+});
+
+describe("translateSnapshot: topology", () => {
+  it("takes zone and node from the slice and the region from the Node", () => {
+    const endpoints = endpointsOf({
+      services: [svc("checkout")],
+      nodes: [
+        node("node-use1-a", "us-east", "us-east-1a"),
+        node("node-euw1-a", "eu-west", "eu-west-1a"),
+      ],
+      endpointSlices: [
+        slice("s", "checkout", [
+          ep("10.42.1.1", "a", { nodeName: "node-use1-a", zone: "us-east-1a" }),
+          ep("10.44.1.1", "b", { nodeName: "node-euw1-a" }),
+          ep("10.46.1.1", "c", { nodeName: "node-gone", zone: "ap-south-1a" }),
+          ep("10.46.1.2", "d"),
+        ]),
+      ],
+    });
+    expect(endpoints.map((e) => [e.identity, e.node, e.zone, e.region])).toEqual([
+      ["a", "node-use1-a", "us-east-1a", "us-east"],
+      // No zone on the slice: the Node's zone label.
+      ["b", "node-euw1-a", "eu-west-1a", "eu-west"],
+      ["c", "node-gone", "ap-south-1a", null],
+      ["d", null, null, null],
+    ]);
+  });
+});
+
+describe("translateSnapshot: weights", () => {
+  const slices = [
+    slice("s", "checkout", [
+      ep("10.42.1.1", "v1-plain"),
+      ep("10.42.1.2", "v1-annotated"),
+      ep("10.42.1.3", "v2-annotated"),
+      ep("10.42.1.4", "no-pod"),
+    ]),
+  ];
+  const pods = [
+    pod("v1-plain", { version: "v1" }),
+    pod("v1-annotated", { version: "v1" }, { "lb.konsul.io/weight": "7" }),
+    pod("v2-annotated", { version: "v2" }, { "lb.konsul.io/weight": "7" }),
+  ];
+
+  it("uses the annotation, else 1, without a policy", () => {
+    const endpoints = endpointsOf({ services: [svc("checkout")], endpointSlices: slices, pods });
+    expect(Object.fromEntries(endpoints.map((e) => [e.identity, e.weight]))).toEqual({
+      "no-pod": 1,
+      "v1-annotated": 7,
+      "v1-plain": 1,
+      "v2-annotated": 7,
+    });
+  });
+
+  it("puts the first matching policy weight before the annotation", () => {
+    const endpoints = endpointsOf({
+      services: [svc("checkout")],
+      endpointSlices: slices,
+      pods,
+      policies: [
+        policy("p", "checkout", {
+          weights: [
+            { selector: { matchLabels: { version: "v2" } }, weight: 3 },
+            { selector: { matchExpressions: [{ key: "version", operator: "Exists" }] }, weight: 5 },
+            { selector: { matchLabels: { version: "v2" } }, weight: 9 },
+          ],
+        }),
+      ],
+    });
+    expect(Object.fromEntries(endpoints.map((e) => [e.identity, e.weight]))).toEqual({
+      "no-pod": 1,
+      "v1-annotated": 5,
+      "v1-plain": 5,
+      "v2-annotated": 3,
+    });
+  });
+
+  it("carries the pod's labels and name on the endpoint", () => {
+    const endpoints = endpointsOf({ services: [svc("checkout")], endpointSlices: slices, pods });
+    expect(endpoints.find((e) => e.identity === "v2-annotated")?.labels).toEqual({ version: "v2" });
+    expect(endpoints.find((e) => e.identity === "no-pod")?.labels).toEqual({});
+    expect(endpoints.find((e) => e.identity === "no-pod")?.podName).toBe("no-pod");
+  });
+
+  it.each(["0", "1001", "2.5", "heavy", "", " 3", "-1"])(
+    "warns about annotation %j and uses weight 1",
+    (value) => {
+      const { entries, warnings } = translateSnapshot(
+        snapshot({
+          services: [svc("checkout")],
+          endpointSlices: [slice("s", "checkout", [ep("10.42.1.1", "checkout-1")])],
+          pods: [pod("checkout-1", {}, { "lb.konsul.io/weight": value })],
+        }),
+      );
+      expect(entries[0]?.endpoints[0]?.weight).toBe(1);
+      expect(warnings).toEqual([
+        `Pod shop/checkout-1: annotation lb.konsul.io/weight ${JSON.stringify(value)} is not allowed; ` +
+          "expected an integer from 1 to 1000; using weight 1",
+      ]);
+    },
+  );
+
+  it("warns once about a pod behind two services", () => {
+    const { warnings } = translateSnapshot(
+      snapshot({
+        services: [svc("checkout"), svc("cart")],
+        endpointSlices: [
+          slice("s1", "checkout", [ep("10.42.1.1", "p")]),
+          slice("s2", "cart", [ep("10.42.1.1", "p")]),
+        ],
+        pods: [pod("p", {}, { "lb.konsul.io/weight": "0" })],
+      }),
+    );
+    expect(warnings).toHaveLength(1);
+  });
+});
+
+describe("translateSnapshot: policies", () => {
+  it("attaches a policy to the Service it targets in its own namespace", () => {
+    const { entries } = translateSnapshot(
+      snapshot({
+        services: [svc("checkout"), svc("checkout", ["http"], "payments")],
+        policies: [policy("p", "checkout")],
+      }),
+    );
+    expect(entries.find((e) => e.namespace === "shop")?.policy?.name).toBe("p");
+    expect(entries.find((e) => e.namespace === "payments")?.policy).toBeNull();
+  });
+
+  it("lets the oldest of two conflicting policies win, then the name, and warns naming both", () => {
+    const older = policy("zz-older", "checkout", { creationTimestamp: "2025-01-01T00:00:00Z" });
+    const newer = policy("aa-newer", "checkout", { creationTimestamp: "2025-06-01T00:00:00Z" });
+    const undated = policy("aa-undated", "checkout");
+    const { entries, warnings } = translateSnapshot(
+      snapshot({ services: [svc("checkout")], policies: [newer, undated, older] }),
+    );
+    expect(entries[0]?.policy?.name).toBe("zz-older");
+    expect(warnings).toEqual([
+      "LoadBalancingPolicy shop/aa-newer conflicts with LoadBalancingPolicy shop/zz-older: both target " +
+        "Service shop/checkout; shop/zz-older applies, being the older (by creationTimestamp, then name)",
+      "LoadBalancingPolicy shop/aa-undated conflicts with LoadBalancingPolicy shop/zz-older: both target " +
+        "Service shop/checkout; shop/zz-older applies, being the older (by creationTimestamp, then name)",
+    ]);
+
+    const byName = translateSnapshot(
+      snapshot({
+        services: [svc("checkout")],
+        policies: [policy("b", "checkout"), policy("a", "checkout")],
+      }),
+    );
+    expect(byName.entries[0]?.policy?.name).toBe("a");
+  });
+
+  it("warns about a policy whose Service does not exist", () => {
+    const { warnings } = translateSnapshot(
+      snapshot({ services: [svc("checkout")], policies: [policy("p", "chekout")] }),
+    );
+    expect(warnings).toEqual([
+      "LoadBalancingPolicy shop/p targets Service shop/chekout, which does not exist; the policy has no effect",
+    ]);
+  });
+});
+
+describe("translateSnapshot: determinism", () => {
+  it("gives the same result whatever the order of the input objects", () => {
+    const parts = {
+      services: [svc("checkout"), svc("cart")],
+      endpointSlices: [
+        slice("c1", "checkout", [ep("10.42.1.1", "a"), ep("10.42.1.2", "b")]),
+        slice("c2", "checkout", [ep("10.42.1.2", "b"), ep("10.42.1.3", "c")]),
+        slice("k1", "cart", [ep("10.42.2.1", "k")]),
+      ],
+      pods: [pod("a", { version: "v2" }), pod("k", {}, { "lb.konsul.io/weight": "x" })],
+      nodes: [node("n", "us-east", "us-east-1a")],
+      policies: [
+        policy("p", "checkout", {
+          weights: [{ selector: { matchLabels: { version: "v2" } }, weight: 4 }],
+        }),
+      ],
+    };
+    const forward = translateSnapshot(snapshot(parts));
+    const backward = translateSnapshot(
+      snapshot(Object.fromEntries(Object.entries(parts).map(([k, v]) => [k, [...v].reverse()]))),
+    );
+    expect(backward).toEqual(forward);
+  });
+});
