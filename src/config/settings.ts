@@ -1,0 +1,522 @@
+/**
+ * The settings of `konsul-lb serve`. Each comes from, in order of precedence: its command-line
+ * flag, its environment variable (KONSUL_LB_<NAME>), the YAML config file named by --config, and
+ * its default. Only the source that takes effect is checked, so a wrong value that another source
+ * overrides is not reported; the config file's structure (fields, strategy names, the strategies
+ * section) is always checked. An environment variable set to the empty string counts as unset.
+ */
+
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { DEFAULT_VIRTUAL_NODES } from "../balancer/policy.ts";
+import type { StrategyName } from "../balancer/strategy.ts";
+import { isStrategyName, STRATEGY_NAMES } from "../balancer/strategy.ts";
+import { tryParseDuration } from "../policy/duration.ts";
+import type { ConfigKey, ConfigProblem, LoadBalancerConfig } from "./config-file.ts";
+import { parseConfigFile } from "./config-file.ts";
+import type { LogLevel } from "./values.ts";
+import {
+  HOST_PORT_ALLOWED,
+  isLogLevel,
+  LOG_LEVELS,
+  notAllowedMessage,
+  parseHostPort,
+  parseTrustedProxies,
+  parseTrustProxy,
+  SettingsError,
+  TRUST_PROXY_ALLOWED,
+} from "./values.ts";
+
+export type { HostPort, LogLevel } from "./values.ts";
+export { LOG_LEVELS, parseHostPort, parseTrustProxy, SettingsError } from "./values.ts";
+
+export interface ServerSettings {
+  /** A file of Kubernetes manifests to serve (standalone mode); null = watch the cluster. */
+  readonly file: string | null;
+  /** Without brackets for IPv6. */
+  readonly httpHost: string;
+  /** 0 = any free port. */
+  readonly httpPort: number;
+  readonly defaultStrategy: StrategyName;
+  /** In the order of STRATEGY_NAMES. */
+  readonly enabledStrategies: readonly StrategyName[];
+  /** Whether unhealthy endpoints are left out, for policies that do not say. */
+  readonly healthFilter: boolean;
+  /** Ring-hash virtual nodes for policies that set none; null = the policy default. */
+  readonly virtualNodes: number | null;
+  /** Milliseconds from a client region to an endpoint region, for policies that give no map. */
+  readonly latencyMap: Readonly<Record<string, Readonly<Record<string, number>>>>;
+  readonly logLevel: LogLevel;
+  /** The value for Express's `app.set("trust proxy", ...)`. */
+  readonly trustProxy: boolean | number | string;
+}
+
+export type SettingsResult =
+  | { kind: "help"; text: string }
+  | { kind: "ok"; settings: ServerSettings }
+  | { kind: "error"; message: string };
+
+export const ENV_PREFIX = "KONSUL_LB_";
+export const DEFAULT_HTTP_ADDR = "0.0.0.0:8080";
+export const DEFAULT_STRATEGY: StrategyName = "round-robin";
+export const DEFAULT_LOG_LEVEL: LogLevel = "info";
+export const DEFAULT_TRUST_PROXY = false;
+export const DEFAULT_HEALTH_FILTER = true;
+
+/** The settings that a flag sets, by flag name. */
+type FlagName = "file" | "http-addr" | "default-strategy" | "config" | "log-level" | "trust-proxy";
+
+interface Setting {
+  readonly flag: FlagName;
+  readonly env: string;
+  readonly configKey: ConfigKey | null;
+  /** Placeholder of the value in the help. */
+  readonly valueName: string;
+  /** What the value is, for "needs a value" messages. */
+  readonly valueText: string;
+  readonly defaultText: string;
+  readonly help: readonly string[];
+}
+
+function setting(
+  flag: FlagName,
+  configKey: ConfigKey | null,
+  [valueName, valueText]: readonly [string, string],
+  defaultText: string,
+  help: readonly string[],
+): Setting {
+  const env = `${ENV_PREFIX}${flag.toUpperCase().replaceAll("-", "_")}`;
+  return { flag, env, configKey, valueName, valueText, defaultText, help };
+}
+
+const MANIFESTS_PATH = "the path of a file of Kubernetes manifests";
+const CONFIG_PATH = "the path of a YAML config file";
+
+const SETTINGS: Readonly<Record<FlagName, Setting>> = {
+  file: setting("file", null, ["PATH", MANIFESTS_PATH], "none (watch the Kubernetes API)", [
+    "Serve the Services, EndpointSlices, Pods, Nodes and LoadBalancingPolicies in this",
+    "file of Kubernetes manifests instead of watching a cluster (standalone mode).",
+  ]),
+  "http-addr": setting("http-addr", "httpAddr", ["HOST:PORT", "host:port"], DEFAULT_HTTP_ADDR, [
+    "Address the HTTP server listens on. Write IPv6 addresses in brackets ([::1]:8080).",
+    "Port 0 takes any free port.",
+  ]),
+  "default-strategy": setting(
+    "default-strategy",
+    "defaultStrategy",
+    ["NAME", "a strategy name"],
+    DEFAULT_STRATEGY,
+    [
+      "Strategy of services whose policy names none; must be enabled. One of:",
+      ...wrap(STRATEGY_NAMES.join(", "), 70),
+    ],
+  ),
+  config: setting("config", null, ["PATH", CONFIG_PATH], "none", [
+    "YAML config file with the settings below and the defaults for policies (see",
+    '"Config file").',
+  ]),
+  "log-level": setting("log-level", "logLevel", ["LEVEL", "a log level"], DEFAULT_LOG_LEVEL, [
+    `One of ${LOG_LEVELS.join(", ")}.`,
+  ]),
+  "trust-proxy": setting(
+    "trust-proxy",
+    "trustProxy",
+    ["VALUE", "false, true, a hop count or a list of proxies"],
+    String(DEFAULT_TRUST_PROXY),
+    [
+      "Which proxies' X-Forwarded-For to believe for the client IP (ip-hash): false, true,",
+      "a hop count, or a comma-separated list of addresses, CIDR ranges and the names",
+      "loopback, linklocal, uniquelocal (e.g. loopback,10.0.0.0/8).",
+    ],
+  ),
+};
+
+const FLAG_ORDER: readonly FlagName[] = [
+  "file",
+  "config",
+  "http-addr",
+  "default-strategy",
+  "log-level",
+  "trust-proxy",
+];
+
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    if (line !== "" && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line === "" ? word : `${line} ${word}`;
+    }
+  }
+  if (line !== "") lines.push(line);
+  return lines;
+}
+
+/** "(set by --log-level, KONSUL_LB_LOG_LEVEL or logLevel in the config file)". */
+function setBy(spec: Setting): string {
+  return spec.configKey === null
+    ? `(set by --${spec.flag} or ${spec.env})`
+    : `(set by --${spec.flag}, ${spec.env} or ${spec.configKey} in the config file)`;
+}
+
+function helpText(): string {
+  const lines = [
+    "konsul-lb serve: serve load-balancing decisions over HTTP.",
+    "",
+    "Usage:",
+    "  konsul-lb serve [flags]",
+    "  konsul-lb serve --help",
+    "  konsul-lb --help",
+    "",
+    "Each setting is taken from, in order of precedence: its flag, its environment variable,",
+    "the config file (--config), its default. An empty environment variable counts as unset.",
+    "",
+    "Flags:",
+  ];
+  for (const flag of FLAG_ORDER) {
+    const spec = SETTINGS[flag];
+    lines.push(`  --${spec.flag} ${spec.valueName}`);
+    for (const line of spec.help) lines.push(`      ${line}`);
+    const config = spec.configKey === null ? "" : `   config: ${spec.configKey}`;
+    lines.push(`      env: ${spec.env}${config}   default: ${spec.defaultText}`);
+  }
+  lines.push(
+    "  -h, --help",
+    "      Show this help.",
+    "",
+    "Config file (YAML; every field is optional):",
+    ...[
+      [`httpAddr: ${DEFAULT_HTTP_ADDR}`, ""],
+      [`logLevel: ${DEFAULT_LOG_LEVEL}`, ""],
+      [`trustProxy: ${DEFAULT_TRUST_PROXY}`, "or a hop count, or [loopback, 10.0.0.0/8]"],
+      [`defaultStrategy: ${DEFAULT_STRATEGY}`, ""],
+      [`healthFilter: ${DEFAULT_HEALTH_FILTER}`, "for services whose policy does not say"],
+      ["strategies:", "by strategy name; a strategy not listed is enabled"],
+      [`  ring-hash: {virtualNodes: ${DEFAULT_VIRTUAL_NODES}}`, "for policies that set none"],
+      ["  ip-hash: {enabled: false}", "policies may not use it"],
+      ["  latency-based:", "for policies that give no map"],
+      ["    latencyMap: {us-east: {us-east: 1ms, eu-west: 80ms}}", ""],
+    ].map(([yaml = "", comment = ""]) =>
+      comment === "" ? `  ${yaml}` : `  ${yaml.padEnd(36)}# ${comment}`,
+    ),
+    "",
+    "Examples:",
+    "  konsul-lb serve --file examples/demo.yaml --http-addr 127.0.0.1:8080",
+    "  konsul-lb serve --config /etc/konsul-lb/config.yaml --log-level debug",
+    "  KONSUL_LB_TRUST_PROXY=loopback,10.0.0.0/8 konsul-lb serve --http-addr [::]:8080",
+  );
+  return `${lines.join("\n")}\n`;
+}
+
+/** Usage of `konsul-lb serve`: every flag with its environment variable and default. */
+export const HELP_TEXT: string = helpText();
+
+const PARSE_OPTIONS = {
+  file: { type: "string" },
+  "http-addr": { type: "string" },
+  "default-strategy": { type: "string" },
+  config: { type: "string" },
+  "log-level": { type: "string" },
+  "trust-proxy": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+const ALL_FLAGS = [...FLAG_ORDER.map((flag) => `--${flag}`), "--help"].join(", ");
+const SEE_HELP = "see konsul-lb serve --help";
+
+type Flags = Partial<Record<FlagName, string>> & { help?: boolean };
+
+function isFlagName(name: string): name is FlagName {
+  return Object.hasOwn(SETTINGS, name);
+}
+
+/** A message for an argument list parseArgs rejects, naming the argument at fault. */
+function argumentProblem(argv: readonly string[], fallback: string): string {
+  const { tokens } = parseArgs({
+    args: [...argv],
+    options: PARSE_OPTIONS,
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
+  for (const token of tokens) {
+    if (token.kind === "positional") {
+      return `unexpected argument ${JSON.stringify(token.value)}; konsul-lb serve takes only flags (${SEE_HELP})`;
+    }
+    if (token.kind !== "option") continue;
+    if (token.name === "help") {
+      if (token.value !== undefined) return `${token.rawName} takes no value (${SEE_HELP})`;
+      continue;
+    }
+    if (!isFlagName(token.name)) {
+      return `unknown flag ${token.rawName}; the flags are ${ALL_FLAGS} (${SEE_HELP})`;
+    }
+    const spec = SETTINGS[token.name];
+    if (token.value === undefined) {
+      return `${token.rawName} needs a value: ${spec.valueText} ${setBy(spec)}`;
+    }
+    if (!token.inlineValue && token.value.startsWith("-") && token.value !== "-") {
+      return (
+        `${token.rawName}: ${JSON.stringify(token.value)} looks like a flag, not a value; ` +
+        `write --${spec.flag}=${token.value} if it is the value ${setBy(spec)}`
+      );
+    }
+  }
+  return `${fallback} (${SEE_HELP})`;
+}
+
+function parseFlags(argv: readonly string[]): { flags: Flags } | { error: string } {
+  try {
+    const { values } = parseArgs({
+      args: [...argv],
+      options: PARSE_OPTIONS,
+      strict: true,
+      allowPositionals: false,
+    });
+    return { flags: values };
+  } catch (error) {
+    return { error: argumentProblem(argv, error instanceof Error ? error.message : String(error)) };
+  }
+}
+
+/** Where a setting's value came from: the flag, the variable, the file's field, or nowhere. */
+type Found =
+  | { readonly source: "flag" | "env" | "file"; readonly where: string; readonly value: unknown }
+  | { readonly source: "default" };
+
+interface Sources {
+  readonly flags: Flags;
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly config: LoadBalancerConfig | null;
+  readonly configName: string;
+}
+
+function find(spec: Setting, sources: Sources): Found {
+  const flag = sources.flags[spec.flag];
+  if (flag !== undefined) return { source: "flag", where: `--${spec.flag}`, value: flag };
+  const env = sources.env[spec.env];
+  if (env !== undefined && env !== "") return { source: "env", where: spec.env, value: env };
+  if (spec.configKey !== null && sources.config !== null) {
+    const value = sources.config[spec.configKey];
+    if (value !== undefined) {
+      return { source: "file", where: `${sources.configName}: ${spec.configKey}`, value };
+    }
+  }
+  return { source: "default" };
+}
+
+/** Runs `parse`, turning a SettingsError into a problem that names the setting. */
+function attempt<T>(spec: Setting, problems: string[], parse: () => T): T | undefined {
+  try {
+    return parse();
+  } catch (error) {
+    if (!(error instanceof SettingsError)) throw error;
+    problems.push(`${error.message} ${setBy(spec)}`);
+    return undefined;
+  }
+}
+
+function fail(where: string, value: unknown, allowed: string, reason?: string): never {
+  throw new SettingsError(notAllowedMessage(where, value, allowed, reason));
+}
+
+function pathValue(found: Found, allowed: string): string | null {
+  if (found.source === "default") return null;
+  if (found.value === "") fail(found.where, found.value, allowed, "empty");
+  return found.value as string;
+}
+
+function strategyValue(found: Found): StrategyName {
+  if (found.source === "default") return DEFAULT_STRATEGY;
+  if (!isStrategyName(found.value)) {
+    fail(found.where, found.value, `one of ${STRATEGY_NAMES.join(", ")}`);
+  }
+  return found.value;
+}
+
+function logLevelValue(found: Found): LogLevel {
+  if (found.source === "default") return DEFAULT_LOG_LEVEL;
+  if (!isLogLevel(found.value)) fail(found.where, found.value, `one of ${LOG_LEVELS.join(", ")}`);
+  return found.value;
+}
+
+function trustProxyValue(found: Found): boolean | number | string {
+  if (found.source === "default") return DEFAULT_TRUST_PROXY;
+  const { value, where } = found;
+  if (typeof value === "boolean") return value;
+  if (typeof value === "number") {
+    if (!Number.isSafeInteger(value) || value < 0) fail(where, value, TRUST_PROXY_ALLOWED);
+    return value;
+  }
+  if (Array.isArray(value)) return parseTrustedProxies(value, value, where);
+  return parseTrustProxy(value as string, where);
+}
+
+function readConfig(
+  found: Found,
+  readFile: (path: string) => string,
+  problems: string[],
+): { config: LoadBalancerConfig | null; fileProblems: readonly ConfigProblem[] } {
+  const spec = SETTINGS.config;
+  const path = attempt(spec, problems, () => pathValue(found, CONFIG_PATH));
+  if (path === undefined || path === null) return { config: null, fileProblems: [] };
+  let text: string;
+  try {
+    text = readFile(path);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    const where = found.source === "default" ? "" : found.where;
+    problems.push(
+      `${where}: cannot read ${JSON.stringify(path)} (${reason}); expected ` +
+        `${CONFIG_PATH} that can be read ${setBy(spec)}`,
+    );
+    return { config: null, fileProblems: [] };
+  }
+  const { config, problems: fileProblems } = parseConfigFile(text, path);
+  return { config, fileProblems };
+}
+
+function latencyMapMs(
+  config: LoadBalancerConfig | null,
+): Readonly<Record<string, Readonly<Record<string, number>>>> {
+  const map = config?.strategies?.["latency-based"]?.latencyMap ?? {};
+  return Object.freeze(
+    Object.fromEntries(
+      Object.entries(map).map(([from, row]) => [
+        from,
+        Object.freeze(
+          Object.fromEntries(
+            Object.entries(row).map(([to, text]) => [to, tryParseDuration(text) as number]),
+          ),
+        ),
+      ]),
+    ),
+  );
+}
+
+/** The default strategy must be one policies may use; says why not, naming its source. */
+function disabledDefaultProblem(
+  strategy: StrategyName,
+  found: Found,
+  enabled: readonly StrategyName[],
+  configName: string,
+): string | null {
+  if (enabled.includes(strategy)) return null;
+  const spec = SETTINGS["default-strategy"];
+  const reason = `${configName} disables it: strategies.${strategy}.enabled is false`;
+  const allowed =
+    enabled.length === 0
+      ? `an enabled strategy, but ${configName} disables every strategy`
+      : `an enabled strategy, one of ${enabled.join(", ")}`;
+  if (found.source === "default") {
+    return (
+      `the default strategy ${JSON.stringify(strategy)} (used because nothing sets one) is not ` +
+      `allowed (${reason}); expected ${allowed} ${setBy(spec)}`
+    );
+  }
+  return `${notAllowedMessage(found.where, strategy, allowed, reason)} ${setBy(spec)}`;
+}
+
+/**
+ * The settings of `konsul-lb serve` from its arguments (those after "serve"), the environment
+ * and the config file it names. `readFile` reads the config file (tests pass their own).
+ */
+export function loadSettings(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  readFile: (path: string) => string = (path) => readFileSync(path, "utf8"),
+): SettingsResult {
+  const parsed = parseFlags(argv);
+  if ("error" in parsed) return { kind: "error", message: parsed.error };
+  const { flags } = parsed;
+  if (flags.help === true) return { kind: "help", text: HELP_TEXT };
+
+  const problems: string[] = [];
+  const noFile: Sources = { flags, env, config: null, configName: "" };
+  const configFound = find(SETTINGS.config, noFile);
+  const { config, fileProblems } = readConfig(configFound, readFile, problems);
+  const configName =
+    configFound.source === "default" ? "the config file" : (configFound.value as string);
+  const sources: Sources = { flags, env, config, configName };
+
+  // A field of the file that a flag or a variable overrides does not take effect: not checked.
+  const overridden = new Set<ConfigKey>();
+  for (const spec of Object.values(SETTINGS)) {
+    const source = find(spec, noFile).source;
+    if (spec.configKey !== null && (source === "flag" || source === "env")) {
+      overridden.add(spec.configKey);
+    }
+  }
+  const bySetting = new Map(
+    Object.values(SETTINGS).flatMap((spec) =>
+      spec.configKey === null ? [] : [[spec.configKey, spec] as const],
+    ),
+  );
+  for (const problem of fileProblems) {
+    if (problem.key !== null && overridden.has(problem.key)) continue;
+    const spec = problem.key === null ? undefined : bySetting.get(problem.key);
+    problems.push(spec === undefined ? problem.message : `${problem.message} ${setBy(spec)}`);
+  }
+  // A file with problems left is not used: its values may not be what they claim.
+  const usable = problems.length === 0 ? sources : { ...sources, config: null };
+
+  const fileFound = find(SETTINGS.file, usable);
+  const file = attempt(SETTINGS.file, problems, () => pathValue(fileFound, MANIFESTS_PATH));
+  const addrFound = find(SETTINGS["http-addr"], usable);
+  const address = attempt(SETTINGS["http-addr"], problems, () =>
+    addrFound.source === "default"
+      ? parseHostPort(DEFAULT_HTTP_ADDR, "default")
+      : typeof addrFound.value === "string"
+        ? parseHostPort(addrFound.value, addrFound.where)
+        : fail(addrFound.where, addrFound.value, HOST_PORT_ALLOWED),
+  );
+  const strategyFound = find(SETTINGS["default-strategy"], usable);
+  const defaultStrategy = attempt(SETTINGS["default-strategy"], problems, () =>
+    strategyValue(strategyFound),
+  );
+  const logLevel = attempt(SETTINGS["log-level"], problems, () =>
+    logLevelValue(find(SETTINGS["log-level"], usable)),
+  );
+  const trustProxy = attempt(SETTINGS["trust-proxy"], problems, () =>
+    trustProxyValue(find(SETTINGS["trust-proxy"], usable)),
+  );
+
+  const strategies = usable.config?.strategies ?? {};
+  const enabledStrategies = STRATEGY_NAMES.filter((name) => strategies[name]?.enabled !== false);
+  if (defaultStrategy !== undefined) {
+    const problem = disabledDefaultProblem(
+      defaultStrategy,
+      strategyFound,
+      enabledStrategies,
+      configName,
+    );
+    if (problem !== null) problems.push(problem);
+  }
+
+  if (
+    problems.length > 0 ||
+    file === undefined ||
+    address === undefined ||
+    defaultStrategy === undefined ||
+    logLevel === undefined ||
+    trustProxy === undefined
+  ) {
+    return { kind: "error", message: problems.join("\n") };
+  }
+  const settings: ServerSettings = {
+    file,
+    httpHost: address.host,
+    httpPort: address.port,
+    defaultStrategy,
+    enabledStrategies: Object.freeze(enabledStrategies),
+    healthFilter: usable.config?.healthFilter ?? DEFAULT_HEALTH_FILTER,
+    virtualNodes: strategies["ring-hash"]?.virtualNodes ?? null,
+    latencyMap: latencyMapMs(usable.config),
+    logLevel,
+    trustProxy,
+  };
+  return { kind: "ok", settings: Object.freeze(settings) };
+}
