@@ -1,0 +1,173 @@
+import express, { type NextFunction, type Request, type Response } from "express";
+import type { SelectOptions } from "../balancer/manager.ts";
+import type { Discovery } from "../discovery/discovery.ts";
+import type { Logger } from "../observability/logger.ts";
+import type { Metrics } from "../observability/metrics.ts";
+import { endpointJson } from "./endpoint-json.ts";
+import { ApiError, toApiError } from "./errors.ts";
+import { openApiDocument } from "./openapi.ts";
+import { selectOptionsFrom } from "./parameters.ts";
+
+export interface AppOptions {
+  readonly discovery: Discovery;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  /** Express's `trust proxy` value: whether and whom to believe X-Forwarded-For from. */
+  readonly trustProxy: boolean | number | string;
+  /** True once the source has loaded the catalog. */
+  readonly isReady: () => boolean;
+}
+
+function sendError(res: Response, error: ApiError): void {
+  res.status(error.status).json({ error: { code: error.code, message: error.message } });
+}
+
+/** The discovery API. Interfaces read the catalog through `discovery`; they never talk to Kubernetes. */
+export function createApp(options: AppOptions): express.Express {
+  const { discovery, metrics, logger } = options;
+  const app = express();
+  app.disable("x-powered-by");
+  // Picks differ request by request; hashing each body for an ETag would be wasted work.
+  app.set("etag", false);
+  app.set("trust proxy", options.trustProxy);
+
+  if (logger.isLevelEnabled("debug")) {
+    app.use((req, res, next) => {
+      const started = process.hrtime.bigint();
+      res.on("finish", () => {
+        const ms = Number(process.hrtime.bigint() - started) / 1e6;
+        logger.debug(
+          { method: req.method, url: req.originalUrl, status: res.statusCode, ms },
+          "request",
+        );
+      });
+      next();
+    });
+  }
+
+  /**
+   * Runs one decision with its metrics: the service label only for services in the catalog,
+   * so unknown names in URLs cannot grow the series set.
+   */
+  function decide<T>(
+    req: Request,
+    decision: (namespace: string, name: string, options: SelectOptions) => T,
+  ): T {
+    const namespace = req.params.namespace as string;
+    const name = req.params.name as string;
+    const known = discovery.catalog.get(namespace, name) !== undefined;
+    const service = known ? `${namespace}/${name}` : "";
+    let strategy = "";
+    const started = process.hrtime.bigint();
+    try {
+      const selectOptions = selectOptionsFrom(req.query, req.ip);
+      if (known)
+        strategy = discovery.manager.strategyFor(
+          discovery.view(discovery.entry(namespace, name)),
+          selectOptions,
+        );
+      const result = decision(namespace, name, selectOptions);
+      metrics.selectionDuration.observe(
+        { service, strategy },
+        Number(process.hrtime.bigint() - started) / 1e9,
+      );
+      metrics.selections.inc({ service, strategy, result: "ok" });
+      return result;
+    } catch (error) {
+      metrics.selections.inc({ service, strategy, result: toApiError(error).code });
+      throw error;
+    }
+  }
+
+  function countHealth(service: string, result: { excluded: number; panic: boolean }): void {
+    if (result.excluded > 0) metrics.healthFiltered.inc({ service });
+    if (result.panic) metrics.healthPanics.inc({ service });
+  }
+
+  app.get("/v1/services", (_req, res) => {
+    res.json({
+      services: discovery.summaries().map(({ version: _version, ...summary }) => summary),
+    });
+  });
+
+  app.get("/v1/services/:namespace/:name/endpoints", (req, res) => {
+    const { entry, result } = decide(req, (ns, name, o) => discovery.select(ns, name, o));
+    countHealth(`${entry.namespace}/${entry.name}`, result);
+    res.json({
+      service: { namespace: entry.namespace, name: entry.name },
+      strategy: result.strategy,
+      version: entry.version,
+      endpoints: result.endpoints.map(endpointJson),
+    });
+  });
+
+  app.get("/v1/services/:namespace/:name/pick", (req, res) => {
+    const { entry, result } = decide(req, (ns, name, o) => discovery.pick(ns, name, o));
+    countHealth(`${entry.namespace}/${entry.name}`, result);
+    res.json({
+      service: { namespace: entry.namespace, name: entry.name },
+      strategy: result.strategy,
+      version: entry.version,
+      endpoint: endpointJson(result.endpoint),
+    });
+  });
+
+  app.post("/v1/services/:namespace/:name/connections", (req, res) => {
+    const { entry, result } = decide(req, (ns, name, o) => discovery.openConnection(ns, name, o));
+    countHealth(`${entry.namespace}/${entry.name}`, result);
+    res.status(201).json({
+      id: result.id,
+      service: { namespace: entry.namespace, name: entry.name },
+      strategy: result.strategy,
+      endpoint: endpointJson(result.endpoint),
+      expiresAt: new Date(result.expiresAt).toISOString(),
+    });
+  });
+
+  app.delete("/v1/connections/:id", (req, res) => {
+    const id = req.params.id as string;
+    if (!discovery.closeConnection(id)) {
+      throw new ApiError(
+        404,
+        "ConnectionNotFound",
+        `connection ${JSON.stringify(id)} is unknown, expired or already released`,
+      );
+    }
+    res.status(204).end();
+  });
+
+  app.get("/healthz", (_req, res) => {
+    res.json({ status: "ok" });
+  });
+
+  app.get("/readyz", (_req, res) => {
+    const ready = options.isReady();
+    res
+      .status(ready ? 200 : 503)
+      .json({ status: ready ? "ready" : "not ready: the catalog has not been loaded yet" });
+  });
+
+  app.get("/metrics", async (_req, res) => {
+    res.set("Content-Type", metrics.registry.contentType);
+    res.send(await metrics.registry.metrics());
+  });
+
+  app.get("/openapi.json", (_req, res) => {
+    res.json(openApiDocument);
+  });
+
+  app.use((req, _res, next) => {
+    next(
+      new ApiError(404, "RouteNotFound", `no route ${req.method} ${req.path}; see /openapi.json`),
+    );
+  });
+
+  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const apiError = toApiError(error);
+    if (apiError.status >= 500)
+      logger.error({ err: error, method: req.method, url: req.originalUrl }, "request failed");
+    sendError(res, apiError);
+  });
+
+  return app;
+}

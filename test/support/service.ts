@@ -1,0 +1,75 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type RunningService, startService } from "../../src/cli/serve.ts";
+import type { ServerSettings } from "../../src/config/settings.ts";
+import { createLogger } from "../../src/observability/logger.ts";
+
+export interface TestService extends RunningService {
+  readonly file: string;
+  /** Rewrites the manifest file. */
+  write(yaml: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const defaultSettings: ServerSettings = {
+  file: null,
+  httpHost: "127.0.0.1",
+  httpPort: 0,
+  defaultStrategy: "round-robin",
+  enabledStrategies: [
+    "round-robin",
+    "weighted-round-robin",
+    "random",
+    "weighted-random",
+    "least-connections",
+    "least-request",
+    "ip-hash",
+    "ring-hash",
+    "maglev",
+    "latency-based",
+  ],
+  healthFilter: true,
+  virtualNodes: null,
+  latencyMap: {},
+  logLevel: "silent",
+  trustProxy: false,
+};
+
+/** The real server on a loopback port, serving a manifest file in a temporary folder. */
+export async function startTestService(
+  yaml: string,
+  settings: Partial<ServerSettings> = {},
+): Promise<TestService> {
+  const folder = await mkdtemp(join(tmpdir(), "konsul-lb-test-"));
+  const file = join(folder, "services.yaml");
+  await writeFile(file, yaml);
+  const full = { ...defaultSettings, ...settings, file };
+  const running = await startService(full, createLogger(full.logLevel));
+  return {
+    ...running,
+    file,
+    write: (text) => writeFile(file, text),
+    async close() {
+      await running.stop();
+      await rm(folder, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Polls until `check` passes or the deadline is reached; the last failure is rethrown. */
+export async function eventually(
+  check: () => Promise<void> | void,
+  timeoutMs = 5000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      await check();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
