@@ -1,0 +1,74 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+export const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
+export const cliPath = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
+
+export interface CliRun {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the CLI to completion with the same Node as the tests. */
+export function runCli(args: readonly string[], env: Record<string, string> = {}): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cliPath, ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, ...env },
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk) => {
+      stdout += chunk;
+    });
+    child.stderr.on("data", (chunk) => {
+      stderr += chunk;
+    });
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+export interface ServingCli {
+  readonly child: ChildProcess;
+  readonly url: string;
+  output(): string;
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
+}
+
+/** Starts `konsul-lb serve` on a free loopback port and waits for its "serving" log line. */
+export function serveCli(
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<ServingCli> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [cliPath, "serve", "--http-addr", "127.0.0.1:0", ...args],
+      {
+        cwd: repoRoot,
+        env: { ...process.env, ...env },
+      },
+    );
+    let output = "";
+    const exited = new Promise<number | null>((done) => child.on("close", done));
+    const timer = setTimeout(
+      () => reject(new Error(`no "serving" line in time:\n${output}`)),
+      15_000,
+    );
+    child.stdout.on("data", (chunk) => {
+      output += chunk;
+      const match = /serving on (http:\/\/[^;\s]+)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ child, url: match[1] as string, output: () => output, exited });
+      }
+    });
+    child.stderr.on("data", (chunk) => {
+      output += chunk;
+    });
+    void exited.then((code) => reject(new Error(`exited with ${code} before serving:\n${output}`)));
+  });
+}
