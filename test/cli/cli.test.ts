@@ -49,7 +49,7 @@ describe("konsul-lb command", () => {
 
   it("serves the demo and stops cleanly on SIGTERM, finishing requests in flight", async () => {
     const server = await serveCli(["--file", "examples/demo.yaml"]);
-    const services = await (await fetch(`${server.url}/v1/services`)).json();
+    const services: any = await (await fetch(`${server.url}/v1/services`)).json();
     expect(services.services.length).toBeGreaterThanOrEqual(3);
     const inFlight = Array.from({ length: 50 }, () =>
       fetch(`${server.url}/v1/services/shop/cart/pick`).then(
@@ -69,7 +69,7 @@ describe("konsul-lb command", () => {
       KONSUL_LB_FILE: "examples/demo.yaml",
       KONSUL_LB_DEFAULT_STRATEGY: "random",
     });
-    const reply = await (await fetch(`${server.url}/v1/services/shop/cart/pick`)).json();
+    const reply: any = await (await fetch(`${server.url}/v1/services/shop/cart/pick`)).json();
     expect(reply.strategy).toBe("random");
     server.child.kill("SIGTERM");
     expect(await server.exited).toBe(0);
