@@ -18,20 +18,20 @@ export function seededRandom(seed: number): RandomSource {
     z = Math.imul(z ^ (z >>> 15), 0x735a2d97);
     return (z ^ (z >>> 15)) >>> 0;
   };
-  let a = splitmix();
-  let b = splitmix();
-  let c = splitmix();
-  let counter = splitmix();
-  return {
-    next(): number {
-      const t = (((a + b) | 0) + counter) | 0;
-      counter = (counter + 1) | 0;
-      a = b ^ (b >>> 9);
-      b = (c + (c << 3)) | 0;
-      c = (c << 21) | (c >>> 11);
-      c = (c + t) | 0;
-      return (t >>> 0) / 0x1_0000_0000;
-    },
+  const words = sfc32(splitmix(), splitmix(), splitmix(), splitmix());
+  return { next: () => words() / 0x1_0000_0000 };
+}
+
+/** The sfc32 generator from its four 32-bit state words: a stream of uint32. */
+export function sfc32(a: number, b: number, c: number, counter: number): () => number {
+  return () => {
+    const t = (((a + b) | 0) + counter) | 0;
+    counter = (counter + 1) | 0;
+    a = b ^ (b >>> 9);
+    b = (c + (c << 3)) | 0;
+    c = (c << 21) | (c >>> 11);
+    c = (c + t) | 0;
+    return t >>> 0;
   };
 }
 

@@ -1,6 +1,7 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { STRATEGY_NAMES } from "../../src/balancer/strategy.ts";
 import { type RunningService, startService } from "../../src/cli/serve.ts";
 import type { ServerSettings } from "../../src/config/settings.ts";
 import { createLogger } from "../../src/observability/logger.ts";
@@ -17,18 +18,7 @@ export const defaultSettings: ServerSettings = {
   httpHost: "127.0.0.1",
   httpPort: 0,
   defaultStrategy: "round-robin",
-  enabledStrategies: [
-    "round-robin",
-    "weighted-round-robin",
-    "random",
-    "weighted-random",
-    "least-connections",
-    "least-request",
-    "ip-hash",
-    "ring-hash",
-    "maglev",
-    "latency-based",
-  ],
+  enabledStrategies: [...STRATEGY_NAMES],
   healthFilter: true,
   virtualNodes: null,
   latencyMap: {},

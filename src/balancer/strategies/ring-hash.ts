@@ -2,6 +2,7 @@ import type { Endpoint } from "../endpoint.ts";
 import { hash53 } from "../hash.ts";
 import type { LoadView } from "../loads.ts";
 import type { ResolvedPolicy } from "../policy.ts";
+import { sfc32 } from "../random.ts";
 import type { BuildContext, CarriedState, Picker, PickRequest, Strategy } from "../strategy.ts";
 import { selectionSize } from "../strategy.ts";
 import { hashKeyOf } from "./hash-key.ts";
@@ -45,19 +46,12 @@ function virtualNodePositions(
   out: Float64Array,
   at: number,
 ): void {
-  let a = Math.floor(hash53(identity) / TWO_POW_21) | 0;
-  let b = hash53(identity, 1) | 0;
-  let c = hash53(identity, 2) | 0;
-  let counter = 1;
-  const next = (): number => {
-    const t = (((a + b) | 0) + counter) | 0;
-    counter = (counter + 1) | 0;
-    a = b ^ (b >>> 9);
-    b = (c + (c << 3)) | 0;
-    c = (c << 21) | (c >>> 11);
-    c = (c + t) | 0;
-    return t >>> 0;
-  };
+  const next = sfc32(
+    Math.floor(hash53(identity) / TWO_POW_21) | 0,
+    hash53(identity, 1) | 0,
+    hash53(identity, 2) | 0,
+    1,
+  );
   for (let i = 0; i < 12; i++) next();
   for (let i = 0; i < count; i++) out[at + i] = next() * TWO_POW_21 + (next() >>> 11);
 }
