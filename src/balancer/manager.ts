@@ -85,13 +85,22 @@ interface CachedPicker {
   readonly panic: boolean;
 }
 
+interface PickerSlots {
+  healthy?: CachedPicker;
+  all?: CachedPicker;
+}
+
 /** What one service keeps between requests: its pickers and its connection counts. */
 interface ServiceState {
   readonly loads: LoadTracker;
   /** The service's policy resolved once per version, not once per request. */
   policy: { readonly version: number; readonly resolved: ResolvedPolicy } | null;
   /** By strategy name and health-filter flag. */
-  readonly pickers: Map<string, CachedPicker>;
+  /**
+   * By strategy, then by health filter. Two levels rather than one "strategy|filter" string key:
+   * building that string on every request cost more than the pick itself.
+   */
+  readonly pickers: Map<StrategyName, PickerSlots>;
 }
 
 /**
@@ -231,8 +240,9 @@ export class BalancerManager {
   /** State each cached picker of a service would carry into a rebuild, by cache slot. */
   exportState(serviceKey: string): Record<string, CarriedState> {
     const state: Record<string, CarriedState> = {};
-    for (const [slot, cached] of this.services.get(serviceKey)?.pickers ?? []) {
-      state[slot] = cached.picker.exportState();
+    for (const [name, slots] of this.services.get(serviceKey)?.pickers ?? []) {
+      if (slots.healthy) state[`${name}|healthy`] = slots.healthy.picker.exportState();
+      if (slots.all) state[`${name}|all`] = slots.all.picker.exportState();
     }
     return state;
   }
@@ -241,7 +251,10 @@ export class BalancerManager {
   forget(serviceKey: string): void {
     const state = this.services.get(serviceKey);
     if (!state) return;
-    for (const cached of state.pickers.values()) cached.picker.dispose();
+    for (const slots of state.pickers.values()) {
+      slots.healthy?.picker.dispose();
+      slots.all?.picker.dispose();
+    }
     this.services.delete(serviceKey);
   }
 
@@ -274,8 +287,12 @@ export class BalancerManager {
     const state = this.stateOf(service.key);
     const policy = this.policyOf(service, state);
     const healthFilter = options.healthFilter ?? policy.healthFilter;
-    const slot = `${strategy.name}|${healthFilter ? "healthy" : "all"}`;
-    const previous = state.pickers.get(slot);
+    let slots = state.pickers.get(strategy.name);
+    if (!slots) {
+      slots = {};
+      state.pickers.set(strategy.name, slots);
+    }
+    const previous = healthFilter ? slots.healthy : slots.all;
     if (previous && previous.version === service.version)
       return { strategy: strategy.name, cached: previous };
 
@@ -297,7 +314,8 @@ export class BalancerManager {
       excluded: filtered.excluded,
       panic: filtered.panic,
     };
-    state.pickers.set(slot, cached);
+    if (healthFilter) slots.healthy = cached;
+    else slots.all = cached;
     return { strategy: strategy.name, cached };
   }
 }

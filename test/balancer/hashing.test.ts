@@ -177,9 +177,31 @@ describe("ring size bounds", () => {
     expect(small.ring.length).toBe(1024); // 2 x 150 = 300, raised to Envoy's minimum
     const capped = build(
       "ring-hash",
-      endpoints(100, () => 1000),
+      endpoints(1000, (i) => (i % 7) + 1),
       { policy: { ringHash: { maxRingSize: 50_000 } } },
     ).picker as unknown as { ring: Float64Array };
-    expect(capped.ring.length).toBe(50_000);
+    expect(capped.ring.length).toBe(50_000); // 1,000 x 150, capped
+    const weighted = build(
+      "ring-hash",
+      endpoints(10, (i) => i + 1),
+    ).picker as unknown as { ring: Float64Array };
+    expect(weighted.ring.length).toBe(1500); // n x 150 whatever the weights
+  });
+});
+
+describe("ring sort", () => {
+  it("sorts like the built-in sort, also with crowded buckets", async () => {
+    const { sortUniform } = await import("../../src/balancer/strategies/ring-hash.ts");
+    const { seededRandom } = await import("../../src/balancer/random.ts");
+    const random = seededRandom(3);
+    for (const n of [1, 2, 17, 1000, 50_000]) {
+      const values = Float64Array.from({ length: n }, () => Math.floor(random.next() * 2 ** 53));
+      expect(sortUniform(values)).toEqual(values.slice().sort());
+    }
+    const crowded = Float64Array.from(
+      { length: 5000 },
+      (_, i) => (i % 7) * 3 + (i % 2 ? 2 ** 52 : 0),
+    );
+    expect(sortUniform(crowded)).toEqual(crowded.slice().sort());
   });
 });

@@ -1,5 +1,5 @@
 import type { Endpoint } from "../endpoint.ts";
-import { xxhash64HexOfBytes } from "../hash.ts";
+import { hash64HexOfBytes } from "../hash.ts";
 
 /**
  * Distinct owners met walking a hash table (a ring or a Maglev table) forward from `start`,
@@ -37,5 +37,5 @@ export function walkDistinct(
 export function tableFingerprint(endpoints: readonly Endpoint[], table: ArrayBufferView): string {
   const identities = new TextEncoder().encode(endpoints.map((e) => e.identity).join("\n"));
   const slots = new Uint8Array(table.buffer, table.byteOffset, table.byteLength);
-  return xxhash64HexOfBytes(identities) + xxhash64HexOfBytes(slots);
+  return hash64HexOfBytes(identities) + hash64HexOfBytes(slots);
 }

@@ -22,31 +22,38 @@ export function buildMaglevTable(
   const n = endpoints.length;
   const table = n <= 0xffff ? new Uint16Array(size) : new Uint32Array(size);
   const filled = new Uint8Array(size);
-  const position = new Float64Array(n);
-  const skip = new Float64Array(n);
-  const credit = new Float64Array(n);
+  // Integer typed arrays throughout: the probe loop runs about size x ln(size) times.
+  const position = new Int32Array(n);
+  const skip = new Int32Array(n);
+  const weight = new Int32Array(n);
+  const credit = new Int32Array(n);
   let maxWeight = 0;
   for (let i = 0; i < n; i++) {
-    const identity = (endpoints[i] as Endpoint).identity;
-    position[i] = hash53(identity, OFFSET_SEED) % size;
-    skip[i] = (hash53(identity, SKIP_SEED) % (size - 1)) + 1;
-    maxWeight = Math.max(maxWeight, (endpoints[i] as Endpoint).weight);
+    const endpoint = endpoints[i] as Endpoint;
+    position[i] = hash53(endpoint.identity, OFFSET_SEED) % size;
+    skip[i] = (hash53(endpoint.identity, SKIP_SEED) % (size - 1)) + 1;
+    weight[i] = endpoint.weight;
+    if (endpoint.weight > maxWeight) maxWeight = endpoint.weight;
   }
   let remaining = size;
   while (remaining > 0) {
     for (let i = 0; i < n && remaining > 0; i++) {
-      credit[i] = (credit[i] as number) + (endpoints[i] as Endpoint).weight;
-      if ((credit[i] as number) < maxWeight) continue;
-      credit[i] = (credit[i] as number) - maxWeight;
+      const earned = (credit[i] as number) + (weight[i] as number);
+      if (earned < maxWeight) {
+        credit[i] = earned;
+        continue;
+      }
+      credit[i] = earned - maxWeight;
+      const step = skip[i] as number;
       let slot = position[i] as number;
       while (filled[slot] === 1) {
-        slot += skip[i] as number;
+        slot += step;
         if (slot >= size) slot -= size;
       }
       filled[slot] = 1;
       table[slot] = i;
       remaining--;
-      slot += skip[i] as number;
+      slot += step;
       position[i] = slot >= size ? slot - size : slot;
     }
   }
