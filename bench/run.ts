@@ -1,0 +1,93 @@
+/**
+ * `npm run bench`: runs every benchmark part and writes each one's marked section of
+ * docs/performance.md (see report.ts); a part's section is left alone when it does not run.
+ *
+ *   npm run bench                      full run, rewrites the generated sections
+ *   npm run bench -- --quick           short smoke run; prints figures, leaves the document alone
+ *   npm run bench -- --quick --write   short run that still writes the document
+ *   npm run bench -- --only=engine     run only the named parts (comma-separated)
+ */
+import { spawnSync } from "node:child_process";
+import { cpus } from "node:os";
+import { fileURLToPath } from "node:url";
+import { engineSettings, renderEngine, runEngine } from "./engine.ts";
+import { type Environment, writeSection } from "./report.ts";
+
+/** One benchmark part: runs, then returns the markdown of its section (named like the part). */
+interface Part {
+  readonly name: string;
+  run(options: { quick: boolean; environment: Environment }): Promise<string>;
+}
+
+const PARTS: readonly Part[] = [
+  {
+    name: "engine",
+    run: async ({ quick, environment }) =>
+      renderEngine(await runEngine(engineSettings(quick), environment)),
+  },
+];
+
+// The heap figures need a garbage collector the benchmark can call: re-run with it exposed.
+if (typeof globalThis.gc !== "function") {
+  const child = spawnSync(
+    process.execPath,
+    [...process.execArgv, "--expose-gc", fileURLToPath(import.meta.url), ...process.argv.slice(2)],
+    { stdio: "inherit" },
+  );
+  process.exit(child.status ?? 1);
+}
+
+const args = process.argv.slice(2);
+const quick = args.includes("--quick");
+const write = !quick || args.includes("--write");
+const only = args
+  .find((arg) => arg.startsWith("--only="))
+  ?.slice("--only=".length)
+  .split(",");
+const unknown = only?.filter((name) => !PARTS.some((part) => part.name === name)) ?? [];
+if (unknown.length > 0) {
+  console.error(
+    `unknown benchmark part ${unknown.join(", ")}; the parts are ${PARTS.map((p) => p.name).join(", ")}`,
+  );
+  process.exit(2);
+}
+const documentPath = fileURLToPath(new URL("../docs/performance.md", import.meta.url));
+
+/** The checked-out commit, and whether the measured code differs from it. */
+function revision(): string | null {
+  const git = (...gitArgs: string[]) =>
+    spawnSync("git", gitArgs, {
+      cwd: fileURLToPath(new URL("..", import.meta.url)),
+      encoding: "utf8",
+    });
+  const head = git("rev-parse", "--short", "HEAD");
+  if (head.status !== 0) return null;
+  const dirty = git("status", "--porcelain", "--", "src").stdout.trim() !== "";
+  return `${head.stdout.trim()}${dirty ? " + uncommitted changes in src/" : ""}`;
+}
+
+const environment: Environment = {
+  date: new Date().toISOString(),
+  node: process.versions.node,
+  cpu: cpus()[0]?.model.trim() ?? "unknown CPU",
+  cores: cpus().length,
+  revision: revision(),
+};
+console.log(
+  `konsul-lb benchmark${quick ? " (quick)" : ""}: Node ${environment.node}, ${environment.cpu}, ${environment.cores} cores, commit ${environment.revision ?? "unknown"}`,
+);
+
+for (const part of PARTS) {
+  if (only && !only.includes(part.name)) continue;
+  console.log(`\n== ${part.name}`);
+  const section = await part.run({ quick, environment });
+  console.log(`\n${section}\n`);
+  if (write) {
+    writeSection(documentPath, part.name, section);
+    console.log(`Wrote the ${part.name} section of ${documentPath}`);
+  } else {
+    console.log(
+      `Quick run: the ${part.name} section of docs/performance.md is left as it is (pass --write to update it).`,
+    );
+  }
+}
