@@ -11,6 +11,7 @@ import { spawnSync } from "node:child_process";
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 import { engineSettings, renderEngine, runEngine } from "./engine.ts";
+import { httpSettings, renderHttp, runHttp } from "./http.ts";
 import { type Environment, writeSection } from "./report.ts";
 
 /** One benchmark part: runs, then returns the markdown of its section (named like the part). */
@@ -24,6 +25,11 @@ const PARTS: readonly Part[] = [
     name: "engine",
     run: async ({ quick, environment }) =>
       renderEngine(await runEngine(engineSettings(quick), environment)),
+  },
+  {
+    name: "http",
+    run: async ({ quick, environment }) =>
+      renderHttp(await runHttp(httpSettings(quick), environment)),
   },
 ];
 

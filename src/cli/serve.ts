@@ -3,6 +3,8 @@ import { Catalog } from "../catalog/catalog.ts";
 import type { ServerSettings } from "../config/settings.ts";
 import { Discovery } from "../discovery/discovery.ts";
 import { createApp } from "../http/app.ts";
+import { Decisions } from "../http/decisions.ts";
+import { createFastPick } from "../http/fast-pick.ts";
 import { listen } from "../http/listen.ts";
 import type { Logger } from "../observability/logger.ts";
 import { Metrics } from "../observability/metrics.ts";
@@ -58,7 +60,11 @@ export async function startService(
   });
   let listening: Awaited<ReturnType<typeof listen>>;
   try {
-    listening = await listen(app, settings.httpHost, settings.httpPort);
+    // Debug logging logs every request from Express; the fast path would bypass it.
+    const fastPick = logger.isLevelEnabled("debug")
+      ? undefined
+      : createFastPick(new Decisions(discovery, metrics), app.get("trust proxy fn"));
+    listening = await listen(app, settings.httpHost, settings.httpPort, fastPick);
   } catch (error) {
     clearInterval(sweep);
     await source.stop();

@@ -1,12 +1,13 @@
 import express, { type NextFunction, type Request, type Response } from "express";
-import type { SelectOptions } from "../balancer/manager.ts";
 import type { Discovery } from "../discovery/discovery.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
+import { BlockingQueries } from "./blocking.ts";
+import { ChangeWaiters } from "./change-waiters.ts";
+import { Decisions } from "./decisions.ts";
 import { endpointJson } from "./endpoint-json.ts";
 import { ApiError, toApiError } from "./errors.ts";
 import { openApiDocument } from "./openapi.ts";
-import { selectOptionsFrom } from "./parameters.ts";
 
 export interface AppOptions {
   readonly discovery: Discovery;
@@ -16,6 +17,8 @@ export interface AppOptions {
   readonly trustProxy: boolean | number | string;
   /** True once the source has loaded the catalog. */
   readonly isReady: () => boolean;
+  /** Where blocking queries wait; the server closes it on shutdown. Absent: the app makes one. */
+  readonly waiters?: ChangeWaiters;
 }
 
 function sendError(res: Response, error: ApiError): void {
@@ -45,54 +48,30 @@ export function createApp(options: AppOptions): express.Express {
     });
   }
 
-  /**
-   * Runs one decision with its metrics: the service label only for services in the catalog,
-   * so unknown names in URLs cannot grow the series set.
-   */
-  function decide<T>(
-    req: Request,
-    decision: (namespace: string, name: string, options: SelectOptions) => T,
-  ): T {
-    const namespace = req.params.namespace as string;
-    const name = req.params.name as string;
-    const known = discovery.catalog.get(namespace, name) !== undefined;
-    const service = known ? `${namespace}/${name}` : "";
-    let strategy = "";
-    const started = process.hrtime.bigint();
-    try {
-      const selectOptions = selectOptionsFrom(req.query, req.ip);
-      if (known)
-        strategy = discovery.manager.strategyFor(
-          discovery.view(discovery.entry(namespace, name)),
-          selectOptions,
-        );
-      const result = decision(namespace, name, selectOptions);
-      metrics.selectionDuration.observe(
-        { service, strategy },
-        Number(process.hrtime.bigint() - started) / 1e9,
-      );
-      metrics.selections.inc({ service, strategy, result: "ok" });
-      return result;
-    } catch (error) {
-      metrics.selections.inc({ service, strategy, result: toApiError(error).code });
-      throw error;
-    }
-  }
+  const decisions = new Decisions(discovery, metrics);
+  const blocking = new BlockingQueries(
+    discovery,
+    options.waiters ?? new ChangeWaiters(discovery.catalog),
+  );
+  const requestOf = (req: Request) => ({
+    namespace: req.params.namespace as string,
+    name: req.params.name as string,
+    query: req.query,
+    callerIp: req.ip,
+  });
 
-  function countHealth(service: string, result: { excluded: number; panic: boolean }): void {
-    if (result.excluded > 0) metrics.healthFiltered.inc({ service });
-    if (result.panic) metrics.healthPanics.inc({ service });
-  }
-
-  app.get("/v1/services", (_req, res) => {
+  app.get("/v1/services", async (req, res) => {
+    if (!(await blocking.catalog(req, res))) return;
     res.json({
       services: discovery.summaries().map(({ version: _version, ...summary }) => summary),
     });
   });
 
-  app.get("/v1/services/:namespace/:name/endpoints", (req, res) => {
-    const { entry, result } = decide(req, (ns, name, o) => discovery.select(ns, name, o));
-    countHealth(`${entry.namespace}/${entry.name}`, result);
+  app.get("/v1/services/:namespace/:name/endpoints", async (req, res) => {
+    if (!(await blocking.service(req, res))) return;
+    const { entry, result } = decisions.run(requestOf(req), (ns, name, o) =>
+      discovery.select(ns, name, o),
+    );
     res.json({
       service: { namespace: entry.namespace, name: entry.name },
       strategy: result.strategy,
@@ -102,19 +81,14 @@ export function createApp(options: AppOptions): express.Express {
   });
 
   app.get("/v1/services/:namespace/:name/pick", (req, res) => {
-    const { entry, result } = decide(req, (ns, name, o) => discovery.pick(ns, name, o));
-    countHealth(`${entry.namespace}/${entry.name}`, result);
-    res.json({
-      service: { namespace: entry.namespace, name: entry.name },
-      strategy: result.strategy,
-      version: entry.version,
-      endpoint: endpointJson(result.endpoint),
-    });
+    const reply = decisions.pick(requestOf(req));
+    res.status(reply.status).json(reply.body);
   });
 
   app.post("/v1/services/:namespace/:name/connections", (req, res) => {
-    const { entry, result } = decide(req, (ns, name, o) => discovery.openConnection(ns, name, o));
-    countHealth(`${entry.namespace}/${entry.name}`, result);
+    const { entry, result } = decisions.run(requestOf(req), (ns, name, o) =>
+      discovery.openConnection(ns, name, o),
+    );
     res.status(201).json({
       id: result.id,
       service: { namespace: entry.namespace, name: entry.name },

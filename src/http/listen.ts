@@ -1,4 +1,4 @@
-import type { Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type express from "express";
 
@@ -10,9 +10,20 @@ export interface Listening {
   close(): Promise<void>;
 }
 
-export function listen(app: express.Express, host: string, port: number): Promise<Listening> {
+/** Answers a request itself and returns true, or returns false to leave it to the app. */
+export type FastPath = (req: IncomingMessage, res: ServerResponse) => boolean;
+
+export function listen(
+  app: express.Express,
+  host: string,
+  port: number,
+  fastPath?: FastPath,
+): Promise<Listening> {
   return new Promise((resolve, reject) => {
-    const server = app.listen(port, host);
+    const server = createServer((req, res) => {
+      if (!fastPath?.(req, res)) app(req, res);
+    });
+    server.listen(port, host);
     server.once("error", reject);
     server.once("listening", () => {
       server.off("error", reject);
