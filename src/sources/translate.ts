@@ -66,7 +66,7 @@ function createdAt(policy: ParsedPolicy): number | null {
 }
 
 /** Oldest first; objects without a creation time (not yet created, as in a file) come last. */
-function comparePolicyAge(a: ParsedPolicy, b: ParsedPolicy): number {
+export function comparePolicyAge(a: ParsedPolicy, b: ParsedPolicy): number {
   const ta = createdAt(a);
   const tb = createdAt(b);
   if (ta !== tb) {

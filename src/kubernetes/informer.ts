@@ -1,0 +1,303 @@
+import type { KubeConfig } from "@kubernetes/client-node";
+import { Watch } from "@kubernetes/client-node";
+
+/** Metadata every watched object has, after trimming. */
+export interface TrimmedMeta {
+  readonly name: string;
+  readonly namespace?: string | undefined;
+  readonly resourceVersion?: string | undefined;
+}
+
+export interface Trimmed {
+  readonly metadata: TrimmedMeta;
+}
+
+/** One page of a list call. */
+export interface ListPage {
+  readonly items: readonly unknown[];
+  readonly resourceVersion: string;
+  readonly continueToken: string | undefined;
+}
+
+/** What an informer needs to know about one kind of object. */
+export interface ResourceKind<T extends Trimmed> {
+  /** Plural name, for logs and metric labels ("pods"). */
+  readonly name: string;
+  /** Path of the cluster-wide collection ("/api/v1/pods"), for watching. */
+  readonly path: string;
+  readonly fieldSelector?: string;
+  list(limit: number, continueToken: string | undefined): Promise<ListPage>;
+  /** Keeps only the fields the operator reads, so a large cluster costs little memory. */
+  trim(object: unknown): T;
+}
+
+export type ChangeHandler<T> = (
+  key: string,
+  previous: T | undefined,
+  current: T | undefined,
+) => void;
+
+export interface InformerHooks {
+  readonly onWatchRestart?: (resource: string, reason: string) => void;
+  readonly logger?: {
+    warn(fields: object, message: string): void;
+    info(fields: object, message: string): void;
+  };
+}
+
+export interface InformerTiming {
+  /** A full relist this often repairs any event the watch missed. */
+  readonly relistIntervalMs: number;
+  /** Watches are closed by the server this often and resumed from the last version. */
+  readonly watchTimeoutSeconds: number;
+  readonly backoffInitialMs: number;
+  readonly backoffMaxMs: number;
+}
+
+export const DEFAULT_INFORMER_TIMING: InformerTiming = {
+  relistIntervalMs: 5 * 60_000,
+  // Under the client's 30 s inactivity timeout, so a quiet watch ends cleanly, not in error.
+  watchTimeoutSeconds: 25,
+  backoffInitialMs: 500,
+  backoffMaxMs: 30_000,
+};
+
+const PAGE_SIZE = 500;
+
+export function objectKey(meta: TrimmedMeta): string {
+  return meta.namespace ? `${meta.namespace}/${meta.name}` : meta.name;
+}
+
+function statusCodeOf(error: unknown): number | undefined {
+  const candidate = error as { statusCode?: unknown; code?: unknown } | null;
+  if (typeof candidate?.statusCode === "number") return candidate.statusCode;
+  if (typeof candidate?.code === "number") return candidate.code;
+  return undefined;
+}
+
+/**
+ * List-then-watch cache of one kind of object, that does not give up. The client library's
+ * informer stops on most errors and never relists; this one
+ * - resumes a watch that closed from the last resourceVersion it saw (bookmarks keep it fresh),
+ * - restarts a failed watch or list with exponential backoff, forever, until stopped,
+ * - relists when the server says the version is gone (410) and every relistIntervalMs anyway,
+ *   diffing against its cache so that a missed event is repaired by a change notification.
+ * Handlers receive keys with the previous and current trimmed object; they should only enqueue.
+ */
+export class ResilientInformer<T extends Trimmed> {
+  readonly kind: ResourceKind<T>;
+  private readonly watcher: Watch;
+  private readonly onChange: ChangeHandler<T>;
+  private readonly hooks: InformerHooks;
+  private readonly timing: InformerTiming;
+  private readonly store = new Map<string, T>();
+  private resourceVersion: string | undefined;
+  private running = false;
+  private watchAbort: AbortController | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private relistTimer: NodeJS.Timeout | undefined;
+  private failures = 0;
+  private syncedOnce = false;
+  private readonly syncWaiters: (() => void)[] = [];
+
+  constructor(
+    config: KubeConfig,
+    kind: ResourceKind<T>,
+    onChange: ChangeHandler<T>,
+    hooks: InformerHooks = {},
+    timing: InformerTiming = DEFAULT_INFORMER_TIMING,
+  ) {
+    this.kind = kind;
+    this.watcher = new Watch(config);
+    this.onChange = onChange;
+    this.hooks = hooks;
+    this.timing = timing;
+  }
+
+  get synced(): boolean {
+    return this.syncedOnce;
+  }
+
+  get(key: string): T | undefined {
+    return this.store.get(key);
+  }
+
+  values(): IterableIterator<T> {
+    return this.store.values();
+  }
+
+  get size(): number {
+    return this.store.size;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    void this.relistThenWatch();
+    this.relistTimer = setInterval(() => {
+      // A periodic relist alongside the watch: cheap insurance against a silently lost event.
+      if (this.running) void this.relist().catch(() => {});
+    }, this.timing.relistIntervalMs);
+    this.relistTimer.unref();
+  }
+
+  /** Resolves once the first full list has been loaded. */
+  whenSynced(): Promise<void> {
+    if (this.syncedOnce) return Promise.resolve();
+    return new Promise((resolve) => this.syncWaiters.push(resolve));
+  }
+
+  stop(): void {
+    this.running = false;
+    clearTimeout(this.timer);
+    clearInterval(this.relistTimer);
+    this.watchAbort?.abort();
+    this.watchAbort = undefined;
+  }
+
+  private async relistThenWatch(): Promise<void> {
+    try {
+      await this.relist();
+      this.failures = 0;
+      this.watch();
+    } catch (error) {
+      this.retryLater("list failed", error, () => this.relistThenWatch());
+    }
+  }
+
+  /** Lists everything, page by page, and reports what differs from the cache. */
+  private async relist(): Promise<void> {
+    const fresh = new Map<string, T>();
+    let token: string | undefined;
+    let version = "";
+    do {
+      const page = await this.kind.list(PAGE_SIZE, token);
+      for (const item of page.items) {
+        const trimmed = this.kind.trim(item);
+        fresh.set(objectKey(trimmed.metadata), trimmed);
+      }
+      token = page.continueToken;
+      version = page.resourceVersion;
+    } while (token);
+    if (!this.running) return;
+    for (const [key, previous] of this.store) {
+      if (!fresh.has(key)) {
+        this.store.delete(key);
+        this.notify(key, previous, undefined);
+      }
+    }
+    for (const [key, current] of fresh) {
+      const previous = this.store.get(key);
+      if (previous?.metadata.resourceVersion === current.metadata.resourceVersion && previous)
+        continue;
+      this.store.set(key, current);
+      this.notify(key, previous, current);
+    }
+    this.resourceVersion = version;
+    if (!this.syncedOnce) {
+      this.syncedOnce = true;
+      for (const resolve of this.syncWaiters.splice(0)) resolve();
+    }
+  }
+
+  private watch(): void {
+    if (!this.running) return;
+    // Why the server ended the watch with an ERROR event, if it did.
+    let failure: "gone" | "error" | null = null;
+    const handleEvent = (type: string, object: unknown) => {
+      if (type === "BOOKMARK") {
+        const version = (object as { metadata?: { resourceVersion?: string } })?.metadata
+          ?.resourceVersion;
+        if (version) this.resourceVersion = version;
+        return;
+      }
+      if (type === "ERROR") {
+        // A Status object; 410 means our resourceVersion is too old to resume from.
+        failure = (object as { code?: number })?.code === 410 ? "gone" : "error";
+        this.watchAbort?.abort();
+        return;
+      }
+      const trimmed = this.kind.trim(object);
+      const key = objectKey(trimmed.metadata);
+      const previous = this.store.get(key);
+      if (type === "DELETED") {
+        this.store.delete(key);
+        this.notify(key, previous, undefined);
+      } else {
+        this.store.set(key, trimmed);
+        this.notify(key, previous, trimmed);
+      }
+      if (trimmed.metadata.resourceVersion) this.resourceVersion = trimmed.metadata.resourceVersion;
+    };
+    const done = (error: unknown) => {
+      if (!this.running) return;
+      if (failure === "gone" || statusCodeOf(error) === 410) {
+        this.hooks.onWatchRestart?.(this.kind.name, "gone");
+        void this.relistThenWatch();
+      } else if (
+        failure === "error" ||
+        (error && (error as { name?: string }).name !== "AbortError")
+      ) {
+        this.retryLater("watch failed", error, () => this.relistThenWatch());
+      } else {
+        // A clean close (the server's timeoutSeconds): resume from where we are.
+        this.failures = 0;
+        this.watch();
+      }
+    };
+    this.watcher
+      .watch(
+        this.kind.path,
+        {
+          resourceVersion: this.resourceVersion,
+          allowWatchBookmarks: true,
+          timeoutSeconds: this.timing.watchTimeoutSeconds,
+          fieldSelector: this.kind.fieldSelector,
+        },
+        handleEvent,
+        done,
+      )
+      .then(
+        (abort) => {
+          this.watchAbort = abort;
+          if (!this.running) abort.abort();
+        },
+        (error: unknown) => done(error),
+      );
+  }
+
+  private retryLater(what: string, error: unknown, again: () => Promise<void>): void {
+    if (!this.running) return;
+    this.failures++;
+    const delay = Math.min(
+      this.timing.backoffMaxMs,
+      this.timing.backoffInitialMs * 2 ** Math.min(this.failures - 1, 16),
+    );
+    // Jitter, so that replicas and informers do not retry in lockstep.
+    const wait = delay / 2 + Math.random() * (delay / 2);
+    this.hooks.onWatchRestart?.(this.kind.name, "error");
+    this.hooks.logger?.warn(
+      {
+        resource: this.kind.name,
+        err: error,
+        retryInMs: Math.round(wait),
+        failures: this.failures,
+      },
+      `${this.kind.name}: ${what}; retrying`,
+    );
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void again(), wait);
+    this.timer.unref();
+  }
+
+  private notify(key: string, previous: T | undefined, current: T | undefined): void {
+    try {
+      this.onChange(key, previous, current);
+    } catch (error) {
+      this.hooks.logger?.warn(
+        { resource: this.kind.name, key, err: error },
+        "change handler failed",
+      );
+    }
+  }
+}

@@ -1,0 +1,240 @@
+import {
+  CoreV1Api,
+  CustomObjectsApi,
+  DiscoveryV1Api,
+  type KubeConfig,
+} from "@kubernetes/client-node";
+import { POLICY_GROUP, POLICY_PLURAL, POLICY_VERSION } from "../policy/schema.ts";
+import type { EndpointSlice, ObjectMeta } from "../sources/kube-objects.ts";
+import {
+  REGION_LABEL,
+  SERVICE_NAME_LABEL,
+  WEIGHT_ANNOTATION,
+  ZONE_LABEL,
+} from "../sources/kube-objects.ts";
+import type { ListPage, ResourceKind, Trimmed, TrimmedMeta } from "./informer.ts";
+
+/**
+ * The kinds the operator watches, each trimmed to the fields the translation and the status
+ * writer read: a pod keeps its labels and weight annotation, a node its topology labels.
+ */
+
+export interface TrimmedService extends Trimmed {
+  readonly spec: {
+    readonly ports: readonly {
+      name?: string | null;
+      port?: number | null;
+      protocol?: string | null;
+    }[];
+  };
+}
+
+export interface TrimmedSlice extends Trimmed, EndpointSlice {
+  readonly metadata: TrimmedMeta & { readonly labels: Readonly<Record<string, string>> };
+}
+
+export interface TrimmedPod extends Trimmed {
+  readonly metadata: TrimmedMeta & {
+    readonly labels: Readonly<Record<string, string>>;
+    readonly annotations: Readonly<Record<string, string>>;
+  };
+}
+
+export interface TrimmedNode extends Trimmed {
+  readonly metadata: TrimmedMeta & { readonly labels: Readonly<Record<string, string>> };
+}
+
+export interface TrimmedPolicy extends Trimmed {
+  readonly metadata: TrimmedMeta & {
+    readonly generation: number;
+    readonly uid: string;
+    readonly creationTimestamp: string | null;
+  };
+  readonly spec: unknown;
+  readonly status: unknown;
+}
+
+type Json = Record<string, unknown>;
+
+function metaOf(
+  object: unknown,
+): ObjectMeta & { resourceVersion?: string; generation?: number; uid?: string } {
+  return ((object as Json)?.metadata ?? {}) as ObjectMeta & { resourceVersion?: string };
+}
+
+function baseMeta(object: unknown): TrimmedMeta {
+  const meta = metaOf(object);
+  return {
+    name: meta.name ?? "",
+    ...(meta.namespace ? { namespace: meta.namespace } : {}),
+    resourceVersion: meta.resourceVersion,
+  };
+}
+
+function pick(
+  labels: Readonly<Record<string, string>> | null | undefined,
+  keys: readonly string[],
+): Record<string, string> {
+  const kept: Record<string, string> = {};
+  for (const key of keys) {
+    const value = labels?.[key];
+    if (value !== undefined) kept[key] = value;
+  }
+  return kept;
+}
+
+function timestamp(value: unknown): string | null {
+  if (value instanceof Date) return value.toISOString();
+  return typeof value === "string" ? value : null;
+}
+
+/** A list call's result as a page; typed clients give Dates and camelCase `_continue`. */
+function page(result: {
+  items: unknown[];
+  metadata?: { resourceVersion?: string; _continue?: string };
+}): ListPage {
+  return {
+    items: result.items,
+    resourceVersion: result.metadata?.resourceVersion ?? "",
+    continueToken: result.metadata?._continue || undefined,
+  };
+}
+
+export interface WatchedKinds {
+  readonly services: ResourceKind<TrimmedService>;
+  readonly endpointSlices: ResourceKind<TrimmedSlice>;
+  readonly pods: ResourceKind<TrimmedPod>;
+  readonly nodes: ResourceKind<TrimmedNode>;
+  readonly policies: ResourceKind<TrimmedPolicy>;
+}
+
+export function watchedKinds(config: KubeConfig): WatchedKinds {
+  const core = config.makeApiClient(CoreV1Api);
+  const discovery = config.makeApiClient(DiscoveryV1Api);
+  const custom = config.makeApiClient(CustomObjectsApi);
+  return {
+    services: {
+      name: "services",
+      path: "/api/v1/services",
+      list: async (limit, token) =>
+        page(await core.listServiceForAllNamespaces({ limit, _continue: token })),
+      trim: (object) => ({
+        metadata: baseMeta(object),
+        spec: {
+          ports:
+            (
+              ((object as Json).spec as Json | undefined)?.ports as
+                | TrimmedService["spec"]["ports"]
+                | undefined
+            )?.map((p) => ({
+              name: p.name ?? null,
+              port: p.port ?? null,
+              protocol: p.protocol ?? null,
+            })) ?? [],
+        },
+      }),
+    },
+    endpointSlices: {
+      name: "endpointslices",
+      path: "/apis/discovery.k8s.io/v1/endpointslices",
+      list: async (limit, token) =>
+        page(await discovery.listEndpointSliceForAllNamespaces({ limit, _continue: token })),
+      trim: (object) => {
+        const slice = object as EndpointSlice;
+        return {
+          metadata: {
+            ...baseMeta(object),
+            labels: pick(slice.metadata?.labels, [SERVICE_NAME_LABEL]),
+          },
+          addressType: slice.addressType ?? null,
+          ports:
+            slice.ports?.map((p) => ({
+              name: p.name ?? null,
+              port: p.port ?? null,
+              protocol: p.protocol ?? null,
+            })) ?? [],
+          endpoints:
+            slice.endpoints?.map((e) => ({
+              addresses: e.addresses ?? [],
+              conditions: {
+                ready: e.conditions?.ready ?? null,
+                serving: e.conditions?.serving ?? null,
+                terminating: e.conditions?.terminating ?? null,
+              },
+              targetRef: e.targetRef
+                ? {
+                    kind: e.targetRef.kind ?? null,
+                    name: e.targetRef.name ?? null,
+                    namespace: e.targetRef.namespace ?? null,
+                  }
+                : null,
+              nodeName: e.nodeName ?? null,
+              zone: e.zone ?? null,
+            })) ?? [],
+        };
+      },
+    },
+    pods: {
+      name: "pods",
+      path: "/api/v1/pods",
+      // Only running pods back ready endpoints; finished Job pods and the like stay out of memory.
+      fieldSelector: "status.phase=Running",
+      list: async (limit, token) =>
+        page(
+          await core.listPodForAllNamespaces({
+            limit,
+            _continue: token,
+            fieldSelector: "status.phase=Running",
+          }),
+        ),
+      trim: (object) => {
+        const meta = metaOf(object);
+        return {
+          metadata: {
+            ...baseMeta(object),
+            labels: { ...(meta.labels ?? {}) },
+            annotations: pick(meta.annotations, [WEIGHT_ANNOTATION]),
+          },
+        };
+      },
+    },
+    nodes: {
+      name: "nodes",
+      path: "/api/v1/nodes",
+      list: async (limit, token) => page(await core.listNode({ limit, _continue: token })),
+      trim: (object) => ({
+        metadata: {
+          ...baseMeta(object),
+          labels: pick(metaOf(object).labels, [REGION_LABEL, ZONE_LABEL]),
+        },
+      }),
+    },
+    policies: {
+      name: POLICY_PLURAL,
+      path: `/apis/${POLICY_GROUP}/${POLICY_VERSION}/${POLICY_PLURAL}`,
+      list: async (limit, token) =>
+        page(
+          await custom.listClusterCustomObject({
+            group: POLICY_GROUP,
+            version: POLICY_VERSION,
+            plural: POLICY_PLURAL,
+            limit,
+            _continue: token,
+          }),
+        ),
+      trim: (object) => {
+        const meta = metaOf(object);
+        return {
+          metadata: {
+            ...baseMeta(object),
+            generation: meta.generation ?? 0,
+            uid: meta.uid ?? "",
+            creationTimestamp: timestamp(meta.creationTimestamp),
+          },
+          spec: (object as Json).spec ?? null,
+          status: (object as Json).status ?? null,
+        };
+      },
+    },
+  };
+}

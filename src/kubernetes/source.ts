@@ -1,0 +1,383 @@
+import type { KubeConfig } from "@kubernetes/client-node";
+import { isHealthy } from "../balancer/endpoint.ts";
+import {
+  type Catalog,
+  type CatalogEntry,
+  type ServiceEntry,
+  serviceKey,
+} from "../catalog/catalog.ts";
+import { type ParsedPolicy, type PolicyValidation, validatePolicy } from "../policy/validate.ts";
+import { SERVICE_NAME_LABEL } from "../sources/kube-objects.ts";
+import { comparePolicyAge, translateSnapshot } from "../sources/translate.ts";
+import {
+  DEFAULT_INFORMER_TIMING,
+  type InformerHooks,
+  type InformerTiming,
+  objectKey,
+  ResilientInformer,
+} from "./informer.ts";
+import {
+  type TrimmedNode,
+  type TrimmedPod,
+  type TrimmedPolicy,
+  type TrimmedService,
+  type TrimmedSlice,
+  watchedKinds,
+} from "./resources.ts";
+import { type QueueObserver, WorkQueue } from "./workqueue.ts";
+
+export interface SourceLogger {
+  debug(fields: object, message: string): void;
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
+
+export interface KubernetesSourceOptions {
+  readonly config: KubeConfig;
+  readonly catalog: Catalog;
+  readonly logger: SourceLogger;
+  readonly timing?: InformerTiming;
+  readonly observer?: QueueObserver;
+  readonly onWatchRestart?: InformerHooks["onWatchRestart"];
+  /** Rewrites a translated entry before it enters the catalog (e.g. active probe results). */
+  readonly decorate?: (entry: ServiceEntry) => ServiceEntry;
+  /** Told after a service was reconciled, with the policies that target it. */
+  readonly onServiceReconciled?: (service: string, policies: readonly string[]) => void;
+  /** Told when a policy object changed or went away. */
+  readonly onPolicyChanged?: (policy: string) => void;
+}
+
+/** Counts of references from one index key to another, so overlapping slices add and remove cleanly. */
+class RefIndex {
+  private readonly links = new Map<string, Map<string, number>>();
+
+  add(from: string, to: string): void {
+    const targets = this.links.get(from) ?? new Map<string, number>();
+    targets.set(to, (targets.get(to) ?? 0) + 1);
+    this.links.set(from, targets);
+  }
+
+  remove(from: string, to: string): void {
+    const targets = this.links.get(from);
+    const count = targets?.get(to);
+    if (!targets || count === undefined) return;
+    if (count <= 1) targets.delete(to);
+    else targets.set(to, count - 1);
+    if (targets.size === 0) this.links.delete(from);
+  }
+
+  targets(from: string): string[] {
+    return [...(this.links.get(from)?.keys() ?? [])];
+  }
+}
+
+/** What a slice contributes to the indexes, remembered so its old contribution can be undone. */
+interface SliceLinks {
+  readonly service: string | null;
+  readonly pods: readonly string[];
+  readonly nodes: readonly string[];
+}
+
+/** What the status writer needs to know about one policy. */
+export interface PolicyView {
+  readonly object: TrimmedPolicy;
+  readonly validation: PolicyValidation;
+  readonly service: string;
+  /** The catalog entry of the target Service, or undefined when the Service does not exist. */
+  readonly target: CatalogEntry | undefined;
+  /** The older policy that applies to the same Service instead, if any. */
+  readonly supersededBy: string | null;
+}
+
+/**
+ * The Kubernetes source: informers on Services, EndpointSlices, Pods, Nodes and
+ * LoadBalancingPolicies feed the catalog through the same translation the file source uses.
+ * Informer handlers only maintain indexes and enqueue service keys; a level-based reconcile
+ * reads the current objects of one service and writes its catalog entry.
+ */
+export class KubernetesSource {
+  private readonly catalog: Catalog;
+  private readonly logger: SourceLogger;
+  private readonly decorate: ((entry: ServiceEntry) => ServiceEntry) | undefined;
+  private readonly onServiceReconciled: KubernetesSourceOptions["onServiceReconciled"];
+  private readonly onPolicyChanged: KubernetesSourceOptions["onPolicyChanged"];
+  private readonly services: ResilientInformer<TrimmedService>;
+  private readonly slices: ResilientInformer<TrimmedSlice>;
+  private readonly pods: ResilientInformer<TrimmedPod>;
+  private readonly nodes: ResilientInformer<TrimmedNode>;
+  private readonly policies: ResilientInformer<TrimmedPolicy>;
+  private readonly slicesByService = new RefIndex();
+  private readonly servicesByPod = new RefIndex();
+  private readonly servicesByNode = new RefIndex();
+  private readonly policiesByService = new RefIndex();
+  private readonly sliceLinks = new Map<string, SliceLinks>();
+  private readonly validations = new Map<string, PolicyValidation>();
+  private readonly queue: WorkQueue;
+  private started = false;
+
+  constructor(options: KubernetesSourceOptions) {
+    this.catalog = options.catalog;
+    this.logger = options.logger;
+    this.decorate = options.decorate;
+    this.onServiceReconciled = options.onServiceReconciled;
+    this.onPolicyChanged = options.onPolicyChanged;
+    const kinds = watchedKinds(options.config);
+    const hooks: InformerHooks = { logger: options.logger, onWatchRestart: options.onWatchRestart };
+    const timing = options.timing ?? DEFAULT_INFORMER_TIMING;
+    this.queue = new WorkQueue((key) => this.reconcile(key), {
+      name: "services",
+      observer: options.observer,
+      onError: (key, error) => this.logger.error({ service: key, err: error }, "reconcile failed"),
+    });
+    this.services = new ResilientInformer(
+      options.config,
+      kinds.services,
+      (key) => this.enqueue(key),
+      hooks,
+      timing,
+    );
+    this.slices = new ResilientInformer(
+      options.config,
+      kinds.endpointSlices,
+      (key, _previous, current) => this.onSlice(key, current),
+      hooks,
+      timing,
+    );
+    this.pods = new ResilientInformer(
+      options.config,
+      kinds.pods,
+      (key) => {
+        for (const service of this.servicesByPod.targets(key)) this.enqueue(service);
+      },
+      hooks,
+      timing,
+    );
+    this.nodes = new ResilientInformer(
+      options.config,
+      kinds.nodes,
+      (key) => {
+        for (const service of this.servicesByNode.targets(key)) this.enqueue(service);
+      },
+      hooks,
+      timing,
+    );
+    this.policies = new ResilientInformer(
+      options.config,
+      kinds.policies,
+      (key, previous, current) => this.onPolicy(key, previous, current),
+      hooks,
+      timing,
+    );
+  }
+
+  /** Starts every informer; resolves once all have listed and the catalog holds the result. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    const informers = [this.services, this.slices, this.pods, this.nodes, this.policies];
+    for (const informer of informers) informer.start();
+    await Promise.all(informers.map((informer) => informer.whenSynced()));
+    await this.queue.whenIdle();
+    this.catalog.markSynced();
+    this.logger.info(
+      {
+        services: this.services.size,
+        endpointSlices: this.slices.size,
+        pods: this.pods.size,
+        nodes: this.nodes.size,
+        policies: this.policies.size,
+      },
+      "synced with the cluster",
+    );
+  }
+
+  stop(): void {
+    for (const informer of [this.services, this.slices, this.pods, this.nodes, this.policies])
+      informer.stop();
+    this.queue.stop();
+  }
+
+  /** Reconciles a service again (e.g. after an active probe changed its verdict). */
+  enqueue(service: string): void {
+    this.queue.add(service);
+  }
+
+  /** Resolves when no reconcile is pending. */
+  whenIdle(): Promise<void> {
+    return this.queue.whenIdle();
+  }
+
+  /** Keys of every policy in the cluster. */
+  policyKeys(): string[] {
+    return [...this.policies.values()].map((policy) => objectKey(policy.metadata));
+  }
+
+  policyView(key: string): PolicyView | undefined {
+    const object = this.policies.get(key);
+    const validation = this.validations.get(key);
+    if (!object || !validation) return undefined;
+    const namespace = object.metadata.namespace ?? "default";
+    const targetName = targetNameOf(object) ?? "";
+    const service = serviceKey(namespace, targetName);
+    const rivals = this.policiesByService
+      .targets(service)
+      .map((rivalKey) => this.validations.get(rivalKey))
+      .flatMap((rival) => (rival?.ok ? [rival.policy] : []));
+    let supersededBy: string | null = null;
+    if (validation.ok && rivals.length > 1) {
+      const winner = winnerOf(rivals);
+      if (winner && serviceKey(winner.namespace, winner.name) !== key) {
+        supersededBy = serviceKey(winner.namespace, winner.name);
+      }
+    }
+    return {
+      object,
+      validation,
+      service,
+      target: this.catalog.get(namespace, targetName),
+      supersededBy,
+    };
+  }
+
+  private onSlice(key: string, current: TrimmedSlice | undefined): void {
+    const before = this.sliceLinks.get(key);
+    if (before) {
+      if (before.service) {
+        this.slicesByService.remove(before.service, key);
+        for (const pod of before.pods) this.servicesByPod.remove(pod, before.service);
+        for (const node of before.nodes) this.servicesByNode.remove(node, before.service);
+        this.enqueue(before.service);
+      }
+      this.sliceLinks.delete(key);
+    }
+    if (!current) return;
+    const namespace = current.metadata.namespace ?? "default";
+    const serviceName = current.metadata.labels[SERVICE_NAME_LABEL];
+    const service = serviceName ? serviceKey(namespace, serviceName) : null;
+    const pods: string[] = [];
+    const nodes: string[] = [];
+    for (const endpoint of current.endpoints ?? []) {
+      const ref = endpoint.targetRef;
+      if (ref?.kind === "Pod" && ref.name)
+        pods.push(serviceKey(ref.namespace ?? namespace, ref.name));
+      if (endpoint.nodeName) nodes.push(endpoint.nodeName);
+    }
+    this.sliceLinks.set(key, { service, pods, nodes });
+    if (service) {
+      this.slicesByService.add(service, key);
+      for (const pod of pods) this.servicesByPod.add(pod, service);
+      for (const node of nodes) this.servicesByNode.add(node, service);
+      this.enqueue(service);
+    }
+  }
+
+  private onPolicy(
+    key: string,
+    previous: TrimmedPolicy | undefined,
+    current: TrimmedPolicy | undefined,
+  ): void {
+    const services = new Set<string>();
+    if (previous) {
+      const service = serviceKey(
+        previous.metadata.namespace ?? "default",
+        targetNameOf(previous) ?? "",
+      );
+      this.policiesByService.remove(service, key);
+      services.add(service);
+    }
+    if (current) {
+      const namespace = current.metadata.namespace ?? "default";
+      const service = serviceKey(namespace, targetNameOf(current) ?? "");
+      this.policiesByService.add(service, key);
+      services.add(service);
+      // Only a change of spec needs validating again; a status write comes back as an event too.
+      if (
+        previous?.metadata.generation !== current.metadata.generation ||
+        !this.validations.has(key)
+      ) {
+        this.validations.set(
+          key,
+          validatePolicy(
+            {
+              name: current.metadata.name,
+              namespace,
+              creationTimestamp: current.metadata.creationTimestamp,
+            },
+            current.spec,
+          ),
+        );
+      }
+    } else {
+      this.validations.delete(key);
+    }
+    for (const service of services) {
+      this.enqueue(service);
+      // A policy coming or going can change which rival policy applies.
+      for (const rival of this.policiesByService.targets(service)) this.onPolicyChanged?.(rival);
+    }
+    this.onPolicyChanged?.(key);
+  }
+
+  /** Level-based: reads the service's current objects and writes its catalog entry. */
+  private reconcile(key: string): void {
+    const [namespace = "", name = ""] = key.split("/");
+    const service = this.services.get(key);
+    const policyKeys = this.policiesByService.targets(key);
+    if (!service) {
+      this.catalog.remove(namespace, name);
+      this.onServiceReconciled?.(key, policyKeys);
+      return;
+    }
+    const slices = this.slicesByService.targets(key).flatMap((sliceKey) => {
+      const slice = this.slices.get(sliceKey);
+      return slice ? [slice] : [];
+    });
+    const pods: TrimmedPod[] = [];
+    const nodes = new Map<string, TrimmedNode>();
+    for (const slice of slices) {
+      for (const endpoint of slice.endpoints ?? []) {
+        const ref = endpoint.targetRef;
+        if (ref?.kind === "Pod" && ref.name) {
+          const pod = this.pods.get(serviceKey(ref.namespace ?? namespace, ref.name));
+          if (pod) pods.push(pod);
+        }
+        const node = endpoint.nodeName ? this.nodes.get(endpoint.nodeName) : undefined;
+        if (node) nodes.set(node.metadata.name, node);
+      }
+    }
+    const policies = policyKeys.flatMap((policyKey) => {
+      const validation = this.validations.get(policyKey);
+      return validation?.ok ? [validation.policy] : [];
+    });
+    const translation = translateSnapshot({
+      services: [service],
+      endpointSlices: slices,
+      pods,
+      nodes: [...nodes.values()],
+      policies,
+    });
+    for (const warning of translation.warnings) this.logger.debug({ service: key }, warning);
+    const entry = translation.entries[0];
+    if (entry) this.catalog.upsert(this.decorate ? this.decorate(entry) : entry);
+    this.onServiceReconciled?.(key, policyKeys);
+  }
+}
+
+function winnerOf(policies: readonly ParsedPolicy[]): ParsedPolicy | undefined {
+  return [...policies].sort(comparePolicyAge)[0];
+}
+
+function targetNameOf(policy: TrimmedPolicy): string | undefined {
+  const name = (policy.spec as { targetRef?: { name?: unknown } } | null)?.targetRef?.name;
+  return typeof name === "string" ? name : undefined;
+}
+
+/** Healthy endpoints of a catalog entry, for status. */
+export function endpointCounts(entry: CatalogEntry | undefined): {
+  total: number;
+  healthy: number;
+} {
+  if (!entry) return { total: 0, healthy: 0 };
+  return { total: entry.endpoints.length, healthy: entry.endpoints.filter(isHealthy).length };
+}

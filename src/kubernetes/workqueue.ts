@@ -1,0 +1,140 @@
+/** What a queue reports about itself, for metrics. */
+export interface QueueObserver {
+  depth(queue: string, depth: number): void;
+  reconciled(queue: string, result: "success" | "error", seconds: number): void;
+}
+
+export interface WorkQueueOptions {
+  readonly name: string;
+  /** Keys processed at the same time (never the same key twice at once). */
+  readonly concurrency?: number;
+  readonly retryInitialMs?: number;
+  readonly retryMaxMs?: number;
+  readonly observer?: QueueObserver;
+  readonly onError?: (key: string, error: unknown) => void;
+}
+
+/**
+ * A controller work queue, as controller-runtime has it: keys, not events. A key added while
+ * pending is added once; a key added while being processed is processed again afterwards, so
+ * the last state always wins; a failed key is retried with exponential backoff until it
+ * succeeds or is added again.
+ */
+export class WorkQueue {
+  private readonly name: string;
+  private readonly process: (key: string) => void | Promise<void>;
+  private readonly concurrency: number;
+  private readonly retryInitialMs: number;
+  private readonly retryMaxMs: number;
+  private readonly observer: QueueObserver | undefined;
+  private readonly onError: ((key: string, error: unknown) => void) | undefined;
+  private readonly pending = new Set<string>();
+  private readonly active = new Set<string>();
+  private readonly dirty = new Set<string>();
+  private readonly failures = new Map<string, number>();
+  private readonly retryTimers = new Map<string, NodeJS.Timeout>();
+  private scheduled = false;
+  private stopped = false;
+  private readonly idleWaiters: (() => void)[] = [];
+
+  constructor(process: (key: string) => void | Promise<void>, options: WorkQueueOptions) {
+    this.process = process;
+    this.name = options.name;
+    this.concurrency = options.concurrency ?? 1;
+    this.retryInitialMs = options.retryInitialMs ?? 100;
+    this.retryMaxMs = options.retryMaxMs ?? 60_000;
+    this.observer = options.observer;
+    this.onError = options.onError;
+  }
+
+  get depth(): number {
+    return this.pending.size;
+  }
+
+  add(key: string): void {
+    if (this.stopped) return;
+    const timer = this.retryTimers.get(key);
+    if (timer) {
+      clearTimeout(timer);
+      this.retryTimers.delete(key);
+    }
+    if (this.active.has(key)) {
+      this.dirty.add(key);
+      return;
+    }
+    this.pending.add(key);
+    this.observer?.depth(this.name, this.pending.size);
+    this.schedule();
+  }
+
+  /** Resolves when nothing is pending or being processed (retries waiting on a timer aside). */
+  whenIdle(): Promise<void> {
+    if (this.pending.size === 0 && this.active.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const timer of this.retryTimers.values()) clearTimeout(timer);
+    this.retryTimers.clear();
+    this.pending.clear();
+  }
+
+  private schedule(): void {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    // One turn of the event loop gathers a burst of events into one pass per key.
+    setImmediate(() => {
+      this.scheduled = false;
+      this.drain();
+    });
+  }
+
+  private drain(): void {
+    for (const key of this.pending) {
+      if (this.active.size >= this.concurrency) break;
+      this.pending.delete(key);
+      this.active.add(key);
+      void this.run(key);
+    }
+    this.observer?.depth(this.name, this.pending.size);
+    if (this.pending.size === 0 && this.active.size === 0) {
+      for (const resolve of this.idleWaiters.splice(0)) resolve();
+    }
+  }
+
+  private async run(key: string): Promise<void> {
+    const started = process.hrtime.bigint();
+    let failed = false;
+    try {
+      await this.process(key);
+      this.failures.delete(key);
+    } catch (error) {
+      failed = true;
+      this.onError?.(key, error);
+    }
+    this.observer?.reconciled(
+      this.name,
+      failed ? "error" : "success",
+      Number(process.hrtime.bigint() - started) / 1e9,
+    );
+    this.active.delete(key);
+    if (this.dirty.delete(key)) {
+      this.pending.add(key);
+    } else if (failed && !this.stopped) {
+      const failures = (this.failures.get(key) ?? 0) + 1;
+      this.failures.set(key, failures);
+      const delay = Math.min(
+        this.retryMaxMs,
+        this.retryInitialMs * 2 ** Math.min(failures - 1, 20),
+      );
+      const timer = setTimeout(() => {
+        this.retryTimers.delete(key);
+        this.add(key);
+      }, delay);
+      timer.unref();
+      this.retryTimers.set(key, timer);
+    }
+    this.drain();
+  }
+}
