@@ -95,3 +95,13 @@ export function formatDuration(ms: number): string {
   }
   return rest > 0 ? `${text}${rest}ms` : text;
 }
+
+/**
+ * A range of durations in words, "from 1s to 1h" or (with no upper bound) "at least 1ms": one
+ * spelling for the CRD's CEL messages and the file source's, so that they read alike.
+ */
+export function durationRange(minMs: number, maxMs: number | null): string {
+  return maxMs === null
+    ? `at least ${formatDuration(minMs)}`
+    : `from ${formatDuration(minMs)} to ${formatDuration(maxMs)}`;
+}

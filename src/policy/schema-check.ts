@@ -32,20 +32,43 @@ export interface CompileOptions {
 
 const ajv = new Ajv2020.default({ allErrors: true, verbose: true, strict: true });
 
-/** A copy of `schema` in which every object with named properties rejects other properties. */
-export function closeObjects(schema: OpenApiSchema): object {
-  const copy: Record<string, unknown> = { ...schema };
+/**
+ * `schema` as ajv takes it. The API server's own keywords (x-kubernetes-*) go: validate.ts
+ * enforces the CEL rules itself. An int-or-string node becomes an anyOf of an integer and a
+ * string, each with its share of the node's limits, since ajv's strict mode wants every limit
+ * under the type it applies to. With `closed`, every object with named properties also rejects
+ * other properties.
+ */
+export function ajvSchema(schema: OpenApiSchema, closed: boolean): object {
+  const copy: Record<string, unknown> = {};
+  for (const [keyword, value] of Object.entries(schema)) {
+    if (!keyword.startsWith("x-kubernetes-")) copy[keyword] = value;
+  }
+  if (schema["x-kubernetes-int-or-string"] === true) {
+    const { minimum, maximum, minLength, maxLength, pattern } = schema;
+    for (const keyword of ["minimum", "maximum", "minLength", "maxLength", "pattern"]) {
+      delete copy[keyword];
+    }
+    copy.anyOf = [
+      { type: "integer", ...defined({ minimum, maximum }) },
+      { type: "string", ...defined({ minLength, maxLength, pattern }) },
+    ];
+  }
   if (schema.properties !== undefined) {
     copy.properties = Object.fromEntries(
-      Object.entries(schema.properties).map(([name, child]) => [name, closeObjects(child)]),
+      Object.entries(schema.properties).map(([name, child]) => [name, ajvSchema(child, closed)]),
     );
-    if (schema.additionalProperties === undefined) copy.additionalProperties = false;
+    if (closed && schema.additionalProperties === undefined) copy.additionalProperties = false;
   }
   if (schema.additionalProperties !== undefined) {
-    copy.additionalProperties = closeObjects(schema.additionalProperties);
+    copy.additionalProperties = ajvSchema(schema.additionalProperties, closed);
   }
-  if (schema.items !== undefined) copy.items = closeObjects(schema.items);
+  if (schema.items !== undefined) copy.items = ajvSchema(schema.items, closed);
   return copy;
+}
+
+function defined(values: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined));
 }
 
 function range(min: number | undefined, max: number | undefined): string {
@@ -61,6 +84,15 @@ export function describeAllowed(
   patternNames: Readonly<Record<string, string>> = {},
 ): string {
   if (schema.enum !== undefined) return `one of ${schema.enum.join(", ")}`;
+  if (schema["x-kubernetes-int-or-string"] === true) {
+    const { minimum, maximum, pattern } = schema;
+    const text: OpenApiSchema =
+      pattern === undefined ? { type: "string" } : { type: "string", pattern };
+    return `${describeAllowed({ type: "integer", ...defined({ minimum, maximum }) })} or ${describeAllowed(text, patternNames)}`;
+  }
+  if (schema.anyOf !== undefined) {
+    return schema.anyOf.map((branch) => describeAllowed(branch, patternNames)).join(" or ");
+  }
   switch (schema.type) {
     case "integer":
       return `an integer${range(schema.minimum, schema.maximum)}`;
@@ -83,6 +115,8 @@ export function describeAllowed(
         return `a map, each value ${describeAllowed(schema.additionalProperties, patternNames)}`;
       }
       return "an object";
+    case undefined:
+      return "a value";
   }
 }
 
@@ -138,6 +172,22 @@ function problemFor(
       const known = Object.keys(parent?.properties ?? {}).join(", ");
       return at([...path, extra], `unknown field; the fields here are ${known}`);
     }
+    // Limits on size say what the size is rather than show a value that may be long.
+    case "maxItems":
+      return at(
+        path,
+        `has ${(error.data as unknown[]).length} items; at most ${error.params.limit} are allowed`,
+      );
+    case "maxProperties":
+      return at(
+        path,
+        `has ${Object.keys(error.data as object).length} entries; at most ${error.params.limit} are allowed`,
+      );
+    case "maxLength":
+      return at(
+        path,
+        `${showValue(error.data)} has ${[...(error.data as string)].length} characters; at most ${error.params.limit} are allowed`,
+      );
     default: {
       const allowed =
         parent === undefined
@@ -149,13 +199,15 @@ function problemFor(
 }
 
 export function compileSchema(schema: OpenApiSchema, options: CompileOptions = {}): SchemaCheck {
-  const validate = ajv.compile(options.closed === true ? closeObjects(schema) : schema);
+  const validate = ajv.compile(ajvSchema(schema, options.closed === true));
   const patternNames = options.patternNames ?? {};
   return (data, root) => {
     if (validate(data)) return [];
     const problems: SchemaProblem[] = [];
     const seen = new Set<string>();
     for (const error of validate.errors ?? []) {
+      // A failed anyOf also reports each branch's failure; the anyOf itself says it best.
+      if (error.schemaPath.includes("/anyOf/")) continue;
       const path = [...root, ...pointerSegments(error.instancePath, data)];
       const problem = problemFor(error, path, patternNames);
       // One message per field: a wrong type would otherwise also fail its enum or range.

@@ -63,12 +63,22 @@ const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0
 const MAX_NAME_LENGTH = 63;
 const MAX_PREFIX_LENGTH = 253;
 
-const LABEL_KEY_RULE =
+export const LABEL_KEY_RULE =
   "a label key: an optional DNS subdomain prefix and '/', then at most 63 letters, digits, " +
   "'-', '_' or '.', starting and ending with a letter or digit";
-const LABEL_VALUE_RULE =
+export const LABEL_VALUE_RULE =
   "a label value: empty, or at most 63 letters, digits, '-', '_' or '.', " +
   "starting and ending with a letter or digit";
+
+/**
+ * The same syntax as schema patterns, so that the API server rejects a bad label at apply time
+ * (written for both ECMAScript and RE2). The key's pattern cannot hold the prefix to 253
+ * characters; isLabelKey does, after the schema.
+ */
+export const LABEL_VALUE_PATTERN = "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$";
+export const LABEL_KEY_PATTERN =
+  "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?" +
+  "[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$";
 
 export function isLabelKey(key: string): boolean {
   const slash = key.lastIndexOf("/");

@@ -21,6 +21,14 @@ import {
 } from "./duration.ts";
 import type { PathSegment } from "./field-path.ts";
 import { formatPath } from "./field-path.ts";
+import type { HealthCheckSpec } from "./health-check.ts";
+import {
+  checkHealthCheck,
+  HTTP_PATH_PATTERN,
+  HTTP_PATH_RULE,
+  PORT_NAME_PATTERN,
+  PORT_NAME_RULE,
+} from "./health-check.ts";
 import type { LoadBalancingPolicySpec, TargetKind } from "./schema.ts";
 import {
   DNS_1035_LABEL_PATTERN,
@@ -30,7 +38,15 @@ import {
 import type { SchemaProblem } from "./schema-check.ts";
 import { compileSchema, describeAllowed, showValue } from "./schema-check.ts";
 import type { LabelSelector } from "./selector.ts";
-import { selectorErrors } from "./selector.ts";
+import {
+  LABEL_KEY_PATTERN,
+  LABEL_KEY_RULE,
+  LABEL_VALUE_PATTERN,
+  LABEL_VALUE_RULE,
+  selectorErrors,
+} from "./selector.ts";
+
+export type { HealthCheckSpec } from "./health-check.ts";
 
 export interface PolicyMetadata {
   readonly name: string;
@@ -56,6 +72,8 @@ export interface ParsedPolicy {
   readonly weights: readonly WeightRule[];
   /** Only the fields the spec sets; resolvePolicy fills in the rest. */
   readonly balancer: BalancerPolicy;
+  /** The active probe, defaults filled in; null when the spec asks for none. */
+  readonly healthCheck: HealthCheckSpec | null;
 }
 
 export type PolicyValidation =
@@ -75,6 +93,10 @@ const checkSpecSchema = compileSchema(loadBalancingPolicySpecSchema, {
       "a Service name: at most 63 lowercase letters, digits or '-', starting with a letter " +
       "and ending with a letter or digit",
     [DURATION_PATTERN]: `a duration such as ${DURATION_EXAMPLES}`,
+    [PORT_NAME_PATTERN]: PORT_NAME_RULE,
+    [LABEL_KEY_PATTERN]: LABEL_KEY_RULE,
+    [LABEL_VALUE_PATTERN]: LABEL_VALUE_RULE,
+    [HTTP_PATH_PATTERN]: HTTP_PATH_RULE,
   },
 });
 
@@ -88,7 +110,11 @@ function notAllowed(path: readonly PathSegment[], value: unknown, allowed: strin
   return problem(path, `${showValue(value)} is not allowed; expected ${allowed}`);
 }
 
-/** The checks that follow the schema; `spec` has already passed it. */
+/**
+ * The checks that follow the schema; `spec` has already passed it. With checkHealthCheck they
+ * cover every CEL rule of the CRD (the same conditions), so a file is held to what `kubectl
+ * apply` would be, and add the few checks the API server cannot afford.
+ */
 function semanticProblems(spec: LoadBalancingPolicySpec): SchemaProblem[] {
   const problems: SchemaProblem[] = [];
   spec.weights?.forEach((rule, index) => {
@@ -189,6 +215,11 @@ export function validatePolicy(metadata: PolicyMetadata, spec: unknown): PolicyV
   if (schemaProblems.length > 0) return failure(schemaProblems);
   const typed = spec as LoadBalancingPolicySpec;
   const problems = semanticProblems(typed);
+  const healthCheck =
+    typed.healthCheck === undefined
+      ? { problems: [], spec: null }
+      : checkHealthCheck(typed.healthCheck, [...SPEC, "healthCheck"]);
+  problems.push(...healthCheck.problems);
   if (problems.length > 0) return failure(problems);
   const balancer = balancerPolicy(typed);
   try {
@@ -212,6 +243,7 @@ export function validatePolicy(metadata: PolicyMetadata, spec: unknown): PolicyV
         weight: rule.weight,
       })),
       balancer,
+      healthCheck: healthCheck.spec,
     },
   };
 }

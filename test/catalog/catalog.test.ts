@@ -9,6 +9,7 @@ const policy: ParsedPolicy = {
   creationTimestamp: null,
   targetRef: { kind: "Service", name: "checkout" },
   strategy: "ring-hash",
+  healthCheck: null,
   weights: [{ selector: { matchLabels: { version: "v2" } }, weight: 3 }],
   balancer: { ringHash: { virtualNodes: 150 } },
 };

@@ -25,8 +25,15 @@ const CRD_KEYWORDS = new Set([
   "minimum",
   "maximum",
   "pattern",
+  "minLength",
+  "maxLength",
+  "maxItems",
+  "maxProperties",
   "default",
   "nullable",
+  "anyOf",
+  "x-kubernetes-int-or-string",
+  "x-kubernetes-validations",
 ]);
 
 describe("the LoadBalancingPolicy spec schema", () => {
@@ -38,7 +45,14 @@ describe("the LoadBalancingPolicy spec schema", () => {
 
   it("is structural: every node has a type and uses only keywords a CRD accepts", () => {
     for (const [path, node] of nodes(loadBalancingPolicySpecSchema)) {
-      expect(node.type, path).toBeDefined();
+      // An int-or-string node is the one without a type, and spells its anyOf as Kubernetes does.
+      if (node["x-kubernetes-int-or-string"] === true) {
+        expect(node.type, path).toBeUndefined();
+        expect(node.anyOf, path).toEqual([{ type: "integer" }, { type: "string" }]);
+      } else {
+        expect(node.type, path).toBeDefined();
+        expect(node.anyOf, path).toBeUndefined();
+      }
       for (const keyword of Object.keys(node))
         expect(CRD_KEYWORDS.has(keyword), `${path}: ${keyword}`).toBe(true);
       // Kubernetes forbids properties and additionalProperties side by side.

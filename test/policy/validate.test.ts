@@ -55,6 +55,7 @@ describe("validatePolicy: accepted specs", () => {
           },
           leastConnections: { connectionTimeoutMs: 150_000 },
         },
+        healthCheck: null,
       },
     });
     if (result.ok) expect(() => resolvePolicy(result.policy.balancer)).not.toThrow();
@@ -170,7 +171,7 @@ describe("validatePolicy: schema errors name the field, the value and what is al
       ),
     ).toEqual([
       "spec.ringhash: unknown field; the fields here are targetRef, strategy, healthFilter, panicThreshold, " +
-        "weights, ringHash, maglev, latency, leastConnections",
+        "weights, ringHash, maglev, latency, leastConnections, healthCheck",
     ]);
   });
 
@@ -183,7 +184,8 @@ describe("validatePolicy: schema errors name the field, the value and what is al
       }),
     );
     expect(errors).toEqual([
-      "spec.weights[0].selector.matchLabels.version: 2 is not allowed; expected a string",
+      "spec.weights[0].selector.matchLabels.version: 2 is not allowed; expected a label value: " +
+        "empty, or at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
       'spec.latency.map.us-east.eu-west: "80" is not allowed; expected a duration such as "80ms", "1.5s" or "2m30s"',
     ]);
   });
@@ -261,6 +263,193 @@ describe("validatePolicy: rules a schema cannot state", () => {
     );
     expect(errors).toEqual([
       "spec.weights[0].selector.matchExpressions[0].values: [] is not allowed; expected at least one value for operator In",
+    ]);
+  });
+});
+
+describe("validatePolicy: healthCheck", () => {
+  const withCheck = (healthCheck: unknown) =>
+    validatePolicy(metadata, { targetRef: { name: "checkout" }, healthCheck });
+
+  it("is null when the spec asks for no probe", () => {
+    const result = validatePolicy(metadata, { targetRef: { name: "checkout" } });
+    expect(result.ok && result.policy.healthCheck).toBeNull();
+  });
+
+  it("translates an HTTP probe into milliseconds", () => {
+    const result = withCheck({
+      http: { path: "/healthz", port: 8080 },
+      interval: "5s",
+      timeout: "1.5s",
+      unhealthyThreshold: 5,
+      healthyThreshold: 1,
+    });
+    expect(result.ok && result.policy.healthCheck).toEqual({
+      kind: "http",
+      path: "/healthz",
+      port: 8080,
+      intervalMs: 5000,
+      timeoutMs: 1500,
+      unhealthyThreshold: 5,
+      healthyThreshold: 1,
+    });
+  });
+
+  it("fills in the defaults: path /, every 10s, 2s timeout, 3 to fail, 2 to recover", () => {
+    expect(withCheck({ tcp: { port: "http" } })).toMatchObject({
+      ok: true,
+      policy: {
+        healthCheck: {
+          kind: "tcp",
+          path: null,
+          port: "http",
+          intervalMs: 10_000,
+          timeoutMs: 2000,
+          unhealthyThreshold: 3,
+          healthyThreshold: 2,
+        },
+      },
+    });
+    expect(withCheck({ http: { port: "web-1" } })).toMatchObject({
+      ok: true,
+      policy: { healthCheck: { kind: "http", path: "/", port: "web-1" } },
+    });
+  });
+
+  it("takes the bounds themselves: 1s to 1h, timeout just under the interval", () => {
+    for (const [interval, timeout] of [
+      ["1s", "999ms"],
+      ["1h", "59m59.999s"],
+    ]) {
+      const result = withCheck({ tcp: { port: 1 }, interval, timeout });
+      expect(result.ok ? [] : result.errors).toEqual([]);
+    }
+    expect(withCheck({ tcp: { port: 65_535 }, healthyThreshold: 100 }).ok).toBe(true);
+  });
+
+  it("wants exactly one of http and tcp", () => {
+    expect(errorsOf(withCheck({ http: { port: 80 }, tcp: { port: 80 } }))).toEqual([
+      "spec.healthCheck: exactly one of http or tcp must be set; both are set",
+    ]);
+    expect(errorsOf(withCheck({ interval: "5s" }))).toEqual([
+      "spec.healthCheck: exactly one of http or tcp must be set; neither is set",
+    ]);
+  });
+
+  it("wants the timeout below the interval, the default interval included", () => {
+    expect(errorsOf(withCheck({ tcp: { port: 80 }, interval: "5s", timeout: "5s" }))).toEqual([
+      'spec.healthCheck.timeout: "5s" is not allowed; timeout must be shorter than interval (5s)',
+    ]);
+    expect(errorsOf(withCheck({ tcp: { port: 80 }, timeout: "15s" }))).toEqual([
+      'spec.healthCheck.timeout: "15s" is not allowed; timeout must be shorter than interval (10s)',
+    ]);
+  });
+
+  it("holds interval and timeout to their ranges, in whole milliseconds", () => {
+    const cases: [Record<string, string>, string][] = [
+      [
+        { interval: "500ms", timeout: "100ms" },
+        'spec.healthCheck.interval: "500ms" is not allowed; interval must be from 1s to 1h',
+      ],
+      [
+        { interval: "1h0m1s" },
+        'spec.healthCheck.interval: "1h0m1s" is not allowed; interval must be from 1s to 1h',
+      ],
+      [
+        { timeout: "0" },
+        'spec.healthCheck.timeout: "0" is not allowed; timeout must be at least 1ms',
+      ],
+      [
+        { interval: "1000500us" },
+        'spec.healthCheck.interval: "1000500us" is not allowed; interval must be a whole number of milliseconds',
+      ],
+      [
+        { interval: "9999999h" },
+        'spec.healthCheck.interval: "9999999h" is not allowed; interval must be from 1s to 1h',
+      ],
+      [
+        { interval: "10" },
+        'spec.healthCheck.interval: "10" is not allowed; expected a duration such as "80ms", "1.5s" or "2m30s"',
+      ],
+    ];
+    for (const [durations, message] of cases) {
+      expect(errorsOf(withCheck({ tcp: { port: 80 }, ...durations }))).toEqual([message]);
+    }
+  });
+
+  it("takes a port number or a port name, nothing else", () => {
+    const allowed =
+      "expected an integer from 1 to 65535 or a port name: at most 15 lowercase letters, digits " +
+      "and single inner '-', at least one of them a letter";
+    for (const port of ["http", "h2c", "web-1", "8080-admin", "a".repeat(15)]) {
+      expect(withCheck({ tcp: { port } }).ok, port).toBe(true);
+    }
+    for (const port of [
+      0,
+      65_536,
+      80.5,
+      "HTTP",
+      "8080",
+      "-http",
+      "http-",
+      "a--b",
+      "a".repeat(16),
+      true,
+    ]) {
+      expect(errorsOf(withCheck({ tcp: { port } })), String(port)).toEqual([
+        `spec.healthCheck.tcp.port: ${JSON.stringify(port)} is not allowed; ${allowed}`,
+      ]);
+    }
+    expect(errorsOf(withCheck({ http: { path: "/" } }))).toEqual([
+      `spec.healthCheck.http.port: is required; ${allowed}`,
+    ]);
+  });
+
+  it("wants an absolute HTTP path without spaces", () => {
+    expect(withCheck({ http: { port: 80, path: "/health?full=1" } }).ok).toBe(true);
+    for (const path of ["healthz", "/a b", ""]) {
+      expect(errorsOf(withCheck({ http: { port: 80, path } }))).toEqual([
+        `spec.healthCheck.http.path: ${JSON.stringify(path)} is not allowed; expected a path starting with "/", in printable ASCII without spaces`,
+      ]);
+    }
+  });
+
+  it("holds thresholds to 1..100 and names unknown fields", () => {
+    expect(
+      errorsOf(withCheck({ tcp: { port: 80 }, unhealthyThreshold: 0, healthyThreshold: 101 })),
+    ).toEqual([
+      "spec.healthCheck.unhealthyThreshold: 0 is not allowed; expected an integer from 1 to 100",
+      "spec.healthCheck.healthyThreshold: 101 is not allowed; expected an integer from 1 to 100",
+    ]);
+    expect(errorsOf(withCheck({ tcp: { port: 80 }, grpc: {} }))).toEqual([
+      "spec.healthCheck.grpc: unknown field; the fields here are http, tcp, interval, timeout, " +
+        "unhealthyThreshold, healthyThreshold",
+    ]);
+  });
+});
+
+describe("validatePolicy: limits that keep the CRD's rules cheap", () => {
+  it("says how many items or characters are too many", () => {
+    const errors = errorsOf(
+      validatePolicy(metadata, {
+        targetRef: { name: "checkout" },
+        weights: Array.from({ length: 65 }, () => ({ selector: {}, weight: 1 })),
+        latency: { map: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`r${i}`, {}])) },
+      }),
+    );
+    expect(errors).toEqual([
+      "spec.weights: has 65 items; at most 64 are allowed",
+      "spec.latency.map: has 65 entries; at most 64 are allowed",
+    ]);
+    expect(
+      errorsOf(
+        validatePolicy(metadata, {
+          targetRef: { name: "checkout" },
+          weights: [{ selector: { matchLabels: { track: "c".repeat(64) } }, weight: 1 }],
+        }),
+      ),
+    ).toEqual([
+      `spec.weights[0].selector.matchLabels.track: "${"c".repeat(64)}" has 64 characters; at most 63 are allowed`,
     ]);
   });
 });

@@ -75,6 +75,7 @@ function policy(name: string, target: string, extra: Partial<ParsedPolicy> = {})
     strategy: "round-robin",
     weights: [],
     balancer: {},
+    healthCheck: null,
     ...extra,
   };
 }
