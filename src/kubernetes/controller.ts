@@ -1,5 +1,6 @@
 import { KubeConfig } from "@kubernetes/client-node";
-import type { Catalog, ServiceEntry } from "../catalog/catalog.ts";
+import { type Catalog, type ServiceEntry, serviceKey } from "../catalog/catalog.ts";
+import type { Prober } from "../health/prober.ts";
 import type { ControllerMetrics } from "../observability/controller-metrics.ts";
 import type { InformerTiming } from "./informer.ts";
 import { PolicyStatusWriter } from "./policy-status.ts";
@@ -14,7 +15,8 @@ export interface ControllerOptions {
   readonly timing?: InformerTiming;
   /** Whether this replica may write policy status (the leader). */
   readonly canWrite?: () => boolean;
-  readonly decorate?: (entry: ServiceEntry) => ServiceEntry;
+  /** Active probes declared by policies (spec.healthCheck); absent = none are run. */
+  readonly prober?: Prober;
 }
 
 export function loadKubeConfig(path: string | null | undefined): KubeConfig {
@@ -32,7 +34,7 @@ export class KubernetesController {
 
   constructor(options: ControllerOptions) {
     this.config = loadKubeConfig(options.kubeconfig);
-    const { metrics } = options;
+    const { metrics, prober } = options;
     this.status = new PolicyStatusWriter({
       config: this.config,
       view: (key) => this.source.policyView(key),
@@ -49,8 +51,9 @@ export class KubernetesController {
       onWatchRestart: metrics
         ? (resource, reason) => metrics.watchRestarted(resource, reason)
         : undefined,
-      decorate: options.decorate,
-      onServiceReconciled: (_service, policies) => {
+      decorate: prober ? (entry) => withProbeResults(prober, entry) : undefined,
+      onServiceReconciled: (service, policies) => {
+        if (prober) probeService(prober, service, options.catalog);
         for (const policy of policies) this.status.enqueue(policy);
       },
       onPolicyChanged: (policy) => this.status.enqueue(policy),
@@ -59,6 +62,11 @@ export class KubernetesController {
 
   start(): Promise<void> {
     return this.source.start();
+  }
+
+  /** Reconciles a service again: its probe verdicts changed. */
+  probeChanged(service: string): void {
+    this.source.enqueue(service);
   }
 
   /** Writes the status of every policy again (e.g. on becoming leader). */
@@ -70,4 +78,21 @@ export class KubernetesController {
     this.source.stop();
     this.status.stop();
   }
+}
+
+/** An endpoint is healthy only when Kubernetes says ready and its probe, if any, passes. */
+function withProbeResults(prober: Prober, entry: ServiceEntry): ServiceEntry {
+  const key = serviceKey(entry.namespace, entry.name);
+  return {
+    ...entry,
+    endpoints: entry.endpoints.map((endpoint) => ({ ...endpoint, probeHealthy: prober.healthOf(key, endpoint.identity) })),
+  };
+}
+
+/** Points the prober at a service's current endpoints, with its policy's probe or none. */
+function probeService(prober: Prober, service: string, catalog: Catalog): void {
+  const [namespace = "", name = ""] = service.split("/");
+  const entry = catalog.get(namespace, name);
+  const spec = entry?.policy?.healthCheck ?? null;
+  prober.setTargets(service, entry ? spec : null, entry && spec ? entry.endpoints : []);
 }
