@@ -2,10 +2,16 @@ import { BalancerManager } from "../balancer/manager.ts";
 import { Catalog } from "../catalog/catalog.ts";
 import type { ServerSettings } from "../config/settings.ts";
 import { Discovery } from "../discovery/discovery.ts";
+import type { DnsListening } from "../dns/server.ts";
+import { startDns } from "../dns/start.ts";
+import { Prober } from "../health/prober.ts";
 import { createApp } from "../http/app.ts";
+import { ChangeWaiters } from "../http/change-waiters.ts";
 import { Decisions } from "../http/decisions.ts";
 import { createFastPick } from "../http/fast-pick.ts";
 import { listen } from "../http/listen.ts";
+import { KubernetesController } from "../kubernetes/controller.ts";
+import { ControllerMetrics } from "../observability/controller-metrics.ts";
 import type { Logger } from "../observability/logger.ts";
 import { Metrics } from "../observability/metrics.ts";
 import { FileSource } from "../sources/file-source.ts";
@@ -14,6 +20,8 @@ export interface RunningService {
   readonly url: string;
   readonly catalog: Catalog;
   readonly discovery: Discovery;
+  /** Where the DNS server listens (UDP and TCP), or null without one. */
+  readonly dns: { readonly host: string; readonly port: number } | null;
   /** Graceful stop: no new requests, in-flight ones finish, watchers close. */
   stop(): Promise<void>;
 }
@@ -26,11 +34,6 @@ export async function startService(
   settings: ServerSettings,
   logger: Logger,
 ): Promise<RunningService> {
-  if (settings.file === null) {
-    throw new Error(
-      "no source of services: pass --file (KONSUL_LB_FILE) with a file of Kubernetes manifests",
-    );
-  }
   const catalog = new Catalog();
   const manager = new BalancerManager({
     defaultStrategy: settings.defaultStrategy,
@@ -47,16 +50,22 @@ export async function startService(
     latencyMap: settings.latencyMap,
   });
   const metrics = new Metrics(catalog, manager);
-  const source = new FileSource({ path: settings.file, catalog, logger });
-  await source.start();
+  const source = createSource(settings, catalog, metrics, logger);
+  // A file loads before the server answers; a cluster syncs in the background, and /readyz
+  // says 503 until it has.
+  if (source.kind === "file") await source.start();
   const sweep = setInterval(() => manager.expireConnections(), CONNECTION_SWEEP_MS);
   sweep.unref();
+  const waiters = new ChangeWaiters(catalog, {
+    onCount: (count) => metrics.blockingWaiters.set(count),
+  });
   const app = createApp({
     discovery,
     metrics,
     logger,
     trustProxy: settings.trustProxy,
     isReady: () => catalog.synced,
+    waiters,
   });
   let listening: Awaited<ReturnType<typeof listen>>;
   try {
@@ -70,11 +79,33 @@ export async function startService(
     await source.stop();
     throw error;
   }
+  let dns: DnsListening | null = null;
+  if (settings.dnsAddr !== null) {
+    const { host, port } = settings.dnsAddr;
+    const domain = settings.dnsDomain;
+    const { dnsTtl: ttl, dnsMaxAnswers: maxAnswers } = settings;
+    try {
+      dns = await startDns({ host, port, domain, ttl, maxAnswers }, discovery, metrics, logger);
+    } catch (error) {
+      clearInterval(sweep);
+      waiters.close();
+      await listening.close();
+      await source.stop();
+      throw error;
+    }
+  }
+  if (source.kind === "kubernetes") {
+    source.start().then(
+      () => logger.info({ services: catalog.size }, "catalog synced with the cluster"),
+      (error: unknown) => logger.error({ err: error }, "the Kubernetes source failed to start"),
+    );
+  }
   // A wildcard address is not something to paste into curl; loopback reaches it.
   const local = listening.url.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//[::1]:");
   logger.info(
     {
       url: listening.url,
+      source: settings.source,
       file: settings.file,
       services: catalog.size,
       defaultStrategy: settings.defaultStrategy,
@@ -85,11 +116,55 @@ export async function startService(
     url: listening.url,
     catalog,
     discovery,
+    dns: dns === null ? null : { host: dns.host, port: dns.port },
     async stop() {
       clearInterval(sweep);
-      await listening.close();
+      // Blocking queries are answered now, or the HTTP server would wait for them to time out.
+      waiters.close();
+      await Promise.all([listening.close(), dns?.close()]);
       await source.stop();
       discovery.close();
+    },
+  };
+}
+
+interface Source {
+  readonly kind: "file" | "kubernetes";
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** The catalog's source: the manifest file, or the cluster through the Kubernetes controller. */
+function createSource(
+  settings: ServerSettings,
+  catalog: Catalog,
+  metrics: Metrics,
+  logger: Logger,
+): Source {
+  if (settings.source === "file") {
+    if (settings.file === null) throw new Error("--source file needs --file (KONSUL_LB_FILE)");
+    const file = new FileSource({ path: settings.file, catalog, logger });
+    return { kind: "file", start: () => file.start(), stop: () => file.stop() };
+  }
+  let controller: KubernetesController | undefined;
+  const prober = new Prober({
+    onChange: (service) => controller?.probeChanged(service),
+    logger,
+  });
+  controller = new KubernetesController({
+    catalog,
+    logger,
+    kubeconfig: settings.kubeconfig,
+    metrics: new ControllerMetrics(metrics.registry),
+    prober,
+  });
+  const running = controller;
+  return {
+    kind: "kubernetes",
+    start: () => running.start(),
+    async stop() {
+      running.stop();
+      await prober.stop();
     },
   };
 }

@@ -16,8 +16,12 @@ import type { PathSegment } from "../policy/field-path.ts";
 import { formatPath } from "../policy/field-path.ts";
 import type { LogLevel } from "./values.ts";
 import {
+  DNS_DOMAIN_ALLOWED,
+  DNS_TTL_ALLOWED,
   HOST_PORT_ALLOWED,
   LOG_LEVELS,
+  MAX_DNS_ANSWERS,
+  MAX_DNS_TTL_SECONDS,
   notAllowedMessage,
   showValue,
   TRUST_PROXY_ALLOWED,
@@ -42,6 +46,11 @@ export interface LoadBalancerConfig {
   readonly defaultStrategy?: StrategyName;
   readonly healthFilter?: boolean;
   readonly strategies?: Readonly<Partial<Record<StrategyName, StrategyConfig>>>;
+  readonly dnsAddr?: string;
+  readonly dnsDomain?: string;
+  /** Seconds, or a duration of whole seconds. */
+  readonly dnsTtl?: number | string;
+  readonly dnsMaxAnswers?: number;
 }
 
 /** The top-level fields of the file. */
@@ -52,6 +61,10 @@ export const CONFIG_KEYS = [
   "defaultStrategy",
   "healthFilter",
   "strategies",
+  "dnsAddr",
+  "dnsDomain",
+  "dnsTtl",
+  "dnsMaxAnswers",
 ] as const;
 export type ConfigKey = (typeof CONFIG_KEYS)[number];
 
@@ -133,6 +146,15 @@ export const CONFIG_SCHEMA: ConfigSchema = {
       propertyNames: { type: "string", enum: STRATEGY_NAMES },
       properties: Object.fromEntries(STRATEGY_NAMES.map((name) => [name, strategySchema(name)])),
     },
+    dnsAddr: { type: "string", expected: HOST_PORT_ALLOWED },
+    dnsDomain: { type: "string", expected: DNS_DOMAIN_ALLOWED },
+    dnsTtl: {
+      type: ["integer", "string"],
+      minimum: 0,
+      maximum: MAX_DNS_TTL_SECONDS,
+      expected: DNS_TTL_ALLOWED,
+    },
+    dnsMaxAnswers: { type: "integer", minimum: 1, maximum: MAX_DNS_ANSWERS },
   },
 };
 

@@ -14,12 +14,15 @@ import { isStrategyName, STRATEGY_NAMES } from "../balancer/strategy.ts";
 import { tryParseDuration } from "../policy/duration.ts";
 import type { ConfigKey, ConfigProblem, LoadBalancerConfig } from "./config-file.ts";
 import { parseConfigFile } from "./config-file.ts";
-import type { LogLevel } from "./values.ts";
+import type { HostPort, LogLevel } from "./values.ts";
 import {
   HOST_PORT_ALLOWED,
   isLogLevel,
   LOG_LEVELS,
   notAllowedMessage,
+  parseDnsDomain,
+  parseDnsMaxAnswers,
+  parseDnsTtl,
   parseHostPort,
   parseTrustedProxies,
   parseTrustProxy,
@@ -33,6 +36,10 @@ export { LOG_LEVELS, parseHostPort, parseTrustProxy, SettingsError } from "./val
 export interface ServerSettings {
   /** A file of Kubernetes manifests to serve (standalone mode); null = watch the cluster. */
   readonly file: string | null;
+  /** Where services come from: the file, or the Kubernetes API. */
+  readonly source: SourceKind;
+  /** A kubeconfig file; null = in-cluster configuration, else KUBECONFIG / ~/.kube/config. */
+  readonly kubeconfig: string | null;
   /** Without brackets for IPv6. */
   readonly httpHost: string;
   /** 0 = any free port. */
@@ -49,7 +56,18 @@ export interface ServerSettings {
   readonly logLevel: LogLevel;
   /** The value for Express's `app.set("trust proxy", ...)`. */
   readonly trustProxy: boolean | number | string;
+  /** Where the DNS server listens, on UDP and TCP; null = no DNS server. */
+  readonly dnsAddr: HostPort | null;
+  /** The domain DNS names live under: lowercase, without the trailing dot. */
+  readonly dnsDomain: string;
+  /** Seconds; answers of rotating strategies always carry 0 (see src/dns/record-policy.ts). */
+  readonly dnsTtl: number;
+  /** The most address or SRV records in one answer. */
+  readonly dnsMaxAnswers: number;
 }
+
+export type SourceKind = "file" | "kubernetes";
+export const SOURCE_KINDS: readonly SourceKind[] = ["file", "kubernetes"];
 
 export type SettingsResult =
   | { kind: "help"; text: string }
@@ -62,9 +80,24 @@ export const DEFAULT_STRATEGY: StrategyName = "round-robin";
 export const DEFAULT_LOG_LEVEL: LogLevel = "info";
 export const DEFAULT_TRUST_PROXY = false;
 export const DEFAULT_HEALTH_FILTER = true;
+export const DEFAULT_DNS_DOMAIN = "lb.konsul.local";
+export const DEFAULT_DNS_TTL_SECONDS = 5;
+export const DEFAULT_DNS_MAX_ANSWERS = 8;
 
 /** The settings that a flag sets, by flag name. */
-type FlagName = "file" | "http-addr" | "default-strategy" | "config" | "log-level" | "trust-proxy";
+type FlagName =
+  | "file"
+  | "source"
+  | "kubeconfig"
+  | "http-addr"
+  | "default-strategy"
+  | "config"
+  | "log-level"
+  | "trust-proxy"
+  | "dns-addr"
+  | "dns-domain"
+  | "dns-ttl"
+  | "dns-max-answers";
 
 interface Setting {
   readonly flag: FlagName;
@@ -91,12 +124,33 @@ function setting(
 
 const MANIFESTS_PATH = "the path of a file of Kubernetes manifests";
 const CONFIG_PATH = "the path of a YAML config file";
+const KUBECONFIG_PATH = "the path of a kubeconfig file";
 
 const SETTINGS: Readonly<Record<FlagName, Setting>> = {
   file: setting("file", null, ["PATH", MANIFESTS_PATH], "none (watch the Kubernetes API)", [
     "Serve the Services, EndpointSlices, Pods, Nodes and LoadBalancingPolicies in this",
     "file of Kubernetes manifests instead of watching a cluster (standalone mode).",
   ]),
+  source: setting(
+    "source",
+    null,
+    ["SOURCE", "file or kubernetes"],
+    "file with --file, else kubernetes",
+    [
+      "Where services come from: the manifest file given by --file, or the Kubernetes API",
+      "(in-cluster configuration, or --kubeconfig).",
+    ],
+  ),
+  kubeconfig: setting(
+    "kubeconfig",
+    null,
+    ["PATH", KUBECONFIG_PATH],
+    "in-cluster, else KUBECONFIG",
+    [
+      "Kubeconfig of the cluster to watch, with --source kubernetes. Without it: the",
+      "in-cluster service account when running in a pod, else $KUBECONFIG or ~/.kube/config.",
+    ],
+  ),
   "http-addr": setting("http-addr", "httpAddr", ["HOST:PORT", "host:port"], DEFAULT_HTTP_ADDR, [
     "Address the HTTP server listens on. Write IPv6 addresses in brackets ([::1]:8080).",
     "Port 0 takes any free port.",
@@ -129,15 +183,50 @@ const SETTINGS: Readonly<Record<FlagName, Setting>> = {
       "loopback, linklocal, uniquelocal (e.g. loopback,10.0.0.0/8).",
     ],
   ),
+  "dns-addr": setting("dns-addr", "dnsAddr", ["HOST:PORT", "host:port"], "none (no DNS server)", [
+    "Also answer DNS queries, on UDP and TCP at this address (e.g. 0.0.0.0:5353):",
+    "<service>.<namespace>.<domain> for A/AAAA, _<port>._tcp.<service>.<namespace>.<domain>",
+    "for SRV. Port 0 takes any free port.",
+  ]),
+  "dns-domain": setting(
+    "dns-domain",
+    "dnsDomain",
+    ["DOMAIN", "a DNS domain"],
+    `${DEFAULT_DNS_DOMAIN}.`,
+    ["The domain the DNS names live under; names outside it are REFUSED."],
+  ),
+  "dns-ttl": setting(
+    "dns-ttl",
+    "dnsTtl",
+    ["TTL", "seconds or a duration"],
+    `${DEFAULT_DNS_TTL_SECONDS}s`,
+    [
+      "TTL of DNS answers that stay the same from query to query (hash and latency-based",
+      "strategies, negative answers); rotating strategies always answer with TTL 0.",
+    ],
+  ),
+  "dns-max-answers": setting(
+    "dns-max-answers",
+    "dnsMaxAnswers",
+    ["COUNT", "a number of records"],
+    String(DEFAULT_DNS_MAX_ANSWERS),
+    ["The most A/AAAA or SRV records in one DNS answer, best first."],
+  ),
 };
 
 const FLAG_ORDER: readonly FlagName[] = [
   "file",
+  "source",
+  "kubeconfig",
   "config",
   "http-addr",
   "default-strategy",
   "log-level",
   "trust-proxy",
+  "dns-addr",
+  "dns-domain",
+  "dns-ttl",
+  "dns-max-answers",
 ];
 
 function wrap(text: string, width: number): string[] {
@@ -164,7 +253,7 @@ function setBy(spec: Setting): string {
 
 function helpText(): string {
   const lines = [
-    "konsul-lb serve: serve load-balancing decisions over HTTP.",
+    "konsul-lb serve: serve load-balancing decisions over HTTP and DNS.",
     "",
     "Usage:",
     "  konsul-lb serve [flags]",
@@ -199,13 +288,19 @@ function helpText(): string {
       ["  ip-hash: {enabled: false}", "policies may not use it"],
       ["  latency-based:", "for policies that give no map"],
       ["    latencyMap: {us-east: {us-east: 1ms, eu-west: 80ms}}", ""],
+      ["dnsAddr: 0.0.0.0:5353", "absent: no DNS server"],
+      [`dnsDomain: ${DEFAULT_DNS_DOMAIN}`, ""],
+      [`dnsTtl: ${DEFAULT_DNS_TTL_SECONDS}s`, "or a number of seconds"],
+      [`dnsMaxAnswers: ${DEFAULT_DNS_MAX_ANSWERS}`, ""],
     ].map(([yaml = "", comment = ""]) =>
       comment === "" ? `  ${yaml}` : `  ${yaml.padEnd(36)}# ${comment}`,
     ),
     "",
     "Examples:",
     "  konsul-lb serve --file examples/demo.yaml --http-addr 127.0.0.1:8080",
+    "  konsul-lb serve --source kubernetes --kubeconfig ~/.kube/config",
     "  konsul-lb serve --config /etc/konsul-lb/config.yaml --log-level debug",
+    "  konsul-lb serve --file examples/demo.yaml --dns-addr 127.0.0.1:5353",
     "  KONSUL_LB_TRUST_PROXY=loopback,10.0.0.0/8 konsul-lb serve --http-addr [::]:8080",
   );
   return `${lines.join("\n")}\n`;
@@ -216,11 +311,17 @@ export const HELP_TEXT: string = helpText();
 
 const PARSE_OPTIONS = {
   file: { type: "string" },
+  source: { type: "string" },
+  kubeconfig: { type: "string" },
   "http-addr": { type: "string" },
   "default-strategy": { type: "string" },
   config: { type: "string" },
   "log-level": { type: "string" },
   "trust-proxy": { type: "string" },
+  "dns-addr": { type: "string" },
+  "dns-domain": { type: "string" },
+  "dns-ttl": { type: "string" },
+  "dns-max-answers": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -329,6 +430,31 @@ function pathValue(found: Found, allowed: string): string | null {
   return found.value as string;
 }
 
+/** The source: as given, else the file when one is named, else the Kubernetes API. */
+function sourceValue(found: Found, file: string | null): SourceKind {
+  if (found.source === "default") return file === null ? "kubernetes" : "file";
+  if (!SOURCE_KINDS.includes(found.value as SourceKind)) {
+    fail(found.where, found.value, SOURCE_KINDS.join(" or "));
+  }
+  if (found.value === "file" && file === null) {
+    fail(
+      found.where,
+      found.value,
+      "kubernetes, or a manifest file given with --file or KONSUL_LB_FILE",
+      "no --file",
+    );
+  }
+  if (found.value === "kubernetes" && file !== null) {
+    fail(
+      found.where,
+      found.value,
+      "file when --file (or KONSUL_LB_FILE) is given",
+      "--file is set too",
+    );
+  }
+  return found.value as SourceKind;
+}
+
 function strategyValue(found: Found): StrategyName {
   if (found.source === "default") return DEFAULT_STRATEGY;
   if (!isStrategyName(found.value)) {
@@ -420,6 +546,47 @@ function disabledDefaultProblem(
   return `${notAllowedMessage(found.where, strategy, allowed, reason)} ${setBy(spec)}`;
 }
 
+type DnsSettings = Pick<ServerSettings, "dnsAddr" | "dnsDomain" | "dnsTtl" | "dnsMaxAnswers">;
+
+/** The DNS server's settings; undefined when one of them is wrong (the problem is recorded). */
+function dnsSettings(sources: Sources, problems: string[]): DnsSettings | undefined {
+  const addrFound = find(SETTINGS["dns-addr"], sources);
+  const dnsAddr = attempt(SETTINGS["dns-addr"], problems, () =>
+    addrFound.source === "default"
+      ? null
+      : typeof addrFound.value === "string"
+        ? parseHostPort(addrFound.value, addrFound.where)
+        : fail(addrFound.where, addrFound.value, HOST_PORT_ALLOWED),
+  );
+  const domainFound = find(SETTINGS["dns-domain"], sources);
+  const dnsDomain = attempt(SETTINGS["dns-domain"], problems, () =>
+    domainFound.source === "default"
+      ? DEFAULT_DNS_DOMAIN
+      : parseDnsDomain(String(domainFound.value), domainFound.where),
+  );
+  const ttlFound = find(SETTINGS["dns-ttl"], sources);
+  const dnsTtl = attempt(SETTINGS["dns-ttl"], problems, () =>
+    ttlFound.source === "default"
+      ? DEFAULT_DNS_TTL_SECONDS
+      : parseDnsTtl(ttlFound.value, ttlFound.where),
+  );
+  const answersFound = find(SETTINGS["dns-max-answers"], sources);
+  const dnsMaxAnswers = attempt(SETTINGS["dns-max-answers"], problems, () =>
+    answersFound.source === "default"
+      ? DEFAULT_DNS_MAX_ANSWERS
+      : parseDnsMaxAnswers(answersFound.value, answersFound.where),
+  );
+  if (
+    dnsAddr === undefined ||
+    dnsDomain === undefined ||
+    dnsTtl === undefined ||
+    dnsMaxAnswers === undefined
+  ) {
+    return undefined;
+  }
+  return { dnsAddr, dnsDomain, dnsTtl, dnsMaxAnswers };
+}
+
 /**
  * The settings of `konsul-lb serve` from its arguments (those after "serve"), the environment
  * and the config file it names. `readFile` reads the config file (tests pass their own).
@@ -465,6 +632,13 @@ export function loadSettings(
 
   const fileFound = find(SETTINGS.file, usable);
   const file = attempt(SETTINGS.file, problems, () => pathValue(fileFound, MANIFESTS_PATH));
+  const kubeconfig = attempt(SETTINGS.kubeconfig, problems, () =>
+    pathValue(find(SETTINGS.kubeconfig, usable), KUBECONFIG_PATH),
+  );
+  const sourceFound = find(SETTINGS.source, usable);
+  const source = attempt(SETTINGS.source, problems, () =>
+    sourceValue(sourceFound, file === undefined ? null : file),
+  );
   const addrFound = find(SETTINGS["http-addr"], usable);
   const address = attempt(SETTINGS["http-addr"], problems, () =>
     addrFound.source === "default"
@@ -483,6 +657,7 @@ export function loadSettings(
   const trustProxy = attempt(SETTINGS["trust-proxy"], problems, () =>
     trustProxyValue(find(SETTINGS["trust-proxy"], usable)),
   );
+  const dns = dnsSettings(usable, problems);
 
   const strategies = usable.config?.strategies ?? {};
   const enabledStrategies = STRATEGY_NAMES.filter((name) => strategies[name]?.enabled !== false);
@@ -499,15 +674,20 @@ export function loadSettings(
   if (
     problems.length > 0 ||
     file === undefined ||
+    kubeconfig === undefined ||
+    source === undefined ||
     address === undefined ||
     defaultStrategy === undefined ||
     logLevel === undefined ||
-    trustProxy === undefined
+    trustProxy === undefined ||
+    dns === undefined
   ) {
     return { kind: "error", message: problems.join("\n") };
   }
   const settings: ServerSettings = {
     file,
+    source,
+    kubeconfig,
     httpHost: address.host,
     httpPort: address.port,
     defaultStrategy,
@@ -517,6 +697,7 @@ export function loadSettings(
     latencyMap: latencyMapMs(usable.config),
     logLevel,
     trustProxy,
+    ...dns,
   };
   return { kind: "ok", settings: Object.freeze(settings) };
 }

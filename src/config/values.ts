@@ -5,6 +5,7 @@
  */
 
 import { isIP, isIPv4, isIPv6 } from "node:net";
+import { tryParseDuration } from "../policy/duration.ts";
 
 /** A setting value that cannot be used; the message is ready to show to the user. */
 export class SettingsError extends Error {
@@ -184,4 +185,73 @@ export function parseTrustedProxies(
     }
   }
   return entries.join(",");
+}
+
+export const DNS_DOMAIN_ALLOWED =
+  "a DNS name of one or more labels separated by dots, such as lb.konsul.local or " +
+  "lb.konsul.local. (trailing dot optional), each label 1 to 63 letters, digits, hyphens or " +
+  "underscores, at most 253 characters in all";
+
+const DNS_LABEL = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/;
+
+/**
+ * The domain the DNS server answers for, lowercased and without its trailing dot: DNS names
+ * compare without regard to ASCII case (RFC 4343), so the server matches on one spelling.
+ */
+export function parseDnsDomain(value: string, settingName: string): string {
+  const fail = (reason: string): never => {
+    throw new SettingsError(notAllowedMessage(settingName, value, DNS_DOMAIN_ALLOWED, reason));
+  };
+  const name = (value.endsWith(".") ? value.slice(0, -1) : value).toLowerCase();
+  if (name === "") return fail("the root cannot be the domain; name a domain below it");
+  if (name.length > 253) return fail("longer than 253 characters");
+  for (const label of name.split(".")) {
+    if (label === "") return fail("an empty label");
+    if (!DNS_LABEL.test(label)) return fail(`the label ${showValue(label)} is not allowed`);
+  }
+  return name;
+}
+
+export const MAX_DNS_TTL_SECONDS = 86_400;
+
+export const DNS_TTL_ALLOWED =
+  `a whole number of seconds from 0 to ${MAX_DNS_TTL_SECONDS}, or a duration of whole ` +
+  'seconds such as "5s", "1m" or "0s"';
+
+/** A TTL in seconds from a number of seconds (5, "5") or a Go-style duration ("5s", "1m30s"). */
+export function parseDnsTtl(value: unknown, settingName: string): number {
+  const fail = (reason?: string): never => {
+    throw new SettingsError(notAllowedMessage(settingName, value, DNS_TTL_ALLOWED, reason));
+  };
+  let seconds: number;
+  if (typeof value === "number") seconds = value;
+  else if (typeof value !== "string") return fail();
+  else if (DIGITS.test(value)) seconds = Number(value);
+  else {
+    const ms = tryParseDuration(value);
+    if (ms === null) return fail("not a number of seconds or a duration");
+    if (ms % 1000 !== 0) return fail("DNS TTLs are whole seconds");
+    seconds = ms / 1000;
+  }
+  if (!Number.isInteger(seconds)) return fail("not a whole number of seconds");
+  if (seconds < 0 || seconds > MAX_DNS_TTL_SECONDS) return fail("out of range");
+  return seconds;
+}
+
+export const MAX_DNS_ANSWERS = 1000;
+
+export const DNS_MAX_ANSWERS_ALLOWED = `an integer from 1 to ${MAX_DNS_ANSWERS}`;
+
+/** The most records in one DNS answer, from a number or its text. */
+export function parseDnsMaxAnswers(value: unknown, settingName: string): number {
+  const count =
+    typeof value === "number"
+      ? value
+      : typeof value === "string" && DIGITS.test(value)
+        ? Number(value)
+        : NaN;
+  if (!Number.isInteger(count) || count < 1 || count > MAX_DNS_ANSWERS) {
+    throw new SettingsError(notAllowedMessage(settingName, value, DNS_MAX_ANSWERS_ALLOWED));
+  }
+  return count;
 }

@@ -129,7 +129,11 @@ export class BlockingQueries {
     const hangUp = () => wait.cancel();
     res.once("close", hangUp);
     try {
-      return await wait.outcome;
+      const outcome = await wait.outcome;
+      // Released by shutdown: the server is closing, so the connection should not be kept
+      // alive for another request, or the server's close would wait for it to idle out.
+      if (outcome === "closed") res.set("Connection", "close");
+      return outcome;
     } finally {
       res.off("close", hangUp);
     }

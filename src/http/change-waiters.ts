@@ -33,6 +33,8 @@ interface Waiter {
 }
 
 const ANY_CHANGE = Symbol("any change");
+/** Waiters settled before the event loop gets a turn (see settleInBatches). */
+const SETTLE_BATCH = 64;
 
 export class ChangeWaiters {
   private readonly now: () => number;
@@ -81,8 +83,11 @@ export class ChangeWaiters {
     if (this.closed) return;
     this.closed = true;
     this.stopListening();
-    for (const waiter of [...this.heap]) this.finish(waiter, "closed");
+    const waiting = [...this.heap];
+    this.removeMany(waiting);
     this.disarm();
+    if (waiting.length > 0) this.onCount?.(0);
+    for (const waiter of waiting) waiter.settle("closed");
   }
 
   private changed(keys: readonly string[]): void {
@@ -91,8 +96,23 @@ export class ChangeWaiters {
       const waiters = this.byKey.get(key);
       if (waiters !== undefined) woken.push(...waiters);
     }
-    for (const waiter of woken) this.finish(waiter, "changed");
-    if (woken.length > 0) this.arm();
+    if (woken.length === 0) return;
+    this.removeMany(woken);
+    this.onCount?.(this.heap.length);
+    this.arm();
+    this.settleInBatches(woken, "changed");
+  }
+
+  /**
+   * Settles waiters a batch at a time, yielding to the event loop in between. Each settled
+   * waiter's request goes on to write its answer, and Node flushes those writes only once the
+   * current run of callbacks ends: settling thousands at once would hold every answer, the
+   * first included, until the last was written, and stall other requests meanwhile.
+   */
+  private settleInBatches(waiters: readonly Waiter[], outcome: WaitOutcome, from = 0): void {
+    const to = Math.min(from + SETTLE_BATCH, waiters.length);
+    for (let i = from; i < to; i++) (waiters[i] as Waiter).settle(outcome);
+    if (to < waiters.length) setImmediate(() => this.settleInBatches(waiters, outcome, to));
   }
 
   private add(waiter: Waiter): void {
@@ -111,16 +131,15 @@ export class ChangeWaiters {
   }
 
   private finish(waiter: Waiter, outcome: WaitOutcome): void {
-    if (this.remove(waiter)) waiter.settle(outcome);
+    if (!this.remove(waiter)) return;
+    this.onCount?.(this.heap.length);
+    waiter.settle(outcome);
   }
 
   /** Takes a waiter out of the sets and the heap; false when it was already out. */
   private remove(waiter: Waiter): boolean {
     if (waiter.slot < 0) return false;
-    const key = waiter.key ?? ANY_CHANGE;
-    const waiters = this.byKey.get(key);
-    waiters?.delete(waiter);
-    if (waiters?.size === 0) this.byKey.delete(key);
+    this.unlist(waiter);
     const slot = waiter.slot;
     const last = this.heap.pop() as Waiter;
     waiter.slot = -1;
@@ -130,8 +149,40 @@ export class ChangeWaiters {
       this.siftDown(slot);
       this.siftUp(last.slot);
     }
-    this.onCount?.(this.heap.length);
     return true;
+  }
+
+  private unlist(waiter: Waiter): void {
+    const key = waiter.key ?? ANY_CHANGE;
+    const waiters = this.byKey.get(key);
+    waiters?.delete(waiter);
+    if (waiters?.size === 0) this.byKey.delete(key);
+  }
+
+  /**
+   * Takes many waiters out at once. When they are a good part of the heap (a change to a
+   * service everyone watches), the heap is compacted and rebuilt in O(n) rather than paying
+   * O(log n) for each.
+   */
+  private removeMany(waiters: readonly Waiter[]): void {
+    const heap = this.heap;
+    if (waiters.length * 4 < heap.length) {
+      for (const waiter of waiters) this.remove(waiter);
+      return;
+    }
+    for (const waiter of waiters) {
+      if (waiter.slot < 0) continue;
+      this.unlist(waiter);
+      waiter.slot = -1;
+    }
+    let kept = 0;
+    for (const waiter of heap) {
+      if (waiter.slot < 0) continue;
+      waiter.slot = kept;
+      heap[kept++] = waiter;
+    }
+    heap.length = kept;
+    for (let i = (kept >> 1) - 1; i >= 0; i--) this.siftDown(i);
   }
 
   /** Sets the one timer for the earliest deadline, or clears it when nobody waits. */
@@ -162,11 +213,15 @@ export class ChangeWaiters {
     this.timer = null;
     this.timerDeadline = Number.POSITIVE_INFINITY;
     const now = this.now();
+    const expired: Waiter[] = [];
     for (let first = this.heap[0]; first !== undefined && first.deadline <= now; ) {
-      this.finish(first, "timeout");
+      this.remove(first);
+      expired.push(first);
       first = this.heap[0];
     }
+    if (expired.length > 0) this.onCount?.(this.heap.length);
     this.arm();
+    this.settleInBatches(expired, "timeout");
   }
 
   private siftUp(start: number): void {

@@ -16,6 +16,16 @@ const selectionParameters = [
   param("health-filter"),
 ];
 
+/** Blocking queries: the version in every answer, and the parameters that wait for a newer one. */
+const indexHeader = {
+  "X-Konsul-Index": {
+    description:
+      "The catalog's index (/v1/services) or the service's version (endpoints): pass it back as index to wait for a change",
+    schema: { type: "integer", minimum: 0 },
+  },
+};
+const blockingParameters = [param("index"), param("wait")];
+
 const selectionErrors = {
   "400": errorReply("InvalidParameter, UnknownStrategy or MissingSessionKey"),
   "404": errorReply("ServiceNotFound"),
@@ -36,9 +46,11 @@ export const openApiDocument = {
       get: {
         operationId: "listServices",
         summary: "Every service in the catalog with its strategy, policy and endpoint counts",
+        parameters: blockingParameters,
         responses: {
           "200": {
             description: "The services, sorted by namespace and name",
+            headers: indexHeader,
             content: json({
               type: "object",
               required: ["services"],
@@ -52,10 +64,11 @@ export const openApiDocument = {
       get: {
         operationId: "listEndpoints",
         summary: "The service's endpoints, best first by its strategy",
-        parameters: selectionParameters,
+        parameters: [...selectionParameters, ...blockingParameters],
         responses: {
           "200": {
             description: "Ordered endpoints",
+            headers: indexHeader,
             content: json({
               type: "object",
               required: ["service", "strategy", "version", "endpoints"],
@@ -201,6 +214,20 @@ export const openApiDocument = {
         in: "query",
         description: "Client region for latency-based",
         schema: { type: "string", maxLength: 1024 },
+      },
+      index: {
+        name: "index",
+        in: "query",
+        description:
+          "Blocking query: hold the answer until the X-Konsul-Index is greater than this (or wait elapses). Answered at once when it already is, when the index is greater than the catalog's (an index from before a restart), or for an unknown service (404)",
+        schema: { type: "integer", minimum: 0 },
+      },
+      wait: {
+        name: "wait",
+        in: "query",
+        description:
+          "With index: the longest to hold the answer, a duration such as 30s or 5m; default and maximum 5m, stretched by up to 1/16 at random. Without index it has no effect",
+        schema: { type: "string", examples: ["30s", "5m"] },
       },
       "health-filter": {
         name: "health-filter",

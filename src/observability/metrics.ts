@@ -13,6 +13,23 @@ export class Metrics {
   readonly selectionDuration: Histogram<"service" | "strategy">;
   readonly healthFiltered: Counter<"service">;
   readonly healthPanics: Counter<"service">;
+  readonly dnsQueries: Counter<"type" | "rcode" | "transport">;
+  readonly dnsTruncated: Counter<"transport">;
+  readonly dnsDropped: Counter<"reason">;
+  readonly blockingWaiters: Gauge;
+  private readonly flushers = new Set<() => void>();
+
+  /**
+   * Runs `flush` at every scrape before any of the project's metrics is read, for counts a hot
+   * path keeps to itself (prom-client hashes the label set on every increment). Returns a
+   * function that stops it.
+   */
+  onScrape(flush: () => void): () => void {
+    this.flushers.add(flush);
+    return () => {
+      this.flushers.delete(flush);
+    };
+  }
 
   constructor(catalog: Catalog, manager: BalancerManager) {
     const registers = [this.registry];
@@ -22,10 +39,14 @@ export class Metrics {
       help: "Load-balancing decisions by service, strategy and result (ok or the error code).",
       labelNames: ["service", "strategy", "result"],
       registers,
+      // The first of the project's metrics to be read at a scrape: flush the counts kept aside.
+      collect: () => {
+        for (const flush of this.flushers) flush();
+      },
     });
     this.selectionDuration = new Histogram({
       name: "konsul_lb_selection_duration_seconds",
-      help: "Time to make a load-balancing decision, excluding HTTP.",
+      help: "Time to make a load-balancing decision, excluding HTTP and DNS encoding (DNS: one decision in 16 is timed).",
       labelNames: ["service", "strategy"],
       buckets: [1e-6, 5e-6, 1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2],
       registers,
@@ -40,6 +61,29 @@ export class Metrics {
       name: "konsul_lb_health_panic_total",
       help: "Decisions that used all endpoints because too few were healthy (panic threshold).",
       labelNames: ["service"],
+      registers,
+    });
+    this.dnsQueries = new Counter({
+      name: "konsul_lb_dns_queries_total",
+      help: "DNS queries answered, by question type (A, AAAA, SRV, ... or other), response code and transport.",
+      labelNames: ["type", "rcode", "transport"],
+      registers,
+    });
+    this.dnsTruncated = new Counter({
+      name: "konsul_lb_dns_truncated_total",
+      help: "DNS answers cut short with the TC flag set because they did not fit the transport's size limit.",
+      labelNames: ["transport"],
+      registers,
+    });
+    this.dnsDropped = new Counter({
+      name: "konsul_lb_dns_dropped_total",
+      help: "DNS messages dropped without an answer: too short for a header, or not a query.",
+      labelNames: ["reason"],
+      registers,
+    });
+    this.blockingWaiters = new Gauge({
+      name: "konsul_lb_blocking_waiters",
+      help: "HTTP blocking queries waiting for a change (index and wait parameters).",
       registers,
     });
     new Gauge({

@@ -58,6 +58,8 @@ describe("defaults", () => {
   it("serves on 0.0.0.0:8080 with round-robin, every strategy enabled, info logs", () => {
     expect(ok(loadSettings([], {}, noFiles))).toEqual({
       file: null,
+      source: "kubernetes",
+      kubeconfig: null,
       httpHost: "0.0.0.0",
       httpPort: 8080,
       defaultStrategy: "round-robin",
@@ -67,6 +69,10 @@ describe("defaults", () => {
       latencyMap: {},
       logLevel: "info",
       trustProxy: false,
+      dnsAddr: null,
+      dnsDomain: "lb.konsul.local",
+      dnsTtl: 5,
+      dnsMaxAnswers: 8,
     });
   });
 
@@ -144,6 +150,8 @@ describe("flags", () => {
     const settings = ok(load(["--config", "lb.yaml"], {}, { "lb.yaml": EXAMPLE_CONFIG }));
     expect(settings).toEqual({
       file: null,
+      source: "kubernetes",
+      kubeconfig: null,
       httpHost: "127.0.0.1",
       httpPort: 9090,
       defaultStrategy: "least-request",
@@ -153,6 +161,10 @@ describe("flags", () => {
       latencyMap: { "us-east": { "us-east": 1, "eu-west": 80 }, "eu-west": { "us-east": 1500 } },
       logLevel: "debug",
       trustProxy: "loopback",
+      dnsAddr: null,
+      dnsDomain: "lb.konsul.local",
+      dnsTtl: 5,
+      dnsMaxAnswers: 8,
     });
   });
 
@@ -368,8 +380,9 @@ describe("invalid values", () => {
 
 describe("command line", () => {
   const FLAGS =
-    "the flags are --file, --config, --http-addr, --default-strategy, --log-level, " +
-    "--trust-proxy, --help (see konsul-lb serve --help)";
+    "the flags are --file, --source, --kubeconfig, --config, --http-addr, --default-strategy, --log-level, " +
+    "--trust-proxy, --dns-addr, --dns-domain, --dns-ttl, --dns-max-answers, --help " +
+    "(see konsul-lb serve --help)";
 
   it("rejects an unknown flag, naming it", () => {
     expect(error(load(["--port", "80"]))).toBe(`unknown flag --port; ${FLAGS}`);
@@ -460,7 +473,8 @@ describe("config file", () => {
   it("rejects a file that is not a map", () => {
     expect(error(load(["--config", "c.yaml"], {}, { "c.yaml": "- logLevel: info\n" }))).toBe(
       'c.yaml: [{"logLevel":"info"}] is not allowed; expected a map with the fields httpAddr, ' +
-        "logLevel, trustProxy, defaultStrategy, healthFilter, strategies",
+        "logLevel, trustProxy, defaultStrategy, healthFilter, strategies, dnsAddr, dnsDomain, " +
+        "dnsTtl, dnsMaxAnswers",
     );
   });
 
@@ -571,6 +585,10 @@ describe("help", () => {
       ["--default-strategy NAME", "KONSUL_LB_DEFAULT_STRATEGY", "round-robin"],
       ["--log-level LEVEL", "KONSUL_LB_LOG_LEVEL", "info"],
       ["--trust-proxy VALUE", "KONSUL_LB_TRUST_PROXY", "false"],
+      ["--dns-addr HOST:PORT", "KONSUL_LB_DNS_ADDR", "none"],
+      ["--dns-domain DOMAIN", "KONSUL_LB_DNS_DOMAIN", "lb.konsul.local."],
+      ["--dns-ttl TTL", "KONSUL_LB_DNS_TTL", "5s"],
+      ["--dns-max-answers COUNT", "KONSUL_LB_DNS_MAX_ANSWERS", "8"],
     ]) {
       const block = HELP_TEXT.slice(HELP_TEXT.indexOf(`  ${flag}\n`));
       expect(block).not.toBe(HELP_TEXT.slice(-1));
@@ -659,5 +677,120 @@ describe("parseHostPort round trip", () => {
         },
       ),
     );
+  });
+});
+
+describe("DNS settings", () => {
+  it("are off by default, and --dns-addr turns the server on", () => {
+    expect(ok(load([])).dnsAddr).toBeNull();
+    expect(ok(load(["--dns-addr", "0.0.0.0:5353"])).dnsAddr).toEqual({
+      host: "0.0.0.0",
+      port: 5353,
+    });
+    expect(ok(load(["--dns-addr", "[::1]:0"])).dnsAddr).toEqual({ host: "::1", port: 0 });
+  });
+
+  it("come from flags, variables and the config file, in that order", () => {
+    const file = "dnsAddr: 127.0.0.1:53\ndnsDomain: svc.example\ndnsTtl: 30\ndnsMaxAnswers: 3\n";
+    expect(ok(load(["--config", "c.yaml"], {}, { "c.yaml": file }))).toMatchObject({
+      dnsAddr: { host: "127.0.0.1", port: 53 },
+      dnsDomain: "svc.example",
+      dnsTtl: 30,
+      dnsMaxAnswers: 3,
+    });
+    const env = {
+      KONSUL_LB_DNS_ADDR: "127.0.0.1:5300",
+      KONSUL_LB_DNS_DOMAIN: "Other.Example.",
+      KONSUL_LB_DNS_TTL: "1m",
+      KONSUL_LB_DNS_MAX_ANSWERS: "12",
+    };
+    expect(ok(load(["--config", "c.yaml"], env, { "c.yaml": file }))).toMatchObject({
+      dnsAddr: { host: "127.0.0.1", port: 5300 },
+      dnsDomain: "other.example",
+      dnsTtl: 60,
+      dnsMaxAnswers: 12,
+    });
+    expect(
+      ok(load(["--dns-ttl", "0s", "--dns-max-answers", "1", "--dns-domain", "x.y"], env)),
+    ).toMatchObject({ dnsTtl: 0, dnsMaxAnswers: 1, dnsDomain: "x.y" });
+  });
+
+  it("accept a TTL in seconds or as a duration of whole seconds", () => {
+    for (const [text, seconds] of [
+      ["5", 5],
+      ["0", 0],
+      ["5s", 5],
+      ["1m30s", 90],
+      ["2000ms", 2],
+      ["24h", 86_400],
+    ] as const) {
+      expect(ok(load(["--dns-ttl", text])).dnsTtl, text).toBe(seconds);
+    }
+    expect(ok(load(["--config", "c.yaml"], {}, { "c.yaml": "dnsTtl: 10s\n" })).dnsTtl).toBe(10);
+  });
+
+  it("name the setting, the value and what is allowed when wrong", () => {
+    expect(error(load(["--dns-addr", "5353"]))).toMatch(
+      /^--dns-addr: "5353" is not allowed \(no port\); expected host:port/,
+    );
+    expect(error(load(["--dns-ttl", "1.5s"]))).toBe(
+      '--dns-ttl: "1.5s" is not allowed (DNS TTLs are whole seconds); expected a whole number ' +
+        'of seconds from 0 to 86400, or a duration of whole seconds such as "5s", "1m" or "0s" ' +
+        "(set by --dns-ttl, KONSUL_LB_DNS_TTL or dnsTtl in the config file)",
+    );
+    expect(error(load(["--dns-ttl", "25h"]))).toMatch(
+      /^--dns-ttl: "25h" is not allowed \(out of range\)/,
+    );
+    expect(error(load(["--dns-ttl", "soon"]))).toMatch(/^--dns-ttl: "soon" is not allowed/);
+    expect(error(load([], { KONSUL_LB_DNS_MAX_ANSWERS: "0" }))).toMatch(
+      /^KONSUL_LB_DNS_MAX_ANSWERS: "0" is not allowed; expected an integer from 1 to 1000/,
+    );
+    expect(error(load(["--dns-max-answers", "1001"]))).toMatch(
+      /expected an integer from 1 to 1000/,
+    );
+    for (const domain of ["", ".", "a..b", "-a.b", "a b", "x".repeat(64), "é.local"]) {
+      expect(error(load([`--dns-domain=${domain}`])), domain).toMatch(/^--dns-domain: /);
+    }
+  });
+
+  it("report wrong values in the config file with the file and field", () => {
+    const message = error(
+      load(["--config", "c.yaml"], {}, { "c.yaml": "dnsTtl: -1\ndnsMaxAnswers: 0\ndnsAddr: 53\n" }),
+    );
+    expect(message.split("\n")).toEqual([
+      expect.stringMatching(/^c\.yaml: dnsAddr: 53 is not allowed; expected host:port/),
+      expect.stringMatching(
+        /^c\.yaml: dnsTtl: -1 is not allowed; expected a whole number of seconds/,
+      ),
+      expect.stringMatching(
+        /^c\.yaml: dnsMaxAnswers: 0 is not allowed; expected an integer from 1 to 1000/,
+      ),
+    ]);
+    expect(error(load(["--config", "c.yaml"], {}, { "c.yaml": "dnsDomain: a..b\n" }))).toMatch(
+      /^c\.yaml: dnsDomain: "a\.\.b" is not allowed \(an empty label\)/,
+    );
+  });
+});
+
+describe("source and kubeconfig", () => {
+  it("is the file when one is named, else the Kubernetes API", () => {
+    expect(ok(load(["--file", "m.yaml"])).source).toBe("file");
+    expect(ok(load([])).source).toBe("kubernetes");
+    expect(
+      ok(load([], { KONSUL_LB_SOURCE: "kubernetes", KONSUL_LB_KUBECONFIG: "/k/config" })),
+    ).toMatchObject({
+      source: "kubernetes",
+      kubeconfig: "/k/config",
+    });
+  });
+
+  it("rejects an unknown source and contradictions, naming the setting", () => {
+    expect(error(load(["--source", "etcd"]))).toContain('--source: "etcd" is not allowed');
+    expect(error(load(["--source", "etcd"]))).toContain("file or kubernetes");
+    expect(error(load(["--source", "file"]))).toContain("--file");
+    expect(error(load(["--source", "kubernetes", "--file", "m.yaml"]))).toContain(
+      "--file is set too",
+    );
+    expect(error(load(["--kubeconfig="]))).toContain("--kubeconfig");
   });
 });

@@ -15,6 +15,8 @@ export interface TestService extends RunningService {
 
 export const defaultSettings: ServerSettings = {
   file: null,
+  source: "file",
+  kubeconfig: null,
   httpHost: "127.0.0.1",
   httpPort: 0,
   defaultStrategy: "round-robin",
@@ -24,6 +26,10 @@ export const defaultSettings: ServerSettings = {
   latencyMap: {},
   logLevel: "silent",
   trustProxy: false,
+  dnsAddr: null,
+  dnsDomain: "lb.konsul.local",
+  dnsTtl: 5,
+  dnsMaxAnswers: 8,
 };
 
 /** The real server on a loopback port, serving a manifest file in a temporary folder. */

@@ -1,0 +1,93 @@
+/**
+ * What the DNS answers need to know about one version of a service beyond the balancer's
+ * decision, computed once per catalog entry (entries are immutable; a change makes a new one)
+ * rather than on every query.
+ */
+import { isIPv4, isIPv6 } from "node:net";
+import type { Endpoint } from "../balancer/endpoint.ts";
+import type { CatalogEndpoint, CatalogEntry } from "../catalog/catalog.ts";
+import type { Discovery } from "../discovery/discovery.ts";
+import { addressLabel, asciiLower } from "./names.ts";
+
+export interface ServiceFacts {
+  readonly ipv4: number;
+  readonly ipv6: number;
+  /** The family of each endpoint address; other addresses (host names) have none. */
+  readonly families: ReadonlyMap<string, 4 | 6>;
+  /** How many endpoints carry each named port (lowercased). */
+  readonly ports: ReadonlyMap<string, number>;
+  /** Endpoints by address label, for the names SRV records point at. */
+  readonly byLabel: ReadonlyMap<string, CatalogEndpoint>;
+  /** Client regions of the latency map, by lowercased spelling. */
+  readonly regions: ReadonlyMap<string, string>;
+  /** The latency map latency-based orders by (the policy's, else the server's). */
+  readonly latencyMap: Readonly<Record<string, Readonly<Record<string, number>>>>;
+  /** Whether ring-hash and Maglev hash the client IP rather than the session key. */
+  readonly hashOnClientIp: { readonly ringHash: boolean; readonly maglev: boolean };
+}
+
+export class ServiceFactsCache {
+  private readonly discovery: Discovery;
+  private readonly facts = new WeakMap<CatalogEntry, ServiceFacts>();
+
+  constructor(discovery: Discovery) {
+    this.discovery = discovery;
+  }
+
+  of(entry: CatalogEntry): ServiceFacts {
+    let facts = this.facts.get(entry);
+    if (facts === undefined) {
+      facts = this.compute(entry);
+      this.facts.set(entry, facts);
+    }
+    return facts;
+  }
+
+  private compute(entry: CatalogEntry): ServiceFacts {
+    let ipv4 = 0;
+    let ipv6 = 0;
+    const families = new Map<string, 4 | 6>();
+    const ports = new Map<string, number>();
+    const byLabel = new Map<string, CatalogEndpoint>();
+    for (const endpoint of entry.endpoints) {
+      if (isIPv4(endpoint.address)) {
+        ipv4++;
+        families.set(endpoint.address, 4);
+      } else if (isIPv6(endpoint.address)) {
+        ipv6++;
+        families.set(endpoint.address, 6);
+      }
+      for (const name of Object.keys(endpoint.ports)) {
+        if (name === "") continue;
+        const key = asciiLower(name);
+        ports.set(key, (ports.get(key) ?? 0) + 1);
+      }
+      byLabel.set(addressLabel(endpoint.address), endpoint);
+    }
+    // The view carries the policy with the server's defaults underneath, as the balancer sees it.
+    const policy = this.discovery.view(entry).policy ?? {};
+    const latencyMap = policy.latency?.map ?? {};
+    const regions = new Map(Object.keys(latencyMap).map((region) => [asciiLower(region), region]));
+    return {
+      ipv4,
+      ipv6,
+      families,
+      ports,
+      byLabel,
+      regions,
+      latencyMap,
+      hashOnClientIp: {
+        ringHash: policy.ringHash?.hashOn === "client-ip",
+        maglev: policy.maglev?.hashOn === "client-ip",
+      },
+    };
+  }
+}
+
+/** The port of `endpoint` named `port` (compared lowercased), or undefined. */
+export function namedPort(endpoint: Endpoint, port: string): number | undefined {
+  for (const [name, number] of Object.entries(endpoint.ports)) {
+    if (name !== "" && asciiLower(name) === port) return number;
+  }
+  return undefined;
+}
