@@ -81,16 +81,19 @@ export class KubernetesController {
 }
 
 /** An endpoint is healthy only when Kubernetes says ready and its probe, if any, passes. */
-function withProbeResults(prober: Prober, entry: ServiceEntry): ServiceEntry {
+export function withProbeResults(prober: Prober, entry: ServiceEntry): ServiceEntry {
   const key = serviceKey(entry.namespace, entry.name);
   return {
     ...entry,
-    endpoints: entry.endpoints.map((endpoint) => ({ ...endpoint, probeHealthy: prober.healthOf(key, endpoint.identity) })),
+    endpoints: entry.endpoints.map((endpoint) => ({
+      ...endpoint,
+      probeHealthy: prober.healthOf(key, endpoint.identity),
+    })),
   };
 }
 
 /** Points the prober at a service's current endpoints, with its policy's probe or none. */
-function probeService(prober: Prober, service: string, catalog: Catalog): void {
+export function probeService(prober: Prober, service: string, catalog: Catalog): void {
   const [namespace = "", name = ""] = service.split("/");
   const entry = catalog.get(namespace, name);
   const spec = entry?.policy?.healthCheck ?? null;
