@@ -10,6 +10,8 @@
 import { spawnSync } from "node:child_process";
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
+import { blockingSettings, renderBlocking, runBlocking } from "./blocking.ts";
+import { dnsSettings, renderDns, runDns } from "./dns.ts";
 import { engineSettings, renderEngine, runEngine } from "./engine.ts";
 import { httpSettings, renderHttp, runHttp } from "./http.ts";
 import { type Environment, writeSection } from "./report.ts";
@@ -30,6 +32,15 @@ const PARTS: readonly Part[] = [
     name: "http",
     run: async ({ quick, environment }) =>
       renderHttp(await runHttp(httpSettings(quick), environment)),
+  },
+  {
+    name: "dns",
+    run: async ({ quick, environment }) => renderDns(await runDns(dnsSettings(quick), environment)),
+  },
+  {
+    name: "blocking",
+    run: async ({ quick, environment }) =>
+      renderBlocking(await runBlocking(blockingSettings(quick), environment)),
   },
 ];
 
