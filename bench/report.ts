@@ -59,15 +59,25 @@ export function writeSection(path: string, name: string, body: string): void {
 
 export type Align = "left" | "right";
 
-/** A markdown table; columns align left unless `align` says otherwise. */
+/**
+ * A markdown table; columns align left unless `align` says otherwise. Cells are padded to the
+ * column's width, as the project's formatter lays tables out, so a written document passes lint.
+ */
 export function markdownTable(
   headers: readonly string[],
   rows: readonly (readonly string[])[],
   align: readonly Align[] = [],
 ): string {
-  const rule = headers.map((_, i) => (align[i] === "right" ? "---:" : "---"));
-  const line = (cells: readonly string[]) => `| ${cells.join(" | ")} |`;
-  return [line(headers), line(rule), ...rows.map(line)].join("\n");
+  const widths = headers.map((header, i) =>
+    Math.max(3, header.length, ...rows.map((row) => (row[i] ?? "").length)),
+  );
+  const pad = (cell: string, i: number) =>
+    align[i] === "right" ? cell.padStart(widths[i] as number) : cell.padEnd(widths[i] as number);
+  const rule = widths.map((width, i) =>
+    align[i] === "right" ? `${"-".repeat(width - 1)}:` : "-".repeat(width),
+  );
+  const line = (cells: readonly string[]) => `| ${cells.map(pad).join(" | ")} |`;
+  return [line(headers), `| ${rule.join(" | ")} |`, ...rows.map(line)].join("\n");
 }
 
 /** A check mark for a met target, a cross for a missed one. */
