@@ -32,7 +32,10 @@ export class LoadTracker {
     for (const view of this.views) view.adjust(identity, -1);
   }
 
-  /** A live view of the counts over `endpoints`; `onChange(index)` runs after each change. */
+  /**
+   * A live view of the counts over `endpoints` (sorted by identity); `onChange(index)` runs
+   * after each change.
+   */
   view(endpoints: readonly Endpoint[], onChange?: (index: number) => void): LoadView {
     const view = new LoadView(this, endpoints, onChange);
     this.views.add(view);
@@ -48,7 +51,9 @@ export class LoadTracker {
 export class LoadView {
   readonly loads: Int32Array;
   total = 0;
-  private readonly indexOf = new Map<string, number>();
+  // Sorted by identity (as every picker's list is), so a binary search finds an endpoint's
+  // index: no identity-to-index map per view, which cost more memory than the loads themselves.
+  private readonly endpoints: readonly Endpoint[];
   private readonly tracker: LoadTracker;
   private readonly onChange: ((index: number) => void) | undefined;
 
@@ -58,20 +63,33 @@ export class LoadView {
     onChange: ((index: number) => void) | undefined,
   ) {
     this.tracker = tracker;
+    this.endpoints = endpoints;
     this.onChange = onChange;
     this.loads = new Int32Array(endpoints.length);
-    endpoints.forEach((endpoint, index) => {
-      this.indexOf.set(endpoint.identity, index);
-      const count = tracker.countOf(endpoint.identity);
+    for (let index = 0; index < endpoints.length; index++) {
+      const count = tracker.countOf((endpoints[index] as Endpoint).identity);
       this.loads[index] = count;
       this.total += count;
-    });
+    }
+  }
+
+  private indexOf(identity: string): number {
+    let low = 0;
+    let high = this.endpoints.length - 1;
+    while (low <= high) {
+      const mid = (low + high) >>> 1;
+      const candidate = (this.endpoints[mid] as Endpoint).identity;
+      if (candidate === identity) return mid;
+      if (candidate < identity) low = mid + 1;
+      else high = mid - 1;
+    }
+    return -1;
   }
 
   /** @internal */
   adjust(identity: string, delta: number): void {
-    const index = this.indexOf.get(identity);
-    if (index === undefined) return;
+    const index = this.indexOf(identity);
+    if (index < 0) return;
     this.loads[index] = (this.loads[index] as number) + delta;
     this.total += delta;
     this.onChange?.(index);

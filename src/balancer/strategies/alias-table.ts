@@ -11,8 +11,10 @@ export class AliasTable {
 
   constructor(weights: ArrayLike<number>) {
     const n = weights.length;
-    this.keep = new Float64Array(n);
-    this.alias = new Int32Array(n);
+    // One buffer for both arrays: a typed array's bookkeeping outweighs a small table's data.
+    const buffer = new ArrayBuffer(n * 12);
+    this.keep = new Float64Array(buffer, 0, n);
+    this.alias = new Int32Array(buffer, n * 8, n);
     let total = 0;
     for (let i = 0; i < n; i++) total += weights[i] as number;
     const scaled = new Float64Array(n);

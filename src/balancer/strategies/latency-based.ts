@@ -28,7 +28,8 @@ class LatencyBasedPicker implements Picker {
   readonly endpoints: readonly Endpoint[];
   private readonly random: RandomSource;
   private readonly latency: LatencyFunction;
-  private readonly everything: Tier;
+  /** The fallback over all endpoints, built when first needed. */
+  private everythingTier: Tier | undefined;
   /** Tiers by client region, nearest first; null when nothing about that region is known. */
   private readonly tiersByRegion = new Map<string, readonly Tier[] | null>();
 
@@ -36,7 +37,11 @@ class LatencyBasedPicker implements Picker {
     this.endpoints = context.endpoints;
     this.random = context.random;
     this.latency = context.latency;
-    this.everything = tierOf(this.endpoints);
+  }
+
+  private everything(): Tier {
+    this.everythingTier ??= tierOf(this.endpoints);
+    return this.everythingTier;
   }
 
   private tiersFor(clientRegion: string | undefined): readonly Tier[] | null {
@@ -65,13 +70,13 @@ class LatencyBasedPicker implements Picker {
   }
 
   pick(request: PickRequest): Endpoint {
-    const tier = this.tiersFor(request.clientRegion)?.[0] ?? this.everything;
+    const tier = this.tiersFor(request.clientRegion)?.[0] ?? this.everything();
     return tier.endpoints[tier.draw.draw(this.random)] as Endpoint;
   }
 
   select(request: PickRequest, limit: number): Endpoint[] {
     const count = selectionSize(this.endpoints.length, limit);
-    const tiers = this.tiersFor(request.clientRegion) ?? [this.everything];
+    const tiers = this.tiersFor(request.clientRegion) ?? [this.everything()];
     const result: Endpoint[] = [];
     for (const tier of tiers) {
       if (result.length >= count) break;

@@ -26,9 +26,20 @@ class SmoothWeightedRoundRobinPicker implements Picker {
   constructor(context: BuildContext) {
     this.endpoints = context.endpoints;
     const n = this.endpoints.length;
-    this.weight = Float64Array.from(this.endpoints, (e) => e.weight);
+    let base = 1;
+    while (base < n) base *= 2;
+    this.leafBase = base;
+    // One buffer behind the four arrays: each separate typed array costs a few hundred bytes of
+    // bookkeeping, more than the data of a small service.
+    const buffer = new ArrayBuffer((2 * n + 2 * base) * 8 + 2 * base * 4);
+    this.weight = new Float64Array(buffer, 0, n);
+    this.intercept = new Float64Array(buffer, n * 8, n);
+    this.expiry = new Float64Array(buffer, 2 * n * 8, 2 * base).fill(Number.POSITIVE_INFINITY);
+    this.winner = new Int32Array(buffer, (2 * n + 2 * base) * 8, 2 * base).fill(-1);
+    this.endpoints.forEach((endpoint, i) => {
+      this.weight[i] = endpoint.weight;
+    });
     this.totalWeight = this.weight.reduce((sum, w) => sum + w, 0);
-    this.intercept = new Float64Array(n);
     const carried = context.carried?.currentWeights;
     if (carried) {
       for (let i = 0; i < n; i++) {
@@ -39,11 +50,6 @@ class SmoothWeightedRoundRobinPicker implements Picker {
         }
       }
     }
-    let base = 1;
-    while (base < n) base *= 2;
-    this.leafBase = base;
-    this.winner = new Int32Array(2 * base).fill(-1);
-    this.expiry = new Float64Array(2 * base).fill(Number.POSITIVE_INFINITY);
     this.rebuildTree();
   }
 
