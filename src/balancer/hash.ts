@@ -52,51 +52,82 @@ function round(accumulator: number, lane: number): number {
   return Math.imul(rotl((accumulator + Math.imul(lane, PRIME2)) | 0, 13), PRIME1);
 }
 
-/** xxHash32 of the first `length` bytes of the shared input buffer, as an unsigned integer. */
-function xxhash32(length: number, seed: number): number {
+// The two lanes of the last hash, unsigned.
+const lanes = new Uint32Array(2);
+
+/**
+ * xxHash32 of the first `length` bytes of the shared input buffer with two seeds at once, into
+ * `lanes`: one pass over the bytes feeds both lanes' accumulators.
+ */
+function xxhash32Pair(length: number, seedA: number, seedB: number): void {
   let offset = 0;
-  let h: number;
+  let a: number;
+  let b: number;
   if (length >= 16) {
-    let v1 = (seed + PRIME1 + PRIME2) | 0;
-    let v2 = (seed + PRIME2) | 0;
-    let v3 = seed | 0;
-    let v4 = (seed - PRIME1) | 0;
+    let a1 = (seedA + PRIME1 + PRIME2) | 0;
+    let a2 = (seedA + PRIME2) | 0;
+    let a3 = seedA | 0;
+    let a4 = (seedA - PRIME1) | 0;
+    let b1 = (seedB + PRIME1 + PRIME2) | 0;
+    let b2 = (seedB + PRIME2) | 0;
+    let b3 = seedB | 0;
+    let b4 = (seedB - PRIME1) | 0;
     for (; offset + 16 <= length; offset += 16) {
-      v1 = round(v1, readU32(offset));
-      v2 = round(v2, readU32(offset + 4));
-      v3 = round(v3, readU32(offset + 8));
-      v4 = round(v4, readU32(offset + 12));
+      const w1 = readU32(offset);
+      const w2 = readU32(offset + 4);
+      const w3 = readU32(offset + 8);
+      const w4 = readU32(offset + 12);
+      a1 = round(a1, w1);
+      a2 = round(a2, w2);
+      a3 = round(a3, w3);
+      a4 = round(a4, w4);
+      b1 = round(b1, w1);
+      b2 = round(b2, w2);
+      b3 = round(b3, w3);
+      b4 = round(b4, w4);
     }
-    h = (rotl(v1, 1) + rotl(v2, 7) + rotl(v3, 12) + rotl(v4, 18)) | 0;
+    a = (rotl(a1, 1) + rotl(a2, 7) + rotl(a3, 12) + rotl(a4, 18)) | 0;
+    b = (rotl(b1, 1) + rotl(b2, 7) + rotl(b3, 12) + rotl(b4, 18)) | 0;
   } else {
-    h = (seed + PRIME5) | 0;
+    a = (seedA + PRIME5) | 0;
+    b = (seedB + PRIME5) | 0;
   }
-  h = (h + length) | 0;
+  a = (a + length) | 0;
+  b = (b + length) | 0;
   for (; offset + 4 <= length; offset += 4) {
-    h = Math.imul(rotl((h + Math.imul(readU32(offset), PRIME3)) | 0, 17), PRIME4);
+    const word = Math.imul(readU32(offset), PRIME3);
+    a = Math.imul(rotl((a + word) | 0, 17), PRIME4);
+    b = Math.imul(rotl((b + word) | 0, 17), PRIME4);
   }
   for (; offset < length; offset++) {
-    h = Math.imul(rotl((h + Math.imul(input[offset] as number, PRIME5)) | 0, 11), PRIME1);
+    const byte = Math.imul(input[offset] as number, PRIME5);
+    a = Math.imul(rotl((a + byte) | 0, 11), PRIME1);
+    b = Math.imul(rotl((b + byte) | 0, 11), PRIME1);
   }
-  h = Math.imul(h ^ (h >>> 15), PRIME2);
-  h = Math.imul(h ^ (h >>> 13), PRIME3);
-  return (h ^ (h >>> 16)) >>> 0;
+  a = Math.imul(a ^ (a >>> 15), PRIME2);
+  a = Math.imul(a ^ (a >>> 13), PRIME3);
+  b = Math.imul(b ^ (b >>> 15), PRIME2);
+  b = Math.imul(b ^ (b >>> 13), PRIME3);
+  lanes[0] = a ^ (a >>> 16);
+  lanes[1] = b ^ (b >>> 16);
 }
 
 /** The 64-bit hash of `length` input bytes as [high, low] halves. */
 function hash64(length: number, seed: number): [number, number] {
-  return [xxhash32(length, 2 * seed), xxhash32(length, 2 * seed + 1)];
+  xxhash32Pair(length, 2 * seed, 2 * seed + 1);
+  return [lanes[0] as number, lanes[1] as number];
 }
 
 /** The top 53 bits of the key's 64-bit hash: an exact integer in [0, 2^53). */
 export function hash53(key: string, seed = 0): number {
-  const length = encode(key);
-  return xxhash32(length, 2 * seed) * TWO_POW_21 + (xxhash32(length, 2 * seed + 1) >>> 11);
+  xxhash32Pair(encode(key), 2 * seed, 2 * seed + 1);
+  return (lanes[0] as number) * TWO_POW_21 + ((lanes[1] as number) >>> 11);
 }
 
 /** xxHash32 of a key with a seed, for tests against the reference implementation. */
 export function xxhash32Of(key: string, seed = 0): number {
-  return xxhash32(encode(key), seed);
+  xxhash32Pair(encode(key), seed, seed);
+  return lanes[0] as number;
 }
 
 function hex([high, low]: [number, number]): string {
