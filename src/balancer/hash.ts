@@ -27,10 +27,12 @@ function encode(key: string): number {
   const length = key.length;
   // UTF-8 never takes more than three bytes per UTF-16 code unit.
   if (length * 3 > input.length) input = new Uint8Array(length * 3 + 64);
+  // A local reference: the module variable would be reloaded and checked on every byte.
+  const buffer = input;
   for (let i = 0; i < length; i++) {
     const c = key.charCodeAt(i);
-    if (c > 0x7f) return encoder.encodeInto(key, input).written;
-    input[i] = c;
+    if (c > 0x7f) return encoder.encodeInto(key, buffer).written;
+    buffer[i] = c;
   }
   return length;
 }
@@ -46,10 +48,6 @@ function readU32(offset: number): number {
 
 function rotl(x: number, r: number): number {
   return (x << r) | (x >>> (32 - r));
-}
-
-function round(accumulator: number, lane: number): number {
-  return Math.imul(rotl((accumulator + Math.imul(lane, PRIME2)) | 0, 13), PRIME1);
 }
 
 // The two lanes of the last hash, unsigned.
@@ -72,19 +70,29 @@ function xxhash32Pair(length: number, seedA: number, seedB: number): void {
     let b2 = (seedB + PRIME2) | 0;
     let b3 = seedB | 0;
     let b4 = (seedB - PRIME1) | 0;
+    // Rounds written out rather than called: V8 does not inline them here, and the calls
+    // cost more than the arithmetic.
     for (; offset + 16 <= length; offset += 16) {
-      const w1 = readU32(offset);
-      const w2 = readU32(offset + 4);
-      const w3 = readU32(offset + 8);
-      const w4 = readU32(offset + 12);
-      a1 = round(a1, w1);
-      a2 = round(a2, w2);
-      a3 = round(a3, w3);
-      a4 = round(a4, w4);
-      b1 = round(b1, w1);
-      b2 = round(b2, w2);
-      b3 = round(b3, w3);
-      b4 = round(b4, w4);
+      const w1 = Math.imul(readU32(offset), PRIME2);
+      const w2 = Math.imul(readU32(offset + 4), PRIME2);
+      const w3 = Math.imul(readU32(offset + 8), PRIME2);
+      const w4 = Math.imul(readU32(offset + 12), PRIME2);
+      a1 = (a1 + w1) | 0;
+      a1 = Math.imul((a1 << 13) | (a1 >>> 19), PRIME1);
+      a2 = (a2 + w2) | 0;
+      a2 = Math.imul((a2 << 13) | (a2 >>> 19), PRIME1);
+      a3 = (a3 + w3) | 0;
+      a3 = Math.imul((a3 << 13) | (a3 >>> 19), PRIME1);
+      a4 = (a4 + w4) | 0;
+      a4 = Math.imul((a4 << 13) | (a4 >>> 19), PRIME1);
+      b1 = (b1 + w1) | 0;
+      b1 = Math.imul((b1 << 13) | (b1 >>> 19), PRIME1);
+      b2 = (b2 + w2) | 0;
+      b2 = Math.imul((b2 << 13) | (b2 >>> 19), PRIME1);
+      b3 = (b3 + w3) | 0;
+      b3 = Math.imul((b3 << 13) | (b3 >>> 19), PRIME1);
+      b4 = (b4 + w4) | 0;
+      b4 = Math.imul((b4 << 13) | (b4 >>> 19), PRIME1);
     }
     a = (rotl(a1, 1) + rotl(a2, 7) + rotl(a3, 12) + rotl(a4, 18)) | 0;
     b = (rotl(b1, 1) + rotl(b2, 7) + rotl(b3, 12) + rotl(b4, 18)) | 0;
@@ -96,13 +104,17 @@ function xxhash32Pair(length: number, seedA: number, seedB: number): void {
   b = (b + length) | 0;
   for (; offset + 4 <= length; offset += 4) {
     const word = Math.imul(readU32(offset), PRIME3);
-    a = Math.imul(rotl((a + word) | 0, 17), PRIME4);
-    b = Math.imul(rotl((b + word) | 0, 17), PRIME4);
+    a = (a + word) | 0;
+    a = Math.imul((a << 17) | (a >>> 15), PRIME4);
+    b = (b + word) | 0;
+    b = Math.imul((b << 17) | (b >>> 15), PRIME4);
   }
   for (; offset < length; offset++) {
     const byte = Math.imul(input[offset] as number, PRIME5);
-    a = Math.imul(rotl((a + byte) | 0, 11), PRIME1);
-    b = Math.imul(rotl((b + byte) | 0, 11), PRIME1);
+    a = (a + byte) | 0;
+    a = Math.imul((a << 11) | (a >>> 21), PRIME1);
+    b = (b + byte) | 0;
+    b = Math.imul((b << 11) | (b >>> 21), PRIME1);
   }
   a = Math.imul(a ^ (a >>> 15), PRIME2);
   a = Math.imul(a ^ (a >>> 13), PRIME3);

@@ -1,4 +1,4 @@
-import { ConnectionTable } from "./connections.ts";
+import { type Connection, ConnectionTable } from "./connections.ts";
 import {
   compareIdentity,
   type Endpoint,
@@ -64,6 +64,17 @@ export interface OpenedConnection extends SingleSelection {
   readonly expiresAt: number;
 }
 
+export type { Connection } from "./connections.ts";
+
+/** A change to the open connections made through this manager's own API. */
+export interface ConnectionEvent {
+  readonly kind: "opened" | "closed" | "expired";
+  readonly connection: Connection;
+}
+
+/** Carried state by picker slot: "<strategy>|healthy" or "<strategy>|all". */
+export type SlotStates = Readonly<Record<string, CarriedState>>;
+
 export interface ManagerOptions {
   readonly defaultStrategy?: StrategyName;
   /** Strategies requests may use; absent = all registered. */
@@ -83,6 +94,11 @@ interface CachedPicker {
   readonly picker: Picker;
   readonly excluded: number;
   readonly panic: boolean;
+  /**
+   * The exported state of a picker whose state is only a table fingerprint: that never changes
+   * for one picker, and hashing a large table at every export would cost more than the export.
+   */
+  fixedState?: CarriedState;
 }
 
 interface PickerSlots {
@@ -95,7 +111,12 @@ interface ServiceState {
   readonly loads: LoadTracker;
   /** The service's policy resolved once per version, not once per request. */
   policy: { readonly version: number; readonly resolved: ResolvedPolicy } | null;
-  /** By strategy name and health-filter flag. */
+  /** Ids of the service's open connections. */
+  readonly connections: Set<string>;
+  /** State handed in by importState, applied at the next build of each slot; null when none. */
+  imported: Map<string, CarriedState> | null;
+  /** Grows at every decision or connection change: exporters skip services where it did not. */
+  changes: number;
   /**
    * By strategy, then by health filter. Two levels rather than one "strategy|filter" string key:
    * building that string on every request cost more than the pick itself.
@@ -119,6 +140,7 @@ export class BalancerManager {
   private readonly newConnectionId: () => string;
   private readonly services = new Map<string, ServiceState>();
   private readonly connections = new ConnectionTable();
+  private readonly connectionListeners = new Set<(event: ConnectionEvent) => void>();
 
   constructor(options: ManagerOptions = {}) {
     for (const strategy of BUILT_IN_STRATEGIES) this.register(strategy);
@@ -209,17 +231,17 @@ export class BalancerManager {
       identity: selection.endpoint.identity,
       expiresAt: this.now() + ttl,
     };
-    this.connections.add(connection);
-    this.stateOf(service.key).loads.increment(connection.identity);
+    this.track(connection);
+    this.emit("opened", connection);
     return { ...selection, id: connection.id, expiresAt: connection.expiresAt };
   }
 
   /** False when the id is unknown, expired or already closed. */
   closeConnection(id: string): boolean {
     this.expireConnections();
-    const connection = this.connections.remove(id);
+    const connection = this.untrack(id);
     if (!connection) return false;
-    this.services.get(connection.service)?.loads.decrement(connection.identity);
+    this.emit("closed", connection);
     return true;
   }
 
@@ -227,9 +249,131 @@ export class BalancerManager {
   expireConnections(): number {
     const expired = this.connections.takeExpired(this.now());
     for (const connection of expired) {
-      this.services.get(connection.service)?.loads.decrement(connection.identity);
+      const state = this.services.get(connection.service);
+      state?.connections.delete(connection.id);
+      state?.loads.decrement(connection.identity);
+      if (state) state.changes++;
+      this.emit("expired", connection);
     }
     return expired.length;
+  }
+
+  // ---- Replication: what a leader exports and a follower or successor imports ----
+
+  /**
+   * Tells `listener` of every connection opened, closed or expired through this manager's own
+   * API (not of the import methods below). Returns a function that stops it.
+   */
+  observeConnections(listener: (event: ConnectionEvent) => void): () => void {
+    this.connectionListeners.add(listener);
+    return () => {
+      this.connectionListeners.delete(listener);
+    };
+  }
+
+  /**
+   * A number that differs whenever the service's exported state may have changed since it was
+   * last read; -1 for a service without state.
+   */
+  changeCount(serviceKey: string): number {
+    return this.services.get(serviceKey)?.changes ?? -1;
+  }
+
+  /** Keys of the services that have pickers, imported state or open connections. */
+  serviceKeys(): string[] {
+    return [...this.services.keys()];
+  }
+
+  getConnection(id: string): Connection | undefined {
+    return this.connections.get(id);
+  }
+
+  /** A service's open connections. */
+  exportConnections(serviceKey: string): Connection[] {
+    const ids = this.services.get(serviceKey)?.connections;
+    if (!ids) return [];
+    const result: Connection[] = [];
+    for (const id of ids) {
+      const connection = this.connections.get(id);
+      if (connection) result.push(connection);
+    }
+    return result;
+  }
+
+  /** Adds a connection opened elsewhere; false when its id is known or it has expired. */
+  restoreConnection(connection: Connection): boolean {
+    if (this.connections.get(connection.id) || connection.expiresAt <= this.now()) return false;
+    this.track(connection);
+    return true;
+  }
+
+  /** Removes a connection without telling the observers (it was released elsewhere). */
+  dropConnection(id: string): Connection | undefined {
+    return this.untrack(id);
+  }
+
+  /**
+   * Makes a service's open connections exactly `records` (those not yet expired): what a
+   * follower does with each snapshot the leader writes.
+   */
+  replaceConnections(serviceKey: string, records: readonly Connection[]): void {
+    const state = this.stateOf(serviceKey);
+    const wanted = new Map<string, Connection>();
+    for (const record of records) wanted.set(record.id, record);
+    for (const id of [...state.connections]) {
+      const current = this.connections.get(id);
+      const next = wanted.get(id);
+      if (
+        !current ||
+        !next ||
+        next.identity !== current.identity ||
+        next.expiresAt !== current.expiresAt
+      ) {
+        this.untrack(id);
+      } else {
+        wanted.delete(id);
+      }
+    }
+    const now = this.now();
+    for (const record of wanted.values()) {
+      if (record.service === serviceKey && record.expiresAt > now) this.track(record);
+    }
+  }
+
+  /**
+   * Sets the state each picker slot of a service carries into its next build, replacing what
+   * it would carry itself: how a new leader continues its predecessor's rotations. Unknown
+   * endpoints in it are ignored as after any rebuild.
+   */
+  importState(serviceKey: string, slots: SlotStates): void {
+    const state = this.stateOf(serviceKey);
+    state.changes++;
+    for (const [slot, carried] of Object.entries(slots)) {
+      state.imported ??= new Map();
+      state.imported.set(slot, carried);
+    }
+  }
+
+  private track(connection: Connection): void {
+    this.connections.add(connection);
+    const state = this.stateOf(connection.service);
+    state.connections.add(connection.id);
+    state.loads.increment(connection.identity);
+    state.changes++;
+  }
+
+  private untrack(id: string): Connection | undefined {
+    const connection = this.connections.remove(id);
+    if (!connection) return undefined;
+    const state = this.services.get(connection.service);
+    state?.connections.delete(id);
+    state?.loads.decrement(connection.identity);
+    if (state) state.changes++;
+    return connection;
+  }
+
+  private emit(kind: ConnectionEvent["kind"], connection: Connection): void {
+    for (const listener of this.connectionListeners) listener({ kind, connection });
   }
 
   /** Open connections of a service by endpoint identity. */
@@ -237,13 +381,18 @@ export class BalancerManager {
     return new Map(this.services.get(serviceKey)?.loads.entries() ?? []);
   }
 
-  /** State each cached picker of a service would carry into a rebuild, by cache slot. */
+  /**
+   * State each cached picker of a service would carry into a rebuild, by cache slot, with
+   * imported state that no build has used yet.
+   */
   exportState(serviceKey: string): Record<string, CarriedState> {
     const state: Record<string, CarriedState> = {};
-    for (const [name, slots] of this.services.get(serviceKey)?.pickers ?? []) {
-      if (slots.healthy) state[`${name}|healthy`] = slots.healthy.picker.exportState();
-      if (slots.all) state[`${name}|all`] = slots.all.picker.exportState();
+    const service = this.services.get(serviceKey);
+    for (const [name, slots] of service?.pickers ?? []) {
+      if (slots.healthy) state[`${name}|healthy`] = exported(slots.healthy);
+      if (slots.all) state[`${name}|all`] = exported(slots.all);
     }
+    for (const [slot, carried] of service?.imported ?? []) state[slot] = carried;
     return state;
   }
 
@@ -261,7 +410,14 @@ export class BalancerManager {
   private stateOf(key: string): ServiceState {
     let state = this.services.get(key);
     if (!state) {
-      state = { loads: new LoadTracker(), pickers: new Map(), policy: null };
+      state = {
+        loads: new LoadTracker(),
+        pickers: new Map(),
+        policy: null,
+        connections: new Set(),
+        imported: null,
+        changes: 0,
+      };
       this.services.set(key, state);
     }
     return state;
@@ -285,6 +441,7 @@ export class BalancerManager {
       throw new BalancerError("NoEndpoints", `service ${service.key} has no endpoints`);
     }
     const state = this.stateOf(service.key);
+    state.changes++;
     const policy = this.policyOf(service, state);
     const healthFilter = options.healthFilter ?? policy.healthFilter;
     let slots = state.pickers.get(strategy.name);
@@ -293,7 +450,17 @@ export class BalancerManager {
       state.pickers.set(strategy.name, slots);
     }
     const previous = healthFilter ? slots.healthy : slots.all;
-    if (previous && previous.version === service.version)
+    // Imported state is rare; the common path pays one null check for it.
+    let carried: CarriedState | undefined;
+    if (state.imported !== null) {
+      const slot = `${strategy.name}|${healthFilter ? "healthy" : "all"}`;
+      carried = state.imported.get(slot);
+      if (carried !== undefined) {
+        state.imported.delete(slot);
+        if (state.imported.size === 0) state.imported = null;
+      }
+    }
+    if (carried === undefined && previous && previous.version === service.version)
       return { strategy: strategy.name, cached: previous };
 
     const filtered = filterHealthy(sortedValidated(service), healthFilter, policy.panicThreshold);
@@ -302,7 +469,7 @@ export class BalancerManager {
     const picker = strategy.build({
       endpoints: filtered.endpoints,
       policy,
-      carried: previous?.picker.exportState(),
+      carried: carried ?? previous?.picker.exportState(),
       loads: state.loads,
       random: this.random,
       latency: this.latencyFor(policy),
@@ -318,6 +485,15 @@ export class BalancerManager {
     else slots.all = cached;
     return { strategy: strategy.name, cached };
   }
+}
+
+function exported(cached: CachedPicker): CarriedState {
+  if (cached.fixedState) return cached.fixedState;
+  const state = cached.picker.exportState();
+  if (state.tableFingerprint !== undefined && !state.cursor && !state.currentWeights) {
+    cached.fixedState = state;
+  }
+  return state;
 }
 
 /** Endpoints sorted by identity, after checking what every strategy relies on. */

@@ -126,3 +126,21 @@ describe("least-request", () => {
     expect(order.at(-1)).toBe("ep-0");
   });
 });
+
+describe("least-request under load", () => {
+  it("keeps in-flight requests in proportion to weight", () => {
+    const { picker, loads } = build("least-request", endpoints(3, (i) => [1, 2, 3][i] as number), { seed: 4 });
+    const open: string[] = [];
+    const served = new Map<string, number>();
+    for (let i = 0; i < 30_000; i++) {
+      const chosen = picker.pick({}).identity;
+      served.set(chosen, (served.get(chosen) ?? 0) + 1);
+      loads.increment(chosen);
+      open.push(chosen);
+      // Each request stays in flight for the next 60 picks.
+      if (open.length > 60) loads.decrement(open.shift() as string);
+    }
+    expect((served.get("ep-0") ?? 0) / 30_000).toBeCloseTo(1 / 6, 1);
+    expect((served.get("ep-2") ?? 0) / 30_000).toBeCloseTo(3 / 6, 1);
+  });
+});

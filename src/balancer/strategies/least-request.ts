@@ -9,7 +9,8 @@ import { AliasTable } from "./alias-table.ts";
  * Power of two choices over in-flight requests (Envoy's least request, choice count 2).
  * Unlike Envoy's independent draws, which can draw one host twice (envoy#11004), the two
  * candidates are always distinct. Candidates are drawn in proportion to weight, so with equal
- * load the traffic split follows the weights; the less loaded candidate wins, ties to the first.
+ * load the traffic split follows the weights; the candidate with fewer in-flight requests per
+ * unit of weight wins, ties to the first.
  */
 class LeastRequestPicker implements Picker {
   readonly endpoints: readonly Endpoint[];
@@ -52,7 +53,12 @@ class LeastRequestPicker implements Picker {
     const a = this.draw();
     const b = this.drawOther(a);
     const loads = this.view.loads;
-    return this.endpoints[(loads[b] as number) < (loads[a] as number) ? b : a] as Endpoint;
+    // In-flight requests per unit of weight, so that a heavier endpoint is also allowed more
+    // concurrent work; at equal load the first candidate (drawn by weight) wins.
+    const endpoints = this.endpoints;
+    const loadA = (loads[a] as number) / (endpoints[a] as Endpoint).weight;
+    const loadB = (loads[b] as number) / (endpoints[b] as Endpoint).weight;
+    return endpoints[loadB < loadA ? b : a] as Endpoint;
   }
 
   /** The pick, then the rest from least to most in-flight requests. */
@@ -61,7 +67,8 @@ class LeastRequestPicker implements Picker {
     const loads = this.view.loads;
     const rest: number[] = [];
     for (let i = 0; i < this.endpoints.length; i++) if (this.endpoints[i] !== first) rest.push(i);
-    rest.sort((a, b) => (loads[a] as number) - (loads[b] as number) || a - b);
+    const perWeight = (i: number) => (loads[i] as number) / (this.endpoints[i] as Endpoint).weight;
+    rest.sort((a, b) => perWeight(a) - perWeight(b) || a - b);
     const result = [first, ...rest.map((i) => this.endpoints[i] as Endpoint)];
     result.length = selectionSize(result.length, limit);
     return result;

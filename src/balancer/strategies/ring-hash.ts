@@ -146,7 +146,9 @@ class RingHashPicker implements Picker {
   }
 
   private ownerAt(position: number): number {
-    return (this.ring[position] as number) % this.ownerModulus;
+    // Not `%`: on numbers beyond 32 bits it is a floating-point remainder, a library call.
+    const entry = this.ring[position] as number;
+    return entry - Math.floor(entry / this.ownerModulus) * this.ownerModulus;
   }
 
   /** The first ring position at or after the key's hash, wrapping to 0. */
