@@ -1,0 +1,400 @@
+/**
+ * The simulation: synthetic requests through the real BalancerManager, counted per endpoint.
+ * Every strategy starts from a fresh manager and the same request stream (the seed's), so a
+ * strategy's figures do not depend on which others run beside it, and `--strategy X` reports
+ * what the X column of a `--compare` does.
+ */
+
+import { compareIdentity, type Endpoint, isHealthy } from "../balancer/endpoint.ts";
+import { filterHealthy } from "../balancer/health.ts";
+import { BalancerManager, type ServiceEndpoints } from "../balancer/manager.ts";
+import { type HashOn, type ResolvedPolicy, resolvePolicy } from "../balancer/policy.ts";
+import { seededRandom } from "../balancer/random.ts";
+import { latencyFromMap } from "../balancer/strategies/latency-based.ts";
+import type { PickRequest, StrategyName } from "../balancer/strategy.ts";
+import type { CatalogEndpoint } from "../catalog/catalog.ts";
+import { type LoadedService, SERVER_DEFAULT_STRATEGY } from "./load.ts";
+import type { RegionWeight, SimulateOptions } from "./options.ts";
+import { type ProgressSink, silentProgress } from "./progress.ts";
+import {
+  type EndpointInfo,
+  type EndpointResult,
+  type ExpectedBasis,
+  HASH_STRATEGIES,
+  type HashReport,
+  type KeyResult,
+  type SimulationReport,
+  type StrategyReport,
+} from "./report.ts";
+import { Traffic } from "./traffic.ts";
+
+/** What a run needs from the options: everything but where the report goes. */
+export type SimulationSettings = Pick<
+  SimulateOptions,
+  "file" | "requests" | "clients" | "keys" | "regions" | "strategies" | "compare" | "seed" | "hold"
+>;
+
+// Connections are closed by the simulation itself, never by their timeout: the clock stands
+// still and the timeout is beyond any run.
+const NEVER_MS = 2 ** 50;
+// How often (in units of work) the progress sink hears of it: often enough for a smooth line,
+// rarely enough to cost nothing.
+const PROGRESS_EVERY = 2048;
+
+/** The seed of the engine's own random choices: a different stream from the traffic's. */
+function engineSeed(seed: number): number {
+  return Math.floor(seededRandom(seed ^ 0x5bd1e995).next() * 0x1_0000_0000);
+}
+
+/** Round-robin and random ignore weights; every other strategy follows them. */
+function expectedBasis(strategy: StrategyName): ExpectedBasis {
+  if (strategy === "round-robin" || strategy === "random") return "equal";
+  if (strategy === "latency-based") return "nearest-region";
+  return "weight";
+}
+
+function hashOnOf(strategy: StrategyName, policy: ResolvedPolicy): HashOn {
+  if (strategy === "ip-hash") return "client-ip";
+  return strategy === "maglev" ? policy.maglev.hashOn : policy.ringHash.hashOn;
+}
+
+/** Shares by weight over `endpoints`, into `into` at each endpoint's index, scaled by `scale`. */
+function addWeightShares(
+  endpoints: readonly Endpoint[],
+  indexOf: ReadonlyMap<string, number>,
+  into: Float64Array,
+  scale: number,
+  equal: boolean,
+): void {
+  const total = equal ? endpoints.length : endpoints.reduce((sum, e) => sum + e.weight, 0);
+  for (const endpoint of endpoints) {
+    const index = indexOf.get(endpoint.identity) as number;
+    into[index] = (into[index] as number) + (scale * (equal ? 1 : endpoint.weight)) / total;
+  }
+}
+
+/**
+ * The endpoints latency-based sends a client region's traffic to: those of the lowest known
+ * latency, as the strategy's first tier; all of them when no latency is known.
+ */
+function nearestTier(
+  balanced: readonly Endpoint[],
+  region: string,
+  policy: ResolvedPolicy,
+): readonly Endpoint[] {
+  const latency = latencyFromMap(policy.latency.map);
+  let best = Number.POSITIVE_INFINITY;
+  let tier: Endpoint[] = [];
+  for (const endpoint of balanced) {
+    const ms = endpoint.region === null ? undefined : latency(region, endpoint.region);
+    if (ms === undefined || !Number.isFinite(ms) || ms < 0) continue;
+    if (ms < best) {
+      best = ms;
+      tier = [endpoint];
+    } else if (ms === best) {
+      tier.push(endpoint);
+    }
+  }
+  return tier.length > 0 ? tier : balanced;
+}
+
+interface Context {
+  readonly view: ServiceEndpoints;
+  readonly policy: ResolvedPolicy;
+  /** Sorted by identity. */
+  readonly endpoints: readonly CatalogEndpoint[];
+  readonly balanced: readonly Endpoint[];
+  readonly indexOf: ReadonlyMap<string, number>;
+  readonly traffic: Traffic;
+  readonly settings: SimulationSettings;
+  readonly progress: Progress;
+}
+
+/** Counts work across the whole run and passes it to the sink now and then. */
+class Progress {
+  private readonly sink: ProgressSink;
+  private readonly total: number;
+  private done = 0;
+  private sinceUpdate = 0;
+  label = "";
+
+  constructor(sink: ProgressSink, total: number) {
+    this.sink = sink;
+    this.total = total;
+  }
+
+  advance(units: number): void {
+    this.done += units;
+    this.sinceUpdate += units;
+    if (this.sinceUpdate >= PROGRESS_EVERY) {
+      this.sinceUpdate = 0;
+      this.sink.update(this.label, this.done, this.total);
+    }
+  }
+}
+
+function newManager(seed: number): BalancerManager {
+  let connections = 0;
+  return new BalancerManager({
+    defaultStrategy: SERVER_DEFAULT_STRATEGY,
+    random: seededRandom(engineSeed(seed)),
+    now: () => 0,
+    newConnectionId: () => `c${++connections}`,
+  });
+}
+
+function expectedShares(context: Context, basis: ExpectedBasis): Float64Array {
+  const { balanced, indexOf, traffic, policy } = context;
+  const expected = new Float64Array(context.endpoints.length);
+  if (basis !== "nearest-region" || traffic.regions.length === 0) {
+    addWeightShares(balanced, indexOf, expected, 1, basis === "equal");
+    return expected;
+  }
+  for (const [region, share] of traffic.regionShares()) {
+    addWeightShares(nearestTier(balanced, region, policy), indexOf, expected, share, false);
+  }
+  return expected;
+}
+
+/** The requests through one strategy, each holding a connection for `hold` later picks. */
+function countRequests(
+  context: Context,
+  strategy: StrategyName,
+): { counts: Float64Array; inRegion: number } {
+  const { view, traffic, settings, indexOf, progress } = context;
+  const manager = newManager(settings.seed);
+  const random = seededRandom(settings.seed);
+  const counts = new Float64Array(context.endpoints.length);
+  const hold = settings.hold;
+  // Slot i % (hold + 1) holds the connection of pick i; it is closed just before pick
+  // i + hold + 1, so each pick sees the connections of the `hold` picks before it.
+  const open: string[] = new Array(hold + 1);
+  let inRegion = 0;
+  for (let i = 0; i < settings.requests; i++) {
+    const request = traffic.draw(random);
+    const options = { ...request, strategy };
+    let endpoint: Endpoint;
+    if (hold > 0) {
+      const slot = i % (hold + 1);
+      if (i > hold) manager.closeConnection(open[slot] as string);
+      const opened = manager.openConnection(view, options, NEVER_MS);
+      open[slot] = opened.id;
+      endpoint = opened.endpoint;
+    } else {
+      endpoint = manager.selectOne(view, options).endpoint;
+    }
+    const index = indexOf.get(endpoint.identity) as number;
+    counts[index] = (counts[index] as number) + 1;
+    if (request.clientRegion !== undefined && endpoint.region === request.clientRegion) {
+      inRegion++;
+    }
+    progress.advance(1);
+  }
+  return { counts, inRegion };
+}
+
+/** The endpoint index each key lands on, with nothing open (a hash table's own mapping). */
+function mapKeys(
+  context: Context,
+  service: ServiceEndpoints,
+  strategy: StrategyName,
+  keys: readonly string[],
+  hashOn: HashOn,
+): Int32Array {
+  const manager = newManager(context.settings.seed);
+  const mapping = new Int32Array(keys.length);
+  for (let k = 0; k < keys.length; k++) {
+    const key = keys[k] as string;
+    const request: PickRequest = hashOn === "client-ip" ? { clientIp: key } : { sessionKey: key };
+    const { endpoint } = manager.selectOne(service, { ...request, strategy });
+    mapping[k] = context.indexOf.get(endpoint.identity) as number;
+    context.progress.advance(1);
+  }
+  return mapping;
+}
+
+/**
+ * How the distinct keys spread, and for each endpoint the keys that move when it is removed:
+ * the table rebuilt without it, every key looked up again. Consistent hashing moves only the
+ * removed endpoint's keys, so `moved` close to `ideal` is the aim.
+ */
+function hashReport(context: Context, strategy: StrategyName, expected: Float64Array): HashReport {
+  const { view, endpoints, balanced } = context;
+  const hashOn = hashOnOf(strategy, context.policy);
+  const keys = hashOn === "client-ip" ? context.traffic.clients : context.traffic.keys;
+  const baseline = mapKeys(context, view, strategy, keys, hashOn);
+  const perEndpoint = new Float64Array(endpoints.length);
+  for (const index of baseline) perEndpoint[index] = (perEndpoint[index] as number) + 1;
+  const results: KeyResult[] = endpoints.map((endpoint, index) => {
+    const remaining = view.endpoints.filter((e) => e.identity !== endpoint.identity);
+    let moved = keys.length;
+    if (remaining.length > 0) {
+      const without: ServiceEndpoints = {
+        ...view,
+        key: `${view.key} without ${endpoint.identity}`,
+        endpoints: remaining,
+      };
+      const mapping = mapKeys(context, without, strategy, keys, hashOn);
+      moved = 0;
+      for (let k = 0; k < keys.length; k++) if (mapping[k] !== baseline[k]) moved++;
+    } else {
+      context.progress.advance(keys.length);
+    }
+    return {
+      identity: endpoint.identity,
+      keys: perEndpoint[index] as number,
+      keyShare: (perEndpoint[index] as number) / keys.length,
+      moved: moved / keys.length,
+      ideal: expected[index] as number,
+    };
+  });
+  const balancedIds = new Set(balanced.map((e) => e.identity));
+  const scored = results.filter((r) => balancedIds.has(r.identity) && r.ideal > 0);
+  return {
+    hashOn,
+    distinctKeys: keys.length,
+    endpoints: results,
+    maxKeyRatio: Math.max(0, ...scored.map((r) => r.keyShare / r.ideal)),
+    meanMovedOverIdeal:
+      scored.length === 0
+        ? 0
+        : scored.reduce((sum, r) => sum + r.moved / r.ideal, 0) / scored.length,
+  };
+}
+
+function runStrategy(context: Context, strategy: StrategyName): StrategyReport {
+  const { endpoints, balanced, settings, progress } = context;
+  const basis = expectedBasis(strategy);
+  const expected = expectedShares(context, basis);
+  progress.label = `${strategy}: ${settings.requests.toLocaleString("en-US")} requests`;
+  const { counts, inRegion } = countRequests(context, strategy);
+  const results: EndpointResult[] = endpoints.map((endpoint, index) => {
+    const share = (counts[index] as number) / settings.requests;
+    const wanted = expected[index] as number;
+    return {
+      identity: endpoint.identity,
+      requests: counts[index] as number,
+      share,
+      expected: wanted,
+      ratio: wanted > 0 ? share / wanted : null,
+    };
+  });
+  const mean = settings.requests / balanced.length;
+  progress.label = `${strategy}: keys moved when an endpoint is removed`;
+  return {
+    strategy,
+    expectedBasis: basis,
+    endpoints: results,
+    maxMean: counts.reduce((max, count) => Math.max(max, count), 0) / mean,
+    maxRatio: Math.max(0, ...results.map((r) => r.ratio ?? 0)),
+    inRegion: context.traffic.regions.length === 0 ? null : inRegion / settings.requests,
+    hash: HASH_STRATEGIES.includes(strategy) ? hashReport(context, strategy, expected) : null,
+  };
+}
+
+/**
+ * The client regions: as given, else one per region of the service's endpoints, equally. Those
+ * of endpoints left out count too: their region's clients still call, and go elsewhere.
+ */
+function clientRegions(
+  given: readonly RegionWeight[] | null,
+  endpoints: readonly Endpoint[],
+): { regions: readonly RegionWeight[]; from: SimulationReport["regionsFrom"] } {
+  if (given !== null) return { regions: given, from: "flag" };
+  const names = [...new Set(endpoints.flatMap((e) => (e.region === null ? [] : [e.region])))];
+  names.sort();
+  if (names.length === 0) return { regions: [], from: "none" };
+  return { regions: names.map((region) => ({ region, weight: 1 })), from: "endpoints" };
+}
+
+/** Whether `text` names `name` as a whole word: "Service shop/cart", not "Service shop/carts". */
+function mentionsName(text: string, name: string): boolean {
+  for (let at = text.indexOf(name); at >= 0; at = text.indexOf(name, at + 1)) {
+    if (!/[\w.-]/.test(text.charAt(at + name.length))) return true;
+  }
+  return false;
+}
+
+/** The translation's warnings about this service or its pods. */
+function relevantWarnings(loaded: LoadedService): string[] {
+  const { entry } = loaded;
+  const mentions = [
+    `Service ${entry.namespace}/${entry.name}`,
+    ...entry.endpoints.flatMap((e) =>
+      e.podName === null ? [] : [`Pod ${entry.namespace}/${e.podName}`],
+    ),
+  ];
+  return loaded.warnings.filter((warning) => mentions.some((m) => mentionsName(warning, m)));
+}
+
+/** Runs the simulation of `settings` on the loaded service. */
+export function simulate(
+  loaded: LoadedService,
+  settings: SimulationSettings,
+  sink: ProgressSink = silentProgress,
+): SimulationReport {
+  const { view, entry } = loaded;
+  const policy = resolvePolicy(view.policy);
+  const endpoints = [...entry.endpoints].sort(compareIdentity);
+  const filtered = filterHealthy(endpoints, policy.healthFilter, policy.panicThreshold);
+  const balanced = filtered.endpoints;
+  const serviceStrategy = newManager(settings.seed).strategyFor(view);
+  const strategies = settings.strategies ?? [serviceStrategy];
+  const { regions, from } = clientRegions(settings.regions, endpoints);
+  const traffic = new Traffic(settings.clients, settings.keys, regions);
+
+  let total = 0;
+  for (const strategy of strategies) {
+    total += settings.requests;
+    if (HASH_STRATEGIES.includes(strategy)) {
+      const keys = hashOnOf(strategy, policy) === "client-ip" ? settings.clients : settings.keys;
+      total += keys * (endpoints.length + 1);
+    }
+  }
+  const progress = new Progress(sink, total);
+  const context: Context = {
+    view,
+    policy,
+    endpoints,
+    balanced,
+    indexOf: new Map(endpoints.map((e, index) => [e.identity, index])),
+    traffic,
+    settings,
+    progress,
+  };
+  let reports: StrategyReport[];
+  try {
+    reports = strategies.map((strategy) => runStrategy(context, strategy));
+  } finally {
+    sink.finish();
+  }
+  const balancedIds = new Set(balanced.map((e) => e.identity));
+  const info: EndpointInfo[] = endpoints.map((e) => ({
+    identity: e.identity,
+    address: e.address,
+    zone: e.zone,
+    region: e.region,
+    weight: e.weight,
+    healthy: isHealthy(e),
+    balanced: balancedIds.has(e.identity),
+  }));
+  return {
+    service: `${entry.namespace}/${entry.name}`,
+    file: settings.file,
+    policy: entry.policy === null ? null : `${entry.policy.namespace}/${entry.policy.name}`,
+    serviceStrategy,
+    seed: settings.seed,
+    requests: settings.requests,
+    clients: settings.clients,
+    keys: settings.keys,
+    hold: settings.hold,
+    regions: [...traffic.regionShares()].map(([region, share]) => ({ region, share })),
+    regionsFrom: from,
+    healthFilter: policy.healthFilter,
+    panic: filtered.panic,
+    endpoints: info,
+    compare: settings.compare,
+    strategies: reports,
+    warnings: relevantWarnings(loaded),
+  };
+}
