@@ -129,7 +129,11 @@ describe("least-request", () => {
 
 describe("least-request under load", () => {
   it("keeps in-flight requests in proportion to weight", () => {
-    const { picker, loads } = build("least-request", endpoints(3, (i) => [1, 2, 3][i] as number), { seed: 4 });
+    const { picker, loads } = build(
+      "least-request",
+      endpoints(3, (i) => [1, 2, 3][i] as number),
+      { seed: 4 },
+    );
     const open: string[] = [];
     const served = new Map<string, number>();
     for (let i = 0; i < 30_000; i++) {
