@@ -4,6 +4,8 @@ import type { ServerSettings } from "../config/settings.ts";
 import { Discovery } from "../discovery/discovery.ts";
 import type { DnsListening } from "../dns/server.ts";
 import { startDns } from "../dns/start.ts";
+import { advertisedUrl } from "../ha/ha-settings.ts";
+import { HighAvailability } from "../ha/high-availability.ts";
 import { Prober } from "../health/prober.ts";
 import { createApp } from "../http/app.ts";
 import { ChangeWaiters } from "../http/change-waiters.ts";
@@ -50,7 +52,9 @@ export async function startService(
     latencyMap: settings.latencyMap,
   });
   const metrics = new Metrics(catalog, manager);
-  const source = createSource(settings, catalog, metrics, logger);
+  // With several replicas only the leader writes policy status; alone, this replica does.
+  let ha: HighAvailability | null = null;
+  const source = createSource(settings, catalog, metrics, logger, () => ha?.isLeader() ?? true);
   // A file loads before the server answers; a cluster syncs in the background, and /readyz
   // says 503 until it has.
   if (source.kind === "file") await source.start();
@@ -73,7 +77,14 @@ export async function startService(
     const fastPick = logger.isLevelEnabled("debug")
       ? undefined
       : createFastPick(new Decisions(discovery, metrics), app.get("trust proxy fn"));
-    listening = await listen(app, settings.httpHost, settings.httpPort, fastPick);
+    // Followers hand connection changes to the leader; the leader and every read go on as usual.
+    listening = await listen(
+      app,
+      settings.httpHost,
+      settings.httpPort,
+      (req, res) =>
+        (ha?.handle(req, res, () => app(req, res)) ?? false) || (fastPick?.(req, res) ?? false),
+    );
   } catch (error) {
     clearInterval(sweep);
     await source.stop();
@@ -93,6 +104,23 @@ export async function startService(
       await source.stop();
       throw error;
     }
+  }
+  if (source.controller && settings.ha.leaderElect) {
+    const controller = source.controller;
+    ha = new HighAvailability({
+      config: controller.config,
+      settings: settings.ha,
+      manager,
+      logger,
+      registry: metrics.registry,
+      address: advertisedUrl(settings.ha, listening.url, process.env),
+      trustProxy: app.get("trust proxy fn"),
+      onStartedLeading: () => controller.refreshAllStatus(),
+    });
+    const started = ha;
+    started.start().catch((error: unknown) => {
+      logger.error({ err: error }, "leader election failed to start");
+    });
   }
   if (source.kind === "kubernetes") {
     source.start().then(
@@ -122,6 +150,8 @@ export async function startService(
       // Blocking queries are answered now, or the HTTP server would wait for them to time out.
       waiters.close();
       await Promise.all([listening.close(), dns?.close()]);
+      // A leader writes its last snapshot and releases the Lease before the watches stop.
+      await ha?.stop();
       await source.stop();
       discovery.close();
     },
@@ -130,6 +160,7 @@ export async function startService(
 
 interface Source {
   readonly kind: "file" | "kubernetes";
+  readonly controller?: KubernetesController;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -140,6 +171,7 @@ function createSource(
   catalog: Catalog,
   metrics: Metrics,
   logger: Logger,
+  canWrite: () => boolean,
 ): Source {
   if (settings.source === "file") {
     if (settings.file === null) throw new Error("--source file needs --file (KONSUL_LB_FILE)");
@@ -157,10 +189,12 @@ function createSource(
     kubeconfig: settings.kubeconfig,
     metrics: new ControllerMetrics(metrics.registry),
     prober,
+    canWrite,
   });
   const running = controller;
   return {
     kind: "kubernetes",
+    controller,
     start: () => running.start(),
     async stop() {
       running.stop();

@@ -11,7 +11,21 @@ import { parseArgs } from "node:util";
 import { DEFAULT_VIRTUAL_NODES } from "../balancer/policy.ts";
 import type { StrategyName } from "../balancer/strategy.ts";
 import { isStrategyName, STRATEGY_NAMES } from "../balancer/strategy.ts";
-import { tryParseDuration } from "../policy/duration.ts";
+import { DEFAULT_STATE_PREFIX } from "../ha/configmaps.ts";
+import {
+  DEFAULT_HA_SETTINGS,
+  DEFAULT_LEASE_NAME,
+  FALLBACK_NAMESPACE,
+  type HaSettings,
+} from "../ha/ha-settings.ts";
+import {
+  DEFAULT_LEASE_DURATION_MS,
+  DEFAULT_RENEW_DEADLINE_MS,
+  DEFAULT_RETRY_PERIOD_MS,
+  validateTimings,
+} from "../ha/leader-election.ts";
+import { DEFAULT_STATE_INTERVAL_MS } from "../ha/state-store.ts";
+import { formatDuration, tryParseDuration } from "../policy/duration.ts";
 import type { ConfigKey, ConfigProblem, LoadBalancerConfig } from "./config-file.ts";
 import { parseConfigFile } from "./config-file.ts";
 import type { HostPort, LogLevel } from "./values.ts";
@@ -64,6 +78,8 @@ export interface ServerSettings {
   readonly dnsTtl: number;
   /** The most address or SRV records in one answer. */
   readonly dnsMaxAnswers: number;
+  /** Leader election and the replicated state (with --source kubernetes). */
+  readonly ha: HaSettings;
 }
 
 export type SourceKind = "file" | "kubernetes";
@@ -97,7 +113,17 @@ type FlagName =
   | "dns-addr"
   | "dns-domain"
   | "dns-ttl"
-  | "dns-max-answers";
+  | "dns-max-answers"
+  | "leader-elect"
+  | "lease-namespace"
+  | "lease-name"
+  | "lease-duration"
+  | "renew-deadline"
+  | "retry-period"
+  | "state-namespace"
+  | "state-configmap-prefix"
+  | "state-interval"
+  | "advertise-url";
 
 interface Setting {
   readonly flag: FlagName;
@@ -125,6 +151,9 @@ function setting(
 const MANIFESTS_PATH = "the path of a file of Kubernetes manifests";
 const CONFIG_PATH = "the path of a YAML config file";
 const KUBECONFIG_PATH = "the path of a kubeconfig file";
+
+const DURATION_VALUE = ["DURATION", "a duration such as 15s or 500ms"] as const;
+const NAMESPACE_DEFAULT = `$POD_NAMESPACE, else ${FALLBACK_NAMESPACE}`;
 
 const SETTINGS: Readonly<Record<FlagName, Setting>> = {
   file: setting("file", null, ["PATH", MANIFESTS_PATH], "none (watch the Kubernetes API)", [
@@ -212,6 +241,81 @@ const SETTINGS: Readonly<Record<FlagName, Setting>> = {
     String(DEFAULT_DNS_MAX_ANSWERS),
     ["The most A/AAAA or SRV records in one DNS answer, best first."],
   ),
+  "leader-elect": setting(
+    "leader-elect",
+    null,
+    ["BOOL", "true or false"],
+    "true with --source kubernetes",
+    [
+      "Run as one of several replicas: a leader elected through a Lease writes policy status",
+      "and the shared balancer state; every replica serves. false: this replica writes alone.",
+    ],
+  ),
+  "lease-namespace": setting(
+    "lease-namespace",
+    null,
+    ["NAMESPACE", "a namespace name"],
+    NAMESPACE_DEFAULT,
+    ["Namespace of the leader Lease: the operator's own."],
+  ),
+  "lease-name": setting("lease-name", null, ["NAME", "a Lease name"], DEFAULT_LEASE_NAME, [
+    "Name of the coordination.k8s.io/v1 Lease the replicas elect a leader with.",
+  ]),
+  "lease-duration": setting(
+    "lease-duration",
+    null,
+    DURATION_VALUE,
+    formatDuration(DEFAULT_LEASE_DURATION_MS),
+    [
+      "How long followers wait, after they last saw the Lease change, before taking it over.",
+      "Whole seconds; longer than --renew-deadline.",
+    ],
+  ),
+  "renew-deadline": setting(
+    "renew-deadline",
+    null,
+    DURATION_VALUE,
+    formatDuration(DEFAULT_RENEW_DEADLINE_MS),
+    ["A leader that has not renewed for this long stops acting as leader."],
+  ),
+  "retry-period": setting(
+    "retry-period",
+    null,
+    DURATION_VALUE,
+    formatDuration(DEFAULT_RETRY_PERIOD_MS),
+    ["How often the leader renews and followers look at the Lease."],
+  ),
+  "state-namespace": setting(
+    "state-namespace",
+    null,
+    ["NAMESPACE", "a namespace name"],
+    "the lease namespace",
+    ["Namespace of the ConfigMaps that hold the replicated balancer state."],
+  ),
+  "state-configmap-prefix": setting(
+    "state-configmap-prefix",
+    null,
+    ["PREFIX", "a DNS label of up to 57 characters"],
+    DEFAULT_STATE_PREFIX,
+    ["The state ConfigMaps are <prefix>-0, <prefix>-1, ... (one per shard)."],
+  ),
+  "state-interval": setting(
+    "state-interval",
+    null,
+    DURATION_VALUE,
+    formatDuration(DEFAULT_STATE_INTERVAL_MS),
+    [
+      "The leader writes each state ConfigMap at most this often, changes in between",
+      "coalesced; a new leader continues from at most this long ago.",
+    ],
+  ),
+  "advertise-url": setting(
+    "advertise-url",
+    null,
+    ["URL", "an http or https URL"],
+    "http://$POD_IP:<port>, else the address bound",
+    ["Where other replicas reach this one's HTTP API (followers forward connection changes)."],
+  ),
 };
 
 const FLAG_ORDER: readonly FlagName[] = [
@@ -227,6 +331,16 @@ const FLAG_ORDER: readonly FlagName[] = [
   "dns-domain",
   "dns-ttl",
   "dns-max-answers",
+  "leader-elect",
+  "lease-namespace",
+  "lease-name",
+  "lease-duration",
+  "renew-deadline",
+  "retry-period",
+  "state-namespace",
+  "state-configmap-prefix",
+  "state-interval",
+  "advertise-url",
 ];
 
 function wrap(text: string, width: number): string[] {
@@ -299,6 +413,7 @@ function helpText(): string {
     "Examples:",
     "  konsul-lb serve --file examples/demo.yaml --http-addr 127.0.0.1:8080",
     "  konsul-lb serve --source kubernetes --kubeconfig ~/.kube/config",
+    "  POD_NAMESPACE=konsul-lb konsul-lb serve --source kubernetes --lease-duration 15s",
     "  konsul-lb serve --config /etc/konsul-lb/config.yaml --log-level debug",
     "  konsul-lb serve --file examples/demo.yaml --dns-addr 127.0.0.1:5353",
     "  KONSUL_LB_TRUST_PROXY=loopback,10.0.0.0/8 konsul-lb serve --http-addr [::]:8080",
@@ -322,6 +437,16 @@ const PARSE_OPTIONS = {
   "dns-domain": { type: "string" },
   "dns-ttl": { type: "string" },
   "dns-max-answers": { type: "string" },
+  "leader-elect": { type: "string" },
+  "lease-namespace": { type: "string" },
+  "lease-name": { type: "string" },
+  "lease-duration": { type: "string" },
+  "renew-deadline": { type: "string" },
+  "retry-period": { type: "string" },
+  "state-namespace": { type: "string" },
+  "state-configmap-prefix": { type: "string" },
+  "state-interval": { type: "string" },
+  "advertise-url": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -587,6 +712,138 @@ function dnsSettings(sources: Sources, problems: string[]): DnsSettings | undefi
   return { dnsAddr, dnsDomain, dnsTtl, dnsMaxAnswers };
 }
 
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+function nameValue(
+  found: Found,
+  fallback: string,
+  kind: "label" | "subdomain",
+  max: number,
+): string {
+  if (found.source === "default") return fallback;
+  const value = found.value;
+  const pattern = kind === "label" ? DNS_LABEL : DNS_SUBDOMAIN;
+  if (typeof value !== "string" || value.length > max || !pattern.test(value)) {
+    fail(
+      found.where,
+      value,
+      kind === "label"
+        ? `a DNS label of up to ${max} characters: lowercase letters, digits and "-"`
+        : `a DNS subdomain of up to ${max} characters: lowercase letters, digits, "-" and "."`,
+    );
+  }
+  return value;
+}
+
+function durationValue(found: Found, fallback: number): number {
+  if (found.source === "default") return fallback;
+  const ms = typeof found.value === "string" ? tryParseDuration(found.value) : null;
+  if (ms === null || ms <= 0)
+    fail(found.where, found.value, "a duration above 0 such as 15s or 500ms");
+  return ms;
+}
+
+/** Leader election and the state store; undefined when a value is wrong (recorded). */
+function haSettings(
+  sources: Sources,
+  problems: string[],
+  source: SourceKind | undefined,
+): HaSettings | undefined {
+  const get = (flag: FlagName) => find(SETTINGS[flag], sources);
+  const electFound = get("leader-elect");
+  const leaderElect = attempt(SETTINGS["leader-elect"], problems, () => {
+    if (electFound.source === "default") return source === "kubernetes";
+    if (electFound.value !== "true" && electFound.value !== "false") {
+      fail(electFound.where, electFound.value, "true or false");
+    }
+    if (electFound.value === "true" && source === "file") {
+      fail(electFound.where, electFound.value, "false with --source file", "a file has no Lease");
+    }
+    return electFound.value === "true";
+  });
+  const podNamespace = sources.env.POD_NAMESPACE || FALLBACK_NAMESPACE;
+  const leaseNamespace = attempt(SETTINGS["lease-namespace"], problems, () =>
+    nameValue(get("lease-namespace"), podNamespace, "label", 63),
+  );
+  const stateNamespace = attempt(SETTINGS["state-namespace"], problems, () =>
+    nameValue(get("state-namespace"), leaseNamespace ?? podNamespace, "label", 63),
+  );
+  const leaseName = attempt(SETTINGS["lease-name"], problems, () =>
+    nameValue(get("lease-name"), DEFAULT_LEASE_NAME, "subdomain", 253),
+  );
+  // <prefix>-<shard> must be a name, and the prefix a label value.
+  const stateConfigMapPrefix = attempt(SETTINGS["state-configmap-prefix"], problems, () =>
+    nameValue(get("state-configmap-prefix"), DEFAULT_STATE_PREFIX, "label", 57),
+  );
+  const leaseDurationMs = attempt(SETTINGS["lease-duration"], problems, () =>
+    durationValue(get("lease-duration"), DEFAULT_LEASE_DURATION_MS),
+  );
+  const renewDeadlineMs = attempt(SETTINGS["renew-deadline"], problems, () =>
+    durationValue(get("renew-deadline"), DEFAULT_RENEW_DEADLINE_MS),
+  );
+  const retryPeriodMs = attempt(SETTINGS["retry-period"], problems, () =>
+    durationValue(get("retry-period"), DEFAULT_RETRY_PERIOD_MS),
+  );
+  const stateIntervalMs = attempt(SETTINGS["state-interval"], problems, () =>
+    durationValue(get("state-interval"), DEFAULT_STATE_INTERVAL_MS),
+  );
+  const urlFound = get("advertise-url");
+  const advertiseUrl = attempt(SETTINGS["advertise-url"], problems, () => {
+    if (urlFound.source === "default") return null;
+    const text = String(urlFound.value);
+    let url: URL | null = null;
+    try {
+      url = new URL(text);
+    } catch {}
+    if (url === null || (url.protocol !== "http:" && url.protocol !== "https:")) {
+      fail(urlFound.where, urlFound.value, "an http or https URL such as http://10.0.0.7:8080");
+    }
+    return text.replace(/\/+$/, "");
+  });
+  if (
+    leaseDurationMs !== undefined &&
+    renewDeadlineMs !== undefined &&
+    retryPeriodMs !== undefined
+  ) {
+    try {
+      validateTimings(leaseDurationMs, renewDeadlineMs, retryPeriodMs);
+    } catch (error) {
+      problems.push(
+        `${(error as Error).message} (set by --lease-duration, --renew-deadline and --retry-period or their KONSUL_LB_ variables)`,
+      );
+      return undefined;
+    }
+  }
+  if (
+    leaderElect === undefined ||
+    leaseNamespace === undefined ||
+    stateNamespace === undefined ||
+    leaseName === undefined ||
+    stateConfigMapPrefix === undefined ||
+    leaseDurationMs === undefined ||
+    renewDeadlineMs === undefined ||
+    retryPeriodMs === undefined ||
+    stateIntervalMs === undefined ||
+    advertiseUrl === undefined
+  ) {
+    return undefined;
+  }
+  return {
+    ...DEFAULT_HA_SETTINGS,
+    leaderElect,
+    leaseNamespace,
+    leaseName,
+    stateNamespace,
+    stateConfigMapPrefix,
+    leaseDurationMs,
+    renewDeadlineMs,
+    retryPeriodMs,
+    stateIntervalMs,
+    advertiseUrl,
+  };
+}
+
 /**
  * The settings of `konsul-lb serve` from its arguments (those after "serve"), the environment
  * and the config file it names. `readFile` reads the config file (tests pass their own).
@@ -658,6 +915,7 @@ export function loadSettings(
     trustProxyValue(find(SETTINGS["trust-proxy"], usable)),
   );
   const dns = dnsSettings(usable, problems);
+  const ha = haSettings(usable, problems, source);
 
   const strategies = usable.config?.strategies ?? {};
   const enabledStrategies = STRATEGY_NAMES.filter((name) => strategies[name]?.enabled !== false);
@@ -680,7 +938,8 @@ export function loadSettings(
     defaultStrategy === undefined ||
     logLevel === undefined ||
     trustProxy === undefined ||
-    dns === undefined
+    dns === undefined ||
+    ha === undefined
   ) {
     return { kind: "error", message: problems.join("\n") };
   }
@@ -698,6 +957,7 @@ export function loadSettings(
     logLevel,
     trustProxy,
     ...dns,
+    ha,
   };
   return { kind: "ok", settings: Object.freeze(settings) };
 }

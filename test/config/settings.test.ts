@@ -10,6 +10,7 @@ import {
   parseHostPort,
   parseTrustProxy,
 } from "../../src/config/settings.ts";
+import { DEFAULT_HA_SETTINGS } from "../../src/ha/ha-settings.ts";
 
 /** A readFile over an in-memory set of files; a missing one fails as the file system does. */
 function files(contents: Record<string, string>): (path: string) => string {
@@ -73,6 +74,7 @@ describe("defaults", () => {
       dnsDomain: "lb.konsul.local",
       dnsTtl: 5,
       dnsMaxAnswers: 8,
+      ha: { ...DEFAULT_HA_SETTINGS, leaderElect: true },
     });
   });
 
@@ -165,6 +167,7 @@ describe("flags", () => {
       dnsDomain: "lb.konsul.local",
       dnsTtl: 5,
       dnsMaxAnswers: 8,
+      ha: { ...DEFAULT_HA_SETTINGS, leaderElect: true },
     });
   });
 
@@ -381,7 +384,9 @@ describe("invalid values", () => {
 describe("command line", () => {
   const FLAGS =
     "the flags are --file, --source, --kubeconfig, --config, --http-addr, --default-strategy, --log-level, " +
-    "--trust-proxy, --dns-addr, --dns-domain, --dns-ttl, --dns-max-answers, --help " +
+    "--trust-proxy, --dns-addr, --dns-domain, --dns-ttl, --dns-max-answers, --leader-elect, " +
+    "--lease-namespace, --lease-name, --lease-duration, --renew-deadline, --retry-period, " +
+    "--state-namespace, --state-configmap-prefix, --state-interval, --advertise-url, --help " +
     "(see konsul-lb serve --help)";
 
   it("rejects an unknown flag, naming it", () => {

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { STRATEGY_NAMES } from "../../src/balancer/strategy.ts";
 import { type RunningService, startService } from "../../src/cli/serve.ts";
 import type { ServerSettings } from "../../src/config/settings.ts";
+import { DEFAULT_HA_SETTINGS } from "../../src/ha/ha-settings.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 
 export interface TestService extends RunningService {
@@ -30,6 +31,7 @@ export const defaultSettings: ServerSettings = {
   dnsDomain: "lb.konsul.local",
   dnsTtl: 5,
   dnsMaxAnswers: 8,
+  ha: DEFAULT_HA_SETTINGS,
 };
 
 /** The real server on a loopback port, serving a manifest file in a temporary folder. */

@@ -1,0 +1,545 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import proxyAddr from "proxy-addr";
+import type { BalancerManager, Connection, ConnectionEvent } from "../balancer/manager.ts";
+import type { HaMetrics } from "./ha-metrics.ts";
+import type { LocalConnectionChanges } from "./snapshot-reader.ts";
+
+/**
+ * Counted connections (least-connections) with several replicas. The leader's connection table
+ * is the only one that counts; a follower forwards each open and release it receives to the
+ * leader (found on the Lease) and answers with the leader's reply, so a connection is counted
+ * once whichever replica opened it and can be released through any replica.
+ *
+ * A follower also keeps what it forwarded (or, when no leader answered, did itself) as pending
+ * until the leader's snapshots show it, and hands its pending changes to every new leader it
+ * sees (POST /internal/v1/connections/reconcile). So a failover loses no connection that went
+ * through a surviving replica, and releases made during the failover reach the new leader. A
+ * new leader keeps ids released recently (tombstones), so that a late report of an open cannot
+ * bring back a connection that has been released.
+ */
+
+export const FORWARDED_HEADER = "x-konsul-lb-forwarded-by";
+export const RECONCILE_PATH = "/internal/v1/connections/reconcile";
+
+const OPEN_PATH = /^\/v1\/services\/([^/?]+)\/([^/?]+)\/connections(?:\?|$)/;
+const CLOSE_PATH = /^\/v1\/connections\/([^/?]+)(?:\?|$)/;
+
+export interface FrontLogger {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+}
+
+export interface ConnectionFrontOptions {
+  readonly manager: BalancerManager;
+  readonly identity: string;
+  readonly isLeader: () => boolean;
+  /** The leader as last seen on the Lease. */
+  readonly leader: () => { identity: string; address: string | null } | null;
+  /** Express's compiled trust-proxy function, to find the client's address as the app does. */
+  readonly trustProxy: (address: string, hop: number) => boolean;
+  readonly logger: FrontLogger;
+  readonly metrics?: HaMetrics;
+  /** A forward that takes longer is given up and answered here. */
+  readonly forwardTimeoutMs?: number;
+  /** How long a change the leader acknowledged is kept, for a leader that dies before writing it. */
+  readonly retentionMs?: number;
+  /** How long a new leader remembers released ids against late reports of their opening. */
+  readonly tombstoneMs?: number;
+  readonly now?: () => number;
+}
+
+interface PendingOpen {
+  readonly record: Connection;
+  /** When a leader acknowledged it; null while no leader has. */
+  ackedAt: number | null;
+}
+
+interface PendingClose {
+  readonly id: string;
+  /** Null when this replica did not know the connection. */
+  readonly service: string | null;
+  /** The connection's expiry, after which the release no longer matters. */
+  readonly expiresAt: number;
+  ackedAt: number | null;
+}
+
+export interface ReconcileRequest {
+  readonly from: string;
+  readonly opens: readonly Connection[];
+  readonly closes: readonly string[];
+}
+
+export class ConnectionFront implements LocalConnectionChanges {
+  private readonly options: ConnectionFrontOptions;
+  private readonly forwardTimeoutMs: number;
+  private readonly retentionMs: number;
+  private readonly tombstoneMs: number;
+  private readonly now: () => number;
+  private readonly opens = new Map<string, PendingOpen>();
+  private readonly closes = new Map<string, PendingClose>();
+  /** Released ids with the time of release and their service, oldest first. */
+  private readonly tombstones = new Map<string, { at: number; service: string | null }>();
+  private readonly tombstonesByService = new Map<string, Set<string>>();
+  private readonly stopObserving: () => void;
+  /** Resolves once the current leader has this replica's pending changes. */
+  private reconciled: Promise<void> = Promise.resolve();
+  private reconciledWith: string | null = null;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private sweepTimer: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(options: ConnectionFrontOptions) {
+    this.options = options;
+    this.forwardTimeoutMs = options.forwardTimeoutMs ?? 2_000;
+    this.retentionMs = options.retentionMs ?? 10_000;
+    this.tombstoneMs = options.tombstoneMs ?? 60_000;
+    this.now = options.now ?? Date.now;
+    this.stopObserving = options.manager.observeConnections((event) => this.observe(event));
+    this.sweepTimer = setInterval(() => this.sweep(), 1_000);
+    this.sweepTimer.unref();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.stopObserving();
+    clearInterval(this.sweepTimer);
+    clearTimeout(this.retryTimer);
+  }
+
+  // ---- what the state store asks ----
+
+  /**
+   * A service's connections from a snapshot, corrected by what this replica knows and the
+   * snapshot may not show yet. A change the leader acknowledged is settled (forgotten here)
+   * once a snapshot shows it: the open listed, or the id among those released.
+   */
+  merge(serviceKey: string, listed: Connection[], released: readonly string[]): Connection[] {
+    if (this.opens.size > 0 || this.closes.size > 0) {
+      for (const record of listed) {
+        if (this.opens.get(record.id)?.ackedAt != null) this.opens.delete(record.id);
+      }
+      for (const id of released) {
+        if (this.opens.get(id)?.ackedAt != null) this.opens.delete(id);
+        if (this.closes.get(id)?.ackedAt != null) this.closes.delete(id);
+      }
+    }
+    const result = listed.filter(
+      (record) => !this.closes.has(record.id) && !this.tombstones.has(record.id),
+    );
+    if (this.opens.size === 0) return result;
+    const ids = new Set(result.map((record) => record.id));
+    for (const pending of this.opens.values()) {
+      const record = pending.record;
+      if (record.service === serviceKey && !ids.has(record.id) && !this.closes.has(record.id)) {
+        result.push(record);
+      }
+    }
+    return result;
+  }
+
+  /** Ids of a service's connections this leader released recently, for its snapshots. */
+  releasedOf(serviceKey: string): readonly string[] {
+    const ids = this.tombstonesByService.get(serviceKey);
+    return ids ? [...ids] : [];
+  }
+
+  /** Counts for tests and the status route. */
+  pendingCounts(): { opens: number; closes: number; unacknowledged: number } {
+    let unacknowledged = 0;
+    for (const p of this.opens.values()) if (p.ackedAt === null) unacknowledged++;
+    for (const p of this.closes.values()) if (p.ackedAt === null) unacknowledged++;
+    return { opens: this.opens.size, closes: this.closes.size, unacknowledged };
+  }
+
+  // ---- leadership ----
+
+  /**
+   * This replica leads now: its table is the truth. What it released, and what its
+   * predecessor's last snapshots say was released, become tombstones against late reports.
+   */
+  becameLeader(predecessorReleased: ReadonlyMap<string, readonly string[]> = new Map()): void {
+    for (const [service, ids] of predecessorReleased) {
+      for (const id of ids) this.tombstone(id, service);
+    }
+    for (const pending of this.closes.values()) this.tombstone(pending.id, pending.service);
+    this.opens.clear();
+    this.closes.clear();
+    this.reconciledWith = this.options.identity;
+    this.reconciled = Promise.resolve();
+  }
+
+  /** A new holder on the Lease: hand it what this replica knows that it may not. */
+  leaderChanged(identity: string | null, address: string | null): void {
+    if (identity === null || identity === this.options.identity) return;
+    if (this.reconciledWith === identity) return;
+    this.reconciledWith = null;
+    this.reconciled = this.reconcile(identity, address);
+  }
+
+  // ---- HTTP ----
+
+  /**
+   * Takes the connection routes on a follower and the internal routes on every replica.
+   * Returns false to leave a request to the app (always on the leader, for the public routes).
+   * `local` hands a request to the app after all: when no leader answers a forward.
+   */
+  handle(req: IncomingMessage, res: ServerResponse, local: () => void): boolean {
+    const url = req.url ?? "";
+    if (req.method === "POST" && url === RECONCILE_PATH) {
+      void this.serveReconcile(req, res);
+      return true;
+    }
+    if (this.options.isLeader() || req.headers[FORWARDED_HEADER] !== undefined) return false;
+    const leader = this.options.leader();
+    if (leader === null || leader.address === null || leader.identity === this.options.identity) {
+      return false;
+    }
+    if (req.method === "POST") {
+      const match = OPEN_PATH.exec(url);
+      if (!match) return false;
+      void this.forwardOpen(req, res, leader.address, local);
+      return true;
+    }
+    if (req.method === "DELETE") {
+      const match = CLOSE_PATH.exec(url);
+      if (!match) return false;
+      let id: string;
+      try {
+        id = decodeURIComponent(match[1] as string);
+      } catch {
+        return false;
+      }
+      void this.forwardClose(res, leader.address, url, id, local);
+      return true;
+    }
+    return false;
+  }
+
+  private async forwardOpen(
+    req: IncomingMessage,
+    res: ServerResponse,
+    address: string,
+    local: () => void,
+  ): Promise<void> {
+    const url = new URL(req.url as string, address);
+    // The leader must balance on the caller's address, not on this replica's.
+    if (!url.searchParams.has("client-ip")) {
+      const caller = proxyAddr(req, this.options.trustProxy);
+      if (caller) url.searchParams.set("client-ip", caller);
+    }
+    const reply = await this.forward("POST", url, "open");
+    if (reply === null) return local();
+    if (reply.status === 201) {
+      try {
+        const body = JSON.parse(reply.text) as {
+          id: string;
+          service: { namespace: string; name: string };
+          endpoint: { identity: string };
+          expiresAt: string;
+        };
+        const record: Connection = {
+          id: body.id,
+          service: `${body.service.namespace}/${body.service.name}`,
+          identity: body.endpoint.identity,
+          expiresAt: Date.parse(body.expiresAt),
+        };
+        this.options.manager.restoreConnection(record);
+        this.opens.set(record.id, { record, ackedAt: this.now() });
+        this.closes.delete(record.id);
+      } catch (error) {
+        this.options.logger.warn(
+          { err: error },
+          "the leader's reply to an open was not understood",
+        );
+      }
+    }
+    send(res, reply.status, reply.text, reply.contentType);
+  }
+
+  private async forwardClose(
+    res: ServerResponse,
+    address: string,
+    path: string,
+    id: string,
+    local: () => void,
+  ): Promise<void> {
+    const reply = await this.forward("DELETE", new URL(path, address), "close");
+    if (reply === null) return local();
+    const dropped = this.options.manager.dropConnection(id);
+    if (reply.status === 204) {
+      this.opens.delete(id);
+      this.closes.set(id, {
+        id,
+        service: dropped?.service ?? null,
+        expiresAt: dropped?.expiresAt ?? this.now() + this.retentionMs,
+        ackedAt: this.now(),
+      });
+    }
+    send(res, reply.status, reply.text, reply.contentType);
+  }
+
+  /** One request to the leader, after it has this replica's pending changes; null if none answered. */
+  private async forward(
+    method: "POST" | "DELETE",
+    url: URL,
+    operation: "open" | "close",
+  ): Promise<{ status: number; text: string; contentType: string } | null> {
+    const deadline = AbortSignal.timeout(this.forwardTimeoutMs);
+    try {
+      await Promise.race([
+        this.reconciled,
+        new Promise((_, reject) =>
+          deadline.addEventListener("abort", () => reject(deadline.reason), { once: true }),
+        ),
+      ]);
+      const response = await fetch(url, {
+        method,
+        headers: { [FORWARDED_HEADER]: this.options.identity },
+        signal: deadline,
+      });
+      const text = await response.text();
+      // A 5xx other than "no endpoints" is the leader failing, not an answer to relay.
+      if (response.status >= 500 && !text.includes('"NoEndpoints"')) {
+        throw new Error(`the leader answered ${response.status}`);
+      }
+      this.options.metrics?.forwarded.inc({ operation, result: "ok" });
+      return {
+        status: response.status,
+        text,
+        contentType: response.headers.get("content-type") ?? "application/json; charset=utf-8",
+      };
+    } catch (error) {
+      this.options.metrics?.forwarded.inc({ operation, result: "local" });
+      this.options.logger.warn(
+        { operation, leader: url.origin, err: error },
+        "forwarding to the leader failed; answering from this replica's state",
+      );
+      return null;
+    }
+  }
+
+  // ---- changes made here ----
+
+  private observe(event: ConnectionEvent): void {
+    const { connection } = event;
+    if (this.options.isLeader()) {
+      // Kept a little while: should this replica lose the lease without dying, it hands its
+      // last changes to the next leader like any follower.
+      const now = this.now();
+      if (event.kind === "opened") {
+        this.opens.set(connection.id, { record: connection, ackedAt: now });
+      } else {
+        this.opens.delete(connection.id);
+        if (event.kind === "closed") {
+          this.closes.set(connection.id, {
+            id: connection.id,
+            service: connection.service,
+            expiresAt: connection.expiresAt,
+            ackedAt: now,
+          });
+          this.tombstone(connection.id, connection.service);
+        }
+      }
+      return;
+    }
+    switch (event.kind) {
+      case "opened":
+        this.opens.set(connection.id, { record: connection, ackedAt: null });
+        this.scheduleReconcile();
+        break;
+      case "closed": {
+        const open = this.opens.get(connection.id);
+        this.opens.delete(connection.id);
+        // Opened and released here while no leader listened: nobody else ever knew of it.
+        if (open && open.ackedAt === null) break;
+        this.closes.set(connection.id, {
+          id: connection.id,
+          service: connection.service,
+          expiresAt: connection.expiresAt,
+          ackedAt: null,
+        });
+        this.scheduleReconcile();
+        break;
+      }
+      case "expired":
+        this.opens.delete(connection.id);
+        break;
+    }
+  }
+
+  /** Changes no leader has acknowledged go to the leader as soon as one is known and answers. */
+  private scheduleReconcile(): void {
+    if (this.retryTimer !== undefined || this.stopped) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      const leader = this.options.leader();
+      if (this.options.isLeader() || leader === null) {
+        if (this.pendingCounts().unacknowledged > 0 && !this.options.isLeader()) {
+          this.scheduleReconcile();
+        }
+        return;
+      }
+      this.reconciled = this.reconcile(leader.identity, leader.address);
+    }, 1_000);
+    this.retryTimer.unref();
+  }
+
+  private async reconcile(identity: string, address: string | null): Promise<void> {
+    const opens = [...this.opens.values()];
+    const closes = [...this.closes.values()];
+    if (opens.length === 0 && closes.length === 0) {
+      this.reconciledWith = identity;
+      return;
+    }
+    if (address === null) return this.scheduleReconcile();
+    const body: ReconcileRequest = {
+      from: this.options.identity,
+      opens: opens.map((p) => p.record),
+      closes: closes.map((p) => p.id),
+    };
+    try {
+      const response = await fetch(new URL(RECONCILE_PATH, address), {
+        method: "POST",
+        headers: { "content-type": "application/json", [FORWARDED_HEADER]: this.options.identity },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(this.forwardTimeoutMs),
+      });
+      if (response.status !== 200) throw new Error(`the leader answered ${response.status}`);
+      await response.body?.cancel();
+      const now = this.now();
+      for (const pending of opens) pending.ackedAt ??= now;
+      for (const pending of closes) pending.ackedAt ??= now;
+      this.reconciledWith = identity;
+      this.options.logger.info(
+        { leader: identity, opens: opens.length, closes: closes.length },
+        "handed pending connection changes to the leader",
+      );
+    } catch (error) {
+      this.options.logger.warn(
+        { leader: identity, err: error },
+        "handing pending connection changes to the leader failed; retrying",
+      );
+      this.scheduleReconcile();
+    }
+  }
+
+  private async serveReconcile(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let text = "";
+    try {
+      for await (const chunk of req) {
+        text += chunk;
+        if (text.length > 64 * 1024 * 1024) throw new Error("too large");
+      }
+    } catch {
+      return send(res, 400, errorBody("InvalidParameter", "the body could not be read"));
+    }
+    if (!this.options.isLeader()) {
+      return send(res, 409, errorBody("NotLeader", "this replica is not the leader"));
+    }
+    let request: ReconcileRequest;
+    try {
+      request = JSON.parse(text) as ReconcileRequest;
+      if (!Array.isArray(request.opens) || !Array.isArray(request.closes)) throw new Error();
+    } catch {
+      return send(res, 400, errorBody("InvalidParameter", "expected {from, opens, closes}"));
+    }
+    const result = this.applyReconcile(request);
+    send(res, 200, JSON.stringify(result));
+  }
+
+  /** The leader's side: releases first, then opens that were not released meanwhile. */
+  applyReconcile(request: ReconcileRequest): { opened: number; closed: number } {
+    const { manager } = this.options;
+    let closed = 0;
+    let opened = 0;
+    for (const id of request.closes) {
+      if (typeof id !== "string") continue;
+      const dropped = manager.dropConnection(id);
+      if (dropped) closed++;
+      this.tombstone(id, dropped?.service ?? null);
+    }
+    for (const record of request.opens) {
+      if (
+        typeof record?.id !== "string" ||
+        typeof record.service !== "string" ||
+        typeof record.identity !== "string" ||
+        !Number.isFinite(record.expiresAt) ||
+        this.tombstones.has(record.id)
+      ) {
+        continue;
+      }
+      if (manager.restoreConnection(record)) opened++;
+    }
+    if (opened > 0 || closed > 0) {
+      this.options.logger.info(
+        { from: request.from, opened, closed },
+        "reconciled connection changes from a replica",
+      );
+    }
+    return { opened, closed };
+  }
+
+  private sweep(): void {
+    const now = this.now();
+    for (const [id, pending] of this.opens) {
+      if (
+        pending.record.expiresAt <= now ||
+        (pending.ackedAt !== null && now - pending.ackedAt > this.retentionMs)
+      ) {
+        this.opens.delete(id);
+      }
+    }
+    for (const [id, pending] of this.closes) {
+      if (
+        pending.expiresAt <= now ||
+        (pending.ackedAt !== null && now - pending.ackedAt > this.retentionMs)
+      ) {
+        this.closes.delete(id);
+      }
+    }
+    for (const [id, { at, service }] of this.tombstones) {
+      if (now - at <= this.tombstoneMs) break;
+      this.tombstones.delete(id);
+      if (service !== null) {
+        const ids = this.tombstonesByService.get(service);
+        ids?.delete(id);
+        if (ids?.size === 0) this.tombstonesByService.delete(service);
+      }
+    }
+  }
+
+  private tombstone(id: string, service: string | null): void {
+    // Re-inserted, so that the map stays ordered by time for the sweep.
+    const previous = this.tombstones.get(id);
+    this.tombstones.delete(id);
+    const known = service ?? previous?.service ?? null;
+    this.tombstones.set(id, { at: this.now(), service: known });
+    if (known !== null) {
+      let ids = this.tombstonesByService.get(known);
+      if (!ids) {
+        ids = new Set();
+        this.tombstonesByService.set(known, ids);
+      }
+      ids.add(id);
+    }
+  }
+}
+
+function errorBody(code: string, message: string): string {
+  return JSON.stringify({ error: { code, message } });
+}
+
+function send(
+  res: ServerResponse,
+  status: number,
+  body: string,
+  contentType = "application/json; charset=utf-8",
+): void {
+  if (status === 204) {
+    res.writeHead(204);
+    res.end();
+    return;
+  }
+  res.writeHead(status, { "content-type": contentType, "content-length": Buffer.byteLength(body) });
+  res.end(body);
+}

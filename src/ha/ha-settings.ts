@@ -1,0 +1,60 @@
+import { DEFAULT_STATE_PREFIX } from "./configmaps.ts";
+import {
+  DEFAULT_LEASE_DURATION_MS,
+  DEFAULT_RENEW_DEADLINE_MS,
+  DEFAULT_RETRY_PERIOD_MS,
+} from "./leader-election.ts";
+import { DEFAULT_STATE_INTERVAL_MS } from "./state-store.ts";
+
+/** How the replicas of `konsul-lb serve --source kubernetes` share the work. */
+export interface HaSettings {
+  /** Whether to elect a leader through a Lease (else this replica writes as if it led). */
+  readonly leaderElect: boolean;
+  readonly leaseNamespace: string;
+  readonly leaseName: string;
+  readonly stateNamespace: string;
+  readonly stateConfigMapPrefix: string;
+  readonly leaseDurationMs: number;
+  readonly renewDeadlineMs: number;
+  readonly retryPeriodMs: number;
+  /** At most one write per state ConfigMap this often. */
+  readonly stateIntervalMs: number;
+  /** The URL other replicas reach this one's HTTP API at; null = derived at start. */
+  readonly advertiseUrl: string | null;
+}
+
+export const DEFAULT_LEASE_NAME = "konsul-lb-leader";
+/** Where the operator runs when the downward API does not say (POD_NAMESPACE). */
+export const FALLBACK_NAMESPACE = "default";
+
+export const DEFAULT_HA_SETTINGS: HaSettings = {
+  leaderElect: false,
+  leaseNamespace: FALLBACK_NAMESPACE,
+  leaseName: DEFAULT_LEASE_NAME,
+  stateNamespace: FALLBACK_NAMESPACE,
+  stateConfigMapPrefix: DEFAULT_STATE_PREFIX,
+  leaseDurationMs: DEFAULT_LEASE_DURATION_MS,
+  renewDeadlineMs: DEFAULT_RENEW_DEADLINE_MS,
+  retryPeriodMs: DEFAULT_RETRY_PERIOD_MS,
+  stateIntervalMs: DEFAULT_STATE_INTERVAL_MS,
+  advertiseUrl: null,
+};
+
+/**
+ * The URL other replicas forward to: the one given, else this pod's IP (POD_IP from the
+ * downward API) with the port bound, else the address bound with a wildcard made loopback.
+ */
+export function advertisedUrl(
+  settings: HaSettings,
+  listeningUrl: string,
+  env: Readonly<Record<string, string | undefined>>,
+): string {
+  if (settings.advertiseUrl !== null) return settings.advertiseUrl;
+  const bound = new URL(listeningUrl);
+  const podIp = env.POD_IP;
+  if (podIp) {
+    const host = podIp.includes(":") ? `[${podIp}]` : podIp;
+    return `http://${host}:${bound.port}`;
+  }
+  return listeningUrl.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//[::1]:");
+}

@@ -1,0 +1,173 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { hostname } from "node:os";
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { Registry } from "prom-client";
+import type { BalancerManager } from "../balancer/manager.ts";
+import { ConnectionFront, type FrontLogger } from "./connection-front.ts";
+import { HaMetrics } from "./ha-metrics.ts";
+import type { HaSettings } from "./ha-settings.ts";
+import { defaultIdentity, LeaderElector, type LeaderTerm } from "./leader-election.ts";
+import { KubernetesLeaseApi } from "./lease.ts";
+import { StateStore } from "./state-store.ts";
+
+export const STATUS_PATH = "/internal/v1/ha";
+
+export interface HighAvailabilityOptions {
+  readonly config: KubeConfig;
+  readonly settings: HaSettings;
+  readonly manager: BalancerManager;
+  readonly logger: FrontLogger;
+  readonly registry: Registry;
+  /** Where other replicas reach this one's HTTP API. */
+  readonly address: string;
+  /** Express's compiled trust-proxy function. */
+  readonly trustProxy: (address: string, hop: number) => boolean;
+  /** Told when this replica becomes the leader (e.g. to write every policy's status again). */
+  readonly onStartedLeading?: () => void;
+  readonly identity?: string;
+}
+
+/**
+ * Several replicas of the operator, one leader: the Lease elects it, the state store replicates
+ * the balancer state it owns, and the connection front makes followers count connections
+ * through it. Every replica serves every read.
+ */
+export class HighAvailability {
+  readonly identity: string;
+  readonly elector: LeaderElector;
+  readonly store: StateStore;
+  readonly front: ConnectionFront;
+  readonly metrics: HaMetrics;
+  private readonly logger: FrontLogger;
+  private started = false;
+
+  constructor(options: HighAvailabilityOptions) {
+    const { settings, manager, logger } = options;
+    this.logger = logger;
+    // POD_NAME comes from the downward API; the hostname is the pod name anyway in a pod.
+    this.identity = options.identity ?? defaultIdentity(process.env.POD_NAME || hostname());
+    this.metrics = new HaMetrics(options.registry);
+    const retention =
+      settings.leaseDurationMs + settings.retryPeriodMs + 3 * settings.stateIntervalMs + 2_000;
+    let store: StateStore | undefined;
+    let front: ConnectionFront | undefined;
+    this.elector = new LeaderElector({
+      lease: new KubernetesLeaseApi(options.config, settings.leaseNamespace, settings.leaseName),
+      identity: this.identity,
+      address: options.address,
+      leaseDurationMs: settings.leaseDurationMs,
+      renewDeadlineMs: settings.renewDeadlineMs,
+      retryPeriodMs: settings.retryPeriodMs,
+      logger,
+      metrics: this.metrics,
+      // A Lease created anew must not restart the epochs below what the snapshots carry.
+      initialTransitions: () => (store ? store.highestEpoch() + 1 : 0),
+      observer: {
+        startedLeading: (term: LeaderTerm) => {
+          front?.becameLeader(store?.reader.releasedIds());
+          store?.takeOver(term).catch((error: unknown) => {
+            logger.warn({ err: error }, "balancer state: taking over failed");
+          });
+          options.onStartedLeading?.();
+        },
+        stoppedLeading: () => store?.stepDown(),
+        leaderChanged: (identity, address) => front?.leaderChanged(identity, address),
+      },
+    });
+    front = new ConnectionFront({
+      manager,
+      identity: this.identity,
+      isLeader: () => this.elector.isLeader(),
+      leader: () => this.elector.leader(),
+      trustProxy: options.trustProxy,
+      logger,
+      metrics: this.metrics,
+      // A change the leader acknowledged but may not have written when it died must outlive the
+      // failover, to reach the next leader; tombstones must outlive such reports.
+      retentionMs: retention,
+      tombstoneMs: retention + 5_000,
+    });
+    store = new StateStore({
+      config: options.config,
+      namespace: settings.stateNamespace,
+      prefix: settings.stateConfigMapPrefix,
+      manager,
+      logger,
+      metrics: this.metrics,
+      term: () => this.elector.currentTerm(),
+      intervalMs: settings.stateIntervalMs,
+      local: front,
+      released: (serviceKey) => front?.releasedOf(serviceKey) ?? [],
+    });
+    this.front = front;
+    this.store = store;
+  }
+
+  isLeader(): boolean {
+    return this.elector.isLeader();
+  }
+
+  /**
+   * Loads the state ConfigMaps, then campaigns: a replica must know the latest snapshot (and
+   * its epoch) before it can lead. Resolves once campaigning has begun.
+   */
+  async start(): Promise<void> {
+    this.started = true;
+    this.store.start();
+    await this.store.whenSynced();
+    if (this.started) this.elector.start();
+  }
+
+  /**
+   * The internal routes and, on followers, the connection routes. Returns false to leave the
+   * request to the app; `local` is the app, for requests the leader did not answer.
+   */
+  handle(req: IncomingMessage, res: ServerResponse, local: () => void): boolean {
+    if (req.method === "GET" && req.url === STATUS_PATH) {
+      const body = JSON.stringify(this.status());
+      res.writeHead(200, {
+        "content-type": "application/json; charset=utf-8",
+        "content-length": Buffer.byteLength(body),
+      });
+      res.end(body);
+      return true;
+    }
+    return this.front.handle(req, res, local);
+  }
+
+  status() {
+    const term = this.elector.currentTerm();
+    return {
+      identity: this.identity,
+      leading: term !== null,
+      epoch: term?.epoch ?? null,
+      leader: this.elector.leader(),
+      stateEpoch: this.store.highestEpoch(),
+      pending: this.front.pendingCounts(),
+    };
+  }
+
+  /**
+   * A leader writes its last snapshot, then releases the Lease so a successor starts within a
+   * retry period and continues from exactly here.
+   */
+  async stop(): Promise<void> {
+    this.started = false;
+    if (this.elector.isLeader()) {
+      try {
+        const outcome = await Promise.race([
+          this.store.flush(),
+          new Promise<null>((resolve) => setTimeout(() => resolve(null), 2_000).unref()),
+        ]);
+        if (outcome?.kind === "done") {
+          this.logger.info({ shards: outcome.shards }, "balancer state: wrote the last snapshot");
+        }
+      } catch (error) {
+        this.logger.warn({ err: error }, "balancer state: the last snapshot failed");
+      }
+    }
+    this.store.stop();
+    await this.elector.stop();
+    this.front.stop();
+  }
+}

@@ -1,0 +1,189 @@
+import type { KubeConfig } from "@kubernetes/client-node";
+import type { BalancerManager } from "../balancer/manager.ts";
+import { type InformerTiming, ResilientInformer } from "../kubernetes/informer.ts";
+import { KubernetesShardApi, type ShardApi, shardKind, type TrimmedShard } from "./configmaps.ts";
+import type { HaMetrics } from "./ha-metrics.ts";
+import type { LeaderTerm } from "./leader-election.ts";
+import { type LocalConnectionChanges, SnapshotReader } from "./snapshot-reader.ts";
+import { SnapshotWriter, type WriteOutcome } from "./snapshot-writer.ts";
+
+export const DEFAULT_STATE_INTERVAL_MS = 1_000;
+
+export interface StateStoreLogger {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+}
+
+export interface StateStoreOptions {
+  readonly config: KubeConfig;
+  readonly namespace: string;
+  readonly prefix: string;
+  readonly manager: BalancerManager;
+  readonly logger: StateStoreLogger;
+  readonly metrics?: HaMetrics;
+  /** The valid term of this replica, else null (LeaderElector.currentTerm). */
+  readonly term: () => LeaderTerm | null;
+  /** At most one write per ConfigMap this often; changes in between coalesce. */
+  readonly intervalMs?: number;
+  readonly targetBytes?: number;
+  readonly maxShards?: number;
+  readonly local?: LocalConnectionChanges;
+  /** Ids of a service's connections released recently, written into the snapshots. */
+  readonly released?: (serviceKey: string) => readonly string[];
+  /** For tests: a ShardApi other than the cluster's. */
+  readonly api?: ShardApi;
+  readonly timing?: InformerTiming;
+}
+
+/**
+ * The replicated balancer state in ConfigMaps of the operator's namespace. Every replica
+ * watches them (the reader); the leader alone writes them (the writer), once per interval.
+ * A replica that takes over first loads what its predecessor wrote last, so it continues from
+ * at most one interval ago.
+ */
+export class StateStore {
+  readonly reader: SnapshotReader;
+  private readonly writer: SnapshotWriter;
+  private readonly informer: ResilientInformer<TrimmedShard>;
+  private readonly options: StateStoreOptions;
+  private readonly intervalMs: number;
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<unknown> = Promise.resolve();
+  private leadingEpoch: number | null = null;
+  private stopped = false;
+
+  constructor(options: StateStoreOptions) {
+    this.options = options;
+    this.intervalMs = options.intervalMs ?? DEFAULT_STATE_INTERVAL_MS;
+    this.reader = new SnapshotReader({
+      prefix: options.prefix,
+      manager: options.manager,
+      isLeading: () => this.leadingEpoch !== null,
+      local: options.local,
+      logger: options.logger,
+      metrics: options.metrics,
+    });
+    this.writer = new SnapshotWriter({
+      api: options.api ?? new KubernetesShardApi(options.config, options.namespace, options.prefix),
+      prefix: options.prefix,
+      manager: options.manager,
+      logger: options.logger,
+      metrics: options.metrics,
+      term: options.term,
+      highestEpoch: () => this.reader.highestEpoch(),
+      targetBytes: options.targetBytes,
+      maxShards: options.maxShards,
+      released: options.released,
+    });
+    this.informer = new ResilientInformer(
+      options.config,
+      shardKind(options.config, options.namespace, options.prefix),
+      (key, _previous, current) => this.onShard(key, current),
+      { logger: options.logger },
+      options.timing,
+    );
+  }
+
+  start(): void {
+    this.informer.start();
+  }
+
+  /** Resolves once the shards have been listed: before that, a leader would start from nothing. */
+  whenSynced(): Promise<void> {
+    return this.informer.whenSynced();
+  }
+
+  highestEpoch(): number {
+    return this.reader.highestEpoch();
+  }
+
+  /**
+   * Becomes the writer for `term`: waits for the follower view, hands the last snapshot's
+   * cursors and weights to the manager, then writes every shard at once (claiming them for this
+   * epoch) and every interval after.
+   */
+  async takeOver(term: LeaderTerm): Promise<void> {
+    await this.whenSynced();
+    const current = this.options.term();
+    if (this.stopped || current === null || current.epoch !== term.epoch) return;
+    this.reader.noteEpoch(term.epoch);
+    const states = this.reader.pickerStates();
+    for (const [key, slots] of states) this.options.manager.importState(key, slots);
+    this.leadingEpoch = term.epoch;
+    const existing: [string, string][] = [];
+    for (const shard of this.informer.values()) {
+      existing.push([shard.metadata.name, shard.metadata.resourceVersion ?? ""]);
+    }
+    this.writer.begin(term, this.reader.currentShards(), existing);
+    this.options.logger.info(
+      {
+        epoch: term.epoch,
+        services: states.size,
+        shards: this.reader.currentShards(),
+        from: this.reader.newest()?.leader ?? null,
+      },
+      "balancer state: continuing from the last snapshot",
+    );
+    clearTimeout(this.timer);
+    this.tick();
+  }
+
+  /** Stops writing at once: leadership ended. The follower view goes on. */
+  stepDown(): void {
+    this.leadingEpoch = null;
+    clearTimeout(this.timer);
+  }
+
+  /** One write now, after any in progress: the last words of a leader stopping gracefully. */
+  async flush(): Promise<WriteOutcome | null> {
+    if (this.leadingEpoch === null) return null;
+    clearTimeout(this.timer);
+    return this.serialized();
+  }
+
+  /** Writes one after the other, never two passes at once. */
+  private serialized(): Promise<WriteOutcome> {
+    const next = this.writing.catch(() => {}).then(() => this.writer.write());
+    this.writing = next;
+    return next;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.stepDown();
+    this.informer.stop();
+  }
+
+  private tick(): void {
+    if (this.leadingEpoch === null || this.stopped) return;
+    const epoch = this.leadingEpoch;
+    void this.serialized()
+      .then((outcome) => {
+        if (outcome.kind === "fenced") this.stepDown();
+      })
+      .catch((error: unknown) => {
+        this.options.logger.warn({ err: error }, "balancer state: writing a snapshot failed");
+      })
+      .finally(() => {
+        if (this.leadingEpoch === epoch && !this.stopped) {
+          this.timer = setTimeout(() => this.tick(), this.intervalMs);
+        }
+      });
+  }
+
+  private onShard(key: string, current: TrimmedShard | undefined): void {
+    const name = key.slice(key.indexOf("/") + 1);
+    if (current && current.snapshot === null) {
+      if (current.problem !== "not a shard name") {
+        this.options.metrics?.stateLoads.inc({ result: "invalid" });
+        this.options.logger.warn(
+          { configmap: name, problem: current.problem },
+          "balancer state: a state ConfigMap cannot be read; ignoring it",
+        );
+      }
+      return;
+    }
+    this.reader.apply(name, current?.snapshot ?? null);
+    if (current) this.options.metrics?.stateBytes.set({ configmap: name }, current.bytes);
+  }
+}

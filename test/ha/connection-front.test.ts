@@ -1,0 +1,184 @@
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { BalancerManager, type ServiceEndpoints } from "../../src/balancer/manager.ts";
+import { ConnectionFront } from "../../src/ha/connection-front.ts";
+import { endpoints } from "../balancer/fixtures.ts";
+
+const quiet = { info: () => {}, warn: () => {} };
+const SERVICE: ServiceEndpoints = { key: "shop/web", version: 1, endpoints: endpoints(3) };
+const record = (id: string, identity = "ep-0") => ({
+  id,
+  service: SERVICE.key,
+  identity,
+  expiresAt: 1_000_000,
+});
+
+const fronts: ConnectionFront[] = [];
+
+async function serve(
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+function setup(leading: boolean, leaderAddress: string | null = null) {
+  const manager = new BalancerManager({ now: () => 1_000 });
+  const state = { leading };
+  const front = new ConnectionFront({
+    manager,
+    identity: "me",
+    isLeader: () => state.leading,
+    leader: () => (leaderAddress === null ? null : { identity: "leader", address: leaderAddress }),
+    forwardTimeoutMs: 500,
+    trustProxy: () => false,
+    logger: quiet,
+    now: () => 1_000,
+  });
+  fronts.push(front);
+  return { manager, front, state };
+}
+
+afterEach(() => {
+  for (const front of fronts.splice(0)) front.stop();
+});
+
+describe("ConnectionFront", () => {
+  it("a follower keeps what it did without a leader until one acknowledges it", () => {
+    const { manager, front } = setup(false);
+    const a = manager.openConnection(SERVICE, {}, 60_000);
+    const b = manager.openConnection(SERVICE, {}, 60_000);
+    // Opened and released here while no leader listened: nobody else needs to hear of it.
+    manager.closeConnection(b.id);
+    expect(front.pendingCounts()).toEqual({ opens: 1, closes: 0, unacknowledged: 1 });
+    // A snapshot without it does not make it go away: the leader has not heard of it yet.
+    const merged = front.merge(SERVICE.key, [record("x")], []);
+    expect(merged.map((c) => c.id).sort()).toEqual([a.id, "x"].sort());
+  });
+
+  it("forwards to the leader and settles each change once a snapshot shows it", async () => {
+    // A stand-in leader: answers opens and releases as the real one does.
+    let opened = 0;
+    const leader = await serve((req, res) => {
+      if (req.method === "POST") {
+        opened++;
+        res.writeHead(201, { "content-type": "application/json" });
+        res.end(
+          JSON.stringify({
+            id: `o${opened}`,
+            service: { namespace: "shop", name: "web" },
+            endpoint: { identity: "ep-1" },
+            expiresAt: new Date(1_000_000).toISOString(),
+          }),
+        );
+      } else {
+        res.writeHead(204);
+        res.end();
+      }
+    });
+    const { manager, front } = setup(false, leader.url);
+    const follower = await serve((req, res) => {
+      if (!front.handle(req, res, () => res.writeHead(599).end())) res.writeHead(598).end();
+    });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const reply = await fetch(`${follower.url}/v1/services/shop/web/connections`, {
+          method: "POST",
+        });
+        expect(reply.status).toBe(201);
+      }
+      manager.restoreConnection(record("c1"));
+      expect((await fetch(`${follower.url}/v1/connections/c1`, { method: "DELETE" })).status).toBe(
+        204,
+      );
+      // Counted here at once, before any snapshot.
+      expect(manager.connectionCounts(SERVICE.key).get("ep-1")).toBe(2);
+      expect(front.pendingCounts()).toEqual({ opens: 2, closes: 1, unacknowledged: 0 });
+      // An older snapshot: o1, o2 not in it yet, c1 still listed.
+      let merged = front.merge(SERVICE.key, [record("c1"), record("k")], []);
+      expect(merged.map((c) => c.id).sort()).toEqual(["k", "o1", "o2"]);
+      // A newer one lists o1 and says o2 and c1 were released: nothing is pending any more.
+      merged = front.merge(SERVICE.key, [record("o1"), record("k")], ["o2", "c1"]);
+      expect(merged.map((c) => c.id).sort()).toEqual(["k", "o1"]);
+      expect(front.pendingCounts()).toEqual({ opens: 0, closes: 0, unacknowledged: 0 });
+    } finally {
+      await Promise.all([leader.close(), follower.close()]);
+    }
+  });
+
+  it("answers from its own state when the leader does not answer", async () => {
+    const { front } = setup(false, "http://127.0.0.1:9");
+    let local = 0;
+    const follower = await serve((req, res) => {
+      front.handle(req, res, () => {
+        local++;
+        res.writeHead(201).end();
+      });
+    });
+    try {
+      const reply = await fetch(`${follower.url}/v1/services/shop/web/connections`, {
+        method: "POST",
+      });
+      expect(reply.status).toBe(201);
+      expect(local).toBe(1);
+    } finally {
+      await follower.close();
+    }
+  });
+
+  it("a leader applies releases before opens and refuses opens of released ids", () => {
+    const { manager, front } = setup(true);
+    const mine = manager.openConnection(SERVICE, {}, 60_000);
+    manager.closeConnection(mine.id);
+    expect(front.releasedOf(SERVICE.key)).toEqual([mine.id]);
+    manager.restoreConnection(record("gone-later"));
+    const result = front.applyReconcile({
+      from: "f",
+      opens: [record(mine.id), record("new", "ep-2"), record("gone-later"), record("late")],
+      closes: ["late", "gone-later"],
+    });
+    expect(result).toEqual({ opened: 1, closed: 1 });
+    expect(Object.fromEntries(manager.connectionCounts(SERVICE.key))).toEqual({ "ep-2": 1 });
+  });
+
+  it("a new leader takes its predecessor's released ids as tombstones", () => {
+    const { manager, front, state } = setup(false);
+    state.leading = true;
+    front.becameLeader(new Map([[SERVICE.key, ["r1"]]]));
+    expect(
+      front.applyReconcile({ from: "f", opens: [record("r1"), record("r2")], closes: [] }),
+    ).toEqual({
+      opened: 1,
+      closed: 0,
+    });
+    expect(manager.getConnection("r1")).toBeUndefined();
+    expect(front.releasedOf(SERVICE.key)).toEqual(["r1"]);
+  });
+
+  it("a follower refuses a reconcile: only the leader's table counts", async () => {
+    const { front } = setup(false);
+    const follower = await serve((req, res) => {
+      if (!front.handle(req, res, () => {})) res.writeHead(598).end();
+    });
+    try {
+      const reply = await fetch(`${follower.url}/internal/v1/connections/reconcile`, {
+        method: "POST",
+        body: JSON.stringify({ from: "x", opens: [], closes: [] }),
+      });
+      expect(reply.status).toBe(409);
+      expect(((await reply.json()) as any).error.code).toBe("NotLeader");
+    } finally {
+      await follower.close();
+    }
+  });
+});
