@@ -26,6 +26,7 @@ import {
 } from "../ha/leader-election.ts";
 import { DEFAULT_STATE_INTERVAL_MS } from "../ha/state-store.ts";
 import { formatDuration, tryParseDuration } from "../policy/duration.ts";
+import { argumentProblem, type CommandFlags } from "./arguments.ts";
 import type { ConfigKey, ConfigProblem, LoadBalancerConfig } from "./config-file.ts";
 import { parseConfigFile } from "./config-file.ts";
 import type { HostPort, LogLevel } from "./values.ts";
@@ -459,40 +460,16 @@ function isFlagName(name: string): name is FlagName {
   return Object.hasOwn(SETTINGS, name);
 }
 
-/** A message for an argument list parseArgs rejects, naming the argument at fault. */
-function argumentProblem(argv: readonly string[], fallback: string): string {
-  const { tokens } = parseArgs({
-    args: [...argv],
-    options: PARSE_OPTIONS,
-    strict: false,
-    allowPositionals: true,
-    tokens: true,
-  });
-  for (const token of tokens) {
-    if (token.kind === "positional") {
-      return `unexpected argument ${JSON.stringify(token.value)}; konsul-lb serve takes only flags (${SEE_HELP})`;
-    }
-    if (token.kind !== "option") continue;
-    if (token.name === "help") {
-      if (token.value !== undefined) return `${token.rawName} takes no value (${SEE_HELP})`;
-      continue;
-    }
-    if (!isFlagName(token.name)) {
-      return `unknown flag ${token.rawName}; the flags are ${ALL_FLAGS} (${SEE_HELP})`;
-    }
-    const spec = SETTINGS[token.name];
-    if (token.value === undefined) {
-      return `${token.rawName} needs a value: ${spec.valueText} ${setBy(spec)}`;
-    }
-    if (!token.inlineValue && token.value.startsWith("-") && token.value !== "-") {
-      return (
-        `${token.rawName}: ${JSON.stringify(token.value)} looks like a flag, not a value; ` +
-        `write --${spec.flag}=${token.value} if it is the value ${setBy(spec)}`
-      );
-    }
-  }
-  return `${fallback} (${SEE_HELP})`;
-}
+const SERVE_FLAGS: CommandFlags = {
+  command: "konsul-lb serve",
+  options: PARSE_OPTIONS,
+  allFlags: ALL_FLAGS,
+  seeHelp: SEE_HELP,
+  describe: (name) =>
+    isFlagName(name)
+      ? { valueText: SETTINGS[name].valueText, setBy: ` ${setBy(SETTINGS[name])}` }
+      : undefined,
+};
 
 function parseFlags(argv: readonly string[]): { flags: Flags } | { error: string } {
   try {
@@ -504,7 +481,13 @@ function parseFlags(argv: readonly string[]): { flags: Flags } | { error: string
     });
     return { flags: values };
   } catch (error) {
-    return { error: argumentProblem(argv, error instanceof Error ? error.message : String(error)) };
+    return {
+      error: argumentProblem(
+        argv,
+        error instanceof Error ? error.message : String(error),
+        SERVE_FLAGS,
+      ),
+    };
   }
 }
 

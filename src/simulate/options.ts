@@ -6,6 +6,7 @@
 import { parseArgs } from "node:util";
 import type { StrategyName } from "../balancer/strategy.ts";
 import { isStrategyName, STRATEGY_NAMES } from "../balancer/strategy.ts";
+import { argumentProblem, type CommandFlags } from "../config/arguments.ts";
 import { notAllowedMessage } from "../config/values.ts";
 
 export type OutputFormat = "table" | "json" | "svg";
@@ -163,39 +164,13 @@ function isFlagName(name: string): name is FlagName {
   return Object.hasOwn(VALUE_TEXT, name);
 }
 
-/** A message for an argument list parseArgs rejects, naming the argument at fault. */
-function argumentProblem(argv: readonly string[], fallback: string): string {
-  const { tokens } = parseArgs({
-    args: [...argv],
-    options: PARSE_OPTIONS,
-    strict: false,
-    allowPositionals: true,
-    tokens: true,
-  });
-  for (const token of tokens) {
-    if (token.kind === "positional") {
-      return `unexpected argument ${JSON.stringify(token.value)}; konsul-lb simulate takes only flags (${SEE_HELP})`;
-    }
-    if (token.kind !== "option") continue;
-    if (token.name === "help") {
-      if (token.value !== undefined) return `${token.rawName} takes no value (${SEE_HELP})`;
-      continue;
-    }
-    if (!isFlagName(token.name)) {
-      return `unknown flag ${token.rawName}; the flags are ${ALL_FLAGS} (${SEE_HELP})`;
-    }
-    if (token.value === undefined) {
-      return `${token.rawName} needs a value: ${VALUE_TEXT[token.name]}`;
-    }
-    if (!token.inlineValue && token.value.startsWith("-") && token.value !== "-") {
-      return (
-        `${token.rawName}: ${JSON.stringify(token.value)} looks like a flag, not a value; ` +
-        `write --${token.name}=${token.value} if it is the value`
-      );
-    }
-  }
-  return `${fallback} (${SEE_HELP})`;
-}
+const SIMULATE_FLAGS: CommandFlags = {
+  command: "konsul-lb simulate",
+  options: PARSE_OPTIONS,
+  allFlags: ALL_FLAGS,
+  seeHelp: SEE_HELP,
+  describe: (name) => (isFlagName(name) ? { valueText: VALUE_TEXT[name], setBy: "" } : undefined),
+};
 
 class FlagProblem extends Error {}
 
@@ -293,7 +268,7 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateParse {
     }).values;
   } catch (error) {
     const fallback = error instanceof Error ? error.message : String(error);
-    return { kind: "error", message: argumentProblem(argv, fallback) };
+    return { kind: "error", message: argumentProblem(argv, fallback, SIMULATE_FLAGS) };
   }
   if (flags.help === true) return { kind: "help", text: SIMULATE_HELP_TEXT };
 
