@@ -5,6 +5,7 @@
  * answering a fixed packet of the same size. The ratio of the two is the cost of decoding,
  * deciding and encoding, net of what any Node UDP server pays for its sockets.
  */
+
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -12,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import dnsPacket from "dns-packet";
+import { waitForLine } from "./child-process.ts";
 import {
   type Environment,
   formatMs,
@@ -127,22 +129,6 @@ export interface DnsResults extends Environment {
   };
   readonly cases: readonly CaseResult[];
   readonly seconds: number;
-}
-
-function waitForLine(child: ChildProcess, pattern: RegExp): Promise<RegExpExecArray> {
-  return new Promise((resolve, reject) => {
-    let output = "";
-    const onData = (chunk: Buffer) => {
-      output += chunk;
-      const match = pattern.exec(output);
-      if (match) {
-        child.stdout?.off("data", onData);
-        resolve(match);
-      }
-    };
-    child.stdout?.on("data", onData);
-    child.once("exit", (code) => reject(new Error(`exited with ${code}:\n${output}`)));
-  });
 }
 
 async function startKonsul(): Promise<{ port: number; child: ChildProcess }> {

@@ -4,6 +4,7 @@
  * node:http server answering a fixed body of the same size — the cost of everything between the
  * socket and the answer, as a ratio. The load comes from autocannon in this process.
  */
+
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -11,6 +12,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { stringify } from "yaml";
+import { waitForLine } from "./child-process.ts";
 import { type Environment, formatNumber, mark, markdownTable } from "./report.ts";
 
 const CLI = fileURLToPath(new URL("../src/cli/main.ts", import.meta.url));
@@ -68,24 +70,6 @@ function manifest(): string {
     },
   ];
   return objects.map((object) => stringify(object)).join("---\n");
-}
-
-function waitForLine(child: ChildProcess, pattern: RegExp): Promise<RegExpExecArray> {
-  return new Promise((resolve, reject) => {
-    let output = "";
-    const onData = (chunk: Buffer) => {
-      output += chunk;
-      const match = pattern.exec(output);
-      if (match) {
-        child.stdout?.off("data", onData);
-        resolve(match);
-      }
-    };
-    child.stdout?.on("data", onData);
-    child.once("exit", (code) =>
-      reject(new Error(`benchmark server exited with ${code}:\n${output}`)),
-    );
-  });
 }
 
 /** A bare node:http server in its own process answering `body` to every request. */
