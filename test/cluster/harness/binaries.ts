@@ -21,6 +21,10 @@ const execFileAsync = promisify(execFile);
 export const KUBERNETES_VERSION = process.env.KONSUL_LB_KUBE_VERSION ?? "v1.37.2";
 /** k8s 1.37 is built against etcd client 3.7; the newest 3.7 patch release serves it. */
 export const ETCD_VERSION = process.env.KONSUL_LB_ETCD_VERSION ?? "v3.7.3";
+/** Helm 4, whose go.mod has no replace directives; installs and tests the chart. */
+export const HELM_VERSION = process.env.KONSUL_LB_HELM_VERSION ?? "v4.3.1";
+/** kwok plays the kubelets of fake Nodes in the end-to-end suite (pods get IPs and turn Ready). */
+export const KWOK_VERSION = process.env.KONSUL_LB_KWOK_VERSION ?? "v0.8.0";
 
 /** How the wrapper module has to treat the source module. */
 export type WrapperKind =
@@ -102,6 +106,29 @@ export const BINARIES: readonly BinarySpec[] = [
     versionVars: (info) =>
       info.commit ? [`go.etcd.io/etcd/api/v3/version.GitSHA=${info.commit.slice(0, 7)}`] : [],
     needed: true,
+  },
+  {
+    name: "helm",
+    module: "helm.sh/helm/v4",
+    version: HELM_VERSION,
+    pkg: "helm.sh/helm/v4/cmd/helm",
+    kind: "plain",
+    // Unset, `helm version` reports only the minor release compiled into the source.
+    versionVars: (info) => [
+      `helm.sh/helm/v4/internal/version.version=${info.version}`,
+      ...(info.commit ? [`helm.sh/helm/v4/internal/version.gitCommit=${info.commit}`] : []),
+      "helm.sh/helm/v4/internal/version.gitTreeState=clean",
+    ],
+    needed: false,
+  },
+  {
+    name: "kwok",
+    module: "sigs.k8s.io/kwok",
+    version: KWOK_VERSION,
+    pkg: "sigs.k8s.io/kwok/cmd/kwok",
+    kind: "plain",
+    versionVars: () => [],
+    needed: false,
   },
 ];
 
