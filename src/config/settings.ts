@@ -124,6 +124,7 @@ type FlagName =
   | "state-namespace"
   | "state-configmap-prefix"
   | "state-interval"
+  | "owner-configmap"
   | "advertise-url";
 
 interface Setting {
@@ -310,6 +311,17 @@ const SETTINGS: Readonly<Record<FlagName, Setting>> = {
       "coalesced; a new leader continues from at most this long ago.",
     ],
   ),
+  "owner-configmap": setting(
+    "owner-configmap",
+    null,
+    ["NAME", "a ConfigMap name"],
+    "none (they stay until deleted)",
+    [
+      "A ConfigMap in the lease namespace made the owner of the Lease and the state",
+      "ConfigMaps there, so that deleting it (helm uninstall) has Kubernetes' garbage",
+      "collector remove them. The Helm chart names its config ConfigMap.",
+    ],
+  ),
   "advertise-url": setting(
     "advertise-url",
     null,
@@ -341,6 +353,7 @@ const FLAG_ORDER: readonly FlagName[] = [
   "state-namespace",
   "state-configmap-prefix",
   "state-interval",
+  "owner-configmap",
   "advertise-url",
 ];
 
@@ -447,6 +460,7 @@ const PARSE_OPTIONS = {
   "state-namespace": { type: "string" },
   "state-configmap-prefix": { type: "string" },
   "state-interval": { type: "string" },
+  "owner-configmap": { type: "string" },
   "advertise-url": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -771,6 +785,10 @@ function haSettings(
   const stateIntervalMs = attempt(SETTINGS["state-interval"], problems, () =>
     durationValue(get("state-interval"), DEFAULT_STATE_INTERVAL_MS),
   );
+  const ownerFound = get("owner-configmap");
+  const ownerConfigMap = attempt(SETTINGS["owner-configmap"], problems, () =>
+    ownerFound.source === "default" ? null : nameValue(ownerFound, "", "subdomain", 253),
+  );
   const urlFound = get("advertise-url");
   const advertiseUrl = attempt(SETTINGS["advertise-url"], problems, () => {
     if (urlFound.source === "default") return null;
@@ -808,6 +826,7 @@ function haSettings(
     renewDeadlineMs === undefined ||
     retryPeriodMs === undefined ||
     stateIntervalMs === undefined ||
+    ownerConfigMap === undefined ||
     advertiseUrl === undefined
   ) {
     return undefined;
@@ -823,6 +842,7 @@ function haSettings(
     renewDeadlineMs,
     retryPeriodMs,
     stateIntervalMs,
+    ownerConfigMap,
     advertiseUrl,
   };
 }

@@ -1,6 +1,7 @@
 import { CoreV1Api, type KubeConfig, type V1ConfigMap } from "@kubernetes/client-node";
 import type { ListPage, ResourceKind, Trimmed, TrimmedMeta } from "../kubernetes/informer.ts";
 import { isConflict, isNotFound, timeoutOptions } from "./lease.ts";
+import type { ObjectOwner } from "./owner.ts";
 import { decodeSnapshot, SNAPSHOT_KEY, type Snapshot } from "./snapshot.ts";
 
 /** Label that marks the state ConfigMaps of one prefix, so replicas list and watch only those. */
@@ -65,11 +66,13 @@ export class KubernetesShardApi implements ShardApi {
   private readonly api: CoreV1Api;
   private readonly namespace: string;
   private readonly prefix: string;
+  private readonly owner: ObjectOwner | undefined;
 
-  constructor(config: KubeConfig, namespace: string, prefix: string) {
+  constructor(config: KubeConfig, namespace: string, prefix: string, owner?: ObjectOwner) {
     this.api = config.makeApiClient(CoreV1Api);
     this.namespace = namespace;
     this.prefix = prefix;
+    this.owner = owner;
   }
 
   async get(name: string): Promise<StoredShard | null> {
@@ -146,6 +149,7 @@ export class KubernetesShardApi implements ShardApi {
           "app.kubernetes.io/component": "balancer-state",
         },
         annotations: { ...write.annotations },
+        ownerReferences: this.owner?.referencesIn(this.namespace),
       },
       data: { [SNAPSHOT_KEY]: write.text },
     };

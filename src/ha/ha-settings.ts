@@ -19,6 +19,11 @@ export interface HaSettings {
   readonly retryPeriodMs: number;
   /** At most one write per state ConfigMap this often. */
   readonly stateIntervalMs: number;
+  /**
+   * A ConfigMap in the lease namespace that owns the Lease and the state ConfigMaps there, so
+   * that Kubernetes' garbage collector removes them with it; null = they stay until deleted.
+   */
+  readonly ownerConfigMap: string | null;
   /** The URL other replicas reach this one's HTTP API at; null = derived at start. */
   readonly advertiseUrl: string | null;
 }
@@ -37,6 +42,7 @@ export const DEFAULT_HA_SETTINGS: HaSettings = {
   renewDeadlineMs: DEFAULT_RENEW_DEADLINE_MS,
   retryPeriodMs: DEFAULT_RETRY_PERIOD_MS,
   stateIntervalMs: DEFAULT_STATE_INTERVAL_MS,
+  ownerConfigMap: null,
   advertiseUrl: null,
 };
 

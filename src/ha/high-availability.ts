@@ -8,6 +8,7 @@ import { HaMetrics } from "./ha-metrics.ts";
 import type { HaSettings } from "./ha-settings.ts";
 import { defaultIdentity, LeaderElector, type LeaderTerm } from "./leader-election.ts";
 import { KubernetesLeaseApi } from "./lease.ts";
+import { configMapOwnerReference, ObjectOwner } from "./owner.ts";
 import { StateStore } from "./state-store.ts";
 
 export const STATUS_PATH = "/internal/v1/ha";
@@ -39,11 +40,17 @@ export class HighAvailability {
   readonly front: ConnectionFront;
   readonly metrics: HaMetrics;
   private readonly logger: FrontLogger;
+  private readonly config: KubeConfig;
+  private readonly settings: HaSettings;
+  private readonly owner: ObjectOwner;
   private started = false;
 
   constructor(options: HighAvailabilityOptions) {
     const { settings, manager, logger } = options;
     this.logger = logger;
+    this.config = options.config;
+    this.settings = settings;
+    this.owner = new ObjectOwner(settings.leaseNamespace);
     // POD_NAME comes from the downward API; the hostname is the pod name anyway in a pod.
     this.identity = options.identity ?? defaultIdentity(process.env.POD_NAME || hostname());
     this.metrics = new HaMetrics(options.registry);
@@ -52,7 +59,12 @@ export class HighAvailability {
     let store: StateStore | undefined;
     let front: ConnectionFront | undefined;
     this.elector = new LeaderElector({
-      lease: new KubernetesLeaseApi(options.config, settings.leaseNamespace, settings.leaseName),
+      lease: new KubernetesLeaseApi(
+        options.config,
+        settings.leaseNamespace,
+        settings.leaseName,
+        this.owner,
+      ),
       identity: this.identity,
       address: options.address,
       leaseDurationMs: settings.leaseDurationMs,
@@ -98,9 +110,38 @@ export class HighAvailability {
       intervalMs: settings.stateIntervalMs,
       local: front,
       released: (serviceKey) => front?.releasedOf(serviceKey) ?? [],
+      owner: this.owner,
     });
     this.front = front;
     this.store = store;
+  }
+
+  /**
+   * Looks up --owner-configmap once. Without it the replicas work as well; only the clean-up of
+   * the Lease and state ConfigMaps by the garbage collector is lost, so a failure is a warning.
+   */
+  private async resolveOwner(): Promise<void> {
+    const name = this.settings.ownerConfigMap;
+    if (name === null) return;
+    const namespace = this.settings.leaseNamespace;
+    if (this.settings.stateNamespace !== namespace) {
+      this.logger.warn(
+        { owner: name, namespace, stateNamespace: this.settings.stateNamespace },
+        "owner ConfigMap: the state ConfigMaps are in another namespace and will not be owned",
+      );
+    }
+    try {
+      this.owner.set(await configMapOwnerReference(this.config, namespace, name, 5_000));
+      this.logger.info(
+        { owner: `${namespace}/${name}` },
+        "owner ConfigMap: the Lease and state ConfigMaps go when it is deleted",
+      );
+    } catch (error) {
+      this.logger.warn(
+        { err: error, owner: `${namespace}/${name}` },
+        "owner ConfigMap: not readable; the Lease and state ConfigMaps will stay until deleted",
+      );
+    }
   }
 
   isLeader(): boolean {
@@ -113,6 +154,7 @@ export class HighAvailability {
    */
   async start(): Promise<void> {
     this.started = true;
+    await this.resolveOwner();
     this.store.start();
     await this.store.whenSynced();
     if (this.started) this.elector.start();

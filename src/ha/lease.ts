@@ -7,6 +7,7 @@ import {
   type V1Lease,
   V1MicroTime,
 } from "@kubernetes/client-node";
+import type { ObjectOwner } from "./owner.ts";
 
 /** The annotation where the holder publishes the URL of its HTTP API, for forwarding. */
 export const LEADER_ADDRESS_ANNOTATION = "lb.konsul.io/leader-address";
@@ -100,10 +101,13 @@ export class KubernetesLeaseApi implements LeaseApi {
   readonly name: string;
   private readonly api: CoordinationV1Api;
 
-  constructor(config: KubeConfig, namespace: string, name: string) {
+  private readonly owner: ObjectOwner | undefined;
+
+  constructor(config: KubeConfig, namespace: string, name: string, owner?: ObjectOwner) {
     this.api = config.makeApiClient(CoordinationV1Api);
     this.namespace = namespace;
     this.name = name;
+    this.owner = owner;
   }
 
   async get(timeoutMs: number): Promise<ObservedLease | null> {
@@ -162,6 +166,7 @@ export class KubernetesLeaseApi implements LeaseApi {
           record.holderAddress === null
             ? {}
             : { [LEADER_ADDRESS_ANNOTATION]: record.holderAddress },
+        ownerReferences: this.owner?.referencesIn(this.namespace),
       },
       spec: {
         holderIdentity: record.holderIdentity === "" ? undefined : record.holderIdentity,

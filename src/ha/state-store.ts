@@ -4,6 +4,7 @@ import { type InformerTiming, ResilientInformer } from "../kubernetes/informer.t
 import { KubernetesShardApi, type ShardApi, shardKind, type TrimmedShard } from "./configmaps.ts";
 import type { HaMetrics } from "./ha-metrics.ts";
 import type { LeaderTerm } from "./leader-election.ts";
+import type { ObjectOwner } from "./owner.ts";
 import { type LocalConnectionChanges, SnapshotReader } from "./snapshot-reader.ts";
 import { SnapshotWriter, type WriteOutcome } from "./snapshot-writer.ts";
 
@@ -30,6 +31,8 @@ export interface StateStoreOptions {
   readonly local?: LocalConnectionChanges;
   /** Ids of a service's connections released recently, written into the snapshots. */
   readonly released?: (serviceKey: string) => readonly string[];
+  /** Owner of the ConfigMaps the leader creates or replaces, once known. */
+  readonly owner?: ObjectOwner;
   /** For tests: a ShardApi other than the cluster's. */
   readonly api?: ShardApi;
   readonly timing?: InformerTiming;
@@ -64,7 +67,9 @@ export class StateStore {
       metrics: options.metrics,
     });
     this.writer = new SnapshotWriter({
-      api: options.api ?? new KubernetesShardApi(options.config, options.namespace, options.prefix),
+      api:
+        options.api ??
+        new KubernetesShardApi(options.config, options.namespace, options.prefix, options.owner),
       prefix: options.prefix,
       manager: options.manager,
       logger: options.logger,

@@ -386,7 +386,7 @@ describe("command line", () => {
     "the flags are --file, --source, --kubeconfig, --config, --http-addr, --default-strategy, --log-level, " +
     "--trust-proxy, --dns-addr, --dns-domain, --dns-ttl, --dns-max-answers, --leader-elect, " +
     "--lease-namespace, --lease-name, --lease-duration, --renew-deadline, --retry-period, " +
-    "--state-namespace, --state-configmap-prefix, --state-interval, --advertise-url, --help " +
+    "--state-namespace, --state-configmap-prefix, --state-interval, --owner-configmap, --advertise-url, --help " +
     "(see konsul-lb serve --help)";
 
   it("rejects an unknown flag, naming it", () => {

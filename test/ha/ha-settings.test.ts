@@ -53,6 +53,7 @@ describe("high-availability settings", () => {
         KONSUL_LB_STATE_INTERVAL: "2s",
         KONSUL_LB_STATE_NAMESPACE: "state",
         KONSUL_LB_LEADER_ELECT: "false",
+        KONSUL_LB_OWNER_CONFIGMAP: "konsul-lb-config",
       },
     );
     expect(settings).toEqual({
@@ -65,6 +66,7 @@ describe("high-availability settings", () => {
       stateConfigMapPrefix: "lb-state",
       stateNamespace: "state",
       stateIntervalMs: 2_000,
+      ownerConfigMap: "konsul-lb-config",
       advertiseUrl: "http://10.0.0.7:8080",
     });
   });
@@ -86,6 +88,9 @@ describe("high-availability settings", () => {
     expect(error(["--advertise-url", "10.0.0.7:8080"])).toContain("an http or https URL");
     expect(error(["--file", "x.yaml", "--leader-elect", "true"])).toContain("a file has no Lease");
     expect(error(["--leader-elect", "yes"])).toContain("expected true or false");
+    expect(error(["--owner-configmap", "Konsul_Config"])).toBe(
+      '--owner-configmap: "Konsul_Config" is not allowed; expected a DNS subdomain of up to 253 characters: lowercase letters, digits, "-" and "." (set by --owner-configmap or KONSUL_LB_OWNER_CONFIGMAP)',
+    );
   });
 });
 
