@@ -3,8 +3,9 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
-    // The suite against a real control plane runs with its own config: npm run test:cluster.
-    exclude: ["test/cluster/**", "node_modules/**"],
+    // Suites with configs of their own: the real control plane (npm run test:cluster) and the
+    // container image (npm run test:image).
+    exclude: ["test/cluster/**", "test/packaging/**", "node_modules/**"],
     // Property tests and distribution checks are CPU-bound; give them room on small machines.
     testTimeout: 60_000,
   },
