@@ -59,6 +59,9 @@ export interface SingleSelection {
   readonly panic: boolean;
 }
 
+/** The strategy of a connection open that names none: the one that counts connections. */
+export const CONNECTION_STRATEGY: StrategyName = "least-connections";
+
 export interface OpenedConnection extends SingleSelection {
   readonly id: string;
   readonly expiresAt: number;
@@ -220,7 +223,7 @@ export class BalancerManager {
     this.expireConnections();
     const selection = this.selectOne(service, {
       ...options,
-      strategy: options.strategy ?? "least-connections",
+      strategy: options.strategy ?? CONNECTION_STRATEGY,
     });
     const ttl =
       timeoutMs ??

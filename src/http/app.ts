@@ -1,4 +1,5 @@
 import express, { type NextFunction, type Request, type Response } from "express";
+import { CONNECTION_STRATEGY } from "../balancer/manager.ts";
 import type { Discovery } from "../discovery/discovery.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
@@ -86,8 +87,10 @@ export function createApp(options: AppOptions): express.Express {
   });
 
   app.post("/v1/services/:namespace/:name/connections", (req, res) => {
-    const { entry, result } = decisions.run(requestOf(req), (ns, name, o) =>
-      discovery.openConnection(ns, name, o),
+    const { entry, result } = decisions.run(
+      requestOf(req),
+      (ns, name, o) => discovery.openConnection(ns, name, o),
+      CONNECTION_STRATEGY,
     );
     res.status(201).json({
       id: result.id,

@@ -1,4 +1,5 @@
 import type { SelectOptions } from "../balancer/manager.ts";
+import type { StrategyName } from "../balancer/strategy.ts";
 import type { Decided, Discovery } from "../discovery/discovery.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { endpointJson } from "./endpoint-json.ts";
@@ -33,10 +34,13 @@ export class Decisions {
   /**
    * One decision with its metrics: the service label only for services in the catalog, so
    * unknown names in URLs cannot grow the series set. Throws what the decision throws.
+   * `routeStrategy` is the strategy of a request without `lb` on a route that does not use the
+   * service's own (connection opens), so the metrics name the strategy that decided.
    */
   run<T extends Decided<{ readonly excluded: number; readonly panic: boolean }>>(
     request: DecisionRequest,
     decision: (namespace: string, name: string, options: SelectOptions) => T,
+    routeStrategy?: StrategyName,
   ): T {
     const { namespace, name } = request;
     const entry = this.discovery.catalog.get(namespace, name);
@@ -45,7 +49,12 @@ export class Decisions {
     const started = process.hrtime.bigint();
     try {
       const options = selectOptionsFrom(request.query, request.callerIp);
-      if (entry) strategy = this.discovery.manager.strategyFor(this.discovery.view(entry), options);
+      if (entry) {
+        strategy = this.discovery.manager.strategyFor(this.discovery.view(entry), {
+          ...options,
+          strategy: options.strategy ?? routeStrategy,
+        });
+      }
       const result = decision(namespace, name, options);
       this.metrics.selectionDuration.observe(
         { service, strategy },

@@ -312,7 +312,20 @@ describe("health, readiness, metrics", () => {
     expect((await get("/readyz")).status).toBe(200);
     await get("/v1/services/shop/web/pick");
     await get("/v1/services/shop/nope/pick");
+    // A connection open without lb is decided, and counted, by least-connections, whatever the
+    // service's own strategy (round-robin here).
+    const count = (text: string, strategy: string) =>
+      Number(
+        new RegExp(
+          `konsul_lb_selections_total\\{service="shop/web",strategy="${strategy}",result="ok"\\} (\\d+)`,
+        ).exec(text)?.[1] ?? 0,
+      );
+    const before = await (await fetch(`${base}/metrics`)).text();
+    const opened = await fetch(`${base}/v1/services/shop/web/connections`, { method: "POST" });
+    expect(opened.status).toBe(201);
     const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(count(metrics, "least-connections")).toBe(count(before, "least-connections") + 1);
+    expect(count(metrics, "round-robin")).toBe(count(before, "round-robin"));
     expect(metrics).toMatch(
       /konsul_lb_selections_total\{service="shop\/web",strategy="round-robin",result="ok"\} [1-9]/,
     );
