@@ -1,18 +1,14 @@
 import { execFile } from "node:child_process";
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { repoRoot, runCli, serveCli } from "../support/cli.ts";
+import { runCli, serveCli } from "../support/cli.ts";
+import { readRepoFile, shellBlocks as sectionShellBlocks } from "../support/markdown.ts";
 
 const run = promisify(execFile);
 
 /** The shell blocks of one README section. */
 async function shellBlocks(heading: string): Promise<string[]> {
-  const readme = await readFile(join(repoRoot, "README.md"), "utf8");
-  const section = readme.split(/^## /m).find((part) => part.startsWith(heading));
-  if (!section) throw new Error(`README has no section "${heading}"`);
-  return [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((match) => match[1] as string);
+  return sectionShellBlocks(await readRepoFile("README.md"), heading);
 }
 
 describe("README", () => {
@@ -44,7 +40,7 @@ describe("README", () => {
     const [setup] = await shellBlocks("Set up");
     expect(setup).toContain("npm ci && npm start");
     expect(setup).toContain("npm test");
-    const scripts = JSON.parse(await readFile(join(repoRoot, "package.json"), "utf8")).scripts;
+    const scripts = JSON.parse(await readRepoFile("package.json")).scripts;
     expect(scripts.start).toContain("examples/demo.yaml");
     expect(scripts.test).toBe("vitest run");
   });

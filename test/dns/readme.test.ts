@@ -1,24 +1,21 @@
 /** The README's DNS examples, run against the demo as `npm start` serves it. */
 import { execFile } from "node:child_process";
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { repoRoot, serveCli } from "../support/cli.ts";
+import { serveCli } from "../support/cli.ts";
+import { readRepoFile, shellBlocks } from "../support/markdown.ts";
 
 const run = promisify(execFile);
 
 async function shellBlock(heading: string): Promise<string> {
-  const readme = await readFile(join(repoRoot, "README.md"), "utf8");
-  const section = readme.split(/^## /m).find((part) => part.startsWith(heading));
-  const block = section === undefined ? undefined : /```sh\n([\s\S]*?)```/.exec(section)?.[1];
+  const [block] = shellBlocks(await readRepoFile("README.md"), heading);
   if (block === undefined) throw new Error(`README has no shell block under "${heading}"`);
   return block;
 }
 
 describe("README: DNS", () => {
   it("npm start serves DNS on 127.0.0.1:5353", async () => {
-    const scripts = JSON.parse(await readFile(join(repoRoot, "package.json"), "utf8")).scripts;
+    const scripts = JSON.parse(await readRepoFile("package.json")).scripts;
     expect(scripts.start).toContain("--dns-addr 127.0.0.1:5353");
   });
 

@@ -1,18 +1,15 @@
 /** The README's blocking-query examples, run against the demo as `npm start` serves it. */
 import { execFile } from "node:child_process";
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
-import { repoRoot, serveCli } from "../support/cli.ts";
+import { serveCli } from "../support/cli.ts";
+import { readRepoFile, shellBlocks } from "../support/markdown.ts";
 
 const run = promisify(execFile);
 
 describe("README: blocking queries", () => {
   it("the examples run and wait as the text says", async () => {
-    const readme = await readFile(join(repoRoot, "README.md"), "utf8");
-    const section = readme.split(/^## /m).find((part) => part.startsWith("Blocking queries"));
-    const block = section === undefined ? undefined : /```sh\n([\s\S]*?)```/.exec(section)?.[1];
+    const [block] = shellBlocks(await readRepoFile("README.md"), "Blocking queries");
     expect(block).toBeDefined();
     const server = await serveCli(["--file", "examples/demo.yaml"]);
     try {
