@@ -1,8 +1,10 @@
 // A real Kubernetes control plane for tests: etcd, kube-apiserver and kube-controller-manager on
 // loopback, no kubelet. Tests create Nodes and Pods and write pod status themselves; the real
-// EndpointSlice controller turns that into real EndpointSlices.
+// EndpointSlice controller turns that into real EndpointSlices. The end-to-end suite adds
+// kube-scheduler and kwok (fake kubelets), so that Deployments get scheduled, running Pods.
 
 import { mkdtemp } from "node:fs/promises";
+import { request } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -35,19 +37,47 @@ export const CONTROLLERS = [
   "namespace-controller",
 ] as const;
 
-export type ComponentName = "etcd" | "kube-apiserver" | "kube-controller-manager";
+export type ComponentName =
+  | "etcd"
+  | "kube-apiserver"
+  | "kube-controller-manager"
+  | "kube-scheduler"
+  | "kwok";
 
 export interface ControlPlaneOptions {
   readonly log?: (line: string) => void;
   /** Leave the run directory (logs, certificates, etcd data) behind after `stop`. */
   readonly keepRunDir?: boolean;
+  /**
+   * Controllers run on top of CONTROLLERS, such as deployment-controller and
+   * replicaset-controller for workloads. Never node-lifecycle: see CONTROLLERS.
+   */
+  readonly extraControllers?: readonly string[];
+  /** Also run kube-scheduler, which binds Pods to Nodes by their allocatable resources. */
+  readonly scheduler?: boolean;
+  /**
+   * Also run kwok as the kubelet of every Node: it turns scheduled Pods Running with an IP from
+   * `cidr` and deletes terminating ones, as its Stages in the `config` file say.
+   */
+  readonly kwok?: { readonly config: string; readonly cidr: string };
 }
 
 interface Binaries {
   readonly etcd: string;
   readonly "kube-apiserver": string;
   readonly "kube-controller-manager": string;
+  readonly "kube-scheduler"?: string;
+  readonly kwok?: string;
 }
+
+/** Start order; stop runs it backwards, so the API's clients go first. */
+const ORDER: readonly ComponentName[] = [
+  "etcd",
+  "kube-apiserver",
+  "kube-controller-manager",
+  "kube-scheduler",
+  "kwok",
+];
 
 export class ControlPlane {
   readonly runDir: string;
@@ -92,9 +122,10 @@ export class ControlPlane {
   static async start(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
     const log = options.log ?? (() => {});
     removeStaleRunDirs(log);
-    const binaries = (await ensureBinaries(["etcd", "kube-apiserver", "kube-controller-manager"], {
-      log,
-    })) as unknown as Binaries;
+    const names = ["etcd", "kube-apiserver", "kube-controller-manager"];
+    if (options.scheduler) names.push("kube-scheduler");
+    if (options.kwok) names.push("kwok");
+    const binaries = (await ensureBinaries(names, { log })) as unknown as Binaries;
     for (const [name, path] of Object.entries(binaries)) log(`${name}: ${path}`);
     const fromAssets = Object.values(binaries).some(
       (path) => process.env.KUBEBUILDER_ASSETS && path.startsWith(process.env.KUBEBUILDER_ASSETS),
@@ -133,7 +164,13 @@ export class ControlPlane {
     const runDir = await mkdtemp(join(tmpdir(), RUN_DIR_PREFIX));
     const stopWatchdog = await claimRunDir(runDir);
     const pki = await createPki(join(runDir, "pki"), KUBERNETES_SERVICE_IP);
-    const [etcdClient, etcdPeer, apiserverPort] = (await freePorts(3)) as [number, number, number];
+    const [etcdClient, etcdPeer, apiserverPort, schedulerPort, kwokPort] = (await freePorts(5)) as [
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
     const server = `https://127.0.0.1:${apiserverPort}`;
     const kubeconfig = join(runDir, "kubeconfig");
     const kcmKubeconfig = join(runDir, "kube-controller-manager.kubeconfig");
@@ -158,11 +195,32 @@ export class ControlPlane {
       [
         "kube-controller-manager",
         new Component(
-          controllerManagerSpec(binaries["kube-controller-manager"], kcmKubeconfig),
+          controllerManagerSpec(
+            binaries["kube-controller-manager"],
+            kcmKubeconfig,
+            options.extraControllers ?? [],
+          ),
           runDir,
         ),
       ],
     ]);
+    // Both act as the admin: their own bootstrap roles would need client certificates the PKI
+    // does not issue, and neither is what the tests exercise.
+    if (binaries["kube-scheduler"]) {
+      components.set(
+        "kube-scheduler",
+        new Component(
+          schedulerSpec(binaries["kube-scheduler"], kubeconfig, schedulerPort, runDir),
+          runDir,
+        ),
+      );
+    }
+    if (binaries.kwok && options.kwok) {
+      components.set(
+        "kwok",
+        new Component(kwokSpec(binaries.kwok, kubeconfig, kwokPort, options.kwok), runDir),
+      );
+    }
     return new ControlPlane({
       runDir,
       kubeconfig,
@@ -178,9 +236,9 @@ export class ControlPlane {
 
   async #bootstrap(): Promise<void> {
     const started = Date.now();
-    await this.startComponent("etcd");
-    await this.startComponent("kube-apiserver");
-    await this.startComponent("kube-controller-manager");
+    for (const name of ORDER) {
+      if (this.components.has(name)) await this.startComponent(name);
+    }
     this.#log(`control plane ready in ${((Date.now() - started) / 1000).toFixed(1)}s`);
   }
 
@@ -253,6 +311,17 @@ export class ControlPlane {
         );
         return status === 200 ? "" : `default ServiceAccount: ${status}`;
       }
+      case "kube-scheduler": {
+        const port = flagValue(this.component(name), "--secure-port");
+        const status = await insecureGetStatus(`https://127.0.0.1:${port}/healthz`);
+        return status === 200 ? "" : `/healthz ${status}`;
+      }
+      case "kwok": {
+        const address = flagValue(this.component(name), "--server-address");
+        const res = await fetch(`http://${address}/healthz`, { signal: AbortSignal.timeout(2000) });
+        await res.body?.cancel();
+        return res.status === 200 ? "" : `/healthz ${res.status}`;
+      }
     }
   }
 
@@ -277,8 +346,8 @@ export class ControlPlane {
 
   /** Stops everything, the API's clients first, and removes the run directory. */
   async stop(options: { keepRunDir?: boolean } = {}): Promise<void> {
-    const order: ComponentName[] = ["kube-controller-manager", "kube-apiserver", "etcd"];
-    for (const name of order) await this.component(name).stop({ graceMs: 5000 });
+    for (const name of [...ORDER].reverse())
+      await this.components.get(name)?.stop({ graceMs: 5000 });
     process.off("exit", this.#onExit);
     this.#stopWatchdog();
     if (options.keepRunDir ?? this.#keepRunDir) {
@@ -344,7 +413,7 @@ function apiserverSpec(
   };
 }
 
-function controllerManagerSpec(binary: string, kubeconfig: string) {
+function controllerManagerSpec(binary: string, kubeconfig: string, extra: readonly string[]) {
   return {
     name: "kube-controller-manager",
     binary,
@@ -353,11 +422,67 @@ function controllerManagerSpec(binary: string, kubeconfig: string) {
       "--leader-elect=false",
       // No health or metrics endpoint, so no serving certificate and no port to allocate.
       "--secure-port=0",
-      `--controllers=${CONTROLLERS.join(",")}`,
+      `--controllers=${[...CONTROLLERS, ...extra].join(",")}`,
       // Each controller acts as its own service account with its bootstrap role, as on a real
       // cluster, so RBAC problems in the controllers show up here too.
       "--use-service-account-credentials=true",
       "--v=1",
     ],
   };
+}
+
+function schedulerSpec(binary: string, kubeconfig: string, port: number, runDir: string) {
+  return {
+    name: "kube-scheduler",
+    binary,
+    args: [
+      `--kubeconfig=${kubeconfig}`,
+      "--leader-elect=false",
+      // Served only for the readiness probe; /healthz is open to anonymous requests by default.
+      "--bind-address=127.0.0.1",
+      `--secure-port=${port}`,
+      `--cert-dir=${join(runDir, "kube-scheduler")}`,
+      "--v=1",
+    ],
+  };
+}
+
+function kwokSpec(
+  binary: string,
+  kubeconfig: string,
+  port: number,
+  options: { readonly config: string; readonly cidr: string },
+) {
+  return {
+    name: "kwok",
+    binary,
+    args: [
+      `--kubeconfig=${kubeconfig}`,
+      // kwok has no built-in Stages; without a config it refuses to start.
+      `--config=${options.config}`,
+      "--manage-all-nodes=true",
+      `--cidr=${options.cidr}`,
+      `--server-address=127.0.0.1:${port}`,
+    ],
+  };
+}
+
+function flagValue(component: Component, flag: string): string | undefined {
+  return component.spec.args.find((a) => a.startsWith(`${flag}=`))?.slice(flag.length + 1);
+}
+
+/**
+ * The status of a GET to a loopback health endpoint. kube-scheduler serves it over HTTPS with a
+ * self-signed certificate of its own, which nothing could verify; only the status matters.
+ */
+function insecureGetStatus(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: "GET", rejectUnauthorized: false, timeout: 2000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on("timeout", () => req.destroy(new Error(`GET ${url} timed out`)));
+    req.on("error", reject);
+    req.end();
+  });
 }

@@ -119,6 +119,8 @@ export interface ComponentSpec {
   readonly name: string;
   readonly binary: string;
   readonly args: readonly string[];
+  /** The whole environment of the process; absent, it inherits this process's. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -162,6 +164,7 @@ export class Component {
       child = spawn(this.spec.binary, this.spec.args, {
         detached: true,
         stdio: ["ignore", fd, fd],
+        ...(this.spec.env ? { env: this.spec.env } : {}),
       });
     } finally {
       closeSync(fd);

@@ -1,0 +1,96 @@
+// The operator's high-availability side as the tests observe it: the Lease, each replica's
+// /internal/v1/ha, the state ConfigMaps the leader writes, and connection counts in /metrics.
+
+import { STATE_LABEL } from "../../src/ha/configmaps.ts";
+import { decodeSnapshot, SNAPSHOT_KEY, type Snapshot } from "../../src/ha/snapshot.ts";
+import { clients, leaseHolder, podOfIdentity, waitFor } from "./cluster.ts";
+import { getJson, type Replica } from "./discovery.ts";
+import { LEASE_NAME, NAMESPACE, STATE_PREFIX } from "./env.ts";
+import type { Target } from "./target.ts";
+
+export interface HaStatus {
+  identity: string;
+  leading: boolean;
+  epoch: number | null;
+  leader: { identity: string; address: string | null } | null;
+  stateEpoch: number;
+}
+
+export function haStatus(replica: Replica): Promise<HaStatus> {
+  return getJson<HaStatus>(`${replica.url}/internal/v1/ha`);
+}
+
+export interface Leader {
+  readonly replica: Replica;
+  readonly identity: string;
+  readonly epoch: number;
+  readonly followers: Replica[];
+}
+
+/**
+ * The leader once everything agrees: the Lease names it, it says it leads, and every other
+ * ready replica names it as the leader.
+ */
+export async function currentLeader(target: Target, timeoutMs = 60_000): Promise<Leader> {
+  return waitFor(
+    "one leader, named by the Lease and by every replica",
+    async () => {
+      const holder = await leaseHolder(NAMESPACE, LEASE_NAME);
+      if (!holder) return undefined;
+      const replicas = await target.replicas();
+      const replica = replicas.find((r) => r.pod === podOfIdentity(holder));
+      if (!replica) return undefined;
+      const statuses = await Promise.all(replicas.map((r) => haStatus(r)));
+      const own = statuses[replicas.indexOf(replica)] as HaStatus;
+      if (!own.leading || own.identity !== holder || own.epoch === null) return undefined;
+      if (!statuses.every((s) => s.leader?.identity === holder)) return undefined;
+      if (statuses.filter((s) => s.leading).length !== 1) return undefined;
+      return {
+        replica,
+        identity: holder,
+        epoch: own.epoch,
+        followers: replicas.filter((r) => r !== replica),
+      };
+    },
+    { timeoutMs, intervalMs: 250 },
+  );
+}
+
+/** The newest snapshot in the state ConfigMaps (every shard; the highest epoch and sequence). */
+export async function latestSnapshots(): Promise<Snapshot[]> {
+  const list = await clients().core.listNamespacedConfigMap({
+    namespace: NAMESPACE,
+    labelSelector: `${STATE_LABEL}=${STATE_PREFIX}`,
+  });
+  return list.items
+    .map((cm) => cm.data?.[SNAPSHOT_KEY])
+    .filter((text): text is string => typeof text === "string")
+    .map((text) => decodeSnapshot(text));
+}
+
+/** The state of one service in the state ConfigMaps, with the snapshot's epoch and sequence. */
+export async function storedState(service: string) {
+  for (const snapshot of await latestSnapshots()) {
+    const state = snapshot.services[service];
+    if (state) return { epoch: snapshot.epoch, sequence: snapshot.sequence, state };
+  }
+  return undefined;
+}
+
+/** Open connections per endpoint of a service, as a replica's /metrics counts them. */
+export async function connectionCounts(
+  replica: Replica,
+  service: string,
+): Promise<Record<string, number>> {
+  const response = await fetch(`${replica.url}/metrics`, { signal: AbortSignal.timeout(10_000) });
+  const text = await response.text();
+  const result: Record<string, number> = {};
+  for (const line of text.split("\n")) {
+    const match =
+      /^konsul_lb_instance_connections\{service="([^"]+)",instance="([^"]+)"\} (\d+)/.exec(line);
+    if (match && match[1] === service && Number(match[3]) > 0) {
+      result[match[2] as string] = Number(match[3]);
+    }
+  }
+  return result;
+}
