@@ -827,9 +827,9 @@ export function renderEngine(results: EngineResults): string {
   out.push("");
   out.push(
     "Median wall time of `strategy.build` (the whole picker, its table included) over repeated builds, " +
-      "with a garbage collection before each; default policy (ring: 150 virtual nodes per unit of weight, " +
-      "1,024 to 8,388,608 entries; Maglev: 65,537 slots). Weights change the ring's size, so both " +
-      "equal weights and weights 1..10 are shown.",
+      "with a garbage collection before each; default policy (ring: 150 virtual nodes per endpoint, " +
+      "shared out by weight, 1,024 to 8,388,608 entries; Maglev: 65,537 slots). Weights change how " +
+      "the entries are shared out, so both equal weights and weights 1..10 are shown.",
   );
   out.push("");
   const buildRows: string[][] = [];

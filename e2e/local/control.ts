@@ -1,5 +1,5 @@
 // A loopback endpoint through which the tests, in vitest's worker processes, ask the runner to
-// crash, reload or stop the replica processes it owns (the pattern of
+// crash, reload, stop or start the replica processes it owns (the pattern of
 // test/cluster/harness/control-server.ts). One owner keeps teardown and the watchdog whole.
 
 import { randomBytes } from "node:crypto";
@@ -12,7 +12,11 @@ export interface Control {
   close(): Promise<void>;
 }
 
-export async function startControl(replicas: LocalReplicas): Promise<Control> {
+export async function startControl(
+  replicas: LocalReplicas,
+  /** A kubeconfig with a token of the release's ServiceAccount as it is now. */
+  serviceAccount: () => Promise<string>,
+): Promise<Control> {
   const secret = randomBytes(16).toString("hex");
   // One change at a time: a reload racing a crash would leave a slot in either state.
   let queue: Promise<unknown> = Promise.resolve();
@@ -41,11 +45,13 @@ export async function startControl(replicas: LocalReplicas): Promise<Control> {
       action = () => replicas.reload();
     } else if (route === "POST /release/stop") {
       action = () => replicas.stop();
+    } else if (route === "POST /release/start") {
+      action = async () => replicas.startInstalled(await serviceAccount());
     }
     if (!action) {
       return reply(404, {
         error:
-          "expected GET /replicas, POST /replicas/<pod>/crash, POST /release/reload or POST /release/stop",
+          "expected GET /replicas, POST /replicas/<pod>/crash, POST /release/reload, POST /release/stop or POST /release/start",
       });
     }
     const run = action;

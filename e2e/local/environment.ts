@@ -89,7 +89,8 @@ export async function startLocal(log: (line: string) => void): Promise<LocalEnvi
     );
     log(`installed in ${((Date.now() - started) / 1000).toFixed(1)}s`);
 
-    const kubeconfig = await serviceAccountKubeconfig(plane.kubeconfig, plane.runDir, api, log);
+    const serviceAccount = () => serviceAccountKubeconfig(plane.kubeconfig, plane.runDir, api, log);
+    const kubeconfig = await serviceAccount();
     replicas = new LocalReplicas({
       runDir: plane.runDir,
       kubeconfig,
@@ -99,7 +100,7 @@ export async function startLocal(log: (line: string) => void): Promise<LocalEnvi
       log,
     });
     await replicas.start();
-    const control = await startControl(replicas);
+    const control = await startControl(replicas, serviceAccount);
     const first = replicas.slots[0];
     if (!first) throw new Error("the release has no replicas");
     const env = {

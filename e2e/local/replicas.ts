@@ -67,7 +67,7 @@ export interface ReplicaInfo {
 
 export class LocalReplicas {
   readonly #runDir: string;
-  readonly #kubeconfig: string;
+  #kubeconfig: string;
   readonly #clients: Clients;
   readonly #helm: string;
   readonly #helmEnv: Record<string, string>;
@@ -112,6 +112,16 @@ export class LocalReplicas {
     await this.#writeConfig();
     await Promise.all(this.#slots.map((slot) => this.#startSlot(slot)));
     await Promise.all(this.#slots.map((slot) => this.#waitReady(slot)));
+  }
+
+  /**
+   * After a new `helm install` of the release: its ServiceAccount is a new object, so the
+   * replicas need a token of the new one (`kubeconfig`); then as `start`.
+   */
+  async startInstalled(kubeconfig: string): Promise<void> {
+    await this.stop();
+    this.#kubeconfig = kubeconfig;
+    await this.start();
   }
 
   /**

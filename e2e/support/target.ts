@@ -24,6 +24,8 @@ export interface Target {
   rollout(): Promise<void>;
   /** After `helm uninstall`: the replicas are gone. */
   uninstalled(): Promise<void>;
+  /** After a new `helm install` (without --wait): the release's replicas serve, ready. */
+  installed(): Promise<void>;
   /** Releases what the target holds in this process (port-forwards). */
   close(): Promise<void>;
 }
@@ -71,6 +73,10 @@ class LocalTarget implements Target {
 
   async uninstalled(): Promise<void> {
     await this.#call("POST", "/release/stop");
+  }
+
+  async installed(): Promise<void> {
+    await this.#call("POST", "/release/start");
   }
 
   async close(): Promise<void> {}
@@ -225,6 +231,12 @@ class KindTarget implements Target {
       { timeoutMs: 120_000, intervalMs: 1000 },
     );
     await this.close();
+  }
+
+  async installed(): Promise<void> {
+    // The Deployment's pods start as after an upgrade; kind.sh's port-forward to the Service
+    // reconnects by itself.
+    await this.rollout();
   }
 
   async close(): Promise<void> {
