@@ -2,7 +2,6 @@
 // for what kubectl's output would make clumsy. Every call uses the admin kubeconfig the runner
 // handed over.
 
-import { execFile } from "node:child_process";
 import {
   ApiException,
   AppsV1Api,
@@ -15,6 +14,7 @@ import {
   type V1EndpointSlice,
   type V1Pod,
 } from "@kubernetes/client-node";
+import { runProcess } from "../../test/support/process.ts";
 import { ENV, required } from "./env.ts";
 
 export { waitFor } from "../../test/cluster/support/kube.ts";
@@ -25,35 +25,26 @@ export interface Run {
 }
 
 /** Runs a command to completion; a non-zero exit throws with the command and its stderr. */
-export function run(
+export async function run(
   command: string,
   args: readonly string[],
   options: { input?: string; env?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(
-      command,
-      args,
-      {
-        env: { ...process.env, ...options.env },
-        maxBuffer: 64 * 1024 * 1024,
-        timeout: options.timeoutMs ?? 180_000,
-      },
-      (error, stdout, stderr) => {
-        if (error) {
-          reject(
-            Object.assign(
-              new Error(`${command} ${args.join(" ")} failed: ${stderr.trim() || error.message}`),
-              { stdout, stderr },
-            ),
-          );
-        } else {
-          resolve({ stdout, stderr });
-        }
-      },
-    );
-    if (options.input !== undefined) child.stdin?.end(options.input);
-  });
+  const timeoutMs = options.timeoutMs ?? 180_000;
+  const failed = (reason: string, stdout = "", stderr = "") =>
+    Object.assign(new Error(`${command} ${args.join(" ")} failed: ${stderr.trim() || reason}`), {
+      stdout,
+      stderr,
+    });
+  const result = await runProcess(command, args, { ...options, timeoutMs }).catch(
+    (error: Error) => {
+      throw failed(error.message);
+    },
+  );
+  const { code, signal, stdout, stderr } = result;
+  if (result.timedOut) throw failed(`timed out after ${timeoutMs} ms`, stdout, stderr);
+  if (code !== 0) throw failed(`exited with ${code ?? signal}`, stdout, stderr);
+  return { stdout, stderr };
 }
 
 export function kubeconfigPath(): string {

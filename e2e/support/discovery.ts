@@ -1,6 +1,7 @@
 // The discovery API and DNS of a replica, as a client calls them: fetch for HTTP, the real dig
 // for DNS. dig asks over TCP (+tcp), so the same calls work through a kubectl port-forward.
 
+import type { EndpointJson } from "../../src/http/endpoint-json.ts";
 import { run } from "./cluster.ts";
 
 export interface DnsAddress {
@@ -14,20 +15,6 @@ export interface Replica {
   readonly pod: string;
   readonly url: string;
   readonly dns: DnsAddress;
-}
-
-export interface EndpointJson {
-  address: string;
-  port: number | null;
-  identity: string;
-  zone: string | null;
-  region: string | null;
-  node: string | null;
-  weight: number;
-  healthy: boolean;
-  ready: boolean;
-  serving: boolean;
-  terminating: boolean;
 }
 
 export interface PickJson {

@@ -1249,20 +1249,22 @@ describe.skipIf(!clusterAvailable())("the chart against the real API server", ()
     });
 
     it("upgrades with another default strategy: config.yaml and its checksum change, the pods roll", async () => {
+      const upgradeSetting = (setting: string) =>
+        helm.clusterOk([
+          "upgrade",
+          release,
+          CHART_DIR,
+          "--namespace",
+          namespace,
+          "--reuse-values",
+          "--set",
+          setting,
+        ]);
       const before = await deploymentChecksum();
       const generation = await deploymentGeneration();
       expect(before).toMatch(/^[0-9a-f]{64}$/);
       expect((await configYaml()).defaultStrategy).toBe("round-robin");
-      await helm.clusterOk([
-        "upgrade",
-        release,
-        CHART_DIR,
-        "--namespace",
-        namespace,
-        "--reuse-values",
-        "--set",
-        "operator.defaultStrategy=maglev",
-      ]);
+      await upgradeSetting("operator.defaultStrategy=maglev");
       expect((await configYaml()).defaultStrategy).toBe("maglev");
       const after = await deploymentChecksum();
       expect(after).toMatch(/^[0-9a-f]{64}$/);
@@ -1270,16 +1272,7 @@ describe.skipIf(!clusterAvailable())("the chart against the real API server", ()
       // A new pod template: the Deployment controller rolls out new pods for it.
       expect(await deploymentGeneration()).toBe(generation + 1);
       // A change elsewhere leaves the checksum alone.
-      await helm.clusterOk([
-        "upgrade",
-        release,
-        CHART_DIR,
-        "--namespace",
-        namespace,
-        "--reuse-values",
-        "--set",
-        "podAnnotations.team=edge",
-      ]);
+      await upgradeSetting("podAnnotations.team=edge");
       expect(await deploymentChecksum()).toBe(after);
       const history = (await helm.clusterOk(["history", release, "--namespace", namespace])).stdout;
       expect(history.trim().split("\n")).toHaveLength(4);

@@ -127,19 +127,23 @@ afterAll(async () => {
   if (scratch) await rm(scratch, { recursive: true, force: true });
 });
 
+/** `konsul-lb simulate` of the api Service in the dump: its standard output, after exit 0. */
+async function simulateApi(...extra: string[]): Promise<string> {
+  const { code, stdout, stderr } = await runCli([
+    "simulate",
+    "--file",
+    dump,
+    "--service",
+    `${namespace}/api`,
+    ...extra,
+  ]);
+  expect(code, stderr).toBe(0);
+  return stdout;
+}
+
 describe("konsul-lb simulate on a dump of the cluster", () => {
   it("reports the created endpoints, weights, regions, health and the policy's strategy", async () => {
-    const { code, stdout, stderr } = await runCli([
-      "simulate",
-      "--file",
-      dump,
-      "--service",
-      `${namespace}/api`,
-      "--format",
-      "json",
-    ]);
-    expect(code, stderr).toBe(0);
-    const report = JSON.parse(stdout) as SimulationReport;
+    const report = JSON.parse(await simulateApi("--format", "json")) as SimulationReport;
     expect(report.service).toBe(`${namespace}/api`);
     expect(report.policy).toBe(`${namespace}/api-weights`);
     expect(report.serviceStrategy).toBe("weighted-round-robin");
@@ -175,15 +179,7 @@ describe("konsul-lb simulate on a dump of the cluster", () => {
   });
 
   it("prints the same as a table", async () => {
-    const { code, stdout, stderr } = await runCli([
-      "simulate",
-      "--file",
-      dump,
-      "--service",
-      `${namespace}/api`,
-    ]);
-    expect(code, stderr).toBe(0);
-    const lines = stdout.split("\n");
+    const lines = (await simulateApi()).split("\n");
     expect(lines[0]).toBe(
       `${namespace}/api (${dump}): weighted-round-robin, from policy ${namespace}/api-weights`,
     );
@@ -196,19 +192,9 @@ describe("konsul-lb simulate on a dump of the cluster", () => {
   });
 
   it("compares strategies on the dump: latency-based keeps each region's clients at home", async () => {
-    const { code, stdout, stderr } = await runCli([
-      "simulate",
-      "--file",
-      dump,
-      "--service",
-      `${namespace}/api`,
-      "--compare",
-      "latency-based,ring-hash",
-      "--format",
-      "json",
-    ]);
-    expect(code, stderr).toBe(0);
-    const report = JSON.parse(stdout) as SimulationReport;
+    const report = JSON.parse(
+      await simulateApi("--compare", "latency-based,ring-hash", "--format", "json"),
+    ) as SimulationReport;
     const [latency, ring] = report.strategies;
     // The policy's latency map: us-east's half of the clients to api-0 and api-1 by weight
     // (1:3), eu-west's half to api-2.

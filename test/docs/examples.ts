@@ -24,7 +24,6 @@
  *   `examples/` and `docs/` are the repository's.
  */
 
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
@@ -33,6 +32,7 @@ import { join } from "node:path";
 import { deepEqual } from "../../src/catalog/deep-equal.ts";
 import { cliPath, repoRoot, type ServingCli, serveCli } from "../support/cli.ts";
 import { type FencedBlock, fencedBlocks } from "../support/markdown.ts";
+import { runProcess } from "../support/process.ts";
 
 /** The documents whose examples are kept true. */
 export const DOCS = [
@@ -301,32 +301,23 @@ export class Workspace {
    * Runs a block with bash -eu (no pipefail: `curl … | head` ends curl early by design, as in a
    * reader's shell). Background jobs the block leaves behind are killed when it ends.
    */
-  run(script: string, env: Record<string, string> = {}, timeoutMs = 60_000): Promise<RunResult> {
+  async run(
+    script: string,
+    env: Record<string, string> = {},
+    timeoutMs = 60_000,
+  ): Promise<RunResult> {
     const wrapped = `trap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n${script}`;
-    return new Promise((resolve, reject) => {
-      const child = spawn("bash", ["-eu", "-c", wrapped], {
-        cwd: this.dir,
-        env: { ...process.env, ...env, PATH: `${this.bin}:${env.PATH ?? process.env.PATH ?? ""}` },
-        stdio: ["ignore", "pipe", "pipe"],
-      });
-      let stdout = "";
-      let stderr = "";
-      child.stdout.on("data", (chunk) => {
-        stdout += chunk;
-      });
-      child.stderr.on("data", (chunk) => {
-        stderr += chunk;
-      });
-      const timer = setTimeout(() => {
-        child.kill("SIGKILL");
-        reject(new Error(`timed out after ${timeoutMs} ms:\n${script}\n${stdout}\n${stderr}`));
-      }, timeoutMs);
-      child.on("error", reject);
-      child.on("close", (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr });
-      });
+    const result = await runProcess("bash", ["-eu", "-c", wrapped], {
+      cwd: this.dir,
+      env: { ...env, PATH: `${this.bin}:${env.PATH ?? process.env.PATH ?? ""}` },
+      timeoutMs,
     });
+    if (result.timedOut) {
+      throw new Error(
+        `timed out after ${timeoutMs} ms:\n${script}\n${result.stdout}\n${result.stderr}`,
+      );
+    }
+    return result;
   }
 
   remove(): void {

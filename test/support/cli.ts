@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { runProcess } from "./process.ts";
 
 export const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 export const cliPath = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
@@ -12,22 +13,7 @@ export interface CliRun {
 
 /** Runs the CLI to completion with the same Node as the tests. */
 export function runCli(args: readonly string[], env: Record<string, string> = {}): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliPath, ...args], {
-      cwd: repoRoot,
-      env: { ...process.env, ...env },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on("data", (chunk) => {
-      stderr += chunk;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+  return runProcess(process.execPath, [cliPath, ...args], { cwd: repoRoot, env });
 }
 
 export interface ServingCli {

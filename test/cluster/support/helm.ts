@@ -2,12 +2,12 @@
 // (test/cluster/harness/binaries.ts), the system kubectl, both pointed at the test cluster's
 // admin kubeconfig with --kubeconfig.
 
-import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseAllDocuments, stringify } from "yaml";
+import { runProcess } from "../../support/process.ts";
 import { ensureBinaries } from "../harness/binaries.ts";
 import { testKubeconfigPath } from "./kube.ts";
 
@@ -25,23 +25,7 @@ export function runCommand(
   args: readonly string[],
   options: { input?: string; env?: Record<string, string> } = {},
 ): Promise<CommandResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, {
-      env: { ...process.env, ...options.env },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on("data", (chunk) => {
-      stderr += chunk;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(options.input ?? "");
-  });
+  return runProcess(file, args, options);
 }
 
 function describeFailure(file: string, args: readonly string[], result: CommandResult): Error {
