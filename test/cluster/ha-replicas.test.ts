@@ -205,7 +205,6 @@ describe.skipIf(!clusterAvailable())("three replicas against the real API server
     return result;
   }
 
-  /** Polls a replica's counts until they are `expected`; says what they were otherwise. */
   /**
    * Polls a replica's counts until they are those of `expected` (id → endpoint). On failure,
    * names the connections the latest snapshot lists wrongly, with what the test did to them.
@@ -234,9 +233,19 @@ describe.skipIf(!clusterAvailable())("three replicas against the real API server
       const missing = [...expected.keys()]
         .filter((id) => !listed.includes(id))
         .map((id) => `missing ${id}: ${history(id)}`);
+      // What each replica said about leadership, state and connections: a failing round is rare
+      // and cannot be replayed, so its evidence has to be in the message.
+      const said = replicas.map((r) => {
+        const lines = r.cli
+          .output()
+          .split("\n")
+          .filter((line) => /leader|balancer state|connection|forward|releas/i.test(line));
+        return `--- ${r.name}${r.killedAt === null ? "" : " (killed)"}:\n${lines.slice(-25).join("\n")}`;
+      });
       throw new Error(
         `${context} ${replica.name} counts ${JSON.stringify(last)}, expected ` +
-          `${JSON.stringify(tally(expected))}\n${[...extra, ...missing].join("\n")}`,
+          `${JSON.stringify(tally(expected))}\n${[...extra, ...missing].join("\n")}\n` +
+          said.join("\n"),
         { cause: error },
       );
     }
