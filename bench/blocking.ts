@@ -4,7 +4,6 @@
  * catalog changed directly, without a file watcher's delay in between); the crowd of 5,000
  * clients runs in a process of its own (test/http/blocking-clients.ts).
  */
-import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
@@ -13,10 +12,10 @@ import { type RunningService, startService } from "../src/cli/serve.ts";
 import { loadSettings } from "../src/config/settings.ts";
 import { ChangeWaiters } from "../src/http/change-waiters.ts";
 import { createLogger } from "../src/observability/logger.ts";
+import { startCrowd } from "../test/http/blocking-crowd-process.ts";
 import { type Environment, formatBytes, formatMs, formatNumber, markdownTable } from "./report.ts";
 
 const DEMO = fileURLToPath(new URL("../examples/demo.yaml", import.meta.url));
-const CLIENTS = fileURLToPath(new URL("../test/http/blocking-clients.ts", import.meta.url));
 /** The issue's figure: a change wakes waiters within this long. */
 export const TARGET_WAKE_MS = 50;
 
@@ -107,42 +106,28 @@ async function waitingCount(server: RunningService): Promise<number> {
   return Number(/^konsul_lb_blocking_waiters (\d+)/m.exec(text)?.[1]);
 }
 
-interface CrowdSummary {
-  readonly count: number;
-  readonly statuses: readonly number[];
-  readonly first: number;
-  readonly median: number;
-  readonly last: number;
-}
-
 async function crowd(server: RunningService, count: number) {
   const index = await version(server);
   const before = heapUsed();
-  const child = spawn(process.execPath, [
-    CLIENTS,
+  const crowd = startCrowd(
     `${server.url}/v1/services/shop/cart/endpoints?index=${index}&wait=5m`,
-    String(count),
-  ]);
-  let output = "";
-  child.stdout.on("data", (chunk) => {
-    output += chunk;
-  });
-  child.stderr.on("data", (chunk) => {
-    output += chunk;
-  });
-  const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+    count,
+  );
   const deadline = Date.now() + 120_000;
   while ((await waitingCount(server)) < count) {
-    if (Date.now() > deadline || child.exitCode !== null) {
-      throw new Error(`the ${count} blocking clients did not all start waiting:\n${output}`);
+    if (Date.now() > deadline || crowd.child.exitCode !== null) {
+      throw new Error(
+        `the ${count} blocking clients did not all start waiting:\n${crowd.output()}`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   const requestBytes = (heapUsed() - before) / count;
   const changedAt = performance.timeOrigin + performance.now();
   changeCart(server);
-  if ((await exited) !== 0) throw new Error(`the blocking clients failed:\n${output}`);
-  const summary = JSON.parse(output.trim().split("\n").pop() as string) as CrowdSummary;
+  if ((await crowd.exited) !== 0)
+    throw new Error(`the blocking clients failed:\n${crowd.output()}`);
+  const summary = crowd.summary();
   if (summary.count !== count || summary.statuses.join() !== "200") {
     throw new Error(`unexpected answers to the blocking clients: ${JSON.stringify(summary)}`);
   }

@@ -8,31 +8,25 @@ import { DnsResponder, type DnsResponderOptions } from "../../src/dns/responder.
 import { createLogger } from "../../src/observability/logger.ts";
 import { Metrics } from "../../src/observability/metrics.ts";
 import type { ParsedPolicy } from "../../src/policy/validate.ts";
+import { endpoint as catalogEndpoint } from "../catalog/fixtures.ts";
 
 export const DOMAIN = "lb.konsul.local";
 
+/** A catalog endpoint with no topology and a metrics port, as the DNS tests want it. */
 export function endpoint(
   identity: string,
   address: string,
   overrides: Partial<CatalogEndpoint> = {},
 ): CatalogEndpoint {
-  return {
-    identity,
+  return catalogEndpoint(identity, {
     address,
-    port: 8080,
     ports: { http: 8080, metrics: 9090 },
-    weight: 1,
     zone: null,
     region: null,
     node: null,
-    ready: true,
-    serving: true,
-    terminating: false,
-    probeHealthy: null,
     labels: {},
-    podName: identity,
     ...overrides,
-  };
+  });
 }
 
 /** `n` endpoints `${prefix}-i` at 10.9.<k>.<i+1>. */

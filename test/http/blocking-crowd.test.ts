@@ -2,17 +2,15 @@
  * 5,000 blocking queries waiting at once: what they cost the server, and how fast one change
  * answers them all. The clients run in a process of their own (blocking-clients.ts).
  */
-import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { endpoint, service } from "../catalog/fixtures.ts";
 import { manifestYaml } from "../support/manifests.ts";
 import { eventually, startTestService, type TestService } from "../support/service.ts";
+import { startCrowd } from "./blocking-crowd-process.ts";
 
 const WAITERS = 5000;
-const clientsScript = fileURLToPath(new URL("./blocking-clients.ts", import.meta.url));
 
 let server: TestService;
 beforeAll(async () => {
@@ -26,15 +24,6 @@ async function waitingCount(): Promise<number> {
   return Number(/^konsul_lb_blocking_waiters (\d+)/m.exec(text)?.[1]);
 }
 
-interface Summary {
-  count: number;
-  statuses: number[];
-  indexes: number[];
-  first: number;
-  median: number;
-  last: number;
-}
-
 describe(`${WAITERS} blocking queries`, () => {
   it("cost little memory while they wait, and one change answers them all", async () => {
     setFlagsFromString("--expose-gc");
@@ -43,19 +32,10 @@ describe(`${WAITERS} blocking queries`, () => {
     gc();
     const heapBefore = process.memoryUsage().heapUsed;
 
-    const child = spawn(process.execPath, [
-      clientsScript,
+    const crowd = startCrowd(
       `${server.url}/v1/services/shop/web/endpoints?index=${version}&wait=2m`,
-      String(WAITERS),
-    ]);
-    let output = "";
-    child.stdout.on("data", (chunk) => {
-      output += chunk;
-    });
-    child.stderr.on("data", (chunk) => {
-      output += chunk;
-    });
-    const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+      WAITERS,
+    );
     await eventually(async () => expect(await waitingCount()).toBe(WAITERS), 60_000);
 
     gc();
@@ -66,8 +46,8 @@ describe(`${WAITERS} blocking queries`, () => {
 
     const changedAt = performance.timeOrigin + performance.now();
     server.catalog.upsert(service("shop", "web", [endpoint("web-0")]));
-    expect(await exited, output).toBe(0);
-    const summary = JSON.parse(output.trim().split("\n").pop() as string) as Summary;
+    expect(await crowd.exited, crowd.output()).toBe(0);
+    const summary = crowd.summary();
     expect(summary.count).toBe(WAITERS);
     expect(summary.statuses).toEqual([200]);
     expect(summary.indexes).toEqual([server.catalog.get("shop", "web")?.version]);

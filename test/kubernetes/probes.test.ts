@@ -4,6 +4,7 @@ import { Catalog, type ServiceEntry } from "../../src/catalog/catalog.ts";
 import { Prober } from "../../src/health/prober.ts";
 import { probeService, withProbeResults } from "../../src/kubernetes/controller.ts";
 import { validatePolicy } from "../../src/policy/validate.ts";
+import { endpoint } from "../catalog/fixtures.ts";
 import { eventually } from "../support/service.ts";
 
 const servers: Server[] = [];
@@ -37,23 +38,17 @@ function entryWith(port: number, identities: string[]): ServiceEntry {
     namespace: "shop",
     name: "web",
     policy: validation.policy,
-    endpoints: identities.map((identity, i) => ({
-      identity,
-      address: "127.0.0.1",
-      port: 8080,
-      // The first endpoint's probe port listens; the others' point at a closed port.
-      ports: { probe: i === 0 ? port : 1 },
-      weight: 1,
-      zone: null,
-      region: null,
-      node: null,
-      ready: true,
-      serving: true,
-      terminating: false,
-      probeHealthy: null,
-      labels: {},
-      podName: identity,
-    })),
+    endpoints: identities.map((identity, i) =>
+      endpoint(identity, {
+        address: "127.0.0.1",
+        // The first endpoint's probe port listens; the others' point at a closed port.
+        ports: { probe: i === 0 ? port : 1 },
+        zone: null,
+        region: null,
+        node: null,
+        labels: {},
+      }),
+    ),
   };
 }
 
