@@ -21,6 +21,10 @@ import {
  *   can acquire no earlier than leaseDuration after it saw that renew, and renewDeadline <
  *   leaseDuration, the old leader has stopped before a new one can start.
  * - Stopping releases the lease (holder cleared), so a successor takes over at its next retry.
+ * - Every term of leadership has an epoch of its own (the Lease's leaseTransitions, incremented
+ *   by whoever starts a term, this replica included when it takes its own Lease back after its
+ *   term ended). The state store orders snapshots by (epoch, sequence), so two terms sharing an
+ *   epoch would make followers refuse the second one's writes.
  */
 
 export const DEFAULT_LEASE_DURATION_MS = 15_000;
@@ -34,6 +38,9 @@ export interface LeaderTerm {
 }
 
 export type StepDownReason = "renew-deadline" | "lost" | "released";
+
+/** What one attempt achieved: the term it began with renewed, a new term, or neither. */
+type AttemptOutcome = "renewed" | "acquired" | "not-acquired";
 
 export interface LeaderObserver {
   /** This replica became the leader; it may write from now on. */
@@ -234,9 +241,10 @@ export class LeaderElector {
     const started = this.clock();
     const wasLeading = this.isLeader();
     if (this.term !== null && !wasLeading) this.stepDown("renew-deadline");
-    let acquired = false;
+    const renewing = this.term;
+    let outcome: AttemptOutcome = "not-acquired";
     try {
-      acquired = await this.tryAcquireOrRenew(started);
+      outcome = await this.tryAcquireOrRenew(started, renewing);
     } catch (error) {
       this.logger.warn(
         { identity: this.identity, err: error },
@@ -244,12 +252,24 @@ export class LeaderElector {
       );
     }
     if (!this.running) {
-      this.acquiredWhileStopping = acquired;
+      this.acquiredWhileStopping = outcome !== "not-acquired";
       return;
     }
-    if (acquired) {
+    if (outcome === "renewed" && (this.term !== renewing || !this.isLeader())) {
+      // The renew landed after the deadline (the step-down timer fired meanwhile, or is about
+      // to): that term is over, whatever the API server says. Reviving it would reuse its epoch
+      // for a second term, and followers would refuse the second term's snapshots as stale.
+      // The Lease still names this replica, so the next attempt starts a new term.
+      if (this.term !== null) this.stepDown("renew-deadline");
+      this.logger.warn(
+        { identity: this.identity, epoch: renewing?.epoch ?? null },
+        "a renew of the leader lease succeeded after the renew deadline; the next attempt starts a new term",
+      );
+      outcome = "not-acquired";
+    }
+    if (outcome !== "not-acquired") {
       this.validUntil = started + this.renewDeadlineMs;
-      if (this.term === null) this.becomeLeader();
+      if (outcome === "acquired") this.becomeLeader();
       this.armStepDown();
     } else if (this.term !== null) {
       const holder = this.observed?.record.holderIdentity;
@@ -271,14 +291,20 @@ export class LeaderElector {
     return expiresIn > 0 ? Math.min(this.retryPeriodMs, expiresIn + 1) : this.retryPeriodMs;
   }
 
-  /** One round of client-go's tryAcquireOrRenew; true when this replica holds the lease now. */
-  private async tryAcquireOrRenew(started: number): Promise<boolean> {
+  /**
+   * One round of client-go's tryAcquireOrRenew. `renewing` is the term held when the attempt
+   * began: only that term is renewed; any other success starts a new term with a new epoch.
+   */
+  private async tryAcquireOrRenew(
+    started: number,
+    renewing: LeaderTerm | null,
+  ): Promise<AttemptOutcome> {
     const timeout = this.requestTimeout(started);
     const now = this.wallClock().toISOString();
     const leaseSeconds = this.leaseDurationMs / 1000;
 
     // A leader renews from what it wrote last; only a conflict sends it back to reading.
-    if (this.term !== null && this.observed?.record.holderIdentity === this.identity) {
+    if (renewing !== null && this.observed?.record.holderIdentity === this.identity) {
       try {
         this.observe(
           await this.lease.update(
@@ -287,7 +313,7 @@ export class LeaderElector {
             timeout,
           ),
         );
-        return true;
+        return "renewed";
       } catch (error) {
         if (!(error instanceof LeaseConflictError)) throw error;
       }
@@ -305,9 +331,9 @@ export class LeaderElector {
       };
       try {
         this.observe(await this.lease.create(record, this.requestTimeout(started)));
-        return true;
+        return "acquired";
       } catch (error) {
-        if (error instanceof LeaseConflictError) return false;
+        if (error instanceof LeaseConflictError) return "not-acquired";
         throw error;
       }
     }
@@ -315,28 +341,29 @@ export class LeaderElector {
     const record = current.record;
     const heldByOther = record.holderIdentity !== "" && record.holderIdentity !== this.identity;
     if (heldByOther && this.observedAt + record.leaseDurationSeconds * 1000 > this.clock()) {
-      return false;
+      return "not-acquired";
     }
-    // A replica that finds itself holder without a term (e.g. it lost the deadline but nobody
-    // took over) continues the same term; anyone else starts a new one.
-    const next: LeaseRecord =
-      record.holderIdentity === this.identity
-        ? this.renewal(record, now, leaseSeconds)
-        : {
-            holderIdentity: this.identity,
-            leaseDurationSeconds: leaseSeconds,
-            acquireTime: now,
-            renewTime: now,
-            leaseTransitions: record.leaseTransitions + 1,
-            holderAddress: this.address,
-          };
+    // Only a leader still within its term renews it. Anyone else, this replica included when it
+    // finds its own name on a Lease after its term ended (it passed the renew deadline and
+    // nobody took over), starts a new term: every term has an epoch of its own.
+    const renews = renewing !== null && record.holderIdentity === this.identity;
+    const next: LeaseRecord = renews
+      ? this.renewal(record, now, leaseSeconds)
+      : {
+          holderIdentity: this.identity,
+          leaseDurationSeconds: leaseSeconds,
+          acquireTime: now,
+          renewTime: now,
+          leaseTransitions: record.leaseTransitions + 1,
+          holderAddress: this.address,
+        };
     try {
       this.observe(
         await this.lease.update(next, current.resourceVersion, this.requestTimeout(started)),
       );
-      return true;
+      return renews ? "renewed" : "acquired";
     } catch (error) {
-      if (error instanceof LeaseConflictError) return false;
+      if (error instanceof LeaseConflictError) return "not-acquired";
       throw error;
     }
   }

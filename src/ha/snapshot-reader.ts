@@ -72,6 +72,15 @@ export class SnapshotReader {
     return newest;
   }
 
+  /** The highest sequence loaded for `epoch` (0 when none): where a writer of it goes on. */
+  highestSequence(epoch: number): number {
+    let highest = 0;
+    for (const snapshot of this.loaded.values()) {
+      if (snapshot.epoch === epoch && snapshot.sequence > highest) highest = snapshot.sequence;
+    }
+    return highest;
+  }
+
   /** How many shards the current leader writes (1 before any snapshot). */
   currentShards(): number {
     return this.newest()?.shards ?? 1;
@@ -106,6 +115,30 @@ export class SnapshotReader {
     }
     if (snapshot.epoch < this.epochSeen || (previous && !isNewer(snapshot, previous))) {
       this.options.metrics?.stateLoads.inc({ result: "stale" });
+      // The same snapshot delivered again (a relist) is routine; anything else refused means a
+      // deposed leader's late write, or a writer that broke the (epoch, sequence) order.
+      const redelivered =
+        previous !== undefined &&
+        previous.epoch === snapshot.epoch &&
+        previous.sequence === snapshot.sequence &&
+        previous.leader === snapshot.leader;
+      if (!redelivered) {
+        this.options.logger.warn(
+          {
+            configmap: name,
+            refused: {
+              epoch: snapshot.epoch,
+              sequence: snapshot.sequence,
+              leader: snapshot.leader,
+            },
+            kept: previous
+              ? { epoch: previous.epoch, sequence: previous.sequence, leader: previous.leader }
+              : null,
+            highestEpoch: this.epochSeen,
+          },
+          "balancer state: refused a snapshot older than the one already loaded",
+        );
+      }
       return "stale";
     }
     this.noteEpoch(snapshot.epoch);

@@ -102,13 +102,23 @@ export class SnapshotWriter {
 
   /**
    * Starts a term: `existing` are the shards as the follower view last saw them, `shards` the
-   * count the previous leader used. The first write then claims every shard for this epoch.
+   * count the previous leader used, `sequenceSeen` the highest sequence of this epoch seen in
+   * them. The first write then claims every shard for this epoch.
    */
-  begin(term: LeaderTerm, shards: number, existing: Iterable<[string, string]>): void {
+  begin(
+    term: LeaderTerm,
+    shards: number,
+    existing: Iterable<[string, string]>,
+    sequenceSeen = 0,
+  ): void {
+    // Followers order snapshots by (epoch, sequence): within an epoch the sequence must only
+    // grow, even if this epoch was begun before or other replicas saw a higher sequence of it.
+    // Every term has an epoch of its own (see LeaderElector); this is the backstop.
+    const sequence = Math.max(sequenceSeen, term.epoch === this.epoch ? this.sequence : 0);
     this.epoch = term.epoch;
     this.identity = term.identity;
     this.baseTime = this.now();
-    this.sequence = 0;
+    this.sequence = sequence;
     this.shards = Math.max(1, Math.min(this.maxShards, shards));
     this.fencedBy = null;
     this.truncationLogged = false;

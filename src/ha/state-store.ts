@@ -119,7 +119,12 @@ export class StateStore {
     for (const shard of this.informer.values()) {
       existing.push([shard.metadata.name, shard.metadata.resourceVersion ?? ""]);
     }
-    this.writer.begin(term, this.reader.currentShards(), existing);
+    this.writer.begin(
+      term,
+      this.reader.currentShards(),
+      existing,
+      this.reader.highestSequence(term.epoch),
+    );
     this.options.logger.info(
       {
         epoch: term.epoch,
