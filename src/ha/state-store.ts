@@ -2,6 +2,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import type { BalancerManager } from "../balancer/manager.ts";
 import { type InformerTiming, ResilientInformer } from "../kubernetes/informer.ts";
 import { KubernetesShardApi, type ShardApi, shardKind, type TrimmedShard } from "./configmaps.ts";
+import { GroupCommit } from "./group-commit.ts";
 import type { HaMetrics } from "./ha-metrics.ts";
 import type { LeaderTerm } from "./leader-election.ts";
 import type { ObjectOwner } from "./owner.ts";
@@ -9,6 +10,10 @@ import { type LocalConnectionChanges, SnapshotReader } from "./snapshot-reader.t
 import { SnapshotWriter, type WriteOutcome } from "./snapshot-writer.ts";
 
 export const DEFAULT_STATE_INTERVAL_MS = 1_000;
+/** Requests held open for a state write at once; more are refused rather than queued. */
+export const MAX_DURABLE_WAITERS = 10_000;
+/** A change whose state write has not landed by then is answered as not durable. */
+export const DURABLE_TIMEOUT_MS = 5_000;
 
 export interface StateStoreLogger {
   info(fields: object, message: string): void;
@@ -48,6 +53,7 @@ export class StateStore {
   readonly reader: SnapshotReader;
   private readonly writer: SnapshotWriter;
   private readonly informer: ResilientInformer<TrimmedShard>;
+  private readonly commit: GroupCommit;
   private readonly options: StateStoreOptions;
   private readonly intervalMs: number;
   private timer: NodeJS.Timeout | undefined;
@@ -80,6 +86,12 @@ export class StateStore {
       maxShards: options.maxShards,
       released: options.released,
     });
+    this.commit = new GroupCommit({
+      write: async () => (await this.serialized()).kind === "done",
+      maxWaiters: MAX_DURABLE_WAITERS,
+      timeoutMs: DURABLE_TIMEOUT_MS,
+    });
+    this.commit.stop();
     this.informer = new ResilientInformer(
       options.config,
       shardKind(options.config, options.namespace, options.prefix),
@@ -100,6 +112,15 @@ export class StateStore {
 
   highestEpoch(): number {
     return this.reader.highestEpoch();
+  }
+
+  /**
+   * Resolves once every change made before the call is in a state write that landed: what a
+   * leader waits for before acknowledging a change that no other replica holds a copy of.
+   * Rejects with CommitRefusedError when not leading, overloaded, failed or timed out.
+   */
+  durable(): Promise<void> {
+    return this.commit.durable();
   }
 
   /**
@@ -135,6 +156,7 @@ export class StateStore {
       "balancer state: continuing from the last snapshot",
     );
     clearTimeout(this.timer);
+    this.commit.start();
     this.tick();
   }
 
@@ -142,6 +164,7 @@ export class StateStore {
   stepDown(): void {
     this.leadingEpoch = null;
     clearTimeout(this.timer);
+    this.commit.stop();
   }
 
   /** One write now, after any in progress: the last words of a leader stopping gracefully. */
