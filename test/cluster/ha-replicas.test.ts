@@ -729,7 +729,6 @@ describe.skipIf(!clusterAvailable())("three replicas against the real API server
           ? true
           : undefined;
       });
-      const before = lastWritten(epoch)?.pickers as Record<string, unknown>;
       // The last interval's changes, through replicas that survive: they must survive too.
       for (const follower of followers) {
         const { id, identity } = await open(follower);
@@ -746,6 +745,10 @@ describe.skipIf(!clusterAvailable())("three replicas against the real API server
         "the new leader's first snapshot",
         async () => firstWritten(nextEpoch)?.pickers,
       )) as Record<string, unknown>;
+      // The predecessor's last word, read only now: a snapshot that merely shows the rotations
+      // may have been written half-way through them, and a later one is what a successor loads.
+      // The watch delivers writes in order, so every write of the old epoch is in by now.
+      const before = lastWritten(epoch)?.pickers as Record<string, unknown>;
       expect(after["round-robin|healthy"]).toEqual(before["round-robin|healthy"]);
       expect(after["weighted-round-robin|healthy"]).toEqual(before["weighted-round-robin|healthy"]);
       await replacement;
