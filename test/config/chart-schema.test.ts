@@ -14,7 +14,7 @@ import {
   formatJson,
   renderChartSchema,
 } from "../../src/config/chart-schema.ts";
-import { SETTING_NAMES, SETTINGS, spec } from "../../src/config/setting-table.ts";
+import { envName, SETTING_NAMES, SETTINGS, spec } from "../../src/config/setting-table.ts";
 import { loadSettings } from "../../src/config/settings.ts";
 import { repoRoot } from "../support/cli.ts";
 
@@ -76,6 +76,27 @@ describe("the chart's values.schema.json", () => {
       expect(schemaAt(base, path), `${path} in the base`).toBeUndefined();
       expect(schemaAt(schema, path), path).toBeDefined();
       expect(at(values, path), `${path} in values.yaml`).not.toBeUndefined();
+    }
+  });
+
+  it("hands every setting's Helm value to the operator: config.yaml or its variable", () => {
+    const helpers = read("charts/konsul-lb/templates/_helpers.tpl");
+    const deployment = read("charts/konsul-lb/templates/deployment.yaml");
+    for (const { name, path } of helmRows) {
+      const { flag, configKey } = spec(name);
+      if (configKey !== null) {
+        // konsul-lb.config: `"logLevel" $op.logLevel`, `"dnsTtl" .Values.dns.ttl`.
+        const value = path.startsWith("operator.") ? `$op.${path.slice(9)}` : `.Values.${path}`;
+        expect(helpers, `${configKey} in konsul-lb.config`).toContain(`"${configKey}"`);
+        expect(helpers, `${value} in konsul-lb.config`).toContain(value);
+      } else {
+        const env = envName(flag as string);
+        expect(deployment, `${env} from .Values.${path}`).toMatch(
+          new RegExp(
+            `name: ${env}\\n\\s+value: \\{\\{ \\.Values\\.${path.replaceAll(".", "\\.")} `,
+          ),
+        );
+      }
     }
   });
 
