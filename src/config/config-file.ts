@@ -1,200 +1,49 @@
 /**
  * The config file of `konsul-lb serve` (`--config`): a YAML LoadBalancerConfig holding the server's
- * settings and its defaults for policies. It is checked with a closed JSON Schema, and every
- * problem names the file and the field: `config.yaml: strategies.ring-hash.virtualNodes: 0 is not
- * allowed; expected an integer from 1 to 10000`.
+ * settings and its defaults for policies. It is checked with a closed JSON Schema made from the
+ * table of settings, and every problem names the file and the field: `config.yaml:
+ * strategies.ring-hash.virtualNodes: 0 is not allowed; expected an integer from 1 to 10000`.
  */
 
-import type { ErrorObject } from "ajv/dist/2020.js";
-import Ajv2020 from "ajv/dist/2020.js";
 import { LineCounter, parseDocument } from "yaml";
-import { MAX_VIRTUAL_NODES } from "../balancer/policy.ts";
-import type { StrategyName } from "../balancer/strategy.ts";
 import { STRATEGY_NAMES } from "../balancer/strategy.ts";
-import { DURATION_EXAMPLES, DURATION_PATTERN, tryParseDuration } from "../policy/duration.ts";
+import { tryParseDuration } from "../policy/duration.ts";
 import type { PathSegment } from "../policy/field-path.ts";
 import { formatPath } from "../policy/field-path.ts";
-import type { LogLevel } from "./values.ts";
+import { compileValidator, type ErrorObject } from "../shared/ajv.ts";
+import { type ConfigSchema, describeAllowed } from "./config-schema.ts";
 import {
-  DNS_DOMAIN_ALLOWED,
-  DNS_TTL_ALLOWED,
-  HOST_PORT_ALLOWED,
-  LOG_LEVELS,
-  MAX_DNS_ANSWERS,
-  MAX_DNS_TTL_SECONDS,
-  notAllowedMessage,
-  showValue,
-  TRUST_PROXY_ALLOWED,
-  TRUST_PROXY_ENTRY_ALLOWED,
-} from "./values.ts";
+  CONFIG_KEYS,
+  type ConfigKey,
+  envName,
+  ROW_OF_CONFIG_KEY,
+  SETTING_NAMES,
+  spec,
+} from "./setting-table.ts";
+import { notAllowedMessage, showValue } from "./values.ts";
 
-/** One strategy's entry under `strategies`. */
-export interface StrategyConfig {
-  /** Absent means enabled. */
-  readonly enabled?: boolean;
-  /** ring-hash only: virtual nodes per endpoint for policies that set none. */
-  readonly virtualNodes?: number;
-  /** latency-based only: client region → endpoint region → Go-style duration. */
-  readonly latencyMap?: Readonly<Record<string, Readonly<Record<string, string>>>>;
-}
+export { CONFIG_KEYS } from "./setting-table.ts";
 
-/** The file as written (durations still text); every field is optional. */
-export interface LoadBalancerConfig {
-  readonly httpAddr?: string;
-  readonly logLevel?: LogLevel;
-  readonly trustProxy?: boolean | number | string | readonly string[];
-  readonly defaultStrategy?: StrategyName;
-  readonly healthFilter?: boolean;
-  readonly strategies?: Readonly<Partial<Record<StrategyName, StrategyConfig>>>;
-  readonly dnsAddr?: string;
-  readonly dnsDomain?: string;
-  /** Seconds, or a duration of whole seconds. */
-  readonly dnsTtl?: number | string;
-  readonly dnsMaxAnswers?: number;
-}
+/**
+ * The file as written (durations still text), each field checked by its row's schema and read by
+ * its row's parse; every field is optional.
+ */
+export type LoadBalancerConfig = Readonly<Partial<Record<ConfigKey, unknown>>>;
 
-/** The top-level fields of the file. */
-export const CONFIG_KEYS = [
-  "httpAddr",
-  "logLevel",
-  "trustProxy",
-  "defaultStrategy",
-  "healthFilter",
-  "strategies",
-  "dnsAddr",
-  "dnsDomain",
-  "dnsTtl",
-  "dnsMaxAnswers",
-] as const;
-export type ConfigKey = (typeof CONFIG_KEYS)[number];
-
-/** The part of JSON Schema the config schema uses, plus `expected`: "what is allowed" in words. */
-export interface ConfigSchema {
-  type: "object" | "array" | "string" | "integer" | "boolean" | readonly string[];
-  description?: string;
-  expected?: string;
-  enum?: readonly string[];
-  minimum?: number;
-  maximum?: number;
-  pattern?: string;
-  minItems?: number;
-  items?: ConfigSchema;
-  properties?: Record<string, ConfigSchema>;
-  additionalProperties?: ConfigSchema | false;
-  propertyNames?: { type: "string"; enum: readonly string[] };
-}
-
-const durationSchema: ConfigSchema = {
-  type: "string",
-  pattern: DURATION_PATTERN,
-  expected: `a duration such as ${DURATION_EXAMPLES}`,
-  description: "The latency between the two regions.",
-};
-
-function strategySchema(name: StrategyName): ConfigSchema {
-  const properties: Record<string, ConfigSchema> = {
-    enabled: {
-      type: "boolean",
-      description: "Whether policies may use the strategy; absent means enabled.",
-    },
-  };
-  if (name === "ring-hash") {
-    properties.virtualNodes = {
-      type: "integer",
-      minimum: 1,
-      maximum: MAX_VIRTUAL_NODES,
-      description: "Virtual nodes per endpoint for policies that set none.",
-    };
-  }
-  if (name === "latency-based") {
-    properties.latencyMap = {
-      type: "object",
-      expected: "a map of client region to a map of endpoint region to latency",
-      description:
-        "Latency from a client region (outer key) to an endpoint region (inner key), for " +
-        "policies that give no map.",
-      additionalProperties: {
-        type: "object",
-        expected: "a map of endpoint region to latency",
-        additionalProperties: durationSchema,
-      },
-    };
-  }
-  return { type: "object", properties, additionalProperties: false };
+function fieldSchema(key: ConfigKey): ConfigSchema {
+  const name = ROW_OF_CONFIG_KEY.get(key);
+  const schema = name === undefined ? undefined : spec(name).schema;
+  if (schema === undefined) throw new Error(`the setting of config key ${key} has no schema`);
+  return schema;
 }
 
 export const CONFIG_SCHEMA: ConfigSchema = {
   type: "object",
   additionalProperties: false,
-  properties: {
-    httpAddr: { type: "string", expected: HOST_PORT_ALLOWED },
-    logLevel: { type: "string", enum: LOG_LEVELS },
-    trustProxy: {
-      type: ["boolean", "integer", "string", "array"],
-      minimum: 0,
-      minItems: 1,
-      items: { type: "string", expected: TRUST_PROXY_ENTRY_ALLOWED },
-      expected: `${TRUST_PROXY_ALLOWED}; or a list of them`,
-    },
-    defaultStrategy: { type: "string", enum: STRATEGY_NAMES },
-    healthFilter: {
-      type: "boolean",
-      description: "Whether unhealthy endpoints are left out, for policies that do not say.",
-    },
-    strategies: {
-      type: "object",
-      propertyNames: { type: "string", enum: STRATEGY_NAMES },
-      properties: Object.fromEntries(STRATEGY_NAMES.map((name) => [name, strategySchema(name)])),
-    },
-    dnsAddr: { type: "string", expected: HOST_PORT_ALLOWED },
-    dnsDomain: { type: "string", expected: DNS_DOMAIN_ALLOWED },
-    dnsTtl: {
-      type: ["integer", "string"],
-      minimum: 0,
-      maximum: MAX_DNS_TTL_SECONDS,
-      expected: DNS_TTL_ALLOWED,
-    },
-    dnsMaxAnswers: { type: "integer", minimum: 1, maximum: MAX_DNS_ANSWERS },
-  },
+  properties: Object.fromEntries(CONFIG_KEYS.map((key) => [key, fieldSchema(key)])),
 };
 
-const ajv = new Ajv2020.default({
-  allErrors: true,
-  verbose: true,
-  strict: true,
-  allowUnionTypes: true,
-});
-ajv.addKeyword({ keyword: "expected", schemaType: "string" });
-const validate = ajv.compile(CONFIG_SCHEMA);
-
-function range(min: number | undefined, max: number | undefined): string {
-  if (min !== undefined && max !== undefined) return ` from ${min} to ${max}`;
-  if (min !== undefined) return ` of at least ${min}`;
-  if (max !== undefined) return ` of at most ${max}`;
-  return "";
-}
-
-/** What `schema` allows, in words. */
-export function describeAllowed(schema: ConfigSchema): string {
-  if (schema.expected !== undefined) return schema.expected;
-  if (schema.enum !== undefined) return `one of ${schema.enum.join(", ")}`;
-  switch (schema.type) {
-    case "integer":
-      return `an integer${range(schema.minimum, schema.maximum)}`;
-    case "boolean":
-      return "true or false";
-    case "string":
-      return "a string";
-    case "array":
-      return "a list";
-    case "object":
-      return schema.properties === undefined
-        ? "a map"
-        : `a map with the fields ${Object.keys(schema.properties).join(", ")}`;
-    default:
-      return `one of the types ${schema.type.join(", ")}`;
-  }
-}
+const validate = compileValidator(CONFIG_SCHEMA);
 
 /** A problem in the file; `key` is the top-level field it lies in, when there is one. */
 export interface ConfigProblem {
@@ -208,11 +57,13 @@ export interface ConfigFileResult {
   readonly problems: readonly ConfigProblem[];
 }
 
-/** Top-level fields that only a flag or an environment variable sets. */
-const COMMAND_LINE_ONLY: Readonly<Record<string, string>> = {
-  file: "--file or KONSUL_LB_FILE",
-  config: "--config or KONSUL_LB_CONFIG",
-};
+/** Top-level fields that only a flag or an environment variable sets, by their flag's name. */
+const COMMAND_LINE_ONLY: ReadonlyMap<string, string> = new Map(
+  SETTING_NAMES.flatMap((name) => {
+    const { flag, configKey } = spec(name);
+    return flag === null || configKey !== null ? [] : [[flag, `--${flag} or ${envName(flag)}`]];
+  }),
+);
 
 function pointerSegments(pointer: string): PathSegment[] {
   if (pointer === "") return [];
@@ -255,7 +106,7 @@ function schemaProblem(fileName: string, error: ErrorObject): FieldProblem | nul
   switch (error.keyword) {
     case "additionalProperties": {
       const extra = String(error.params.additionalProperty);
-      const only = path.length === 0 ? COMMAND_LINE_ONLY[extra] : undefined;
+      const only = path.length === 0 ? COMMAND_LINE_ONLY.get(extra) : undefined;
       if (only !== undefined) {
         return at(fileName, [extra], `unknown field; this setting is given only by ${only}`);
       }

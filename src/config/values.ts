@@ -6,6 +6,7 @@
 
 import { isIP, isIPv4, isIPv6 } from "node:net";
 import { tryParseDuration } from "../policy/duration.ts";
+import { DNS_1123_LABEL, DNS_1123_SUBDOMAIN } from "../shared/kubernetes-names.ts";
 
 /** A setting value that cannot be used; the message is ready to show to the user. */
 export class SettingsError extends Error {
@@ -195,6 +196,13 @@ export const DNS_DOMAIN_ALLOWED =
 const DNS_LABEL = /^[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?$/;
 
 /**
+ * The same names as a schema pattern, either case, trailing dot optional (254 characters with
+ * it). For the chart's schema; the server's own check is parseDnsDomain, with clearer messages.
+ */
+export const DNS_DOMAIN_PATTERN =
+  "^([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.)*[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\\.?$";
+
+/**
  * The domain the DNS server answers for, lowercased and without its trailing dot: DNS names
  * compare without regard to ASCII case (RFC 4343), so the server matches on one spelling.
  */
@@ -217,6 +225,9 @@ export const MAX_DNS_TTL_SECONDS = 86_400;
 export const DNS_TTL_ALLOWED =
   `a whole number of seconds from 0 to ${MAX_DNS_TTL_SECONDS}, or a duration of whole ` +
   'seconds such as "5s", "1m" or "0s"';
+
+/** A number of seconds, or a duration of whole h, m and s parts, as a schema pattern. */
+export const DNS_TTL_PATTERN = "^([0-9]+|([0-9]+(h|m|s))+)$";
 
 /** A TTL in seconds from a number of seconds (5, "5") or a Go-style duration ("5s", "1m30s"). */
 export function parseDnsTtl(value: unknown, settingName: string): number {
@@ -254,4 +265,63 @@ export function parseDnsMaxAnswers(value: unknown, settingName: string): number 
     throw new SettingsError(notAllowedMessage(settingName, value, DNS_MAX_ANSWERS_ALLOWED));
   }
   return count;
+}
+
+/** A name of a Kubernetes object or namespace: an RFC 1123 label or subdomain. */
+export function parseKubernetesName(
+  value: unknown,
+  settingName: string,
+  kind: "label" | "subdomain",
+  maxLength: number,
+): string {
+  const pattern = kind === "label" ? DNS_1123_LABEL : DNS_1123_SUBDOMAIN;
+  if (typeof value !== "string" || value.length > maxLength || !pattern.test(value)) {
+    const allowed =
+      kind === "label"
+        ? `a DNS label of up to ${maxLength} characters: lowercase letters, digits and "-"`
+        : `a DNS subdomain of up to ${maxLength} characters: lowercase letters, digits, "-" and "."`;
+    throw new SettingsError(notAllowedMessage(settingName, value, allowed));
+  }
+  return value;
+}
+
+/** Milliseconds of a Go-style duration above 0 ("15s", "500ms"). */
+export function parsePositiveDuration(value: unknown, settingName: string): number {
+  const ms = typeof value === "string" ? tryParseDuration(value) : null;
+  if (ms === null || ms <= 0) {
+    throw new SettingsError(
+      notAllowedMessage(settingName, value, "a duration above 0 such as 15s or 500ms"),
+    );
+  }
+  return ms;
+}
+
+/** "true" or "false", as flags and environment variables write a switch. */
+export function parseSwitch(value: unknown, settingName: string): boolean {
+  if (value !== "true" && value !== "false") {
+    throw new SettingsError(notAllowedMessage(settingName, value, "true or false"));
+  }
+  return value === "true";
+}
+
+/** An http or https URL, without trailing slashes (paths are appended to it). */
+export function parseHttpUrl(value: unknown, settingName: string): string {
+  const text = String(value);
+  let url: URL | null = null;
+  try {
+    url = new URL(text);
+  } catch {}
+  if (url === null || (url.protocol !== "http:" && url.protocol !== "https:")) {
+    throw new SettingsError(
+      notAllowedMessage(settingName, value, "an http or https URL such as http://10.0.0.7:8080"),
+    );
+  }
+  return text.replace(/\/+$/, "");
+}
+
+/** A file path: any text but the empty one. `allowed` says what the path names. */
+export function parsePath(value: unknown, settingName: string, allowed: string): string {
+  if (value === "")
+    throw new SettingsError(notAllowedMessage(settingName, value, allowed, "empty"));
+  return value as string;
 }

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import proxyAddr from "proxy-addr";
 import type { BalancerManager, Connection, ConnectionEvent } from "../balancer/manager.ts";
+import type { Logger } from "../shared/logger.ts";
 import type { HaMetrics } from "./ha-metrics.ts";
 import type { LocalConnectionChanges } from "./snapshot-reader.ts";
 
@@ -24,11 +25,6 @@ export const RECONCILE_PATH = "/internal/v1/connections/reconcile";
 const OPEN_PATH = /^\/v1\/services\/([^/?]+)\/([^/?]+)\/connections(?:\?|$)/;
 const CLOSE_PATH = /^\/v1\/connections\/([^/?]+)(?:\?|$)/;
 
-export interface FrontLogger {
-  info(fields: object, message: string): void;
-  warn(fields: object, message: string): void;
-}
-
 export interface ConnectionFrontOptions {
   readonly manager: BalancerManager;
   readonly identity: string;
@@ -37,7 +33,7 @@ export interface ConnectionFrontOptions {
   readonly leader: () => { identity: string; address: string | null } | null;
   /** Express's compiled trust-proxy function, to find the client's address as the app does. */
   readonly trustProxy: (address: string, hop: number) => boolean;
-  readonly logger: FrontLogger;
+  readonly logger: Pick<Logger, "info" | "warn">;
   readonly metrics?: HaMetrics;
   /** A forward that takes longer is given up and answered here. */
   readonly forwardTimeoutMs?: number;

@@ -3,7 +3,8 @@ import { hostname } from "node:os";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Registry } from "prom-client";
 import type { BalancerManager } from "../balancer/manager.ts";
-import { ConnectionFront, type FrontLogger } from "./connection-front.ts";
+import type { Logger } from "../shared/logger.ts";
+import { ConnectionFront } from "./connection-front.ts";
 import { HaMetrics } from "./ha-metrics.ts";
 import type { HaSettings } from "./ha-settings.ts";
 import { defaultIdentity, LeaderElector, type LeaderTerm } from "./leader-election.ts";
@@ -17,7 +18,7 @@ export interface HighAvailabilityOptions {
   readonly config: KubeConfig;
   readonly settings: HaSettings;
   readonly manager: BalancerManager;
-  readonly logger: FrontLogger;
+  readonly logger: Pick<Logger, "info" | "warn">;
   readonly registry: Registry;
   /** Where other replicas reach this one's HTTP API. */
   readonly address: string;
@@ -39,7 +40,7 @@ export class HighAvailability {
   readonly store: StateStore;
   readonly front: ConnectionFront;
   readonly metrics: HaMetrics;
-  private readonly logger: FrontLogger;
+  private readonly logger: Pick<Logger, "info" | "warn">;
   private readonly config: KubeConfig;
   private readonly settings: HaSettings;
   private readonly owner: ObjectOwner;

@@ -1,4 +1,5 @@
 import { hostname } from "node:os";
+import type { Logger } from "../shared/logger.ts";
 import {
   type LeaseApi,
   LeaseConflictError,
@@ -57,11 +58,6 @@ export interface LeaderMetricsSink {
   transition(event: "acquired" | StepDownReason): void;
 }
 
-export interface ElectorLogger {
-  info(fields: object, message: string): void;
-  warn(fields: object, message: string): void;
-}
-
 export interface LeaderElectorOptions {
   readonly lease: LeaseApi;
   readonly identity: string;
@@ -70,7 +66,7 @@ export interface LeaderElectorOptions {
   readonly leaseDurationMs?: number;
   readonly renewDeadlineMs?: number;
   readonly retryPeriodMs?: number;
-  readonly logger: ElectorLogger;
+  readonly logger: Pick<Logger, "info" | "warn">;
   readonly observer?: LeaderObserver;
   readonly metrics?: LeaderMetricsSink;
   /** Monotonic milliseconds; injectable for tests. */
@@ -123,7 +119,7 @@ export class LeaderElector {
   readonly retryPeriodMs: number;
   private readonly lease: LeaseApi;
   private readonly address: string | null;
-  private readonly logger: ElectorLogger;
+  private readonly logger: Pick<Logger, "info" | "warn">;
   private readonly observer: LeaderObserver;
   private readonly metrics: LeaderMetricsSink | undefined;
   private readonly clock: () => number;

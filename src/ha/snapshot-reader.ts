@@ -1,4 +1,5 @@
 import type { BalancerManager, Connection, SlotStates } from "../balancer/manager.ts";
+import type { Logger } from "../shared/logger.ts";
 import { shardIndex } from "./configmaps.ts";
 import type { HaMetrics } from "./ha-metrics.ts";
 import {
@@ -19,17 +20,13 @@ export interface LocalConnectionChanges {
   merge(serviceKey: string, listed: Connection[], released: readonly string[]): Connection[];
 }
 
-export interface ReaderLogger {
-  warn(fields: object, message: string): void;
-}
-
 export interface SnapshotReaderOptions {
   readonly prefix: string;
   readonly manager: BalancerManager;
   /** While leading, the replica's own state is the truth: snapshots only inform fencing. */
   readonly isLeading: () => boolean;
   readonly local?: LocalConnectionChanges;
-  readonly logger: ReaderLogger;
+  readonly logger: Pick<Logger, "warn">;
   readonly metrics?: HaMetrics;
 }
 

@@ -1,4 +1,5 @@
 import type { BalancerManager } from "../balancer/manager.ts";
+import type { Logger } from "../shared/logger.ts";
 import {
   EPOCH_ANNOTATION,
   LEADER_ANNOTATION,
@@ -25,16 +26,11 @@ export const DEFAULT_SHARD_TARGET_BYTES = 512 * 1024;
 export const SHARD_HARD_LIMIT_BYTES = 900 * 1024;
 export const DEFAULT_MAX_SHARDS = 64;
 
-export interface WriterLogger {
-  info(fields: object, message: string): void;
-  warn(fields: object, message: string): void;
-}
-
 export interface SnapshotWriterOptions {
   readonly api: ShardApi;
   readonly prefix: string;
   readonly manager: BalancerManager;
-  readonly logger: WriterLogger;
+  readonly logger: Pick<Logger, "info" | "warn">;
   readonly metrics?: HaMetrics;
   /** The term while the lease is valid, else null: asked again before every request. */
   readonly term: () => LeaderTerm | null;

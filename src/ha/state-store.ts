@@ -1,6 +1,7 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { BalancerManager } from "../balancer/manager.ts";
 import { type InformerTiming, ResilientInformer } from "../kubernetes/informer.ts";
+import type { Logger } from "../shared/logger.ts";
 import { KubernetesShardApi, type ShardApi, shardKind, type TrimmedShard } from "./configmaps.ts";
 import { GroupCommit } from "./group-commit.ts";
 import type { HaMetrics } from "./ha-metrics.ts";
@@ -15,17 +16,12 @@ export const MAX_DURABLE_WAITERS = 10_000;
 /** A change whose state write has not landed by then is answered as not durable. */
 export const DURABLE_TIMEOUT_MS = 5_000;
 
-export interface StateStoreLogger {
-  info(fields: object, message: string): void;
-  warn(fields: object, message: string): void;
-}
-
 export interface StateStoreOptions {
   readonly config: KubeConfig;
   readonly namespace: string;
   readonly prefix: string;
   readonly manager: BalancerManager;
-  readonly logger: StateStoreLogger;
+  readonly logger: Pick<Logger, "info" | "warn">;
   readonly metrics?: HaMetrics;
   /** The valid term of this replica, else null (LeaderElector.currentTerm). */
   readonly term: () => LeaderTerm | null;

@@ -4,7 +4,6 @@ export { isValidPort, type PortResolution, resolvePort } from "./port.ts";
 export {
   DEFAULT_MAX_CONCURRENT,
   Prober,
-  type ProberLogger,
   type ProberOptions,
 } from "./prober.ts";
 export {

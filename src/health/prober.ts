@@ -1,26 +1,20 @@
 import { performance } from "node:perf_hooks";
+import { type Logger, SILENT_LOGGER } from "../shared/logger.ts";
 import { ConcurrencyLimiter } from "./limiter.ts";
 import { resolvePort } from "./port.ts";
 import { check } from "./probes.ts";
 import type { HealthCheckSpec, ProbeOutcome, ProbeTarget } from "./types.ts";
 
 /** The part of a pino logger the prober uses. */
-export interface ProberLogger {
-  warn(fields: object, msg: string): void;
-  info(fields: object, msg: string): void;
-}
-
 export interface ProberOptions {
   /** Probes in flight at once, across all services; the rest wait their turn. Default 32. */
   readonly maxConcurrent?: number;
   /** Called whenever an endpoint's verdict changes, the first verdict included. */
   readonly onChange: (service: string, identity: string, healthy: boolean) => void;
-  readonly logger?: ProberLogger;
+  readonly logger?: Pick<Logger, "info" | "warn">;
 }
 
 export const DEFAULT_MAX_CONCURRENT = 32;
-
-const silent: ProberLogger = { warn() {}, info() {} };
 
 interface TargetState {
   target: ProbeTarget;
@@ -62,14 +56,14 @@ interface ServiceState {
  */
 export class Prober {
   private readonly onChange: ProberOptions["onChange"];
-  private readonly logger: ProberLogger;
+  private readonly logger: Pick<Logger, "info" | "warn">;
   private readonly limiter: ConcurrencyLimiter;
   private readonly services = new Map<string, ServiceState>();
   private stopped = false;
 
   constructor(options: ProberOptions) {
     this.onChange = options.onChange;
-    this.logger = options.logger ?? silent;
+    this.logger = options.logger ?? SILENT_LOGGER;
     this.limiter = new ConcurrencyLimiter(options.maxConcurrent ?? DEFAULT_MAX_CONCURRENT);
   }
 

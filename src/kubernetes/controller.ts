@@ -2,13 +2,14 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { type Catalog, type ServiceEntry, serviceKey } from "../catalog/catalog.ts";
 import type { Prober } from "../health/prober.ts";
 import type { ControllerMetrics } from "../observability/controller-metrics.ts";
+import type { Logger } from "../shared/logger.ts";
 import type { InformerTiming } from "./informer.ts";
 import { PolicyStatusWriter } from "./policy-status.ts";
-import { KubernetesSource, type SourceLogger } from "./source.ts";
+import { KubernetesSource } from "./source.ts";
 
 export interface ControllerOptions {
   readonly catalog: Catalog;
-  readonly logger: SourceLogger;
+  readonly logger: Logger;
   /** A kubeconfig file; absent = in-cluster configuration, else the usual KUBECONFIG lookup. */
   readonly kubeconfig?: string | null;
   readonly metrics?: ControllerMetrics;

@@ -7,6 +7,7 @@ import {
   serviceKey,
 } from "../catalog/catalog.ts";
 import { type ParsedPolicy, type PolicyValidation, validatePolicy } from "../policy/validate.ts";
+import type { Logger } from "../shared/logger.ts";
 import { SERVICE_NAME_LABEL } from "../sources/kube-objects.ts";
 import { comparePolicyAge, translateSnapshot } from "../sources/translate.ts";
 import {
@@ -26,17 +27,10 @@ import {
 } from "./resources.ts";
 import { type QueueObserver, WorkQueue } from "./workqueue.ts";
 
-export interface SourceLogger {
-  debug(fields: object, message: string): void;
-  info(fields: object, message: string): void;
-  warn(fields: object, message: string): void;
-  error(fields: object, message: string): void;
-}
-
 export interface KubernetesSourceOptions {
   readonly config: KubeConfig;
   readonly catalog: Catalog;
-  readonly logger: SourceLogger;
+  readonly logger: Logger;
   readonly timing?: InformerTiming;
   readonly observer?: QueueObserver;
   readonly onWatchRestart?: InformerHooks["onWatchRestart"];
@@ -98,7 +92,7 @@ export interface PolicyView {
  */
 export class KubernetesSource {
   private readonly catalog: Catalog;
-  private readonly logger: SourceLogger;
+  private readonly logger: Logger;
   private readonly decorate: ((entry: ServiceEntry) => ServiceEntry) | undefined;
   private readonly onServiceReconciled: KubernetesSourceOptions["onServiceReconciled"];
   private readonly onPolicyChanged: KubernetesSourceOptions["onPolicyChanged"];

@@ -9,6 +9,7 @@
  */
 
 import { stringify } from "yaml";
+import { QUALIFIED_NAME_PATTERN } from "../shared/kubernetes-names.ts";
 import type { OpenApiSchema } from "./schema.ts";
 import {
   loadBalancingPolicySpecSchema,
@@ -39,9 +40,7 @@ const conditionSchema: OpenApiSchema = {
     type: {
       type: "string",
       maxLength: 316,
-      pattern:
-        "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?" +
-        "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$",
+      pattern: QUALIFIED_NAME_PATTERN,
       description:
         `The aspect: ${CONDITION_TYPES.join(", ")}. Accepted: the spec is valid and this ` +
         "policy is the one that applies to its Service (the oldest, if several target it). " +

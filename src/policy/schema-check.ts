@@ -4,8 +4,7 @@
  * allowed; expected an integer from 1 to 10000").
  */
 
-import type { ErrorObject } from "ajv/dist/2020.js";
-import Ajv2020 from "ajv/dist/2020.js";
+import { compileValidator, type ErrorObject } from "../shared/ajv.ts";
 import type { PathSegment } from "./field-path.ts";
 import { formatPath } from "./field-path.ts";
 import type { OpenApiSchema } from "./schema.ts";
@@ -29,8 +28,6 @@ export interface CompileOptions {
   /** Plain-words descriptions of patterns, by pattern, for "expected ..." in messages. */
   readonly patternNames?: Readonly<Record<string, string>>;
 }
-
-const ajv = new Ajv2020.default({ allErrors: true, verbose: true, strict: true });
 
 /**
  * `schema` as ajv takes it. The API server's own keywords (x-kubernetes-*) go: validate.ts
@@ -199,7 +196,7 @@ function problemFor(
 }
 
 export function compileSchema(schema: OpenApiSchema, options: CompileOptions = {}): SchemaCheck {
-  const validate = ajv.compile(ajvSchema(schema, options.closed === true));
+  const validate = compileValidator(ajvSchema(schema, options.closed === true));
   const patternNames = options.patternNames ?? {};
   return (data, root) => {
     if (validate(data)) return [];

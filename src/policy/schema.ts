@@ -29,6 +29,7 @@ import {
 } from "../balancer/policy.ts";
 import type { StrategyName } from "../balancer/strategy.ts";
 import { STRATEGY_NAMES } from "../balancer/strategy.ts";
+import { DNS_1035_LABEL_PATTERN } from "../shared/kubernetes-names.ts";
 import { DURATION_PATTERN, durationRange, formatDuration } from "./duration.ts";
 import type { HealthCheckInput } from "./health-check.ts";
 import {
@@ -72,7 +73,7 @@ export const MAX_BALANCE_FACTOR = 10_000;
 export const MIN_MAGLEV_TABLE_SIZE = 3;
 
 /** A Service name: an RFC 1035 label, as Kubernetes requires of Service names. */
-export const DNS_1035_LABEL_PATTERN = "^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$";
+export { DNS_1035_LABEL_PATTERN };
 
 // Limits on lists, maps and strings. Generous for real policies; they exist so that the API
 // server can bound the cost of evaluating the CEL rules (see the module comment).

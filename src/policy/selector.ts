@@ -1,3 +1,9 @@
+import {
+  DNS_1123_SUBDOMAIN,
+  DNS_1123_SUBDOMAIN_MAX_LENGTH,
+  LABEL_NAME,
+  LABEL_NAME_MAX_LENGTH,
+} from "../shared/kubernetes-names.ts";
 import { appendPath } from "./field-path.ts";
 
 /**
@@ -57,12 +63,6 @@ export function matchesSelector(
   return true;
 }
 
-// Label syntax, as the API server checks it: an optional DNS subdomain prefix and a name part.
-const LABEL_NAME = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const MAX_NAME_LENGTH = 63;
-const MAX_PREFIX_LENGTH = 253;
-
 export const LABEL_KEY_RULE =
   "a label key: an optional DNS subdomain prefix and '/', then at most 63 letters, digits, " +
   "'-', '_' or '.', starting and ending with a letter or digit";
@@ -71,27 +71,27 @@ export const LABEL_VALUE_RULE =
   "starting and ending with a letter or digit";
 
 /**
- * The same syntax as schema patterns, so that the API server rejects a bad label at apply time
- * (written for both ECMAScript and RE2). The key's pattern cannot hold the prefix to 253
- * characters; isLabelKey does, after the schema.
+ * The same syntax as schema patterns, so that the API server rejects a bad label at apply time.
+ * The key's pattern cannot hold the prefix to 253 characters; isLabelKey does, after the schema.
  */
-export const LABEL_VALUE_PATTERN = "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$";
-export const LABEL_KEY_PATTERN =
-  "^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?" +
-  "[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$";
+export { LABEL_KEY_PATTERN, LABEL_VALUE_PATTERN } from "../shared/kubernetes-names.ts";
 
+/** Label syntax, as the API server checks it: an optional subdomain prefix and a name part. */
 export function isLabelKey(key: string): boolean {
   const slash = key.lastIndexOf("/");
   const prefix = slash >= 0 ? key.slice(0, slash) : null;
   const name = slash >= 0 ? key.slice(slash + 1) : key;
-  if (prefix !== null && (prefix.length > MAX_PREFIX_LENGTH || !DNS_SUBDOMAIN.test(prefix))) {
+  if (
+    prefix !== null &&
+    (prefix.length > DNS_1123_SUBDOMAIN_MAX_LENGTH || !DNS_1123_SUBDOMAIN.test(prefix))
+  ) {
     return false;
   }
-  return name.length <= MAX_NAME_LENGTH && LABEL_NAME.test(name);
+  return name.length <= LABEL_NAME_MAX_LENGTH && LABEL_NAME.test(name);
 }
 
 export function isLabelValue(value: string): boolean {
-  return value === "" || (value.length <= MAX_NAME_LENGTH && LABEL_NAME.test(value));
+  return value === "" || (value.length <= LABEL_NAME_MAX_LENGTH && LABEL_NAME.test(value));
 }
 
 function quote(value: string): string {

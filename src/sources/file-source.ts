@@ -8,22 +8,16 @@ import { unwatchFile, watch, watchFile } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Catalog } from "../catalog/catalog.ts";
+import { type Logger, SILENT_LOGGER } from "../shared/logger.ts";
 import { parseManifests } from "./manifests.ts";
 import { translateSnapshot } from "./translate.ts";
 
 /** What the source needs of a logger; a pino logger fits. */
-export interface SourceLogger {
-  info(fields: object, message: string): void;
-  warn(fields: object, message: string): void;
-  error(fields: object, message: string): void;
-}
-
-const silentLogger: SourceLogger = { info() {}, warn() {}, error() {} };
 
 export interface FileSourceOptions {
   readonly path: string;
   readonly catalog: Catalog;
-  readonly logger?: SourceLogger;
+  readonly logger?: Pick<Logger, "info" | "warn" | "error">;
   /** Quiet time after a change before the file is read; editors write in several steps. */
   readonly debounceMs?: number;
   /** Interval of the stat poll that backs up the directory watch. */
@@ -58,7 +52,7 @@ export type ReloadOutcome =
 export class FileSource {
   readonly #path: string;
   readonly #catalog: Catalog;
-  readonly #logger: SourceLogger;
+  readonly #logger: Pick<Logger, "info" | "warn" | "error">;
   readonly #debounceMs: number;
   readonly #pollIntervalMs: number;
   #watcher: FSWatcher | null = null;
@@ -78,7 +72,7 @@ export class FileSource {
   constructor(options: FileSourceOptions) {
     this.#path = options.path;
     this.#catalog = options.catalog;
-    this.#logger = options.logger ?? silentLogger;
+    this.#logger = options.logger ?? SILENT_LOGGER;
     this.#debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS;
     this.#pollIntervalMs = options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
   }

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Catalog } from "../../src/catalog/catalog.ts";
-import type { SourceLogger } from "../../src/sources/file-source.ts";
+import type { Logger } from "../../src/shared/logger.ts";
 import { FileSource, ManifestError } from "../../src/sources/file-source.ts";
 
 /** A logger that keeps what it is told. */
@@ -13,7 +13,7 @@ function recordingLogger() {
     fields: Record<string, unknown>;
     message: string;
   }[] = [];
-  const logger: SourceLogger = {
+  const logger: Pick<Logger, "info" | "warn" | "error"> = {
     info: (fields, message) =>
       lines.push({ level: "info", fields: fields as Record<string, unknown>, message }),
     warn: (fields, message) =>
@@ -78,7 +78,7 @@ const TIMINGS = {
 
 function newSource(
   catalog: Catalog,
-  logger?: SourceLogger,
+  logger?: Pick<Logger, "info" | "warn" | "error">,
   timing: keyof typeof TIMINGS = "fast",
 ): FileSource {
   const source = new FileSource({
