@@ -24,6 +24,8 @@ export interface ServingCli {
   exited: Promise<number | null>;
 }
 
+const SERVE_TIMEOUT_MS = 60_000;
+
 /** Starts `konsul-lb serve` on a free loopback port and waits for its "serving" log line. */
 export function serveCli(
   args: readonly string[],
@@ -40,10 +42,12 @@ export function serveCli(
     );
     let output = "";
     const exited = new Promise<number | null>((done) => child.on("close", done));
-    const timer = setTimeout(
-      () => reject(new Error(`no "serving" line in time:\n${output}`)),
-      15_000,
-    );
+    // Loading the operator's modules alone takes seconds when other processes share the two
+    // cores; a process that never serves is stopped rather than left behind.
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`no "serving" line within ${SERVE_TIMEOUT_MS} ms:\n${output}`));
+    }, SERVE_TIMEOUT_MS);
     child.stdout.on("data", (chunk) => {
       output += chunk;
       const match = /serving on (http:\/\/[^;\s]+)/.exec(output);
