@@ -67,6 +67,16 @@ const PROMETHEUS_OPERATOR_VERSION = process.env.KONSUL_LB_PROMETHEUS_OPERATOR_VE
 const SERVICE_MONITOR_CRD_FILE =
   "example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml";
 const SERVICE_MONITOR_CRD = "servicemonitors.monitoring.coreos.com";
+const PROMETHEUS_RULE_CRD_FILE =
+  "example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml";
+const PROMETHEUS_RULE_CRD = "prometheusrules.monitoring.coreos.com";
+/** The Prometheus Operator's kinds the chart renders, with their CRDs. */
+const MONITORING_CRDS = [
+  { kind: "ServiceMonitor", name: SERVICE_MONITOR_CRD, file: SERVICE_MONITOR_CRD_FILE },
+  { kind: "PrometheusRule", name: PROMETHEUS_RULE_CRD, file: PROMETHEUS_RULE_CRD_FILE },
+] as const;
+const DASHBOARD_FILE = join(CHART_DIR, "monitoring", "konsul-lb-dashboard.json");
+const RULES_FILE = join(CHART_DIR, "monitoring", "konsul-lb.rules.yaml");
 
 const chartValues = parse(readFileSync(join(CHART_DIR, "values.yaml"), "utf8")) as Record<
   string,
@@ -138,9 +148,13 @@ const CASES: readonly Case[] = [
   { name: "defaults", values: {} },
   { name: "DNS on", values: { dns: { enabled: true, domain: "lb.example.", ttl: 30 } } },
   {
-    name: "monitoring on (ServiceMonitor, PodDisruptionBudget, NetworkPolicy)",
+    name: "monitoring on (ServiceMonitor, dashboard, PrometheusRule, PodDisruptionBudget, NetworkPolicy)",
     values: {
-      metrics: { serviceMonitor: { enabled: true, interval: "15s", labels: { release: "prom" } } },
+      metrics: {
+        serviceMonitor: { enabled: true, interval: "15s", labels: { release: "prom" } },
+        grafanaDashboard: { enabled: true, annotations: { grafana_folder: "konsul-lb" } },
+        prometheusRule: { enabled: true, labels: { release: "prom" } },
+      },
       podDisruptionBudget: { enabled: true, minAvailable: 1 },
       networkPolicy: {
         enabled: true,
@@ -239,6 +253,15 @@ function containerEnv(deployment: KubeObject, namespace: string): Record<string,
   return env;
 }
 
+/** The ConfigMap with config.yaml (the dashboard's ConfigMap is the other one). */
+function configConfigMap(objects: readonly KubeObject[]): KubeObject {
+  const matching = objects.filter(
+    (o) => o.kind === "ConfigMap" && o.metadata.name.endsWith("-config"),
+  );
+  expect(matching, "one ConfigMap with config.yaml").toHaveLength(1);
+  return matching[0] as KubeObject;
+}
+
 /**
  * What `konsul-lb serve` would make of the rendered Deployment and ConfigMap: its arguments
  * (after the image's entrypoint), its environment and the mounted config.yaml, through the
@@ -246,7 +269,7 @@ function containerEnv(deployment: KubeObject, namespace: string): Record<string,
  */
 function operatorSettings(objects: readonly KubeObject[], namespace: string): ServerSettings {
   const deployment = only(objects, "Deployment");
-  const configMap = only(objects, "ConfigMap");
+  const configMap = configConfigMap(objects);
   const spec = deployment.spec.template.spec;
   const main = container(deployment);
   // config.yaml reaches the container through the volume of the chart's ConfigMap.
@@ -288,7 +311,12 @@ function objectSchemas(node: SchemaNode, path: string, out: [string, SchemaNode]
 
 /** Leaf keys of values.yaml as the README lists them (Kubernetes structures as one key). */
 function valueKeys(values: Record<string, any>, prefix = ""): string[] {
-  const whole = new Set(["resources", "podSecurityContext", "securityContext"]);
+  const whole = new Set([
+    "resources",
+    "podSecurityContext",
+    "securityContext",
+    "metrics.grafanaDashboard.labels",
+  ]);
   return Object.entries(values).flatMap(([key, value]) => {
     const path = prefix === "" ? key : `${prefix}.${key}`;
     const nested =
@@ -366,9 +394,9 @@ describe.skipIf(!clusterAvailable())("the chart against the real API server", ()
   let objectsApi: KubernetesObjectApi;
   let namespace: string;
   let scratch: string;
-  /** Null when the ServiceMonitor CRD is installed; else why it could not be. */
+  /** Null when the Prometheus Operator's CRDs are installed; else why they could not be. */
   let serviceMonitorSkip: string | null = null;
-  let createdServiceMonitorCrd = false;
+  const createdMonitoringCrds: string[] = [];
 
   async function crdExists(name: string): Promise<boolean> {
     try {
@@ -380,9 +408,11 @@ describe.skipIf(!clusterAvailable())("the chart against the real API server", ()
     }
   }
 
-  /** The Prometheus Operator's ServiceMonitor CRD from its Go module, or why not. */
-  async function installServiceMonitorCrd(): Promise<string | null> {
-    if (await crdExists(SERVICE_MONITOR_CRD)) return null;
+  /** The Prometheus Operator's ServiceMonitor and PrometheusRule CRDs from its Go module, or why not. */
+  async function installMonitoringCrds(): Promise<string | null> {
+    const missing = [];
+    for (const crd of MONITORING_CRDS) if (!(await crdExists(crd.name))) missing.push(crd);
+    if (missing.length === 0) return null;
     let download: { Dir?: string; Error?: string };
     try {
       const result = await runCommand("go", [
@@ -399,21 +429,18 @@ describe.skipIf(!clusterAvailable())("the chart against the real API server", ()
     if (download.Error || !download.Dir) {
       return `go mod download ${PROMETHEUS_OPERATOR_MODULE}@${PROMETHEUS_OPERATOR_VERSION} failed: ${download.Error ?? "no Dir"}`;
     }
-    const file = join(download.Dir, SERVICE_MONITOR_CRD_FILE);
-    try {
-      readFileSync(file);
-    } catch {
-      return `${SERVICE_MONITOR_CRD_FILE} is not in ${PROMETHEUS_OPERATOR_MODULE}@${PROMETHEUS_OPERATOR_VERSION}`;
+    for (const crd of missing) {
+      const file = join(download.Dir, crd.file);
+      try {
+        readFileSync(file);
+      } catch {
+        return `${crd.file} is not in ${PROMETHEUS_OPERATOR_MODULE}@${PROMETHEUS_OPERATOR_VERSION}`;
+      }
+      // Server-side: the CRD is too large for the last-applied annotation of a client-side apply.
+      await kubectl(["apply", "--server-side", "--field-manager=konsul-lb-tests", "-f", file]);
+      createdMonitoringCrds.push(crd.name);
+      await kubectl(["wait", "--for=condition=Established", `crd/${crd.name}`, "--timeout=60s"]);
     }
-    // Server-side: the CRD is too large for the last-applied annotation of a client-side apply.
-    await kubectl(["apply", "--server-side", "--field-manager=konsul-lb-tests", "-f", file]);
-    createdServiceMonitorCrd = true;
-    await kubectl([
-      "wait",
-      "--for=condition=Established",
-      `crd/${SERVICE_MONITOR_CRD}`,
-      "--timeout=60s",
-    ]);
     return null;
   }
 
@@ -445,16 +472,18 @@ describe.skipIf(!clusterAvailable())("the chart against the real API server", ()
     objectsApi = KubernetesObjectApi.makeApiClient(kc);
     scratch = await mkdtemp(join(tmpdir(), "konsul-lb-helm-test-"));
     namespace = await restrictedNamespace("helm-");
-    serviceMonitorSkip = await installServiceMonitorCrd();
+    serviceMonitorSkip = await installMonitoringCrds();
     if (serviceMonitorSkip !== null) {
-      console.warn(`ServiceMonitor left out of the dry runs: ${serviceMonitorSkip}`);
+      console.warn(
+        `ServiceMonitor and PrometheusRule left out of the dry runs: ${serviceMonitorSkip}`,
+      );
     }
   }, 30 * 60_000);
 
   afterAll(async () => {
     await deleteNamespace(kube.core, namespace);
-    if (createdServiceMonitorCrd) {
-      await kubectl(["delete", "crd", SERVICE_MONITOR_CRD, "--ignore-not-found", "--wait=false"]);
+    for (const crd of createdMonitoringCrds) {
+      await kubectl(["delete", "crd", crd, "--ignore-not-found", "--wait=false"]);
     }
     await helm?.dispose();
     await rm(scratch, { recursive: true, force: true });
@@ -601,7 +630,8 @@ describe.skipIf(!clusterAvailable())("the chart against the real API server", ()
     it("passes a server-side dry run of every object, Pod Security 'restricted' included", async () => {
       let checked = objects;
       if (serviceMonitorSkip !== null) {
-        checked = objects.filter((o) => o.kind !== "ServiceMonitor");
+        const monitoring: readonly string[] = MONITORING_CRDS.map((crd) => crd.kind);
+        checked = objects.filter((o) => !monitoring.includes(o.kind));
       }
       if (name === "defaults") {
         // The CRD too, as `helm install` would create it.
@@ -620,6 +650,8 @@ describe.skipIf(!clusterAvailable())("the chart against the real API server", ()
       if (effective.leaderElection.enabled) expected.push("Role", "RoleBinding");
       if (effective.podDisruptionBudget.enabled) expected.push("PodDisruptionBudget");
       if (effective.metrics.serviceMonitor.enabled) expected.push("ServiceMonitor");
+      if (effective.metrics.grafanaDashboard.enabled) expected.push("ConfigMap");
+      if (effective.metrics.prometheusRule.enabled) expected.push("PrometheusRule");
       if (effective.networkPolicy.enabled) expected.push("NetworkPolicy");
       expect(kinds).toEqual(expected.sort());
       expect(only(objects, "Deployment").spec.replicas).toBe(effective.replicaCount);
@@ -823,7 +855,7 @@ describe.skipIf(!clusterAvailable())("the chart against the real API server", ()
     const defaults = loadSettings(["--source", "kubernetes"], { POD_NAMESPACE: namespace });
     if (defaults.kind !== "ok") throw new Error("the operator's defaults do not load");
     // One addition: the chart makes its ConfigMap the owner of what the operator creates.
-    const owner = only(objects, "ConfigMap").metadata.name;
+    const owner = configConfigMap(objects).metadata.name;
     expect(operatorSettings(objects, namespace)).toEqual({
       ...defaults.settings,
       ha: { ...defaults.settings.ha, ownerConfigMap: owner },
@@ -846,6 +878,18 @@ describe.skipIf(!clusterAvailable())("the chart against the real API server", ()
       minAvailable: 1,
       selector: { matchLabels: selector },
     });
+    // The dashboard for Grafana's sidecar, as the file in the chart has it.
+    const dashboard = objects.find((o) => o.metadata.name === `${RELEASE}-dashboard`);
+    expect(dashboard?.kind).toBe("ConfigMap");
+    expect(dashboard?.metadata.labels).toMatchObject({ grafana_dashboard: "1" });
+    expect(dashboard?.metadata.annotations).toEqual({ grafana_folder: "konsul-lb" });
+    expect(JSON.parse(dashboard?.data["konsul-lb.json"])).toEqual(
+      JSON.parse(readFileSync(DASHBOARD_FILE, "utf8")),
+    );
+    // The alerts, as promtool checks and tests them in the rule file.
+    const rule = only(objects, "PrometheusRule");
+    expect(rule.metadata.labels).toMatchObject({ release: "prom" });
+    expect(rule.spec).toEqual(parse(readFileSync(RULES_FILE, "utf8")));
     const policy = only(objects, "NetworkPolicy");
     expect(policy.spec.podSelector).toEqual({ matchLabels: selector });
     expect(policy.spec.policyTypes).toEqual(["Ingress"]);
@@ -858,11 +902,11 @@ describe.skipIf(!clusterAvailable())("the chart against the real API server", ()
     ]);
   });
 
-  it("dry-runs the ServiceMonitor against the Prometheus Operator's own CRD", async (context) => {
+  it("dry-runs the ServiceMonitor and PrometheusRule against the Prometheus Operator's own CRDs", async (context) => {
     if (serviceMonitorSkip !== null) context.skip(serviceMonitorSkip);
     const monitoring = CASES.find((c) => c.name.startsWith("monitoring")) as Case;
     const objects = await helm.template(RELEASE, namespace, monitoring.values);
-    await serverDryRun([only(objects, "ServiceMonitor")]);
+    await serverDryRun([only(objects, "ServiceMonitor"), only(objects, "PrometheusRule")]);
     // The check has teeth: the CRD's schema refuses a field it does not declare.
     const wrong = { ...only(objects, "ServiceMonitor") };
     wrong.spec = { ...wrong.spec, endpoints: [{ port: "http", scrapeEvery: "15s" }] };
