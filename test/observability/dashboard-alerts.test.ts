@@ -19,6 +19,8 @@ import { eventually, startTestService, type TestService } from "../support/servi
 import {
   alertRules,
   dashboardQueries,
+  expectSelectorsMatch,
+  expectSeries,
   type NamedQuery,
   type PrometheusServer,
   RULES_FILE,
@@ -103,11 +105,7 @@ describe("the dashboard and alerts on a real Prometheus", () => {
         await prometheus.query(query.expr);
         continue;
       }
-      await eventually(async () => {
-        expect(await prometheus.query(query.expr), `${query.source}: ${query.expr}`).not.toEqual(
-          [],
-        );
-      }, SERIES_TIMEOUT_MS);
+      await expectSeries(prometheus, query, SERIES_TIMEOUT_MS);
       checked.push(query.source);
     }
     // Decisions, latency, endpoints, connections, DNS, event loop, memory.
@@ -115,19 +113,7 @@ describe("the dashboard and alerts on a real Prometheus", () => {
   });
 
   it("every alert's selectors return series with the labels they match on", async () => {
-    for (const rule of await alertRules()) {
-      for (const { metric, labels } of selectors(rule.expr)) {
-        if (!served.has(metric)) continue;
-        const series = await prometheus.query(metric);
-        expect(series, `${rule.alert}: ${metric}`).not.toEqual([]);
-        for (const label of labels) {
-          expect(
-            series.some((s) => label in s.metric),
-            `${rule.alert}: ${metric} has no label ${label}`,
-          ).toBe(true);
-        }
-      }
-    }
+    for (const rule of await alertRules()) await expectSelectorsMatch(prometheus, rule, served);
   });
 
   it("Prometheus loads and evaluates every rule without an error", async () => {

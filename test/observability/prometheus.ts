@@ -153,3 +153,36 @@ export async function startPrometheus(
     stop,
   };
 }
+
+/** Waits (at most `timeoutMs`) until `query` returns series; fails naming it otherwise. */
+export async function expectSeries(
+  prometheus: PrometheusServer,
+  query: NamedQuery,
+  timeoutMs: number,
+): Promise<void> {
+  await eventually(async () => {
+    const series = await prometheus.query(query.expr);
+    if (series.length === 0) throw new Error(`${query.source}: no series for ${query.expr}`);
+  }, timeoutMs);
+}
+
+/**
+ * Each selector of `rule` that names a metric in `metrics`: the metric has series, and they carry
+ * every label the selector matches on (label values are the promtool unit tests' business).
+ */
+export async function expectSelectorsMatch(
+  prometheus: PrometheusServer,
+  rule: AlertRule,
+  metrics: ReadonlySet<string>,
+): Promise<void> {
+  for (const { metric, labels } of selectors(rule.expr)) {
+    if (!metrics.has(metric)) continue;
+    const series = await prometheus.query(metric);
+    if (series.length === 0) throw new Error(`${rule.alert}: no series for ${metric}`);
+    for (const label of labels) {
+      if (!series.some((s) => label in s.metric)) {
+        throw new Error(`${rule.alert}: ${metric} has no label ${label}`);
+      }
+    }
+  }
+}
