@@ -26,7 +26,8 @@ RUN npm run build
 FROM ${NODE_IMAGE} AS runtime
 ARG VERSION=0.1.0
 ARG REVISION=unknown
-ARG SOURCE_URL=""
+# package.json's repository (test/packaging checks that they agree).
+ARG SOURCE_URL=https://github.com/konsul-lb/konsul-lb
 LABEL org.opencontainers.image.title="konsul-lb" \
       org.opencontainers.image.description="Load-balancing policy as a Kubernetes resource, served over HTTP and DNS" \
       org.opencontainers.image.licenses="Apache-2.0" \

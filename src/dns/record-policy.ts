@@ -5,6 +5,7 @@
 import type { Endpoint } from "../balancer/endpoint.ts";
 import { latencyFromMap } from "../balancer/strategies/latency-based.ts";
 import type { StrategyName } from "../balancer/strategy.ts";
+import { scaleSrvWeights } from "./srv-weight.ts";
 
 interface StrategyRecords {
   /**
@@ -18,7 +19,7 @@ interface StrategyRecords {
    * strategy would) or "latency" (the latency tier from the client's region, nearest 0).
    */
   readonly priority: "rank" | "shared" | "latency";
-  /** Whether the strategy honours endpoint weights; SRV weights are 1 when it does not. */
+  /** Whether the strategy honours endpoint weights; SRV weights are all equal when it does not. */
   readonly weighted: boolean;
 }
 
@@ -46,11 +47,24 @@ export interface SrvRank {
 }
 
 /**
- * SRV priority and weight of each selected endpoint, in the selection's order. `latencyMap` and
- * `clientRegion` serve latency-based: its tiers are recomputed from the same map the strategy
- * ordered them by, so equal latency means equal priority.
+ * SRV priority and weight of each selected endpoint, in the selection's order, the weights
+ * scaled to the SRV range (see srv-weight.ts).
  */
 export function srvRanks(
+  strategy: StrategyName,
+  endpoints: readonly Endpoint[],
+  latencyMap: Readonly<Record<string, Readonly<Record<string, number>>>>,
+  clientRegion: string | undefined,
+): SrvRank[] {
+  return scaleSrvWeights(endpointRanks(strategy, endpoints, latencyMap, clientRegion));
+}
+
+/**
+ * Priority and endpoint weight of each selected endpoint. `latencyMap` and `clientRegion` serve
+ * latency-based: its tiers are recomputed from the same map the strategy ordered them by, so
+ * equal latency means equal priority.
+ */
+function endpointRanks(
   strategy: StrategyName,
   endpoints: readonly Endpoint[],
   latencyMap: Readonly<Record<string, Readonly<Record<string, number>>>>,

@@ -8,7 +8,7 @@ import { ConnectionFront } from "./connection-front.ts";
 import { HaMetrics } from "./ha-metrics.ts";
 import type { HaSettings } from "./ha-settings.ts";
 import { defaultIdentity, LeaderElector, type LeaderTerm } from "./leader-election.ts";
-import { KubernetesLeaseApi } from "./lease.ts";
+import { isUninstalled, KubernetesLeaseApi } from "./lease.ts";
 import { configMapOwnerReference, ObjectOwner } from "./owner.ts";
 import { StateStore } from "./state-store.ts";
 
@@ -206,7 +206,15 @@ export class HighAvailability {
           this.logger.info({ shards: outcome.shards }, "balancer state: wrote the last snapshot");
         }
       } catch (error) {
-        this.logger.warn({ err: error }, "balancer state: the last snapshot failed");
+        if (isUninstalled(error)) {
+          // helm uninstall took the Role first; the state ConfigMaps go with their owner.
+          this.logger.info(
+            { err: error },
+            "balancer state: no last snapshot: the Role is gone (uninstall)",
+          );
+        } else {
+          this.logger.warn({ err: error }, "balancer state: the last snapshot failed");
+        }
       }
     }
     this.store.stop();

@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import type { Logger } from "../shared/logger.ts";
 import {
+  isUninstalled,
   type LeaseApi,
   LeaseConflictError,
   type LeaseRecord,
@@ -216,6 +217,14 @@ export class LeaderElector {
       );
       this.logger.info({ identity: this.identity }, "released the leader lease");
     } catch (error) {
+      if (isUninstalled(error)) {
+        // helm uninstall took the Role (or the Lease) first; nobody is left to take over.
+        this.logger.info(
+          { identity: this.identity, err: error },
+          "left the leader lease unreleased: the Role or the Lease is gone (uninstall)",
+        );
+        return;
+      }
       // Someone changed it meanwhile, or the API is away: the lease then expires by itself.
       this.logger.warn(
         { identity: this.identity, err: error },

@@ -67,6 +67,16 @@ export function isNotFound(error: unknown): boolean {
   return error instanceof ApiException && error.code === 404;
 }
 
+/**
+ * The API refuses (403: the release's Role or RoleBinding is gone) or the object is gone (404:
+ * the garbage collector removed it with its owner ConfigMap): what a replica meets when it stops
+ * during `helm uninstall`. Helm deletes the RBAC objects without waiting for the pods to stop,
+ * so a stopping replica cannot be ordered before them.
+ */
+export function isUninstalled(error: unknown): boolean {
+  return error instanceof ApiException && (error.code === 403 || error.code === 404);
+}
+
 /** Times read back from the API may be Date objects or, for MicroTime fields, plain strings. */
 function timeText(value: unknown): string | null {
   if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();

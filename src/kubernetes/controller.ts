@@ -4,7 +4,7 @@ import type { Prober } from "../health/prober.ts";
 import type { ControllerMetrics } from "../observability/controller-metrics.ts";
 import type { Logger } from "../shared/logger.ts";
 import type { InformerTiming } from "./informer.ts";
-import { PolicyStatusWriter } from "./policy-status.ts";
+import { PolicyStatusWriter, verdicts } from "./policy-status.ts";
 import { KubernetesSource } from "./source.ts";
 
 export interface ControllerOptions {
@@ -59,6 +59,17 @@ export class KubernetesController {
       },
       onPolicyChanged: (policy) => this.status.enqueue(policy),
     });
+    metrics?.readPolicyReadiness(() => this.policyReadiness());
+  }
+
+  /** Each policy's Ready condition as the status writer decides it (every replica knows it). */
+  *policyReadiness(): Iterable<readonly [string, boolean]> {
+    for (const key of this.source.policyKeys()) {
+      const view = this.source.policyView(key);
+      if (view === undefined) continue;
+      const ready = verdicts(view).find((verdict) => verdict.type === "Ready");
+      yield [key, ready?.status === "True"];
+    }
   }
 
   start(): Promise<void> {

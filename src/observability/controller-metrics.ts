@@ -11,6 +11,7 @@ export class ControllerMetrics implements QueueObserver {
   private readonly reconcileTime: Histogram<"controller">;
   private readonly queueDepth: Gauge<"name">;
   private readonly watchRestarts: Counter<"resource" | "reason">;
+  private policyReadiness: () => Iterable<readonly [string, boolean]> = () => [];
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -39,6 +40,24 @@ export class ControllerMetrics implements QueueObserver {
       labelNames: ["resource", "reason"],
       registers,
     });
+    const metrics = this;
+    new Gauge({
+      name: "konsul_lb_policy_ready",
+      help: "1 while a LoadBalancingPolicy's Ready condition is True, else 0, by policy (namespace/name).",
+      labelNames: ["policy"],
+      registers,
+      // Read at scrape time, so deleted policies vanish.
+      collect() {
+        this.reset();
+        for (const [policy, ready] of metrics.policyReadiness())
+          this.set({ policy }, ready ? 1 : 0);
+      },
+    });
+  }
+
+  /** Where konsul_lb_policy_ready reads each policy's Ready condition from at a scrape. */
+  readPolicyReadiness(readiness: () => Iterable<readonly [string, boolean]>): void {
+    this.policyReadiness = readiness;
   }
 
   depth(queue: string, depth: number): void {

@@ -1,6 +1,13 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { isHealthy } from "../balancer/endpoint.ts";
 import type { BalancerManager } from "../balancer/manager.ts";
 import type { Catalog } from "../catalog/catalog.ts";
+
+const GAUGES_NAMED_LIKE_COUNTERS = [
+  "nodejs_active_handles_total",
+  "nodejs_active_requests_total",
+  "nodejs_active_resources_total",
+];
 
 /**
  * The project's metrics on a private registry. Label values come from bounded sets only:
@@ -34,6 +41,10 @@ export class Metrics {
   constructor(catalog: Catalog, manager: BalancerManager) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
+    // prom-client exports these sums as gauges named *_total, which Prometheus reserves for
+    // counters (promtool check metrics rejects them); the same sums are
+    // sum(nodejs_active_handles) and so on over the per-type gauges it keeps.
+    for (const name of GAUGES_NAMED_LIKE_COUNTERS) this.registry.removeSingleMetric(name);
     this.selections = new Counter({
       name: "konsul_lb_selections_total",
       help: "Load-balancing decisions by service, strategy and result (ok or the error code).",
@@ -84,6 +95,29 @@ export class Metrics {
     this.blockingWaiters = new Gauge({
       name: "konsul_lb_blocking_waiters",
       help: "HTTP blocking queries waiting for a change (index and wait parameters).",
+      registers,
+    });
+    new Gauge({
+      name: "konsul_lb_endpoints",
+      help: "Endpoints of each service in the catalog, healthy or not.",
+      labelNames: ["service"],
+      registers,
+      // Read at scrape time, so removed services vanish. Sets konsul_lb_healthy_endpoints from
+      // the same pass over the catalog; being registered first, it is collected first.
+      collect() {
+        this.reset();
+        healthyEndpoints.reset();
+        for (const entry of catalog.list()) {
+          const service = `${entry.namespace}/${entry.name}`;
+          this.set({ service }, entry.endpoints.length);
+          healthyEndpoints.set({ service }, entry.endpoints.filter(isHealthy).length);
+        }
+      },
+    });
+    const healthyEndpoints = new Gauge({
+      name: "konsul_lb_healthy_endpoints",
+      help: "Endpoints of each service that receive new traffic: ready, not terminating, not failing a probe.",
+      labelNames: ["service"],
       registers,
     });
     new Gauge({

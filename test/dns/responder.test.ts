@@ -209,7 +209,8 @@ describe("SRV answers", () => {
     const response = ask(responder, query(`_http._tcp.${name("web")}`, "SRV", { edns: 1232 }));
     const records = srvOf(response);
     expect(records.map((r) => r.data.priority)).toEqual([0, 1, 2, 3]);
-    expect(records.every((r) => r.data.port === 8080 && r.data.weight === 1)).toBe(true);
+    // Round robin ignores weights: all equal, at the top of the SRV range.
+    expect(records.every((r) => r.data.port === 8080 && r.data.weight === 65535)).toBe(true);
     const additional = new Map(
       (response.additionals ?? [])
         .filter((r) => r.type === "A")
@@ -231,7 +232,7 @@ describe("SRV answers", () => {
     expect(metrics.every((r) => r.data.port === 9090)).toBe(true);
   });
 
-  it("gives latency tiers as priorities and endpoint weights as weights", () => {
+  it("gives latency tiers as priorities and endpoint weights, scaled to the SRV range, as weights", () => {
     const { responder } = world();
     const records = srvOf(
       ask(responder, query(`_http._tcp.eu-west.region.${name("near")}`, "SRV", { edns: 1232 })),
@@ -239,14 +240,15 @@ describe("SRV answers", () => {
     const byTarget = Object.fromEntries(
       records.map((r) => [r.data.target.split(".")[0], [r.data.priority, r.data.weight]]),
     );
-    // near-i: region ["us-east", "eu-west", "ap-south"][i % 3], weight i + 1, at 10.9.0.(i+1).
+    // near-i: region ["us-east", "eu-west", "ap-south"][i % 3], weight i + 1, at 10.9.0.(i+1);
+    // SRV weight: round(weight × 65535 / 6).
     expect(byTarget).toEqual({
-      "10-9-0-2": [0, 2],
-      "10-9-0-5": [0, 5],
-      "10-9-0-1": [1, 1],
-      "10-9-0-4": [1, 4],
-      "10-9-0-3": [2, 3],
-      "10-9-0-6": [2, 6],
+      "10-9-0-2": [0, 21845],
+      "10-9-0-5": [0, 54613],
+      "10-9-0-1": [1, 10923],
+      "10-9-0-4": [1, 43690],
+      "10-9-0-3": [2, 32768],
+      "10-9-0-6": [2, 65535],
     });
     const noRegion = srvOf(
       ask(responder, query(`_http._tcp.${name("near")}`, "SRV", { edns: 1232 })),
@@ -259,10 +261,10 @@ describe("SRV answers", () => {
     const { responder } = world();
     const records = srvOf(ask(responder, query(`_http._tcp.${name("random")}`, "SRV")));
     expect(records.map((r) => [r.data.priority, r.data.weight])).toEqual([
-      [0, 1],
-      [0, 1],
-      [0, 1],
-      [0, 1],
+      [0, 65535],
+      [0, 65535],
+      [0, 65535],
+      [0, 65535],
     ]);
   });
 

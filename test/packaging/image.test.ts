@@ -15,6 +15,7 @@ import { childPids, numericUser, type RunningContainer, runContainer } from "./c
 interface PackageJson {
   readonly version: string;
   readonly license: string;
+  readonly repository: { readonly url: string };
   readonly dependencies: Record<string, string>;
   readonly devDependencies: Record<string, string>;
 }
@@ -167,6 +168,10 @@ describe("the image", () => {
       "org.opencontainers.image.version": pkg.version,
       "org.opencontainers.image.licenses": pkg.license,
       "org.opencontainers.image.title": "konsul-lb",
+      // The repository package.json names, as a browsable URL.
+      "org.opencontainers.image.source": pkg.repository.url
+        .replace(/^git\+/, "")
+        .replace(/\.git$/, ""),
     });
   });
 

@@ -46,8 +46,13 @@ app.kubernetes.io/part-of: konsul-lb
 {{- end }}
 {{- end }}
 
+{{/* repository@digest when a digest is set (the tag is then ignored), else repository:tag. */}}
 {{- define "konsul-lb.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -90,11 +95,13 @@ src/ha/leader-election.ts validateTimings, and the replica count that needs an e
 {{- if le $renew $retry }}
 {{- fail (printf "leaderElection.renewDeadline %q must be longer than leaderElection.retryPeriod %q, or one failed renew would end leadership" $le.renewDeadline $le.retryPeriod) }}
 {{- end }}
-{{- /* A leader's stop: last snapshot (2 s at most), a renew in flight, the release. */}}
-{{- $stopMs := add 2000 $renew $retry }}
+{{- /* The grace period runs from the preStop sleep on; then a leader's stop: last snapshot
+(2 s at most), a renew in flight, the release. */}}
+{{- $sleep := int .Values.preStopSleepSeconds }}
+{{- $stopMs := add (mul $sleep 1000) 2000 $renew $retry }}
 {{- $needed := div (add $stopMs 999) 1000 }}
 {{- if lt (int .Values.terminationGracePeriodSeconds) (int $needed) }}
-{{- fail (printf "terminationGracePeriodSeconds %d is too short; expected at least %d: a leader's graceful stop takes up to 2s (last snapshot) + renewDeadline %s + retryPeriod %s" (int .Values.terminationGracePeriodSeconds) (int $needed) $le.renewDeadline $le.retryPeriod) }}
+{{- fail (printf "terminationGracePeriodSeconds %d is too short; expected at least %d: preStopSleepSeconds %d, then a leader's graceful stop takes up to 2s (last snapshot) + renewDeadline %s + retryPeriod %s" (int .Values.terminationGracePeriodSeconds) (int $needed) $sleep $le.renewDeadline $le.retryPeriod) }}
 {{- end }}
 {{- end }}
 

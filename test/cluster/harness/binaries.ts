@@ -23,6 +23,8 @@ export const KUBERNETES_VERSION = process.env.KONSUL_LB_KUBE_VERSION ?? "v1.37.2
 export const ETCD_VERSION = process.env.KONSUL_LB_ETCD_VERSION ?? "v3.7.3";
 /** Helm 4, whose go.mod has no replace directives; installs and tests the chart. */
 export const HELM_VERSION = process.env.KONSUL_LB_HELM_VERSION ?? "v4.3.1";
+/** Helm 3, the newest v3 release, which many users still run; the chart tests run with both. */
+export const HELM3_VERSION = process.env.KONSUL_LB_HELM3_VERSION ?? "v3.22.0";
 /** kwok plays the kubelets of fake Nodes in the end-to-end suite (pods get IPs and turn Ready). */
 export const KWOK_VERSION = process.env.KONSUL_LB_KWOK_VERSION ?? "v0.8.0";
 
@@ -118,6 +120,19 @@ export const BINARIES: readonly BinarySpec[] = [
       `helm.sh/helm/v4/internal/version.version=${info.version}`,
       ...(info.commit ? [`helm.sh/helm/v4/internal/version.gitCommit=${info.commit}`] : []),
       "helm.sh/helm/v4/internal/version.gitTreeState=clean",
+    ],
+    needed: false,
+  },
+  {
+    name: "helm3",
+    module: "helm.sh/helm/v3",
+    version: HELM3_VERSION,
+    pkg: "helm.sh/helm/v3/cmd/helm",
+    kind: "plain",
+    versionVars: (info) => [
+      `helm.sh/helm/v3/internal/version.version=${info.version}`,
+      ...(info.commit ? [`helm.sh/helm/v3/internal/version.gitCommit=${info.commit}`] : []),
+      "helm.sh/helm/v3/internal/version.gitTreeState=clean",
     ],
     needed: false,
   },

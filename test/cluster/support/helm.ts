@@ -65,6 +65,10 @@ export function parseObjects(text: string): KubeObject[] {
     .filter((object): object is KubeObject => object !== null);
 }
 
+/** The Helm releases the chart is tested with: Helm 4 and Helm 3. */
+export const HELM_BINARIES = ["helm", "helm3"] as const;
+export type HelmBinary = (typeof HELM_BINARIES)[number];
+
 /**
  * The helm binary with a home of its own (cache, config and data in a temporary directory), so
  * that a run neither reads nor writes the user's Helm settings.
@@ -78,11 +82,14 @@ export class Helm {
     this.home = home;
   }
 
-  /** Builds helm from its Go module when the cache has none (minutes, once). */
-  static async create(log?: (line: string) => void): Promise<Helm> {
-    const { helm } = await ensureBinaries(["helm"], { log });
-    if (helm === undefined) throw new Error("ensureBinaries returned no helm");
-    return new Helm(helm, await mkdtemp(join(tmpdir(), "konsul-lb-helm-")));
+  /**
+   * Builds helm from its Go module when the cache has none (minutes, once): `helm` is Helm 4,
+   * `helm3` Helm 3 (see BINARIES).
+   */
+  static async create(log?: (line: string) => void, name: HelmBinary = "helm"): Promise<Helm> {
+    const { [name]: binary } = await ensureBinaries([name], { log });
+    if (binary === undefined) throw new Error(`ensureBinaries returned no ${name}`);
+    return new Helm(binary, await mkdtemp(join(tmpdir(), "konsul-lb-helm-")));
   }
 
   async dispose(): Promise<void> {
