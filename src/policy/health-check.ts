@@ -4,6 +4,7 @@
  * validation of a spec, and the prober that reads the parsed form.
  */
 
+import { MAX_PORT_NAME_LENGTH, PORT_NAME_PATTERN } from "../shared/kubernetes-names.ts";
 import { durationRange, formatDuration, tryParseDuration } from "./duration.ts";
 import type { PathSegment } from "./field-path.ts";
 import { formatPath } from "./field-path.ts";
@@ -47,13 +48,7 @@ export const MAX_THRESHOLD = 100;
 export const MIN_PORT = 1;
 export const MAX_PORT = 65_535;
 /** IANA service names, to which Kubernetes holds port names. */
-export const MAX_PORT_NAME_LENGTH = 15;
-/**
- * A port name as Kubernetes accepts one (IANA_SVC_NAME): lowercase letters and digits, single
- * hyphens inside, at least one letter. RE2 has no lookahead, so "at least one letter" is spelled
- * as digit-only words, then a word holding a letter, then any words.
- */
-export const PORT_NAME_PATTERN = "^([0-9]+-)*[0-9]*[a-z][a-z0-9]*(-[a-z0-9]+)*$";
+export { MAX_PORT_NAME_LENGTH, PORT_NAME_PATTERN };
 export const PORT_NAME_RULE =
   "a port name: at most 15 lowercase letters, digits and single inner '-', at least one of them a letter";
 

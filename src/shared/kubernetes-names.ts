@@ -16,6 +16,14 @@ export const DNS_1123_SUBDOMAIN_MAX_LENGTH = 253;
 /** An RFC 1035 label (starts with a letter): Service port names. */
 export const DNS_1035_LABEL_PATTERN = "^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$";
 
+/**
+ * A port name as Kubernetes accepts one (IANA_SVC_NAME): lowercase letters and digits, single
+ * hyphens inside, at least one letter, at most 15 characters. RE2 has no lookahead, so "at least
+ * one letter" is spelled as digit-only words, then a word holding a letter, then any words.
+ */
+export const PORT_NAME_PATTERN = "^([0-9]+-)*[0-9]*[a-z][a-z0-9]*(-[a-z0-9]+)*$";
+export const MAX_PORT_NAME_LENGTH = 15;
+
 /** The name part of a label key, and a non-empty label value: at most 63 characters. */
 export const LABEL_NAME_PATTERN = "^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$";
 export const LABEL_NAME_MAX_LENGTH = 63;
