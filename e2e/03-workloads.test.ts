@@ -2,8 +2,9 @@
 // replica; rolled, no answer during the rollout names a pod that was not ready or already
 // terminating, as the EndpointSlices and Pods said at that moment.
 
-import { type V1EndpointSlice, type V1Pod, Watch } from "@kubernetes/client-node";
+import type { V1EndpointSlice, V1Pod } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { watchContinuously } from "../test/support/watch.ts";
 import { key } from "./support/backends.ts";
 import {
   clients,
@@ -130,8 +131,8 @@ describe("a rollout", () => {
 
   it("rollout restart of web: while pods start and terminate, every answer is a ready, non-terminating pod", async () => {
     const timeline = new Timeline();
-    const watch = new Watch(clients().kc);
-    const slices = await watch.watch(
+    const slices = await watchContinuously(
+      clients().kc,
       `/apis/discovery.k8s.io/v1/namespaces/${SHOP}/endpointslices`,
       { labelSelector: "kubernetes.io/service-name=web" },
       (type, slice: V1EndpointSlice) => {
@@ -147,9 +148,9 @@ describe("a rollout", () => {
           }));
         timeline.slice(slice.metadata?.name as string, endpoints, type === "DELETED");
       },
-      () => {},
     );
-    const pods = await watch.watch(
+    const pods = await watchContinuously(
+      clients().kc,
       `/api/v1/namespaces/${SHOP}/pods`,
       { labelSelector: "app=web" },
       (type, pod: V1Pod) => {
@@ -157,7 +158,6 @@ describe("a rollout", () => {
         if (type === "DELETED") timeline.record(name, "gone");
         else if (pod.metadata?.deletionTimestamp) timeline.record(name, "terminating");
       },
-      () => {},
     );
     const before = await converged("web", 3);
 
@@ -207,8 +207,8 @@ describe("a rollout", () => {
     } finally {
       polling = false;
       await Promise.all(pollers);
-      slices.abort();
-      pods.abort();
+      slices.stop();
+      pods.stop();
     }
 
     const after = await converged("web", 3);

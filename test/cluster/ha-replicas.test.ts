@@ -10,12 +10,12 @@ import {
   CustomObjectsApi,
   PatchStrategy,
   setHeaderOptions,
-  Watch,
 } from "@kubernetes/client-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { STATE_LABEL } from "../../src/ha/configmaps.ts";
 import { decodeSnapshot, SNAPSHOT_KEY, type Snapshot } from "../../src/ha/snapshot.ts";
 import { type ServingCli, serveCli } from "../support/cli.ts";
+import { watchContinuously } from "../support/watch.ts";
 import {
   clients,
   clusterAvailable,
@@ -337,21 +337,22 @@ describe.skipIf(!clusterAvailable())("three replicas against the real API server
   }
 
   async function watchAll(): Promise<void> {
-    const watch = new Watch(loadKubeConfig());
-    const leases = await watch.watch(
+    const kc = loadKubeConfig();
+    const leases = await watchContinuously(
+      kc,
       `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`,
       {},
-      (type, object: any) => {
-        if (type === "BOOKMARK" || object?.metadata?.name !== LEASE_NAME) return;
+      (_type, object: any) => {
+        if (object?.metadata?.name !== LEASE_NAME) return;
         leaseEvents.push({
           at: Date.now(),
           holder: object.spec?.holderIdentity ?? "",
           transitions: object.spec?.leaseTransitions ?? 0,
         });
       },
-      () => {},
     );
-    const maps = await watch.watch(
+    const maps = await watchContinuously(
+      kc,
       `/api/v1/namespaces/${namespace}/configmaps`,
       { labelSelector: `${STATE_LABEL}=${PREFIX}` },
       (type, object: any) => {
@@ -362,11 +363,10 @@ describe.skipIf(!clusterAvailable())("three replicas against the real API server
           snapshot: decodeSnapshot(object.data[SNAPSHOT_KEY]),
         });
       },
-      () => {},
     );
     stopWatches.push(
-      () => leases.abort(),
-      () => maps.abort(),
+      () => leases.stop(),
+      () => maps.stop(),
     );
   }
 
@@ -411,6 +411,16 @@ describe.skipIf(!clusterAvailable())("three replicas against the real API server
     await applyPolicy({});
     await watchAll();
     await Promise.all(["replica-a", "replica-b", "replica-c"].map((name) => startReplica(name)));
+  });
+
+  // A failing round is rare and cannot be replayed: whatever failed, print what every replica
+  // said, those killed during the test included.
+  afterEach(({ task }) => {
+    if (task.result?.state !== "fail") return;
+    for (const replica of everyone) {
+      const state = replica.killedAt === null ? "" : ` (killed at ${replica.killedAt})`;
+      console.error(`----- ${replica.name}${state} -----\n${replica.cli.output()}`);
+    }
   });
 
   afterAll(async () => {
@@ -513,19 +523,22 @@ describe.skipIf(!clusterAvailable())("three replicas against the real API server
   function lastWritten(
     epoch: number,
   ): { pickers?: unknown; connections: number; ids: Set<string> } | undefined {
-    for (let i = snapshots.length - 1; i >= 0; i--) {
-      const { snapshot } = snapshots[i] as (typeof snapshots)[number];
-      if (snapshot.epoch !== epoch) continue;
-      const state = snapshot.services[serviceKey];
-      if (!state) return { connections: 0, ids: new Set() };
-      const ids = new Set(
-        Object.values(state.connections ?? {})
-          .flat()
-          .map(([id]) => id),
-      );
-      return { pickers: state.pickers, connections: ids.size, ids };
+    // Newest by sequence, not by arrival: a watch that resumes after a 410 delivers again.
+    let newest: Snapshot | undefined;
+    for (const { snapshot } of snapshots) {
+      if (snapshot.epoch === epoch && (!newest || snapshot.sequence > newest.sequence)) {
+        newest = snapshot;
+      }
     }
-    return undefined;
+    if (!newest) return undefined;
+    const state = newest.services[serviceKey];
+    if (!state) return { connections: 0, ids: new Set() };
+    const ids = new Set(
+      Object.values(state.connections ?? {})
+        .flat()
+        .map(([id]) => id),
+    );
+    return { pickers: state.pickers, connections: ids.size, ids };
   }
 
   function firstWritten(epoch: number) {
@@ -636,8 +649,8 @@ describe.skipIf(!clusterAvailable())("three replicas against the real API server
       });
       const fromSnapshot = snapshots.length;
       const statuses: { generation: number; managers: string[] }[] = [];
-      const watch = new Watch(loadKubeConfig());
-      const policies = await watch.watch(
+      const policies = await watchContinuously(
+        loadKubeConfig(),
         `/apis/${POLICY.group}/${POLICY.version}/namespaces/${namespace}/${POLICY.plural}`,
         {},
         (type, object: any) => {
@@ -649,7 +662,6 @@ describe.skipIf(!clusterAvailable())("three replicas against the real API server
               .map((f: any) => f.manager),
           });
         },
-        () => {},
       );
       process.kill(pid, "SIGCONT");
       try {
@@ -691,7 +703,7 @@ describe.skipIf(!clusterAvailable())("three replicas against the real API server
         expect(managers).toEqual(["konsul-lb"]);
         expect(old.cli.output()).toContain('"reason":"renew-deadline"');
       } finally {
-        policies.abort();
+        policies.stop();
       }
     } finally {
       process.kill(pid, "SIGCONT");

@@ -2,7 +2,7 @@
 // follower, a successor continues the rotations where they stopped, and a deposed leader that
 // still believes in its term cannot get a write accepted by anyone.
 
-import { type CoreV1Api, Watch } from "@kubernetes/client-node";
+import type { CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { BalancerManager, type ServiceEndpoints } from "../../src/balancer/manager.ts";
 import {
@@ -18,6 +18,7 @@ import { SnapshotWriter } from "../../src/ha/snapshot-writer.ts";
 import { StateStore } from "../../src/ha/state-store.ts";
 import { endpoints } from "../balancer/fixtures.ts";
 import { partitionable } from "../ha/partitionable.ts";
+import { watchContinuously } from "../support/watch.ts";
 import {
   clients,
   clusterAvailable,
@@ -107,8 +108,8 @@ describe.skipIf(!clusterAvailable())("balancer state in ConfigMaps", () => {
   /** Every write to the state ConfigMaps of `prefix`, in order, as (epoch, leader). */
   async function recordWrites(prefix: string) {
     const writes: { epoch: number; leader: string; annotated: string }[] = [];
-    const watch = new Watch(loadKubeConfig());
-    const controller = await watch.watch(
+    const controller = await watchContinuously(
+      loadKubeConfig(),
       `/api/v1/namespaces/${namespace}/configmaps`,
       { labelSelector: `${STATE_LABEL}=${prefix}` },
       (type, object: any) => {
@@ -120,9 +121,8 @@ describe.skipIf(!clusterAvailable())("balancer state in ConfigMaps", () => {
           annotated: `${object.metadata.annotations[EPOCH_ANNOTATION]}/${object.metadata.annotations[LEADER_ANNOTATION]}`,
         });
       },
-      () => {},
     );
-    stopWatch = () => controller.abort();
+    stopWatch = () => controller.stop();
     return writes;
   }
 
