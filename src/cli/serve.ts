@@ -55,6 +55,7 @@ export async function startService(
   // With several replicas only the leader writes policy status; alone, this replica does.
   let ha: HighAvailability | null = null;
   const source = createSource(settings, catalog, metrics, logger, () => ha?.isLeader() ?? true);
+  const haEnabled = Boolean(source.controller) && settings.ha.leaderElect;
   // A file loads before the server answers; a cluster syncs in the background, and /readyz
   // says 503 until it has.
   if (source.kind === "file") await source.start();
@@ -68,7 +69,8 @@ export async function startService(
     metrics,
     logger,
     trustProxy: settings.trustProxy,
-    isReady: () => catalog.synced,
+    // With several replicas, also not before this one knows the leader (HighAvailability).
+    isReady: () => catalog.synced && (!haEnabled || (ha?.isReady() ?? false)),
     waiters,
   });
   let listening: Awaited<ReturnType<typeof listen>>;

@@ -150,6 +150,14 @@ export class HighAvailability {
   }
 
   /**
+   * Ready for traffic once the state is loaded and the Lease has been read: before that, a
+   * replica would answer connection changes from its own state without knowing the leader.
+   */
+  isReady(): boolean {
+    return this.elector.hasObservedLease();
+  }
+
+  /**
    * Loads the state ConfigMaps, then campaigns: a replica must know the latest snapshot (and
    * its epoch) before it can lead. Resolves once campaigning has begun.
    */

@@ -175,6 +175,11 @@ export class LeaderElector {
     return { identity: record.holderIdentity, address: record.holderAddress };
   }
 
+  /** True once this replica has read (or created) the Lease: it knows who leads, if anyone. */
+  hasObservedLease(): boolean {
+    return this.observed !== null;
+  }
+
   /** The highest leaseTransitions this replica has seen on the Lease. */
   observedTransitions(): number {
     return this.observed?.record.leaseTransitions ?? 0;

@@ -119,9 +119,11 @@ export function createApp(options: AppOptions): express.Express {
 
   app.get("/readyz", (_req, res) => {
     const ready = options.isReady();
-    res
-      .status(ready ? 200 : 503)
-      .json({ status: ready ? "ready" : "not ready: the catalog has not been loaded yet" });
+    res.status(ready ? 200 : 503).json({
+      status: ready
+        ? "ready"
+        : "not ready: the catalog has not been loaded yet, or (with several replicas) the leader is not known yet",
+    });
   });
 
   app.get("/metrics", async (_req, res) => {

@@ -117,7 +117,11 @@ describe.skipIf(!clusterAvailable())("three replicas against the real API server
         }[];
       };
       const web = body.services.find((s) => `${s.namespace}/${s.name}` === serviceKey);
-      return web?.policy === "web" && web.endpoints.total === WEIGHTS.length ? true : undefined;
+      if (web?.policy !== "web" || web.endpoints.total !== WEIGHTS.length) return undefined;
+      // Ready as a Service would see it: the state loaded and the leader known.
+      const ready = await fetch(`${cli.url}/readyz`);
+      await ready.body?.cancel();
+      return ready.status === 200 ? true : undefined;
     });
     return replica;
   }
