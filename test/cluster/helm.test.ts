@@ -724,11 +724,11 @@ function chartAgainstTheApiServer(helmBinary: HelmBinary): void {
           settings.ha.leaseName,
           settings.ha.stateConfigMapPrefix,
           effective.state.maxShards,
-          only(objects, "ConfigMap").metadata.name,
+          configConfigMap(objects).metadata.name,
         ),
       );
       // The chart's own ConfigMap owns what the operator creates, so it goes on uninstall.
-      expect(settings.ha.ownerConfigMap).toBe(only(objects, "ConfigMap").metadata.name);
+      expect(settings.ha.ownerConfigMap).toBe(configConfigMap(objects).metadata.name);
       expect(settings.ha.leaseNamespace).toBe(namespace);
       expect(settings.ha.stateNamespace).toBe(namespace);
       // The state informer watches ConfigMaps, which the Role lets it list and watch.
@@ -1394,7 +1394,10 @@ function chartAgainstTheApiServer(helmBinary: HelmBinary): void {
       // (403) its last snapshot and the Lease's release. That is expected, and logged as such
       // (info), not as a failure.
       const { args, env, kubeconfigPath } = await releaseOperatorCommand();
-      const replica = await serveCli([...args, "--kubeconfig", kubeconfigPath], env);
+      const replica = await serveCli(
+        [...args, "--kubeconfig", kubeconfigPath, "--dns-addr", "127.0.0.1:0"],
+        env,
+      );
       operator = replica;
       await waitFor("leadership", async () => {
         const ha = (await (await fetch(`${replica.url}/internal/v1/ha`)).json()) as {
