@@ -25,7 +25,7 @@ async function checkMetrics(text: string) {
 }
 
 describe("promtool check metrics", () => {
-  it("finds nothing to lint in a live /metrics", async () => {
+  it("finds nothing to lint in a live /metrics, with endpoints and healthy endpoints per service", async () => {
     // Traffic first, so that every labelled series and histogram is there to be checked.
     for (const path of [
       "/v1/services/shop/cart/pick",
@@ -38,6 +38,9 @@ describe("promtool check metrics", () => {
     const text = await (await fetch(`${service.url}/metrics`)).text();
     expect(text).toContain("konsul_lb_selections_total{");
     expect(text).toContain("konsul_lb_dns_queries_total{");
+    // The demo's checkout has three endpoints, one of them not ready.
+    expect(text).toContain('konsul_lb_endpoints{service="shop/checkout"} 3');
+    expect(text).toContain('konsul_lb_healthy_endpoints{service="shop/checkout"} 2');
     const result = await checkMetrics(text);
     expect(`${result.stdout}${result.stderr}`).toBe("");
     expect(result.code).toBe(0);

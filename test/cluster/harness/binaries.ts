@@ -56,6 +56,25 @@ export interface ModuleInfo {
   readonly time: string | undefined;
   /** Commit of the release, when the proxy reports the module's origin. */
   readonly commit: string | undefined;
+  /** The versions its go.mod requires, by module path. */
+  readonly requires: ReadonlyMap<string, string>;
+}
+
+/**
+ * What Helm 3's Makefile sets from the k8s.io/client-go it is built with (v0.37.0 → 1.37): the
+ * Kubernetes version `helm template` and `helm lint` assume without a cluster. Unset, they
+ * assume 1.20, older than any chart's kubeVersion here.
+ */
+function helm3KubernetesVars(info: ModuleInfo): string[] {
+  const clientGo = info.requires.get("k8s.io/client-go");
+  const match = clientGo === undefined ? null : /^v(\d+)\.(\d+)\./.exec(clientGo);
+  if (match === null) throw new Error(`helm ${info.version}: no k8s.io/client-go in its go.mod`);
+  const major = String(Number(match[1]) + 1);
+  const minor = match[2] as string;
+  return ["pkg/lint/rules", "pkg/chartutil"].flatMap((pkg) => [
+    `helm.sh/helm/v3/${pkg}.k8sVersionMajor=${major}`,
+    `helm.sh/helm/v3/${pkg}.k8sVersionMinor=${minor}`,
+  ]);
 }
 
 function kubernetesVersionVars(info: ModuleInfo): string[] {
@@ -133,6 +152,7 @@ export const BINARIES: readonly BinarySpec[] = [
       `helm.sh/helm/v3/internal/version.version=${info.version}`,
       ...(info.commit ? [`helm.sh/helm/v3/internal/version.gitCommit=${info.commit}`] : []),
       "helm.sh/helm/v3/internal/version.gitTreeState=clean",
+      ...helm3KubernetesVars(info),
     ],
     needed: false,
   },
@@ -301,7 +321,12 @@ async function moduleInfo(
     Origin?: { Hash?: string };
   };
   return {
-    info: { version, time: info.Time, commit: info.Origin?.Hash },
+    info: {
+      version,
+      time: info.Time,
+      commit: info.Origin?.Hash,
+      requires: new Map((goMod.Require ?? []).map((r) => [r.Path, r.Version])),
+    },
     goMod,
     goModPath: dl.GoMod,
   };
