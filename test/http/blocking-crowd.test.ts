@@ -51,7 +51,9 @@ describe(`${WAITERS} blocking queries`, () => {
     expect(summary.count).toBe(WAITERS);
     expect(summary.statuses).toEqual([200]);
     expect(summary.indexes).toEqual([server.catalog.get("shop", "web")?.version]);
-    expect(summary.first - changedAt).toBeLessThan(50);
+    // Answered by the change, not by the two-minute wait. How fast is the benchmark's business
+    // (npm run bench, blocking): a bound in milliseconds here only measures the machine's load.
+    expect(summary.first - changedAt).toBeLessThan(5_000);
     expect(await waitingCount()).toBe(0);
     console.info(
       `${WAITERS} waiters: ${(perWaiter / 1024).toFixed(1)} KiB of server heap each; ` +
