@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import proxyAddr from "proxy-addr";
-import type { BalancerManager, Connection, ConnectionEvent } from "../balancer/manager.ts";
+import type { Connection, ConnectionEvent, Replication } from "../balancer/replication.ts";
 import type { HaMetrics } from "./ha-metrics.ts";
 import type { LocalConnectionChanges } from "./snapshot-reader.ts";
 
@@ -30,7 +30,7 @@ export interface FrontLogger {
 }
 
 export interface ConnectionFrontOptions {
-  readonly manager: BalancerManager;
+  readonly manager: Replication;
   readonly identity: string;
   readonly isLeader: () => boolean;
   /** The leader as last seen on the Lease. */

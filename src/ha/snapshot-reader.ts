@@ -1,4 +1,4 @@
-import type { BalancerManager, Connection, SlotStates } from "../balancer/manager.ts";
+import type { Connection, Replication, SlotStates } from "../balancer/replication.ts";
 import { shardIndex } from "./configmaps.ts";
 import type { HaMetrics } from "./ha-metrics.ts";
 import {
@@ -25,7 +25,7 @@ export interface ReaderLogger {
 
 export interface SnapshotReaderOptions {
   readonly prefix: string;
-  readonly manager: BalancerManager;
+  readonly manager: Replication;
   /** While leading, the replica's own state is the truth: snapshots only inform fencing. */
   readonly isLeading: () => boolean;
   readonly local?: LocalConnectionChanges;

@@ -1,4 +1,4 @@
-import type { BalancerManager } from "../balancer/manager.ts";
+import type { Replication } from "../balancer/replication.ts";
 import {
   EPOCH_ANNOTATION,
   LEADER_ANNOTATION,
@@ -33,7 +33,7 @@ export interface WriterLogger {
 export interface SnapshotWriterOptions {
   readonly api: ShardApi;
   readonly prefix: string;
-  readonly manager: BalancerManager;
+  readonly manager: Replication;
   readonly logger: WriterLogger;
   readonly metrics?: HaMetrics;
   /** The term while the lease is valid, else null: asked again before every request. */

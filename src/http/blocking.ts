@@ -115,7 +115,7 @@ export class BlockingQueries {
   private wouldSucceed(req: Request, entry: CatalogEntry): boolean {
     try {
       const options = selectOptionsFrom(req.query, req.ip);
-      this.discovery.manager.strategyFor(this.discovery.view(entry), options);
+      this.discovery.strategyFor(entry, options);
       return true;
     } catch {
       return false;
