@@ -38,6 +38,20 @@ export const connectionSection: PolicySection<ConnectionSettings, ResolvedConnec
       },
     },
   }),
+  fromSpec(spec, kit, problems) {
+    // The spec writes the timeout as a duration: connectionTimeout: "30s".
+    const timeout = (spec as { connectionTimeout?: string }).connectionTimeout;
+    if (timeout === undefined) return {};
+    const ms = kit.parseDuration(timeout);
+    if (ms === null || !Number.isInteger(ms) || ms < 1 || ms > MAX_CONNECTION_TIMEOUT_MS) {
+      problems.push({
+        path: ["connectionTimeout"],
+        value: timeout,
+        allowed: `a whole number of milliseconds from 1ms to ${kit.formatDuration(MAX_CONNECTION_TIMEOUT_MS)}`,
+      });
+    }
+    return { connectionTimeoutMs: ms as number };
+  },
   resolve: (raw, serverDefaults) => ({
     connectionTimeoutMs: integerIn(
       "leastConnections.connectionTimeoutMs",

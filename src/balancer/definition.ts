@@ -34,6 +34,23 @@ export interface CrdSchemaKit {
   hashOn(): SchemaNode;
 }
 
+/** What the policy layer hands a section to read the spec's units (durations as text). */
+export interface SpecKit {
+  /** Milliseconds of a Go-style duration; null when the text cannot be one. */
+  parseDuration(text: string): number | null;
+  /** "30s", "24h": how messages write a duration. */
+  formatDuration(ms: number): string;
+}
+
+/** A value of the spec the schema lets through but the section cannot take. */
+export interface SpecProblem {
+  /** Relative to the section, e.g. ["tableSize"]. */
+  readonly path: readonly (string | number)[];
+  readonly value: unknown;
+  /** What is allowed, in words. */
+  readonly allowed: string;
+}
+
 /**
  * One group of policy settings (`spec.ringHash`, `spec.maglev`...): its CRD node and how raw
  * values become resolved ones, the way gRPC's ParseConfig turns a service config into a
@@ -43,6 +60,12 @@ export interface PolicySection<Raw extends object = object, Resolved = unknown> 
   /** The field of the policy (and of the CRD's spec) holding the section. */
   readonly key: string;
   crd(kit: CrdSchemaKit): SchemaNode;
+  /**
+   * The section as the spec writes it (already checked against the CRD node) in the engine's
+   * units, adding to `problems` what the CRD node cannot say (a prime table size, a duration
+   * beyond what Go can hold). Absent: the spec's section is the engine's as it is.
+   */
+  fromSpec?(spec: object, kit: SpecKit, problems: SpecProblem[]): Raw;
   /**
    * Fills in defaults and checks every field, throwing BalancerError InvalidPolicy naming the
    * first bad one (as `<key>.<field>`). `serverDefaults` lie under `raw`: a field the policy

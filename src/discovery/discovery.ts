@@ -67,9 +67,6 @@ export interface Decision<K extends DecisionKind = DecisionKind> {
   readonly result: DecisionResults[K];
 }
 
-/** Back-compatible name of a decision's entry and result. */
-export type Decided<T> = { readonly entry: CatalogEntry; readonly result: T };
-
 /**
  * The catalog and the balancing core joined: what every interface (HTTP, DNS) asks, through
  * `decide`. It turns a catalog entry into the core's view of a service once per version, has

@@ -20,7 +20,7 @@ import {
   SERVER_DEFAULT_STRATEGY,
 } from "./load.ts";
 import type { RegionWeight, SimulateOptions } from "./options.ts";
-import { type ProgressSink, silentProgress } from "./progress.ts";
+import { Progress, type ProgressSink, silentProgress } from "./progress.ts";
 import type {
   EndpointInfo,
   EndpointResult,
@@ -41,9 +41,6 @@ export type SimulationSettings = Pick<
 // Connections are closed by the simulation itself, never by their timeout: the clock stands
 // still and the timeout is beyond any run.
 const NEVER_MS = 2 ** 50;
-// How often (in units of work) the progress sink hears of it: often enough for a smooth line,
-// rarely enough to cost nothing.
-const PROGRESS_EVERY = 2048;
 
 /** The seed of the engine's own random choices: a different stream from the traffic's. */
 function engineSeed(seed: number): number {
@@ -91,29 +88,6 @@ interface Context {
   readonly traffic: Traffic;
   readonly settings: SimulationSettings;
   readonly progress: Progress;
-}
-
-/** Counts work across the whole run and passes it to the sink now and then. */
-class Progress {
-  private readonly sink: ProgressSink;
-  private readonly total: number;
-  private done = 0;
-  private sinceUpdate = 0;
-  label = "";
-
-  constructor(sink: ProgressSink, total: number) {
-    this.sink = sink;
-    this.total = total;
-  }
-
-  advance(units: number): void {
-    this.done += units;
-    this.sinceUpdate += units;
-    if (this.sinceUpdate >= PROGRESS_EVERY) {
-      this.sinceUpdate = 0;
-      this.sink.update(this.label, this.done, this.total);
-    }
-  }
 }
 
 function newManager(seed: number, registry: StrategyRegistry): BalancerManager {

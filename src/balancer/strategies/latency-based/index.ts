@@ -40,6 +40,27 @@ export const latencySection: PolicySection<LatencySettings, ResolvedLatency> = {
       },
     },
   }),
+  fromSpec(spec, kit, problems) {
+    // The spec writes latencies as durations: {from: {to: "80ms"}}.
+    const written = (spec as { map?: Record<string, Record<string, string>> }).map ?? {};
+    const map: Record<string, Record<string, number>> = {};
+    for (const [from, row] of Object.entries(written)) {
+      const converted: Record<string, number> = {};
+      for (const [to, text] of Object.entries(row)) {
+        const ms = kit.parseDuration(text);
+        if (ms === null) {
+          problems.push({
+            path: ["map", from, to],
+            value: text,
+            allowed: "a duration of at most 2562047h",
+          });
+        }
+        converted[to] = ms as number;
+      }
+      map[from] = converted;
+    }
+    return { map };
+  },
   resolve(raw, serverDefaults) {
     const map = withServerDefaults(raw, serverDefaults).map ?? {};
     for (const [from, row] of Object.entries(map)) {

@@ -51,6 +51,17 @@ export const maglevSection: PolicySection<MaglevSettings, ResolvedMaglev> = {
       hashOn: kit.hashOn(),
     },
   }),
+  fromSpec(spec, _kit, problems) {
+    const maglev = spec as MaglevSettings;
+    if (maglev.tableSize !== undefined && !isPrime(maglev.tableSize)) {
+      problems.push({
+        path: ["tableSize"],
+        value: maglev.tableSize,
+        allowed: `a prime number from ${MIN_MAGLEV_TABLE_SIZE} to ${MAX_MAGLEV_TABLE_SIZE} (e.g. 65537)`,
+      });
+    }
+    return { ...maglev };
+  },
   resolve(raw, serverDefaults) {
     const maglev = withServerDefaults(raw, serverDefaults);
     const tableSize = maglev.tableSize ?? DEFAULT_MAGLEV_TABLE_SIZE;
