@@ -41,23 +41,29 @@ export interface PickerCacheOptions {
 export class PickerCache {
   private readonly states: ServiceStates;
   private readonly options: PickerCacheOptions;
+  // Read on every request: kept as fields rather than reached through `options`.
+  private readonly registry: StrategyRegistry;
+  private readonly enabled: ReadonlySet<string> | null;
+  private readonly defaultStrategy: string;
 
   constructor(states: ServiceStates, options: PickerCacheOptions) {
     this.states = states;
     this.options = options;
+    this.registry = options.registry;
+    this.enabled = options.enabled;
+    this.defaultStrategy = options.defaultStrategy;
     this.strategyNamed(options.defaultStrategy);
   }
 
   /** Names requests may use, in registration order. */
   strategyNames(): string[] {
-    const { registry, enabled } = this.options;
-    return registry.names.filter((name) => enabled?.has(name) ?? true);
+    const enabled = this.enabled;
+    return this.registry.names.filter((name) => enabled?.has(name) ?? true);
   }
 
   strategyNamed(name: string): StrategyDefinition {
-    const { registry, enabled } = this.options;
-    const strategy = registry.get(name);
-    if (!strategy || (enabled !== null && !enabled.has(name))) {
+    const strategy = this.registry.get(name);
+    if (!strategy || (this.enabled !== null && !this.enabled.has(name))) {
       throw new BalancerError(
         "UnknownStrategy",
         `strategy ${JSON.stringify(name)} is not ${strategy ? "enabled on this server" : "known"}; use one of ${this.strategyNames().join(", ")}`,
@@ -68,12 +74,14 @@ export class PickerCache {
 
   /** The strategy a request gets: its override, else the service's policy, else the default. */
   strategyFor(service: ServiceEndpoints, options: SelectOptions = {}): StrategyDefinition {
-    return this.strategyNamed(options.strategy ?? service.strategy ?? this.options.defaultStrategy);
+    return this.strategyNamed(options.strategy ?? service.strategy ?? this.defaultStrategy);
   }
 
   /** The service's policy with the server's defaults under it, resolved once per version. */
-  policyOf(service: ServiceEndpoints): ResolvedPolicy {
-    const state = this.states.of(service.key);
+  policyOf(
+    service: ServiceEndpoints,
+    state: ServiceState = this.states.of(service.key),
+  ): ResolvedPolicy {
     if (state.policy?.version !== service.version) {
       const { registry, policyDefaults } = this.options;
       state.policy = {
@@ -95,7 +103,7 @@ export class PickerCache {
     }
     const state = this.states.of(service.key);
     state.changes++;
-    const policy = this.policyOf(service);
+    const policy = this.policyOf(service, state);
     const healthFilter = options.healthFilter ?? policy.healthFilter;
     let slots = state.pickers.get(strategy.name);
     if (!slots) {
@@ -103,10 +111,7 @@ export class PickerCache {
       state.pickers.set(strategy.name, slots);
     }
     const previous = healthFilter ? slots.healthy : slots.all;
-    // Imported state is rare; the common path pays one null check for it.
-    if (state.imported === null && previous && previous.version === service.version) {
-      return { strategy, cached: previous };
-    }
+    if (previous && previous.version === service.version) return { strategy, cached: previous };
     const cached = this.build(service, state, strategy, slots, healthFilter);
     return { strategy, cached };
   }
@@ -122,7 +127,7 @@ export class PickerCache {
     if (!state || state.pickers.size === 0 || service.endpoints.length === 0) return;
     let policy: ResolvedPolicy;
     try {
-      policy = this.policyOf(service);
+      policy = this.policyOf(service, state);
     } catch {
       return;
     }
@@ -147,33 +152,33 @@ export class PickerCache {
     strategy: StrategyDefinition,
     slots: PickerSlots,
     healthFilter: boolean,
-    policy: ResolvedPolicy = this.policyOf(service),
+    policy: ResolvedPolicy = this.policyOf(service, state),
+    imported?: CarriedState,
   ): CachedPicker {
     const previous = healthFilter ? slots.healthy : slots.all;
-    let carried: CarriedState | undefined;
-    if (state.imported !== null) {
-      const slot = `${strategy.name}|${healthFilter ? "healthy" : "all"}`;
+    let carried = imported;
+    if (carried === undefined && state.imported !== null) {
+      // State imported for this slot before it was first built.
+      const slot = slotName(strategy.name, healthFilter);
       carried = state.imported.get(slot);
-      if (carried !== undefined) {
-        state.imported.delete(slot);
-        if (state.imported.size === 0) state.imported = null;
-      } else if (previous && previous.version === service.version) {
-        return previous;
-      }
+      state.imported.delete(slot);
+      if (state.imported.size === 0) state.imported = null;
     }
+    carried ??= previous?.picker.exportState();
     const filtered = filterHealthy(sortedValidated(service), healthFilter, policy.panicThreshold);
     if (filtered.panic)
       this.options.onHealthPanic?.(service.key, filtered.healthy, service.endpoints.length);
     const picker = strategy.build({
       endpoints: filtered.endpoints,
       policy,
-      carried: carried ?? previous?.picker.exportState(),
+      carried,
       loads: state.loads,
       random: this.options.random,
       latency: this.options.latencyFor(policy),
     });
     previous?.picker.dispose();
     const cached = {
+      service,
       version: service.version,
       picker,
       excluded: filtered.excluded,
@@ -200,18 +205,42 @@ export class PickerCache {
   }
 
   /**
-   * Sets the state each picker slot of a service carries into its next build, replacing what
-   * it would carry itself: how a new leader continues its predecessor's rotations. Unknown
-   * endpoints in it are ignored as after any rebuild.
+   * Sets the state each picker slot of a service carries on, replacing what it would carry
+   * itself: how a new leader continues its predecessor's rotations. A slot in use is rebuilt
+   * with it at once, so no request pays for it; a slot not built yet takes it at its first
+   * build. State that is only a table fingerprint carries nothing (a table is a function of
+   * the endpoints), so a slot in use keeps its table. Unknown endpoints in it are ignored as
+   * after any rebuild.
    */
   importState(serviceKey: string, slots: SlotStates): void {
     const state = this.states.of(serviceKey);
     state.changes++;
     for (const [slot, carried] of Object.entries(slots)) {
-      state.imported ??= new Map();
-      state.imported.set(slot, carried);
+      const [name = "", filter] = slot.split("|");
+      const healthFilter = filter === "healthy";
+      const inUse = state.pickers.get(name);
+      const cached = healthFilter ? inUse?.healthy : inUse?.all;
+      const strategy = this.options.registry.get(name);
+      if (inUse === undefined || cached === undefined || strategy === undefined) {
+        state.imported ??= new Map();
+        state.imported.set(slot, carried);
+        continue;
+      }
+      if (carried.cursor === undefined && carried.currentWeights === undefined) continue;
+      try {
+        this.build(cached.service, state, strategy, inUse, healthFilter, undefined, carried);
+      } catch {
+        // The version it was built for cannot be built again (its policy changed meanwhile):
+        // keep the state for the slot's next build.
+        state.imported ??= new Map();
+        state.imported.set(slot, carried);
+      }
     }
   }
+}
+
+function slotName(strategy: string, healthFilter: boolean): string {
+  return `${strategy}|${healthFilter ? "healthy" : "all"}`;
 }
 
 function exported(cached: CachedPicker): CarriedState {

@@ -1,8 +1,11 @@
 import { LoadTracker } from "./loads.ts";
+import type { ServiceEndpoints } from "./manager.ts";
 import type { ResolvedPolicy } from "./policy.ts";
 import type { CarriedState, Picker } from "./strategy.ts";
 
 export interface CachedPicker {
+  /** The service as the picker was built for it (its version, endpoints and policy). */
+  readonly service: ServiceEndpoints;
   readonly version: number;
   readonly picker: Picker;
   readonly excluded: number;
@@ -29,7 +32,7 @@ export interface ServiceState {
   policy: { readonly version: number; readonly resolved: ResolvedPolicy } | null;
   /** Ids of the service's open connections. */
   readonly connections: Set<string>;
-  /** State handed in by importState, applied at the next build of each slot; null when none. */
+  /** State handed in by importState for slots not built yet, applied at their first build. */
   imported: Map<string, CarriedState> | null;
   /** Grows at every decision or connection change: exporters skip services where it did not. */
   changes: number;

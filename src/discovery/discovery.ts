@@ -99,13 +99,6 @@ export class Discovery {
     this.stopListening();
   }
 
-  /** The service's catalog entry; throws ServiceNotFoundError. */
-  entry(namespace: string, name: string): CatalogEntry {
-    const entry = this.catalog.get(namespace, name);
-    if (!entry) throw new ServiceNotFoundError(namespace, name);
-    return entry;
-  }
-
   /** The service's catalog entry, or undefined. */
   find(namespace: string, name: string): CatalogEntry | undefined {
     return this.catalog.get(namespace, name);

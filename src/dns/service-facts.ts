@@ -63,7 +63,10 @@ export class ServiceFactsCache {
     return { ipv4, ipv6, families, ports, byLabel, regions: this.regionsOf(entry) };
   }
 
-  /** The policy as the balancer sees it, with the server's defaults underneath. */
+  /**
+   * Client regions of the latency map the balancer decides with (the policy's, else the
+   * server's), by lowercased spelling: DNS labels arrive lowercased.
+   */
   private regionsOf(entry: CatalogEntry): Map<string, string> {
     let latencyMap: Readonly<Record<string, unknown>>;
     try {

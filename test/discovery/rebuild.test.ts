@@ -133,4 +133,33 @@ describe("picker rebuilds", () => {
     expect(builds() - before).toBe(1);
     discovery.close();
   });
+
+  it("take state a new leader imports at the import, not at the next request", () => {
+    const { registry, builds } = countingRegistry();
+    const catalog = new Catalog();
+    const manager = new BalancerManager({ registry });
+    const discovery = new Discovery(catalog, manager);
+    catalog.replaceAll([service("shop", "checkout", endpointsOf(4), policy("round-robin"))]);
+    const pick = (strategy?: string) =>
+      discovery.decide({
+        namespace: "shop",
+        name: "checkout",
+        kind: "pick",
+        options: { strategy, sessionKey: "k" },
+      }).result.endpoint.identity;
+    expect(pick()).toBe("checkout-000");
+    pick("ring-hash");
+    const fingerprint = manager.exportState("shop/checkout")["ring-hash|healthy"];
+    const before = builds();
+    manager.importState("shop/checkout", {
+      "round-robin|healthy": { cursor: "checkout-003" },
+      // A table is a function of the endpoints: its fingerprint carries nothing to rebuild.
+      "ring-hash|healthy": fingerprint ?? {},
+    });
+    expect(builds() - before).toBe(1);
+    expect([pick(), pick()]).toEqual(["checkout-003", "checkout-000"]);
+    pick("ring-hash");
+    expect(builds() - before).toBe(1);
+    discovery.close();
+  });
 });
