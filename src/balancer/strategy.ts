@@ -3,25 +3,6 @@ import type { LoadTracker } from "./loads.ts";
 import type { ResolvedPolicy } from "./policy.ts";
 import type { RandomSource } from "./random.ts";
 
-/** The strategy names: the public API and the CRD's enum. */
-export const STRATEGY_NAMES = [
-  "round-robin",
-  "weighted-round-robin",
-  "random",
-  "weighted-random",
-  "least-connections",
-  "least-request",
-  "ip-hash",
-  "ring-hash",
-  "maglev",
-  "latency-based",
-] as const;
-export type StrategyName = (typeof STRATEGY_NAMES)[number];
-
-export function isStrategyName(value: unknown): value is StrategyName {
-  return STRATEGY_NAMES.includes(value as StrategyName);
-}
-
 /** What a request tells a strategy about its caller. */
 export interface PickRequest {
   readonly clientIp?: string | undefined;
@@ -70,12 +51,7 @@ export interface Picker {
   dispose(): void;
 }
 
-export interface Strategy {
-  readonly name: StrategyName;
-  build(context: BuildContext): Picker;
-}
-
-/** How many endpoints a select returns: `limit` 0 means all. */
-export function selectionSize(available: number, limit: number): number {
-  return limit > 0 && limit < available ? limit : available;
-}
+/** A strategy as the engine runs it: see definition.ts for everything a strategy declares. */
+export type { StrategyDefinition as Strategy } from "./definition.ts";
+export { isStrategyName, STRATEGY_NAMES, type StrategyName } from "./registry.ts";
+export { selectionSize } from "./strategies/shared/selection.ts";

@@ -40,18 +40,22 @@ export async function startService(
   const manager = new BalancerManager({
     defaultStrategy: settings.defaultStrategy,
     enabledStrategies: settings.enabledStrategies,
+    // The server's defaults for what a policy leaves out.
+    policyDefaults: {
+      healthFilter: settings.healthFilter,
+      ...(settings.virtualNodes === null
+        ? {}
+        : { ringHash: { virtualNodes: settings.virtualNodes } }),
+      latency: { map: settings.latencyMap },
+    },
     onHealthPanic: (service, healthy, total) =>
       logger.warn(
         { service, healthy, total },
         "too few healthy endpoints: balancing over all of them",
       ),
   });
-  const discovery = new Discovery(catalog, manager, {
-    healthFilter: settings.healthFilter,
-    virtualNodes: settings.virtualNodes,
-    latencyMap: settings.latencyMap,
-  });
   const metrics = new Metrics(catalog, manager);
+  const discovery = new Discovery(catalog, manager, { metrics });
   // With several replicas only the leader writes policy status; alone, this replica does.
   let ha: HighAvailability | null = null;
   const source = createSource(settings, catalog, metrics, logger, () => ha?.isLeader() ?? true);
@@ -78,7 +82,7 @@ export async function startService(
     // Debug logging logs every request from Express; the fast path would bypass it.
     const fastPick = logger.isLevelEnabled("debug")
       ? undefined
-      : createFastPick(new Decisions(discovery, metrics), app.get("trust proxy fn"));
+      : createFastPick(new Decisions(discovery), app.get("trust proxy fn"));
     // Followers hand connection changes to the leader; the leader and every read go on as usual.
     listening = await listen(
       app,
@@ -112,7 +116,7 @@ export async function startService(
     ha = new HighAvailability({
       config: controller.config,
       settings: settings.ha,
-      manager,
+      manager: manager.replication,
       logger,
       registry: metrics.registry,
       address: advertisedUrl(settings.ha, listening.url, process.env),

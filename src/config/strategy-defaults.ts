@@ -4,7 +4,7 @@
  * resolution into what the server uses.
  */
 
-import { MAX_VIRTUAL_NODES } from "../balancer/policy.ts";
+import { DEFAULT_REGISTRY } from "../balancer/registry.ts";
 import type { StrategyName } from "../balancer/strategy.ts";
 import { STRATEGY_NAMES } from "../balancer/strategy.ts";
 import { DURATION_EXAMPLES, DURATION_PATTERN, tryParseDuration } from "../policy/duration.ts";
@@ -42,35 +42,19 @@ const durationSchema: ConfigSchema = {
   description: "The latency between the two regions.",
 };
 
+/** How the config file writes a duration, for the strategies' server settings. */
+const configKit = { duration: (description: string) => ({ ...durationSchema, description }) };
+
+/** One strategy's entry under `strategies`: `enabled`, then the server settings it declares. */
 function strategySchema(name: StrategyName): ConfigSchema {
+  const declared = DEFAULT_REGISTRY.get(name)?.serverConfig?.properties(configKit) ?? {};
   const properties: Record<string, ConfigSchema> = {
     enabled: {
       type: "boolean",
       description: "Whether policies may use the strategy; absent means enabled.",
     },
+    ...(declared as Record<string, ConfigSchema>),
   };
-  if (name === "ring-hash") {
-    properties.virtualNodes = {
-      type: "integer",
-      minimum: 1,
-      maximum: MAX_VIRTUAL_NODES,
-      description: "Virtual nodes per endpoint for policies that set none.",
-    };
-  }
-  if (name === "latency-based") {
-    properties.latencyMap = {
-      type: "object",
-      expected: "a map of client region to a map of endpoint region to latency",
-      description:
-        "Latency from a client region (outer key) to an endpoint region (inner key), for " +
-        "policies that give no map.",
-      additionalProperties: {
-        type: "object",
-        expected: "a map of endpoint region to latency",
-        additionalProperties: durationSchema,
-      },
-    };
-  }
   return { type: "object", properties, additionalProperties: false };
 }
 

@@ -1,21 +1,24 @@
+import type { StrategyDefinition } from "../balancer/definition.ts";
 import { isHealthy } from "../balancer/endpoint.ts";
-import type {
-  BalancerManager,
-  OpenedConnection,
-  Selection,
-  SelectOptions,
-  ServiceEndpoints,
-  SingleSelection,
+import { isBalancerError } from "../balancer/errors.ts";
+import {
+  type BalancerManager,
+  CONNECTION_STRATEGY,
+  type OpenedConnection,
+  type Selection,
+  type SelectOptions,
+  type ServiceEndpoints,
+  type SingleSelection,
 } from "../balancer/manager.ts";
-import type { BalancerPolicy } from "../balancer/policy.ts";
+import type { ResolvedPolicy } from "../balancer/policy.ts";
 import type { StrategyName } from "../balancer/strategy.ts";
 import { type Catalog, type CatalogEntry, serviceKey } from "../catalog/catalog.ts";
+import type { Metrics } from "../observability/metrics.ts";
+import { DecisionMetrics, type Timing } from "./decision-metrics.ts";
 
-/** Server-wide defaults that apply where a service's policy says nothing. */
-export interface DiscoveryDefaults {
-  readonly healthFilter: boolean;
-  readonly virtualNodes: number | null;
-  readonly latencyMap: Readonly<Record<string, Readonly<Record<string, number>>>>;
+export interface DiscoveryOptions {
+  /** Where every decision's selection metrics go; absent = not recorded (simulate). */
+  readonly metrics?: Metrics;
 }
 
 export class ServiceNotFoundError extends Error {
@@ -34,32 +37,60 @@ export interface ServiceSummary {
   readonly version: number;
 }
 
-export interface Decided<T> {
+/** What a decision produces: a ranked selection, one endpoint, or one counted connection. */
+export interface DecisionResults {
+  readonly select: Selection;
+  readonly pick: SingleSelection;
+  readonly open: OpenedConnection;
+}
+export type DecisionKind = keyof DecisionResults;
+
+export interface DecisionRequest<K extends DecisionKind = DecisionKind> {
+  readonly namespace: string;
+  readonly name: string;
+  readonly kind: K;
+  /**
+   * The request's parameters, or a function reading them when reading may fail: the failure
+   * is then counted as the decision's.
+   */
+  readonly options: SelectOptions | (() => SelectOptions);
+  /** How the decision is timed for konsul_lb_selection_duration_seconds; default every. */
+  readonly timing?: Timing;
+}
+
+export interface Decision<K extends DecisionKind = DecisionKind> {
   readonly entry: CatalogEntry;
-  readonly result: T;
+  /** The strategy that decided, with the traits interfaces write answers by. */
+  readonly strategy: StrategyDefinition;
+  /** The service's policy with the server's defaults under it. */
+  readonly policy: ResolvedPolicy;
+  readonly result: DecisionResults[K];
 }
 
 /**
- * The catalog and the balancing core joined: what every interface (HTTP, DNS) asks.
- * It turns a catalog entry into the core's view of a service once per version and drops the
- * core's state for services that leave the catalog.
+ * The catalog and the balancing core joined: what every interface (HTTP, DNS) asks, through
+ * `decide`. It turns a catalog entry into the core's view of a service once per version, has
+ * the core rebuild a changed service's pickers before any request sees the change, drops the
+ * core's state for services that leave the catalog, and records each decision's metrics.
  */
 export class Discovery {
   readonly catalog: Catalog;
   readonly manager: BalancerManager;
-  private readonly defaults: DiscoveryDefaults;
+  private readonly metrics: DecisionMetrics | null;
   /** One ServiceEndpoints per catalog entry object, i.e. per service version. */
   private readonly views = new WeakMap<CatalogEntry, ServiceEndpoints>();
   private readonly stopListening: () => void;
 
-  constructor(catalog: Catalog, manager: BalancerManager, defaults: DiscoveryDefaults) {
+  constructor(catalog: Catalog, manager: BalancerManager, options: DiscoveryOptions = {}) {
     this.catalog = catalog;
     this.manager = manager;
-    this.defaults = defaults;
+    this.metrics = options.metrics ? new DecisionMetrics(options.metrics) : null;
     this.stopListening = catalog.onChange((keys) => {
       for (const key of keys) {
         const [namespace = "", name = ""] = key.split("/");
-        if (!catalog.get(namespace, name)) manager.forget(key);
+        const entry = catalog.get(namespace, name);
+        if (entry) manager.refresh(this.view(entry));
+        else manager.forget(key);
       }
     });
   }
@@ -68,10 +99,19 @@ export class Discovery {
     this.stopListening();
   }
 
-  entry(namespace: string, name: string): CatalogEntry {
-    const entry = this.catalog.get(namespace, name);
-    if (!entry) throw new ServiceNotFoundError(namespace, name);
-    return entry;
+  /** The service's catalog entry, or undefined. */
+  find(namespace: string, name: string): CatalogEntry | undefined {
+    return this.catalog.get(namespace, name);
+  }
+
+  /** The catalog's index: grows with every change, removals included. */
+  get index(): number {
+    return this.catalog.index;
+  }
+
+  /** Every service's catalog entry. */
+  entries(): CatalogEntry[] {
+    return this.catalog.list();
   }
 
   summaries(): ServiceSummary[] {
@@ -88,30 +128,76 @@ export class Discovery {
     }));
   }
 
-  select(namespace: string, name: string, options: SelectOptions): Decided<Selection> {
-    const entry = this.entry(namespace, name);
-    return { entry, result: this.manager.select(this.view(entry), options) };
+  /** The strategy a request with `options` would get; throws UnknownStrategy as a decision would. */
+  strategyFor(entry: CatalogEntry, options: SelectOptions = {}): StrategyDefinition {
+    return this.manager.definitionFor(this.view(entry), options);
   }
 
-  pick(namespace: string, name: string, options: SelectOptions): Decided<SingleSelection> {
-    const entry = this.entry(namespace, name);
-    return { entry, result: this.manager.selectOne(this.view(entry), options) };
+  /** The service's policy with the server's defaults under it. */
+  policyOf(entry: CatalogEntry): ResolvedPolicy {
+    return this.manager.policyFor(this.view(entry));
   }
 
-  openConnection(
-    namespace: string,
-    name: string,
+  /**
+   * One load-balancing decision, with its metrics: the only way an interface gets an answer.
+   * The service label is set only for services in the catalog, so unknown names cannot grow
+   * the series set. Throws what the decision throws (ServiceNotFoundError, BalancerError).
+   */
+  decide<K extends DecisionKind>(request: DecisionRequest<K>): Decision<K> {
+    const entry = this.catalog.get(request.namespace, request.name);
+    const metrics =
+      entry && this.metrics ? this.metrics.of(serviceKey(entry.namespace, entry.name)) : null;
+    const started = metrics?.timeNext(request.timing ?? "every") ? process.hrtime.bigint() : null;
+    let strategyName = "";
+    try {
+      const asked = typeof request.options === "function" ? request.options() : request.options;
+      if (!entry) throw new ServiceNotFoundError(request.namespace, request.name);
+      // A connection open that names no strategy is decided by the one that counts connections.
+      const options =
+        request.kind === "open"
+          ? { ...asked, strategy: asked.strategy ?? CONNECTION_STRATEGY }
+          : asked;
+      const view = this.view(entry);
+      const strategy = this.manager.definitionFor(view, options);
+      strategyName = strategy.name;
+      const result = this.run(request.kind, view, options);
+      const policy = this.manager.policyFor(view);
+      if (metrics) {
+        metrics.succeeded(
+          strategyName,
+          started === null ? null : Number(process.hrtime.bigint() - started) / 1e9,
+        );
+        if (result.excluded > 0) metrics.healthFiltered.inc();
+        if (result.panic) metrics.healthPanic.inc();
+      }
+      return { entry, strategy, policy, result: result as DecisionResults[K] };
+    } catch (error) {
+      if (metrics) metrics.failed(strategyName, resultCodeOf(error));
+      else this.metrics?.unknownService(resultCodeOf(error));
+      throw error;
+    }
+  }
+
+  private run(
+    kind: DecisionKind,
+    view: ServiceEndpoints,
     options: SelectOptions,
-  ): Decided<OpenedConnection> {
-    const entry = this.entry(namespace, name);
-    return { entry, result: this.manager.openConnection(this.view(entry), options) };
+  ): DecisionResults[DecisionKind] {
+    switch (kind) {
+      case "select":
+        return this.manager.select(view, options);
+      case "pick":
+        return this.manager.selectOne(view, options);
+      case "open":
+        return this.manager.openConnection(view, options);
+    }
   }
 
   closeConnection(id: string): boolean {
     return this.manager.closeConnection(id);
   }
 
-  /** The core's view of a catalog entry: the policy with the server's defaults underneath. */
+  /** The core's view of a catalog entry (the server's defaults lie in the manager). */
   view(entry: CatalogEntry): ServiceEndpoints {
     let view = this.views.get(entry);
     if (!view) {
@@ -119,21 +205,32 @@ export class Discovery {
         key: serviceKey(entry.namespace, entry.name),
         version: entry.version,
         endpoints: entry.endpoints,
-        policy: this.withDefaults(entry.policy?.balancer ?? {}),
+        policy: entry.policy?.balancer ?? {},
         strategy: entry.policy?.strategy ?? null,
       };
       this.views.set(entry, view);
     }
     return view;
   }
+}
 
-  private withDefaults(policy: BalancerPolicy): BalancerPolicy {
-    const virtualNodes = policy.ringHash?.virtualNodes ?? this.defaults.virtualNodes ?? undefined;
-    return {
-      ...policy,
-      healthFilter: policy.healthFilter ?? this.defaults.healthFilter,
-      ringHash: { ...policy.ringHash, ...(virtualNodes === undefined ? {} : { virtualNodes }) },
-      latency: { map: policy.latency?.map ?? this.defaults.latencyMap },
-    };
+/**
+ * The result label of a failed decision: the error's code as the discovery API names it.
+ * Invalid endpoints and policies never reach the catalog, so meeting one is a defect of ours.
+ */
+function resultCodeOf(error: unknown): string {
+  if (error instanceof ServiceNotFoundError) return error.code;
+  if (isBalancerError(error)) {
+    switch (error.code) {
+      case "InvalidEndpoint":
+      case "InvalidPolicy":
+        return "Internal";
+      case "MissingClientIP":
+        return "InvalidParameter";
+      default:
+        return error.code;
+    }
   }
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : "Internal";
 }

@@ -1,44 +1,21 @@
 /**
- * How each strategy's decision is written as DNS records: the TTL, and the SRV priority and
- * weight. A Record over every strategy name, so a new strategy cannot be added without deciding.
+ * How a strategy's decision is written as DNS records: the TTL, the SRV priority and weight, and
+ * the client subnet scope. Read from the strategy's traits (src/balancer/definition.ts), so a
+ * new strategy brings its DNS rules with it.
  */
+import type { StrategyDefinition } from "../balancer/definition.ts";
 import type { Endpoint } from "../balancer/endpoint.ts";
-import { latencyFromMap } from "../balancer/strategies/latency-based.ts";
-import type { StrategyName } from "../balancer/strategy.ts";
+import type { ResolvedPolicy } from "../balancer/policy.ts";
+import type { PickRequest } from "../balancer/strategy.ts";
 import { scaleSrvWeights } from "./srv-weight.ts";
 
-interface StrategyRecords {
-  /**
-   * The answer changes from query to query (a rotation, a draw, the current loads): TTL 0, or
-   * every client behind a caching resolver would get the same endpoint for the whole TTL.
-   */
-  readonly rotating: boolean;
-  /**
-   * SRV priorities: "rank" (0, 1, 2... in the strategy's order, so a client takes the server's
-   * choice first and the rest as fallbacks), "shared" (all 0: the client draws by weight, as the
-   * strategy would) or "latency" (the latency tier from the client's region, nearest 0).
-   */
-  readonly priority: "rank" | "shared" | "latency";
-  /** Whether the strategy honours endpoint weights; SRV weights are all equal when it does not. */
-  readonly weighted: boolean;
-}
-
-const RECORDS: Readonly<Record<StrategyName, StrategyRecords>> = {
-  "round-robin": { rotating: true, priority: "rank", weighted: false },
-  "weighted-round-robin": { rotating: true, priority: "rank", weighted: true },
-  random: { rotating: true, priority: "shared", weighted: false },
-  "weighted-random": { rotating: true, priority: "shared", weighted: true },
-  "least-connections": { rotating: true, priority: "rank", weighted: true },
-  "least-request": { rotating: true, priority: "rank", weighted: true },
-  "ip-hash": { rotating: false, priority: "rank", weighted: true },
-  "ring-hash": { rotating: false, priority: "rank", weighted: true },
-  maglev: { rotating: false, priority: "rank", weighted: true },
-  "latency-based": { rotating: false, priority: "latency", weighted: true },
-};
-
-/** The TTL of an answer decided by `strategy`, given the configured TTL for stable answers. */
-export function answerTtl(strategy: StrategyName, stableTtl: number): number {
-  return RECORDS[strategy].rotating ? 0 : stableTtl;
+/**
+ * The TTL of an answer decided by `strategy`, given the configured TTL for stable answers: 0 for
+ * answers that change from query to query, or every client behind a caching resolver would get
+ * the same endpoint for the whole TTL.
+ */
+export function answerTtl(strategy: StrategyDefinition, stableTtl: number): number {
+  return strategy.traits.variesPerRequest ? 0 : stableTtl;
 }
 
 export interface SrvRank {
@@ -48,49 +25,38 @@ export interface SrvRank {
 
 /**
  * SRV priority and weight of each selected endpoint, in the selection's order, the weights
- * scaled to the SRV range (see srv-weight.ts).
+ * scaled to the SRV range (see srv-weight.ts). Tiers come from
+ * the strategy's own ranking over the same policy it decided with, so equal tiers mean equal
+ * priority.
  */
 export function srvRanks(
-  strategy: StrategyName,
+  strategy: StrategyDefinition,
   endpoints: readonly Endpoint[],
-  latencyMap: Readonly<Record<string, Readonly<Record<string, number>>>>,
-  clientRegion: string | undefined,
+  policy: ResolvedPolicy,
+  request: PickRequest,
 ): SrvRank[] {
-  return scaleSrvWeights(endpointRanks(strategy, endpoints, latencyMap, clientRegion));
+  return scaleSrvWeights(endpointRanks(strategy, endpoints, policy, request));
 }
 
-/**
- * Priority and endpoint weight of each selected endpoint. `latencyMap` and `clientRegion` serve
- * latency-based: its tiers are recomputed from the same map the strategy ordered them by, so
- * equal latency means equal priority.
- */
+/** Priority and endpoint weight of each selected endpoint, before scaling. */
 function endpointRanks(
-  strategy: StrategyName,
+  strategy: StrategyDefinition,
   endpoints: readonly Endpoint[],
-  latencyMap: Readonly<Record<string, Readonly<Record<string, number>>>>,
-  clientRegion: string | undefined,
+  policy: ResolvedPolicy,
+  request: PickRequest,
 ): SrvRank[] {
-  const records = RECORDS[strategy];
-  const weightOf = (endpoint: Endpoint) => (records.weighted ? endpoint.weight : 1);
-  switch (records.priority) {
+  const { traits } = strategy;
+  const weightOf = (endpoint: Endpoint) => (traits.weighted ? endpoint.weight : 1);
+  switch (traits.srvPriority) {
     case "rank":
       return endpoints.map((endpoint, i) => ({ priority: i, weight: weightOf(endpoint) }));
     case "shared":
       return endpoints.map((endpoint) => ({ priority: 0, weight: weightOf(endpoint) }));
-    case "latency": {
-      const latency = latencyFromMap(latencyMap);
-      const ms = endpoints.map((endpoint) => {
-        const known =
-          clientRegion === undefined || endpoint.region === null
-            ? undefined
-            : latency(clientRegion, endpoint.region);
-        return known === undefined ? Number.POSITIVE_INFINITY : known;
-      });
-      const tiers = [...new Set(ms)].sort((a, b) => a - b);
+    case "tiers": {
       // Nothing known about the client's region: one tier, as the strategy then draws from all.
-      const anyKnown = tiers.some(Number.isFinite);
+      const tiers = strategy.rank?.(endpoints, request, policy) ?? null;
       return endpoints.map((endpoint, i) => ({
-        priority: anyKnown ? tiers.indexOf(ms[i] as number) : 0,
+        priority: tiers === null ? 0 : (tiers[i] as number),
         weight: weightOf(endpoint),
       }));
     }
@@ -98,16 +64,16 @@ function endpointRanks(
 }
 
 /**
- * Whether the answer depends on the client's address, for the client subnet scope: ip-hash
- * always; ring-hash and Maglev when they hash the client IP, which a plain name without a hash
- * label makes them do (see responder.ts).
+ * Whether the answer depends on the client's address, for the client subnet scope: when the
+ * strategy hashes the client IP, or hashes a session key and the name carries none (a plain
+ * name then hashes the client IP, see responder.ts).
  */
 export function dependsOnClientAddress(
-  strategy: StrategyName,
-  hashOnClientIp: boolean,
+  strategy: StrategyDefinition,
+  policy: ResolvedPolicy,
   hasSessionKey: boolean,
 ): boolean {
-  if (strategy === "ip-hash") return true;
-  if (strategy === "ring-hash" || strategy === "maglev") return hashOnClientIp || !hasSessionKey;
-  return false;
+  const hashOn = strategy.traits.hashesOn(policy);
+  if (hashOn === null) return false;
+  return hashOn === "client-ip" || !hasSessionKey;
 }

@@ -21,15 +21,18 @@ import dnsPacket, {
 } from "dns-packet";
 import type { Endpoint } from "../balancer/endpoint.ts";
 import { isBalancerError } from "../balancer/errors.ts";
-import type { Selection, SelectOptions } from "../balancer/manager.ts";
-import type { StrategyName } from "../balancer/strategy.ts";
+import type { SelectOptions } from "../balancer/manager.ts";
 import type { CatalogEntry } from "../catalog/catalog.ts";
-import { type Discovery, ServiceNotFoundError } from "../discovery/discovery.ts";
+import {
+  type Discovery,
+  type Decision as DiscoveryDecision,
+  ServiceNotFoundError,
+} from "../discovery/discovery.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { AnswerCache, type AnswerShape, type CachedAnswer } from "./answer-cache.ts";
 import { clientSubnetReply } from "./client-subnet.ts";
-import { DnsMetrics, type SelectionMetrics } from "./dns-metrics.ts";
+import { DnsMetrics } from "./dns-metrics.ts";
 import { fitAndEncode, TCP_LIMIT, UDP_EDNS_LIMIT, UDP_PLAIN_LIMIT } from "./fit.ts";
 import { NameParser, type ParsedName, type ServiceName } from "./names.ts";
 import { type QueryParts, QueryReader, qtype } from "./query-reader.ts";
@@ -96,7 +99,7 @@ interface Outcome {
 }
 
 type Decision =
-  | { readonly ok: true; readonly selection: Selection }
+  | { readonly ok: true; readonly decision: DiscoveryDecision<"select"> }
   | { readonly ok: false; readonly outcome: Outcome };
 
 export class DnsResponder {
@@ -163,9 +166,7 @@ export class DnsResponder {
       case "nonexistent":
         return this.nxDomain();
       case "empty":
-        return this.discovery.catalog.get(name.namespace, name.service)
-          ? this.noData()
-          : this.nxDomain();
+        return this.discovery.find(name.namespace, name.service) ? this.noData() : this.nxDomain();
       case "endpoint":
         return this.endpointOutcome(question, name.namespace, name.service, name.label);
       case "service":
@@ -177,7 +178,7 @@ export class DnsResponder {
 
   /** A and AAAA records of the service's endpoints, best first. */
   private addressOutcome(exchange: Exchange, question: Question, name: ServiceName): Outcome {
-    const entry = this.discovery.catalog.get(name.namespace, name.service);
+    const entry = this.discovery.find(name.namespace, name.service);
     if (entry === undefined) return this.nxDomain();
     const wantV4 = qtype(question) === "A" || qtype(question) === "ANY";
     const wantV6 = qtype(question) === "AAAA" || qtype(question) === "ANY";
@@ -187,9 +188,10 @@ export class DnsResponder {
     // No decision for a family the service lacks: resolvers ask A and AAAA together, and an
     // AAAA query must not move a rotation that only A answers show.
     if (eligible === 0 && entry.endpoints.length > 0) return this.noData();
-    const decision = this.decide(exchange, entry, name, facts, eligible);
-    if (!decision.ok) return decision.outcome;
-    const { selection } = decision;
+    const decided = this.decide(exchange, entry, name, facts, eligible);
+    if (!decided.ok) return decided.outcome;
+    const { decision } = decided;
+    const selection = decision.result;
     const chosen: Endpoint[] = [];
     for (const endpoint of selection.endpoints) {
       if (chosen.length >= this.maxAnswers) break;
@@ -197,11 +199,11 @@ export class DnsResponder {
       if ((wantV4 && family === 4) || (wantV6 && family === 6)) chosen.push(endpoint);
     }
     if (chosen.length === 0) return this.noData();
-    const scope = this.scopeOf(exchange, selection.strategy, facts, name);
+    const scope = this.scopeOf(exchange, decision, name);
     const shape = this.answerShape(exchange, facts, scope, chosen);
     const cached = this.answers.take(question.name, shape, exchange.id);
     if (cached !== null) return { rcode: "NOERROR", cached };
-    const ttl = answerTtl(selection.strategy, this.ttl);
+    const ttl = answerTtl(decision.strategy, this.ttl);
     const answers = chosen.map(
       (endpoint) =>
         addressRecord(question.name, endpoint.address, ttl, facts, true, true) as Answer,
@@ -216,15 +218,16 @@ export class DnsResponder {
     name: ServiceName,
     port: string,
   ): Outcome {
-    const entry = this.discovery.catalog.get(name.namespace, name.service);
+    const entry = this.discovery.find(name.namespace, name.service);
     if (entry === undefined) return this.nxDomain();
     const facts = this.facts.of(entry);
     const eligible = facts.ports.get(port) ?? 0;
     if (eligible === 0) return this.nxDomain();
     if (qtype(question) !== "SRV" && qtype(question) !== "ANY") return this.noData();
-    const decision = this.decide(exchange, entry, name, facts, eligible);
-    if (!decision.ok) return decision.outcome;
-    const { selection } = decision;
+    const decided = this.decide(exchange, entry, name, facts, eligible);
+    if (!decided.ok) return decided.outcome;
+    const { decision } = decided;
+    const selection = decision.result;
     const chosen: { endpoint: Endpoint; port: number }[] = [];
     for (const endpoint of selection.endpoints) {
       if (chosen.length >= this.maxAnswers) break;
@@ -232,7 +235,7 @@ export class DnsResponder {
       if (number !== undefined) chosen.push({ endpoint, port: number });
     }
     if (chosen.length === 0) return this.noData();
-    const scope = this.scopeOf(exchange, selection.strategy, facts, name);
+    const scope = this.scopeOf(exchange, decision, name);
     const shape = this.answerShape(
       exchange,
       facts,
@@ -241,12 +244,12 @@ export class DnsResponder {
     );
     const cached = this.answers.take(question.name, shape, exchange.id);
     if (cached !== null) return { rcode: "NOERROR", cached };
-    const ttl = answerTtl(selection.strategy, this.ttl);
+    const ttl = answerTtl(decision.strategy, this.ttl);
     const ranks = srvRanks(
-      selection.strategy,
+      decision.strategy,
       chosen.map((c) => c.endpoint),
-      facts.latencyMap,
-      this.regionOf(name, facts),
+      decision.policy,
+      { clientRegion: this.regionOf(name, facts) },
     );
     const answers: Answer[] = [];
     const additionals: Answer[] = [];
@@ -275,7 +278,7 @@ export class DnsResponder {
     service: string,
     label: string,
   ): Outcome {
-    const entry = this.discovery.catalog.get(namespace, service);
+    const entry = this.discovery.find(namespace, service);
     const facts = entry === undefined ? undefined : this.facts.of(entry);
     const endpoint = facts?.byLabel.get(label);
     if (facts === undefined || endpoint === undefined) return this.nxDomain();
@@ -291,7 +294,7 @@ export class DnsResponder {
   }
 
   /**
-   * The balancer's decision, with the selection metrics the HTTP API records. The client IP is
+   * The balancer's decision (Discovery records its metrics, one in 16 timed). The client IP is
    * the client subnet when the query has one, else the sender. A plain name of a service that
    * hashes on the session key hashes the client IP instead: DNS has no parameters to demand a
    * key with, and a sticky answer per client is what such a service wants.
@@ -312,37 +315,23 @@ export class DnsResponder {
       // and filter, so the answer still holds up to maxAnswers records.
       limit: eligible === entry.endpoints.length ? this.maxAnswers : 0,
     };
-    const metrics = this.counts.selection(`${entry.namespace}/${entry.name}`);
-    let strategy = "";
-    const started = metrics.timeNext() ? process.hrtime.bigint() : null;
     try {
-      strategy = this.discovery.manager.strategyFor(this.discovery.view(entry));
-      const { result } = this.discovery.select(entry.namespace, entry.name, options);
-      metrics.succeeded(
-        strategy,
-        started === null ? null : Number(process.hrtime.bigint() - started) / 1e9,
-      );
-      if (result.excluded > 0) metrics.healthFiltered.inc();
-      if (result.panic) metrics.healthPanic.inc();
-      return { ok: true, selection: result };
+      const decision = this.discovery.decide({
+        namespace: entry.namespace,
+        name: entry.name,
+        kind: "select",
+        options,
+        timing: "sampled",
+      });
+      return { ok: true, decision };
     } catch (error) {
-      return { ok: false, outcome: this.failure(error, entry, metrics, strategy) };
+      return { ok: false, outcome: this.failure(error, entry) };
     }
   }
 
-  private failure(
-    error: unknown,
-    entry: CatalogEntry,
-    metrics: SelectionMetrics,
-    strategy: string,
-  ): Outcome {
-    if (error instanceof ServiceNotFoundError) {
-      metrics.failed(strategy, "ServiceNotFound");
-      return this.nxDomain();
-    }
+  private failure(error: unknown, entry: CatalogEntry): Outcome {
+    if (error instanceof ServiceNotFoundError) return this.nxDomain();
     if (isBalancerError(error)) {
-      const internal = error.code === "InvalidEndpoint" || error.code === "InvalidPolicy";
-      metrics.failed(strategy, internal ? "Internal" : error.code);
       if (error.code === "NoEndpoints") return this.noData();
       if (error.code === "UnknownStrategy") {
         if (!this.warned.has(entry)) {
@@ -354,8 +343,6 @@ export class DnsResponder {
         }
         return { rcode: "SERVFAIL" };
       }
-    } else {
-      metrics.failed(strategy, "Internal");
     }
     this.logger.error(
       { service: `${entry.namespace}/${entry.name}`, err: error },
@@ -372,24 +359,21 @@ export class DnsResponder {
 
   private scopeOf(
     exchange: Exchange,
-    strategy: StrategyName,
-    facts: ServiceFacts,
+    decision: DiscoveryDecision<"select">,
     name: ServiceName,
   ): number {
     if (exchange.subnet === undefined) return 0;
-    const hashOnClientIp =
-      strategy === "maglev" ? facts.hashOnClientIp.maglev : facts.hashOnClientIp.ringHash;
-    return dependsOnClientAddress(strategy, hashOnClientIp, name.sessionKey !== undefined)
+    return dependsOnClientAddress(decision.strategy, decision.policy, name.sessionKey !== undefined)
       ? exchange.subnet.sourcePrefixLength
       : 0;
   }
 
   private namespaceExists(namespace: string): boolean {
-    const catalog = this.discovery.catalog;
-    if (this.namespaces.index !== catalog.index) {
+    const discovery = this.discovery;
+    if (this.namespaces.index !== discovery.index) {
       this.namespaces = {
-        index: catalog.index,
-        names: new Set(catalog.list().map((entry) => entry.namespace)),
+        index: discovery.index,
+        names: new Set(discovery.entries().map((entry) => entry.namespace)),
       };
     }
     return this.namespaces.names.has(namespace);
@@ -404,7 +388,7 @@ export class DnsResponder {
       data: {
         mname: domain,
         rname: `hostmaster.${domain}`,
-        serial: this.discovery.catalog.index % 2 ** 32,
+        serial: this.discovery.index % 2 ** 32,
         refresh: SOA_REFRESH,
         retry: SOA_RETRY,
         expire: SOA_EXPIRE,

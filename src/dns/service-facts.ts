@@ -18,12 +18,8 @@ export interface ServiceFacts {
   readonly ports: ReadonlyMap<string, number>;
   /** Endpoints by address label, for the names SRV records point at. */
   readonly byLabel: ReadonlyMap<string, CatalogEndpoint>;
-  /** Client regions of the latency map, by lowercased spelling. */
+  /** Client regions of the latency map (the policy's, else the server's), by lowercased spelling. */
   readonly regions: ReadonlyMap<string, string>;
-  /** The latency map latency-based orders by (the policy's, else the server's). */
-  readonly latencyMap: Readonly<Record<string, Readonly<Record<string, number>>>>;
-  /** Whether ring-hash and Maglev hash the client IP rather than the session key. */
-  readonly hashOnClientIp: { readonly ringHash: boolean; readonly maglev: boolean };
 }
 
 export class ServiceFactsCache {
@@ -64,23 +60,22 @@ export class ServiceFactsCache {
       }
       byLabel.set(addressLabel(endpoint.address), endpoint);
     }
-    // The view carries the policy with the server's defaults underneath, as the balancer sees it.
-    const policy = this.discovery.view(entry).policy ?? {};
-    const latencyMap = policy.latency?.map ?? {};
-    const regions = new Map(Object.keys(latencyMap).map((region) => [asciiLower(region), region]));
-    return {
-      ipv4,
-      ipv6,
-      families,
-      ports,
-      byLabel,
-      regions,
-      latencyMap,
-      hashOnClientIp: {
-        ringHash: policy.ringHash?.hashOn === "client-ip",
-        maglev: policy.maglev?.hashOn === "client-ip",
-      },
-    };
+    return { ipv4, ipv6, families, ports, byLabel, regions: this.regionsOf(entry) };
+  }
+
+  /**
+   * Client regions of the latency map the balancer decides with (the policy's, else the
+   * server's), by lowercased spelling: DNS labels arrive lowercased.
+   */
+  private regionsOf(entry: CatalogEntry): Map<string, string> {
+    let latencyMap: Readonly<Record<string, unknown>>;
+    try {
+      latencyMap = this.discovery.policyOf(entry).latency.map;
+    } catch {
+      // A policy the balancer refuses: the decision reports it; no region is known meanwhile.
+      latencyMap = {};
+    }
+    return new Map(Object.keys(latencyMap).map((region) => [asciiLower(region), region]));
   }
 }
 

@@ -41,7 +41,7 @@ export async function startDns(
   // A wildcard address is not something to pass to dig; loopback reaches it.
   const local =
     listening.host === "0.0.0.0" ? "127.0.0.1" : listening.host === "::" ? "::1" : listening.host;
-  const example = discovery.catalog.list()[0];
+  const example = discovery.entries()[0];
   const name =
     example === undefined
       ? `<service>.<namespace>.${settings.domain}`

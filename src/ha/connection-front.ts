@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import proxyAddr from "proxy-addr";
-import type { BalancerManager, Connection, ConnectionEvent } from "../balancer/manager.ts";
+import type { Connection, ConnectionEvent, Replication } from "../balancer/replication.ts";
 import type { Logger } from "../shared/logger.ts";
 import type { HaMetrics } from "./ha-metrics.ts";
 import type { LocalConnectionChanges } from "./snapshot-reader.ts";
@@ -26,7 +26,7 @@ const OPEN_PATH = /^\/v1\/services\/([^/?]+)\/([^/?]+)\/connections(?:\?|$)/;
 const CLOSE_PATH = /^\/v1\/connections\/([^/?]+)(?:\?|$)/;
 
 export interface ConnectionFrontOptions {
-  readonly manager: BalancerManager;
+  readonly manager: Replication;
   readonly identity: string;
   readonly isLeader: () => boolean;
   /** The leader as last seen on the Lease. */

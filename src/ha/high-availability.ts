@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { hostname } from "node:os";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Registry } from "prom-client";
-import type { BalancerManager } from "../balancer/manager.ts";
+import type { Replication } from "../balancer/replication.ts";
 import type { Logger } from "../shared/logger.ts";
 import { ConnectionFront } from "./connection-front.ts";
 import { HaMetrics } from "./ha-metrics.ts";
@@ -17,7 +17,7 @@ export const STATUS_PATH = "/internal/v1/ha";
 export interface HighAvailabilityOptions {
   readonly config: KubeConfig;
   readonly settings: HaSettings;
-  readonly manager: BalancerManager;
+  readonly manager: Replication;
   readonly logger: Pick<Logger, "info" | "warn">;
   readonly registry: Registry;
   /** Where other replicas reach this one's HTTP API. */

@@ -1,4 +1,4 @@
-import type { BalancerManager, Connection, SlotStates } from "../balancer/manager.ts";
+import type { Connection, Replication, SlotStates } from "../balancer/replication.ts";
 import type { Logger } from "../shared/logger.ts";
 import { shardIndex } from "./configmaps.ts";
 import type { HaMetrics } from "./ha-metrics.ts";
@@ -22,7 +22,7 @@ export interface LocalConnectionChanges {
 
 export interface SnapshotReaderOptions {
   readonly prefix: string;
-  readonly manager: BalancerManager;
+  readonly manager: Replication;
   /** While leading, the replica's own state is the truth: snapshots only inform fencing. */
   readonly isLeading: () => boolean;
   readonly local?: LocalConnectionChanges;

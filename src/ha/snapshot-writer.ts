@@ -1,4 +1,4 @@
-import type { BalancerManager } from "../balancer/manager.ts";
+import type { Replication } from "../balancer/replication.ts";
 import type { Logger } from "../shared/logger.ts";
 import {
   EPOCH_ANNOTATION,
@@ -29,7 +29,7 @@ export const DEFAULT_MAX_SHARDS = 64;
 export interface SnapshotWriterOptions {
   readonly api: ShardApi;
   readonly prefix: string;
-  readonly manager: BalancerManager;
+  readonly manager: Replication;
   readonly logger: Pick<Logger, "info" | "warn">;
   readonly metrics?: HaMetrics;
   /** The term while the lease is valid, else null: asked again before every request. */

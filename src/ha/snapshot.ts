@@ -1,5 +1,4 @@
-import type { BalancerManager, Connection, SlotStates } from "../balancer/manager.ts";
-import type { CarriedState } from "../balancer/strategy.ts";
+import type { CarriedState, Connection, Replication, SlotStates } from "../balancer/replication.ts";
 
 /**
  * The replicated balancer state as the leader writes it into ConfigMaps: per service, what its
@@ -66,7 +65,7 @@ export function isNewer(a: SnapshotHeader, b: SnapshotHeader): boolean {
 
 /** One service's state from the manager; null when there is nothing worth replicating. */
 export function exportService(
-  manager: BalancerManager,
+  manager: Replication,
   serviceKey: string,
   baseTime: number,
   released: readonly string[] = [],

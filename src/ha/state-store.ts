@@ -1,5 +1,5 @@
 import type { KubeConfig } from "@kubernetes/client-node";
-import type { BalancerManager } from "../balancer/manager.ts";
+import type { Replication } from "../balancer/replication.ts";
 import { type InformerTiming, ResilientInformer } from "../kubernetes/informer.ts";
 import type { Logger } from "../shared/logger.ts";
 import { KubernetesShardApi, type ShardApi, shardKind, type TrimmedShard } from "./configmaps.ts";
@@ -20,7 +20,7 @@ export interface StateStoreOptions {
   readonly config: KubeConfig;
   readonly namespace: string;
   readonly prefix: string;
-  readonly manager: BalancerManager;
+  readonly manager: Replication;
   readonly logger: Pick<Logger, "info" | "warn">;
   readonly metrics?: HaMetrics;
   /** The valid term of this replica, else null (LeaderElector.currentTerm). */

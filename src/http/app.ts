@@ -1,5 +1,4 @@
 import express, { type NextFunction, type Request, type Response } from "express";
-import { CONNECTION_STRATEGY } from "../balancer/manager.ts";
 import type { Discovery } from "../discovery/discovery.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
@@ -49,7 +48,7 @@ export function createApp(options: AppOptions): express.Express {
     });
   }
 
-  const decisions = new Decisions(discovery, metrics);
+  const decisions = new Decisions(discovery);
   const blocking = new BlockingQueries(
     discovery,
     options.waiters ?? new ChangeWaiters(discovery.catalog),
@@ -70,9 +69,7 @@ export function createApp(options: AppOptions): express.Express {
 
   app.get("/v1/services/:namespace/:name/endpoints", async (req, res) => {
     if (!(await blocking.service(req, res))) return;
-    const { entry, result } = decisions.run(requestOf(req), (ns, name, o) =>
-      discovery.select(ns, name, o),
-    );
+    const { entry, result } = decisions.run(requestOf(req), "select");
     res.json({
       service: { namespace: entry.namespace, name: entry.name },
       strategy: result.strategy,
@@ -87,11 +84,7 @@ export function createApp(options: AppOptions): express.Express {
   });
 
   app.post("/v1/services/:namespace/:name/connections", (req, res) => {
-    const { entry, result } = decisions.run(
-      requestOf(req),
-      (ns, name, o) => discovery.openConnection(ns, name, o),
-      CONNECTION_STRATEGY,
-    );
+    const { entry, result } = decisions.run(requestOf(req), "open");
     res.status(201).json({
       id: result.id,
       service: { namespace: entry.namespace, name: entry.name },

@@ -70,11 +70,10 @@ export class BlockingQueries {
    */
   async catalog(req: Request, res: Response): Promise<boolean> {
     const blocking = blockingFrom(req.query);
-    const catalog = this.discovery.catalog;
-    if (blocking !== null && this.mayWait(blocking, catalog.index)) {
+    if (blocking !== null && this.mayWait(blocking, this.discovery.index)) {
       if ((await this.wait(null, blocking, res)) === "cancelled") return false;
     }
-    res.set(INDEX_HEADER, String(catalog.index));
+    res.set(INDEX_HEADER, String(this.discovery.index));
     return true;
   }
 
@@ -88,7 +87,7 @@ export class BlockingQueries {
     const namespace = req.params.namespace as string;
     const name = req.params.name as string;
     const blocking = blockingFrom(req.query);
-    const before = this.discovery.catalog.get(namespace, name);
+    const before = this.discovery.find(namespace, name);
     if (before === undefined) return true;
     if (
       blocking !== null &&
@@ -98,16 +97,14 @@ export class BlockingQueries {
       const key = serviceKey(namespace, name);
       if ((await this.wait(key, blocking, res)) === "cancelled") return false;
     }
-    const after = this.discovery.catalog.get(namespace, name);
+    const after = this.discovery.find(namespace, name);
     if (after !== undefined) res.set(INDEX_HEADER, String(after.version));
     return true;
   }
 
   private mayWait(blocking: Blocking, current: number): boolean {
     return (
-      blocking.waitMs > 0 &&
-      current <= blocking.index &&
-      blocking.index <= this.discovery.catalog.index
+      blocking.waitMs > 0 && current <= blocking.index && blocking.index <= this.discovery.index
     );
   }
 
@@ -115,7 +112,7 @@ export class BlockingQueries {
   private wouldSucceed(req: Request, entry: CatalogEntry): boolean {
     try {
       const options = selectOptionsFrom(req.query, req.ip);
-      this.discovery.manager.strategyFor(this.discovery.view(entry), options);
+      this.discovery.strategyFor(entry, options);
       return true;
     } catch {
       return false;

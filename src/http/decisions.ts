@@ -1,7 +1,4 @@
-import type { SelectOptions } from "../balancer/manager.ts";
-import type { StrategyName } from "../balancer/strategy.ts";
-import type { Decided, Discovery } from "../discovery/discovery.ts";
-import type { Metrics } from "../observability/metrics.ts";
+import type { Decision, DecisionKind, Discovery } from "../discovery/discovery.ts";
 import { endpointJson } from "./endpoint-json.ts";
 import { toApiError } from "./errors.ts";
 import { selectOptionsFrom } from "./parameters.ts";
@@ -21,61 +18,28 @@ export interface DecisionRequest {
   readonly callerIp: string | undefined;
 }
 
-/** Runs load-balancing decisions for the HTTP routes, with their metrics. */
+/** Runs load-balancing decisions for the HTTP routes (Discovery records their metrics). */
 export class Decisions {
   private readonly discovery: Discovery;
-  private readonly metrics: Metrics;
 
-  constructor(discovery: Discovery, metrics: Metrics) {
+  constructor(discovery: Discovery) {
     this.discovery = discovery;
-    this.metrics = metrics;
   }
 
-  /**
-   * One decision with its metrics: the service label only for services in the catalog, so
-   * unknown names in URLs cannot grow the series set. Throws what the decision throws.
-   * `routeStrategy` is the strategy of a request without `lb` on a route that does not use the
-   * service's own (connection opens), so the metrics name the strategy that decided.
-   */
-  run<T extends Decided<{ readonly excluded: number; readonly panic: boolean }>>(
-    request: DecisionRequest,
-    decision: (namespace: string, name: string, options: SelectOptions) => T,
-    routeStrategy?: StrategyName,
-  ): T {
-    const { namespace, name } = request;
-    const entry = this.discovery.catalog.get(namespace, name);
-    const service = entry ? `${namespace}/${name}` : "";
-    let strategy = "";
-    const started = process.hrtime.bigint();
-    try {
-      const options = selectOptionsFrom(request.query, request.callerIp);
-      if (entry) {
-        strategy = this.discovery.manager.strategyFor(this.discovery.view(entry), {
-          ...options,
-          strategy: options.strategy ?? routeStrategy,
-        });
-      }
-      const result = decision(namespace, name, options);
-      this.metrics.selectionDuration.observe(
-        { service, strategy },
-        Number(process.hrtime.bigint() - started) / 1e9,
-      );
-      this.metrics.selections.inc({ service, strategy, result: "ok" });
-      if (result.result.excluded > 0) this.metrics.healthFiltered.inc({ service });
-      if (result.result.panic) this.metrics.healthPanics.inc({ service });
-      return result;
-    } catch (error) {
-      this.metrics.selections.inc({ service, strategy, result: toApiError(error).code });
-      throw error;
-    }
+  /** One decision of `kind`, its parameters read from the query. Throws what the decision throws. */
+  run<K extends DecisionKind>(request: DecisionRequest, kind: K): Decision<K> {
+    return this.discovery.decide({
+      namespace: request.namespace,
+      name: request.name,
+      kind,
+      options: () => selectOptionsFrom(request.query, request.callerIp),
+    });
   }
 
   /** GET /v1/services/{namespace}/{name}/pick, errors included. */
   pick(request: DecisionRequest): Reply {
     try {
-      const { entry, result } = this.run(request, (ns, name, options) =>
-        this.discovery.pick(ns, name, options),
-      );
+      const { entry, result } = this.run(request, "pick");
       return {
         status: 200,
         body: {

@@ -9,10 +9,10 @@
  */
 
 import { stringify } from "yaml";
+import { DEFAULT_REGISTRY, type StrategyRegistry } from "../balancer/registry.ts";
 import { QUALIFIED_NAME_PATTERN } from "../shared/kubernetes-names.ts";
 import type { OpenApiSchema } from "./schema.ts";
 import {
-  loadBalancingPolicySpecSchema,
   POLICY_GROUP,
   POLICY_KIND,
   POLICY_LIST_KIND,
@@ -20,6 +20,7 @@ import {
   POLICY_SHORT_NAMES,
   POLICY_SINGULAR,
   POLICY_VERSION,
+  policySpecSchema,
 } from "./schema.ts";
 
 /** Where the CRD lives in the repository, relative to its root. */
@@ -173,7 +174,7 @@ const printerColumns: PrinterColumn[] = [
 ];
 
 /** The CustomResourceDefinition as an object, ready to serialise. */
-export function buildCrd(): object {
+export function buildCrd(registry: StrategyRegistry = DEFAULT_REGISTRY): object {
   return {
     apiVersion: "apiextensions.k8s.io/v1",
     kind: "CustomResourceDefinition",
@@ -220,7 +221,7 @@ export function buildCrd(): object {
                     "https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
                 },
                 metadata: { type: "object" },
-                spec: loadBalancingPolicySpecSchema,
+                spec: policySpecSchema(registry),
                 status: policyStatusSchema,
               },
             },
@@ -236,6 +237,6 @@ const HEADER =
   "# The spec schema is the one the file source validates with.\n";
 
 /** The CRD file's text: what `npm run crd` writes and the test compares. */
-export function renderCrd(): string {
-  return `${HEADER}${stringify(buildCrd(), { lineWidth: 0 })}`;
+export function renderCrd(registry: StrategyRegistry = DEFAULT_REGISTRY): string {
+  return `${HEADER}${stringify(buildCrd(registry), { lineWidth: 0 })}`;
 }

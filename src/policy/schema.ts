@@ -16,19 +16,12 @@
  * CEL rules; a CRD whose rules might exceed the cost budget is refused.
  */
 
+import type { CrdSchemaKit } from "../balancer/definition.ts";
 import { MAX_WEIGHT, MIN_WEIGHT } from "../balancer/endpoint.ts";
 import type { HashOn } from "../balancer/policy.ts";
-import {
-  DEFAULT_CONNECTION_TIMEOUT_MS,
-  DEFAULT_MAGLEV_TABLE_SIZE,
-  DEFAULT_VIRTUAL_NODES,
-  HASH_ON_VALUES,
-  MAX_CONNECTION_TIMEOUT_MS,
-  MAX_MAGLEV_TABLE_SIZE,
-  MAX_VIRTUAL_NODES,
-} from "../balancer/policy.ts";
+import { HASH_ON_VALUES, MAX_CONNECTION_TIMEOUT_MS } from "../balancer/policy.ts";
+import { DEFAULT_REGISTRY, type StrategyRegistry } from "../balancer/registry.ts";
 import type { StrategyName } from "../balancer/strategy.ts";
-import { STRATEGY_NAMES } from "../balancer/strategy.ts";
 import { DNS_1035_LABEL_PATTERN } from "../shared/kubernetes-names.ts";
 import { DURATION_PATTERN, durationRange, formatDuration } from "./duration.ts";
 import type { HealthCheckInput } from "./health-check.ts";
@@ -67,10 +60,11 @@ export const POLICY_SHORT_NAMES: readonly string[] = ["lbp"];
 export const TARGET_KINDS = ["Service"] as const;
 export type TargetKind = (typeof TARGET_KINDS)[number];
 
-export const MIN_BALANCE_FACTOR = 100;
-export const MAX_BALANCE_FACTOR = 10_000;
-/** The smallest prime; a Maglev table needs at least as many slots as it has endpoints. */
-export const MIN_MAGLEV_TABLE_SIZE = 3;
+export {
+  MAX_BALANCE_FACTOR,
+  MIN_BALANCE_FACTOR,
+  MIN_MAGLEV_TABLE_SIZE,
+} from "../balancer/policy.ts";
 
 /** A Service name: an RFC 1035 label, as Kubernetes requires of Service names. */
 export { DNS_1035_LABEL_PATTERN };
@@ -84,7 +78,7 @@ export const MAX_SELECTOR_VALUES = 64;
 /** A label key: a DNS subdomain prefix (253), "/" and a name (63). */
 export const MAX_LABEL_KEY_LENGTH = 317;
 export const MAX_LABEL_VALUE_LENGTH = 63;
-export const MAX_REGIONS = 64;
+export { MAX_REGIONS } from "../balancer/strategies/latency-based/index.ts";
 /** Far longer than any sensible duration ("2562047h47m16.854775807s" is 24 characters). */
 export const MAX_DURATION_LENGTH = 64;
 
@@ -358,6 +352,22 @@ const healthCheckSchema: OpenApiSchema = {
   },
 };
 
+/** How the CRD writes durations and hashOn, for the strategies' settings (balancer/definition.ts). */
+const crdKit: CrdSchemaKit = {
+  duration: durationSchema,
+  durationRules,
+  formatDuration,
+  durationRange,
+  hashOn: hashOnSchema,
+};
+
+/** Each strategy setting section of the registry, under its key, in the registry's order. */
+function sectionSchemas(registry: StrategyRegistry): Record<string, OpenApiSchema> {
+  return Object.fromEntries(
+    registry.sections.map((section) => [section.key, section.crd(crdKit) as OpenApiSchema]),
+  );
+}
+
 /**
  * The schema of LoadBalancingPolicy.spec.
  *
@@ -366,157 +376,80 @@ const healthCheckSchema: OpenApiSchema = {
  * it then runs with the policy's settings for that strategy; connections counted through the
  * connections API expire after leastConnections.connectionTimeout whichever strategy picked them.
  */
-export const loadBalancingPolicySpecSchema: OpenApiSchema = {
-  type: "object",
-  description: "How the operator balances requests over the endpoints of one Service.",
-  required: ["targetRef"],
-  properties: {
-    targetRef: {
-      type: "object",
-      description: "The Service this policy applies to, in the policy's own namespace.",
-      required: ["name"],
-      properties: {
-        kind: {
-          type: "string",
-          enum: [...TARGET_KINDS],
-          default: "Service",
-          description: "The kind of the target; only Service for now.",
-        },
-        name: {
-          type: "string",
-          pattern: DNS_1035_LABEL_PATTERN,
-          maxLength: 63,
-          description: "The name of the Service.",
-        },
-      },
-    },
-    strategy: {
-      type: "string",
-      enum: [...STRATEGY_NAMES],
-      description:
-        "The balancing strategy. When absent, the server's default strategy applies. A request " +
-        "may still choose another with the lb parameter.",
-    },
-    healthFilter: {
-      type: "boolean",
-      default: true,
-      description:
-        "Send new requests only to ready endpoints that are not terminating and do not fail " +
-        "a health probe.",
-    },
-    panicThreshold: {
-      type: "number",
-      minimum: 0,
-      maximum: 100,
-      default: 0,
-      description:
-        "Percent of healthy endpoints below which every endpoint is used regardless of health. " +
-        "0 means only when no endpoint is healthy.",
-    },
-    weights: {
-      type: "array",
-      description:
-        "Weights by pod labels, for the weighted strategies. The first entry whose selector " +
-        "matches an endpoint's pod gives its weight; otherwise the pod annotation " +
-        `lb.konsul.io/weight, otherwise 1. At most ${MAX_WEIGHT_RULES} entries.`,
-      maxItems: MAX_WEIGHT_RULES,
-      items: {
+export function policySpecSchema(registry: StrategyRegistry = DEFAULT_REGISTRY): OpenApiSchema {
+  return {
+    type: "object",
+    description: "How the operator balances requests over the endpoints of one Service.",
+    required: ["targetRef"],
+    properties: {
+      targetRef: {
         type: "object",
-        description: "A weight for the endpoints whose pods the selector matches.",
-        required: ["selector", "weight"],
+        description: "The Service this policy applies to, in the policy's own namespace.",
+        required: ["name"],
         properties: {
-          selector: labelSelectorSchema,
-          weight: {
-            type: "integer",
-            minimum: MIN_WEIGHT,
-            maximum: MAX_WEIGHT,
-            description: `The weight of the selected endpoints, from ${MIN_WEIGHT} to ${MAX_WEIGHT}.`,
+          kind: {
+            type: "string",
+            enum: [...TARGET_KINDS],
+            default: "Service",
+            description: "The kind of the target; only Service for now.",
+          },
+          name: {
+            type: "string",
+            pattern: DNS_1035_LABEL_PATTERN,
+            maxLength: 63,
+            description: "The name of the Service.",
           },
         },
       },
-    },
-    ringHash: {
-      type: "object",
-      description:
-        "Settings of the ring-hash strategy (consistent hashing on a ring), used whenever it " +
-        "runs: as the policy's strategy, as the server default, or chosen by a request.",
-      properties: {
-        virtualNodes: {
-          type: "integer",
-          minimum: 1,
-          maximum: MAX_VIRTUAL_NODES,
-          default: DEFAULT_VIRTUAL_NODES,
-          description: `Points on the ring per endpoint (multiplied by its weight), from 1 to ${MAX_VIRTUAL_NODES}.`,
-        },
-        hashOn: hashOnSchema(),
-        balanceFactor: {
-          type: "integer",
-          minimum: MIN_BALANCE_FACTOR,
-          maximum: MAX_BALANCE_FACTOR,
-          description:
-            "Bounded load: no endpoint takes more than this percent of the average load " +
-            `(125 = 1.25 times), from ${MIN_BALANCE_FACTOR} to ${MAX_BALANCE_FACTOR}. Absent means unbounded.`,
-        },
+      strategy: {
+        type: "string",
+        enum: [...registry.names],
+        description:
+          "The balancing strategy. When absent, the server's default strategy applies. A request " +
+          "may still choose another with the lb parameter.",
       },
-    },
-    maglev: {
-      type: "object",
-      description:
-        "Settings of the maglev strategy (Maglev consistent hashing). ip-hash builds the same " +
-        "table and so uses tableSize too; it always hashes the client IP, whatever hashOn says.",
-      properties: {
-        tableSize: {
-          type: "integer",
-          minimum: MIN_MAGLEV_TABLE_SIZE,
-          maximum: MAX_MAGLEV_TABLE_SIZE,
-          default: DEFAULT_MAGLEV_TABLE_SIZE,
-          description:
-            `Slots in the lookup table: a prime number from ${MIN_MAGLEV_TABLE_SIZE} to ${MAX_MAGLEV_TABLE_SIZE}, ` +
-            "well above the number of endpoints (65537 suits up to a few hundred). The API server " +
-            "checks only the range; the operator checks that it is prime, and reports a policy " +
-            "with another size as Accepted=False.",
-        },
-        hashOn: hashOnSchema(),
+      healthFilter: {
+        type: "boolean",
+        default: true,
+        description:
+          "Send new requests only to ready endpoints that are not terminating and do not fail " +
+          "a health probe.",
       },
-    },
-    latency: {
-      type: "object",
-      description: "Settings of the latency-based strategy.",
-      properties: {
-        map: {
+      panicThreshold: {
+        type: "number",
+        minimum: 0,
+        maximum: 100,
+        default: 0,
+        description:
+          "Percent of healthy endpoints below which every endpoint is used regardless of health. " +
+          "0 means only when no endpoint is healthy.",
+      },
+      weights: {
+        type: "array",
+        description:
+          "Weights by pod labels, for the weighted strategies. The first entry whose selector " +
+          "matches an endpoint's pod gives its weight; otherwise the pod annotation " +
+          `lb.konsul.io/weight, otherwise 1. At most ${MAX_WEIGHT_RULES} entries.`,
+        maxItems: MAX_WEIGHT_RULES,
+        items: {
           type: "object",
-          description:
-            "Latency from a client region (outer key) to an endpoint region (inner key), " +
-            `for at most ${MAX_REGIONS} regions each way.`,
-          maxProperties: MAX_REGIONS,
-          additionalProperties: {
-            type: "object",
-            description: "Latency from this client region, by endpoint region.",
-            maxProperties: MAX_REGIONS,
-            additionalProperties: durationSchema("The latency between the two regions."),
+          description: "A weight for the endpoints whose pods the selector matches.",
+          required: ["selector", "weight"],
+          properties: {
+            selector: labelSelectorSchema,
+            weight: {
+              type: "integer",
+              minimum: MIN_WEIGHT,
+              maximum: MAX_WEIGHT,
+              description: `The weight of the selected endpoints, from ${MIN_WEIGHT} to ${MAX_WEIGHT}.`,
+            },
           },
         },
       },
+      ...sectionSchemas(registry),
+      healthCheck: healthCheckSchema,
     },
-    leastConnections: {
-      type: "object",
-      description:
-        "Settings of counted connections, which least-connections and least-request balance on.",
-      properties: {
-        connectionTimeout: {
-          ...durationSchema(
-            "How long a connection counts as open when its end is never reported, " +
-              `${durationRange(1, MAX_CONNECTION_TIMEOUT_MS)} in whole milliseconds.`,
-          ),
-          default: formatDuration(DEFAULT_CONNECTION_TIMEOUT_MS),
-          "x-kubernetes-validations": durationRules(
-            "connectionTimeout",
-            1,
-            MAX_CONNECTION_TIMEOUT_MS,
-          ),
-        },
-      },
-    },
-    healthCheck: healthCheckSchema,
-  },
-};
+  };
+}
+
+export const loadBalancingPolicySpecSchema: OpenApiSchema = policySpecSchema();

@@ -4,14 +4,11 @@
  * field path, the value and what is allowed.
  */
 
+import type { SpecKit, SpecProblem } from "../balancer/definition.ts";
 import { isBalancerError } from "../balancer/errors.ts";
 import type { BalancerPolicy } from "../balancer/policy.ts";
-import {
-  isPrime,
-  MAX_CONNECTION_TIMEOUT_MS,
-  MAX_MAGLEV_TABLE_SIZE,
-  resolvePolicy,
-} from "../balancer/policy.ts";
+import { resolvePolicy } from "../balancer/policy.ts";
+import { DEFAULT_REGISTRY } from "../balancer/registry.ts";
 import type { StrategyName } from "../balancer/strategy.ts";
 import {
   DURATION_EXAMPLES,
@@ -30,11 +27,7 @@ import {
   PORT_NAME_RULE,
 } from "./health-check.ts";
 import type { LoadBalancingPolicySpec, TargetKind } from "./schema.ts";
-import {
-  DNS_1035_LABEL_PATTERN,
-  loadBalancingPolicySpecSchema,
-  MIN_MAGLEV_TABLE_SIZE,
-} from "./schema.ts";
+import { DNS_1035_LABEL_PATTERN, loadBalancingPolicySpecSchema } from "./schema.ts";
 import type { SchemaProblem } from "./schema-check.ts";
 import { compileSchema, describeAllowed, showValue } from "./schema-check.ts";
 import type { LabelSelector } from "./selector.ts";
@@ -123,38 +116,7 @@ function semanticProblems(spec: LoadBalancingPolicySpec): SchemaProblem[] {
       problems.push({ path, message });
     }
   });
-  const tableSize = spec.maglev?.tableSize;
-  if (tableSize !== undefined && !isPrime(tableSize)) {
-    problems.push(
-      notAllowed(
-        [...SPEC, "maglev", "tableSize"],
-        tableSize,
-        `a prime number from ${MIN_MAGLEV_TABLE_SIZE} to ${MAX_MAGLEV_TABLE_SIZE} (e.g. 65537)`,
-      ),
-    );
-  }
-  for (const [from, row] of Object.entries(spec.latency?.map ?? {})) {
-    for (const [to, text] of Object.entries(row)) {
-      if (tryParseDuration(text) === null) {
-        problems.push(
-          notAllowed([...SPEC, "latency", "map", from, to], text, "a duration of at most 2562047h"),
-        );
-      }
-    }
-  }
-  const timeout = spec.leastConnections?.connectionTimeout;
-  if (timeout !== undefined) {
-    const ms = tryParseDuration(timeout);
-    if (ms === null || !Number.isInteger(ms) || ms < 1 || ms > MAX_CONNECTION_TIMEOUT_MS) {
-      problems.push(
-        notAllowed(
-          [...SPEC, "leastConnections", "connectionTimeout"],
-          timeout,
-          `a whole number of milliseconds from 1ms to ${formatDuration(MAX_CONNECTION_TIMEOUT_MS)}`,
-        ),
-      );
-    }
-  }
+  sectionsFromSpec(spec, problems);
   return problems;
 }
 
@@ -171,27 +133,37 @@ function copySelector(selector: LabelSelector): LabelSelector {
   return copy;
 }
 
+const specKit: SpecKit = { parseDuration: tryParseDuration, formatDuration };
+
+/**
+ * The strategies' setting sections the spec sets, in the engine's units, each converted by the
+ * section that owns it; what a section cannot take is added to `problems`.
+ */
+function sectionsFromSpec(
+  spec: LoadBalancingPolicySpec,
+  problems: SchemaProblem[],
+): Record<string, unknown> {
+  const sections: Record<string, unknown> = {};
+  for (const section of DEFAULT_REGISTRY.sections) {
+    const written = (spec as unknown as Record<string, unknown>)[section.key];
+    if (written === undefined || written === null || typeof written !== "object") continue;
+    const found: SpecProblem[] = [];
+    sections[section.key] = section.fromSpec
+      ? section.fromSpec(written, specKit, found)
+      : { ...written };
+    for (const { path, value, allowed } of found) {
+      problems.push(notAllowed([...SPEC, section.key, ...path], value, allowed));
+    }
+  }
+  return sections;
+}
+
 /** The spec in the core's shape and units; only fields the spec sets. */
 function balancerPolicy(spec: LoadBalancingPolicySpec): BalancerPolicy {
   const policy: BalancerPolicy = {};
   if (spec.healthFilter !== undefined) policy.healthFilter = spec.healthFilter;
   if (spec.panicThreshold !== undefined) policy.panicThreshold = spec.panicThreshold;
-  if (spec.ringHash !== undefined) policy.ringHash = { ...spec.ringHash };
-  if (spec.maglev !== undefined) policy.maglev = { ...spec.maglev };
-  if (spec.latency !== undefined) {
-    const map: Record<string, Record<string, number>> = {};
-    for (const [from, row] of Object.entries(spec.latency.map ?? {})) {
-      map[from] = Object.fromEntries(
-        Object.entries(row).map(([to, text]) => [to, tryParseDuration(text) as number]),
-      );
-    }
-    policy.latency = { map };
-  }
-  if (spec.leastConnections !== undefined) {
-    const timeout = spec.leastConnections.connectionTimeout;
-    policy.leastConnections =
-      timeout === undefined ? {} : { connectionTimeoutMs: tryParseDuration(timeout) as number };
-  }
+  Object.assign(policy, sectionsFromSpec(spec, []));
   return policy;
 }
 

@@ -88,8 +88,10 @@ export function loadService(
   // The server's defaults for what a policy leaves out (no config file: the built-in ones).
   const discovery = new Discovery(
     catalog,
-    new BalancerManager({ defaultStrategy: SERVER_DEFAULT_STRATEGY }),
-    { healthFilter: SERVER_DEFAULT_HEALTH_FILTER, virtualNodes: null, latencyMap: {} },
+    new BalancerManager({
+      defaultStrategy: SERVER_DEFAULT_STRATEGY,
+      policyDefaults: { healthFilter: SERVER_DEFAULT_HEALTH_FILTER },
+    }),
   );
   const view = discovery.view(entry);
   discovery.close();

@@ -65,3 +65,30 @@ export class TerminalProgress implements ProgressSink {
 export function progressFor(stream: TerminalStream): ProgressSink {
   return stream.isTTY === true ? new TerminalProgress(stream) : silentProgress;
 }
+
+// How often (in units of work) the sink hears of it: often enough for a smooth line, rarely
+// enough to cost nothing.
+const PROGRESS_EVERY = 2048;
+
+/** Counts work across the whole run and passes it to the sink now and then. */
+export class Progress {
+  private readonly sink: ProgressSink;
+  private readonly total: number;
+  private done = 0;
+  private sinceUpdate = 0;
+  label = "";
+
+  constructor(sink: ProgressSink, total: number) {
+    this.sink = sink;
+    this.total = total;
+  }
+
+  advance(units: number): void {
+    this.done += units;
+    this.sinceUpdate += units;
+    if (this.sinceUpdate >= PROGRESS_EVERY) {
+      this.sinceUpdate = 0;
+      this.sink.update(this.label, this.done, this.total);
+    }
+  }
+}

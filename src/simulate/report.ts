@@ -97,13 +97,10 @@ export interface SimulationReport {
   readonly warnings: readonly string[];
 }
 
-/** The strategies whose pick is a hash of a request attribute. */
-export const HASH_STRATEGIES: readonly StrategyName[] = ["ring-hash", "maglev", "ip-hash"];
-
 /**
  * Serving in the client's region is what latency-based is for; for other strategies the figure
  * is only worth showing when the regions were asked for (JSON always carries it).
  */
 export function showsRegions(report: SimulationReport, strategy: StrategyReport): boolean {
-  return strategy.strategy === "latency-based" || report.regionsFrom === "flag";
+  return strategy.expectedBasis === "nearest-region" || report.regionsFrom === "flag";
 }

@@ -5,26 +5,30 @@
  * what the X column of a `--compare` does.
  */
 
+import type { StrategyDefinition } from "../balancer/definition.ts";
 import { compareIdentity, type Endpoint, isHealthy } from "../balancer/endpoint.ts";
 import { filterHealthy } from "../balancer/health.ts";
 import { BalancerManager, type ServiceEndpoints } from "../balancer/manager.ts";
 import { type HashOn, type ResolvedPolicy, resolvePolicy } from "../balancer/policy.ts";
 import { seededRandom } from "../balancer/random.ts";
-import { latencyFromMap } from "../balancer/strategies/latency-based.ts";
+import { DEFAULT_REGISTRY, type StrategyRegistry } from "../balancer/registry.ts";
 import type { PickRequest, StrategyName } from "../balancer/strategy.ts";
 import type { CatalogEndpoint } from "../catalog/catalog.ts";
-import { type LoadedService, SERVER_DEFAULT_STRATEGY } from "./load.ts";
-import type { RegionWeight, SimulateOptions } from "./options.ts";
-import { type ProgressSink, silentProgress } from "./progress.ts";
 import {
-  type EndpointInfo,
-  type EndpointResult,
-  type ExpectedBasis,
-  HASH_STRATEGIES,
-  type HashReport,
-  type KeyResult,
-  type SimulationReport,
-  type StrategyReport,
+  type LoadedService,
+  SERVER_DEFAULT_HEALTH_FILTER,
+  SERVER_DEFAULT_STRATEGY,
+} from "./load.ts";
+import type { RegionWeight, SimulateOptions } from "./options.ts";
+import { Progress, type ProgressSink, silentProgress } from "./progress.ts";
+import type {
+  EndpointInfo,
+  EndpointResult,
+  ExpectedBasis,
+  HashReport,
+  KeyResult,
+  SimulationReport,
+  StrategyReport,
 } from "./report.ts";
 import { Traffic } from "./traffic.ts";
 
@@ -37,25 +41,10 @@ export type SimulationSettings = Pick<
 // Connections are closed by the simulation itself, never by their timeout: the clock stands
 // still and the timeout is beyond any run.
 const NEVER_MS = 2 ** 50;
-// How often (in units of work) the progress sink hears of it: often enough for a smooth line,
-// rarely enough to cost nothing.
-const PROGRESS_EVERY = 2048;
 
 /** The seed of the engine's own random choices: a different stream from the traffic's. */
 function engineSeed(seed: number): number {
   return Math.floor(seededRandom(seed ^ 0x5bd1e995).next() * 0x1_0000_0000);
-}
-
-/** Round-robin and random ignore weights; every other strategy follows them. */
-function expectedBasis(strategy: StrategyName): ExpectedBasis {
-  if (strategy === "round-robin" || strategy === "random") return "equal";
-  if (strategy === "latency-based") return "nearest-region";
-  return "weight";
-}
-
-function hashOnOf(strategy: StrategyName, policy: ResolvedPolicy): HashOn {
-  if (strategy === "ip-hash") return "client-ip";
-  return strategy === "maglev" ? policy.maglev.hashOn : policy.ringHash.hashOn;
 }
 
 /** Shares by weight over `endpoints`, into `into` at each endpoint's index, scaled by `scale`. */
@@ -74,31 +63,22 @@ function addWeightShares(
 }
 
 /**
- * The endpoints latency-based sends a client region's traffic to: those of the lowest known
- * latency, as the strategy's first tier; all of them when no latency is known.
+ * The endpoints a ranking strategy sends a client region's traffic to: its first tier, from
+ * the strategy's own ranking; all of them when it ranks them all alike.
  */
 function nearestTier(
+  strategy: StrategyDefinition,
   balanced: readonly Endpoint[],
   region: string,
   policy: ResolvedPolicy,
 ): readonly Endpoint[] {
-  const latency = latencyFromMap(policy.latency.map);
-  let best = Number.POSITIVE_INFINITY;
-  let tier: Endpoint[] = [];
-  for (const endpoint of balanced) {
-    const ms = endpoint.region === null ? undefined : latency(region, endpoint.region);
-    if (ms === undefined || !Number.isFinite(ms) || ms < 0) continue;
-    if (ms < best) {
-      best = ms;
-      tier = [endpoint];
-    } else if (ms === best) {
-      tier.push(endpoint);
-    }
-  }
-  return tier.length > 0 ? tier : balanced;
+  const tiers = strategy.rank?.(balanced, { clientRegion: region }, policy) ?? null;
+  if (tiers === null) return balanced;
+  return balanced.filter((_, i) => tiers[i] === 0);
 }
 
 interface Context {
+  readonly registry: StrategyRegistry;
   readonly view: ServiceEndpoints;
   readonly policy: ResolvedPolicy;
   /** Sorted by identity. */
@@ -110,40 +90,26 @@ interface Context {
   readonly progress: Progress;
 }
 
-/** Counts work across the whole run and passes it to the sink now and then. */
-class Progress {
-  private readonly sink: ProgressSink;
-  private readonly total: number;
-  private done = 0;
-  private sinceUpdate = 0;
-  label = "";
-
-  constructor(sink: ProgressSink, total: number) {
-    this.sink = sink;
-    this.total = total;
-  }
-
-  advance(units: number): void {
-    this.done += units;
-    this.sinceUpdate += units;
-    if (this.sinceUpdate >= PROGRESS_EVERY) {
-      this.sinceUpdate = 0;
-      this.sink.update(this.label, this.done, this.total);
-    }
-  }
-}
-
-function newManager(seed: number): BalancerManager {
+function newManager(seed: number, registry: StrategyRegistry): BalancerManager {
   let connections = 0;
   return new BalancerManager({
+    registry,
     defaultStrategy: SERVER_DEFAULT_STRATEGY,
+    policyDefaults: SERVER_POLICY_DEFAULTS,
     random: seededRandom(engineSeed(seed)),
     now: () => 0,
     newConnectionId: () => `c${++connections}`,
   });
 }
 
-function expectedShares(context: Context, basis: ExpectedBasis): Float64Array {
+/** The server's defaults under a policy, as `konsul-lb serve` has them without a config file. */
+const SERVER_POLICY_DEFAULTS = { healthFilter: SERVER_DEFAULT_HEALTH_FILTER };
+
+function expectedShares(
+  context: Context,
+  strategy: StrategyDefinition,
+  basis: ExpectedBasis,
+): Float64Array {
   const { balanced, indexOf, traffic, policy } = context;
   const expected = new Float64Array(context.endpoints.length);
   if (basis !== "nearest-region" || traffic.regions.length === 0) {
@@ -151,7 +117,8 @@ function expectedShares(context: Context, basis: ExpectedBasis): Float64Array {
     return expected;
   }
   for (const [region, share] of traffic.regionShares()) {
-    addWeightShares(nearestTier(balanced, region, policy), indexOf, expected, share, false);
+    const tier = nearestTier(strategy, balanced, region, policy);
+    addWeightShares(tier, indexOf, expected, share, false);
   }
   return expected;
 }
@@ -162,7 +129,7 @@ function countRequests(
   strategy: StrategyName,
 ): { counts: Float64Array; inRegion: number } {
   const { view, traffic, settings, indexOf, progress } = context;
-  const manager = newManager(settings.seed);
+  const manager = newManager(settings.seed, context.registry);
   const random = seededRandom(settings.seed);
   const counts = new Float64Array(context.endpoints.length);
   const hold = settings.hold;
@@ -201,7 +168,7 @@ function mapKeys(
   keys: readonly string[],
   hashOn: HashOn,
 ): Int32Array {
-  const manager = newManager(context.settings.seed);
+  const manager = newManager(context.settings.seed, context.registry);
   const mapping = new Int32Array(keys.length);
   for (let k = 0; k < keys.length; k++) {
     const key = keys[k] as string;
@@ -218,9 +185,13 @@ function mapKeys(
  * the table rebuilt without it, every key looked up again. Consistent hashing moves only the
  * removed endpoint's keys, so `moved` close to `ideal` is the aim.
  */
-function hashReport(context: Context, strategy: StrategyName, expected: Float64Array): HashReport {
+function hashReport(
+  context: Context,
+  strategy: StrategyName,
+  hashOn: HashOn,
+  expected: Float64Array,
+): HashReport {
   const { view, endpoints, balanced } = context;
-  const hashOn = hashOnOf(strategy, context.policy);
   const keys = hashOn === "client-ip" ? context.traffic.clients : context.traffic.keys;
   const baseline = mapKeys(context, view, strategy, keys, hashOn);
   const perEndpoint = new Float64Array(endpoints.length);
@@ -264,8 +235,10 @@ function hashReport(context: Context, strategy: StrategyName, expected: Float64A
 
 function runStrategy(context: Context, strategy: StrategyName): StrategyReport {
   const { endpoints, balanced, settings, progress } = context;
-  const basis = expectedBasis(strategy);
-  const expected = expectedShares(context, basis);
+  const definition = context.registry.get(strategy) as StrategyDefinition;
+  const basis = definition.traits.expectedShare;
+  const expected = expectedShares(context, definition, basis);
+  const hashOn = definition.traits.hashesOn(context.policy);
   progress.label = `${strategy}: ${settings.requests.toLocaleString("en-US")} requests`;
   const { counts, inRegion } = countRequests(context, strategy);
   const results: EndpointResult[] = endpoints.map((endpoint, index) => {
@@ -288,7 +261,7 @@ function runStrategy(context: Context, strategy: StrategyName): StrategyReport {
     maxMean: counts.reduce((max, count) => Math.max(max, count), 0) / mean,
     maxRatio: Math.max(0, ...results.map((r) => r.ratio ?? 0)),
     inRegion: context.traffic.regions.length === 0 ? null : inRegion / settings.requests,
-    hash: HASH_STRATEGIES.includes(strategy) ? hashReport(context, strategy, expected) : null,
+    hash: hashOn === null ? null : hashReport(context, strategy, hashOn, expected),
   };
 }
 
@@ -332,13 +305,14 @@ export function simulate(
   loaded: LoadedService,
   settings: SimulationSettings,
   sink: ProgressSink = silentProgress,
+  registry: StrategyRegistry = DEFAULT_REGISTRY,
 ): SimulationReport {
   const { view, entry } = loaded;
-  const policy = resolvePolicy(view.policy);
+  const policy = resolvePolicy(view.policy, registry, SERVER_POLICY_DEFAULTS);
   const endpoints = [...entry.endpoints].sort(compareIdentity);
   const filtered = filterHealthy(endpoints, policy.healthFilter, policy.panicThreshold);
   const balanced = filtered.endpoints;
-  const serviceStrategy = newManager(settings.seed).strategyFor(view);
+  const serviceStrategy = newManager(settings.seed, registry).strategyFor(view);
   const strategies = settings.strategies ?? [serviceStrategy];
   const { regions, from } = clientRegions(settings.regions, endpoints);
   const traffic = new Traffic(settings.clients, settings.keys, regions);
@@ -346,13 +320,15 @@ export function simulate(
   let total = 0;
   for (const strategy of strategies) {
     total += settings.requests;
-    if (HASH_STRATEGIES.includes(strategy)) {
-      const keys = hashOnOf(strategy, policy) === "client-ip" ? settings.clients : settings.keys;
+    const hashOn = registry.get(strategy)?.traits.hashesOn(policy) ?? null;
+    if (hashOn !== null) {
+      const keys = hashOn === "client-ip" ? settings.clients : settings.keys;
       total += keys * (endpoints.length + 1);
     }
   }
   const progress = new Progress(sink, total);
   const context: Context = {
+    registry,
     view,
     policy,
     endpoints,

@@ -3,7 +3,7 @@ import { LoadTracker } from "../../src/balancer/loads.ts";
 import { type BalancerPolicy, resolvePolicy } from "../../src/balancer/policy.ts";
 import { seededRandom } from "../../src/balancer/random.ts";
 import { BUILT_IN_STRATEGIES } from "../../src/balancer/registry.ts";
-import { latencyFromMap } from "../../src/balancer/strategies/latency-based.ts";
+import { latencyFromMap } from "../../src/balancer/strategies/latency-based/tiers.ts";
 import type { CarriedState, Picker, StrategyName } from "../../src/balancer/strategy.ts";
 
 export function endpoint(identity: string, overrides: Partial<Endpoint> = {}): Endpoint {

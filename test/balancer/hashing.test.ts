@@ -191,7 +191,7 @@ describe("ring size bounds", () => {
 
 describe("ring sort", () => {
   it("sorts like the built-in sort, also with crowded buckets", async () => {
-    const { sortUniform } = await import("../../src/balancer/strategies/ring-hash.ts");
+    const { sortUniform } = await import("../../src/balancer/strategies/ring-hash/picker.ts");
     const { seededRandom } = await import("../../src/balancer/random.ts");
     const random = seededRandom(3);
     for (const n of [1, 2, 17, 1000, 50_000]) {

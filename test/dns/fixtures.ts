@@ -153,12 +153,8 @@ export function world(
   const manager = new BalancerManager(
     options.enabledStrategies ? { enabledStrategies: options.enabledStrategies } : {},
   );
-  const discovery = new Discovery(catalog, manager, {
-    healthFilter: true,
-    virtualNodes: null,
-    latencyMap: {},
-  });
   const metrics = new Metrics(catalog, manager);
+  const discovery = new Discovery(catalog, manager, { metrics });
   const responder = new DnsResponder({
     discovery,
     metrics,

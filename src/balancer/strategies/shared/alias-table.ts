@@ -1,4 +1,4 @@
-import type { RandomSource } from "../random.ts";
+import type { RandomSource } from "../../random.ts";
 
 /**
  * Vose's alias method: O(n) to build, O(1) per draw with one random number, exact probabilities

@@ -1,12 +1,12 @@
-import type { Endpoint } from "../endpoint.ts";
-import { hash53 } from "../hash.ts";
-import type { LoadView } from "../loads.ts";
-import type { ResolvedPolicy } from "../policy.ts";
-import { sfc32 } from "../random.ts";
-import type { BuildContext, CarriedState, Picker, PickRequest, Strategy } from "../strategy.ts";
-import { selectionSize } from "../strategy.ts";
-import { hashKeyOf } from "./hash-key.ts";
-import { tableFingerprint, walkDistinct } from "./hash-table.ts";
+import type { Endpoint } from "../../endpoint.ts";
+import { hash53 } from "../../hash.ts";
+import type { LoadView } from "../../loads.ts";
+import type { ResolvedPolicy } from "../../policy.ts";
+import { sfc32 } from "../../random.ts";
+import type { BuildContext, CarriedState, Picker, PickRequest } from "../../strategy.ts";
+import { hashKeyOf } from "../shared/hash-key.ts";
+import { tableFingerprint, walkDistinct } from "../shared/hash-table.ts";
+import { selectionSize } from "../shared/selection.ts";
 
 const TWO_POW_21 = 0x20_0000;
 
@@ -112,7 +112,7 @@ export function sortUniform(values: Float64Array): Float64Array {
  * an endpoint already at ceil(factor/100 x average) in-flight requests, in proportion to its
  * weight, is passed over for the next one clockwise.
  */
-class RingHashPicker implements Picker {
+export class RingHashPicker implements Picker {
   readonly endpoints: readonly Endpoint[];
   readonly ring: Float64Array;
   private readonly ownerModulus: number;
@@ -207,8 +207,3 @@ class RingHashPicker implements Picker {
     this.view?.close();
   }
 }
-
-export const ringHash: Strategy = {
-  name: "ring-hash",
-  build: (context) => new RingHashPicker(context),
-};

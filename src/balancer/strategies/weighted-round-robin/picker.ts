@@ -1,6 +1,6 @@
-import type { Endpoint } from "../endpoint.ts";
-import type { BuildContext, CarriedState, Picker, Strategy } from "../strategy.ts";
-import { selectionSize } from "../strategy.ts";
+import type { Endpoint } from "../../endpoint.ts";
+import type { BuildContext, CarriedState, Picker } from "../../strategy.ts";
+import { selectionSize } from "../shared/selection.ts";
 
 /**
  * NGINX's smooth weighted round robin (weights 5,1,1 give a a b a c a a), in O(log n) per pick.
@@ -12,7 +12,7 @@ import { selectionSize } from "../strategy.ts";
  * first time that winner can be overtaken, so a pick revisits only the nodes whose certificate
  * has expired plus the chosen leaf's path. Ties go to the lower index, as in NGINX.
  */
-class SmoothWeightedRoundRobinPicker implements Picker {
+export class SmoothWeightedRoundRobinPicker implements Picker {
   readonly endpoints: readonly Endpoint[];
   private readonly weight: Float64Array;
   private readonly intercept: Float64Array;
@@ -148,8 +148,3 @@ class SmoothWeightedRoundRobinPicker implements Picker {
 
   dispose(): void {}
 }
-
-export const weightedRoundRobin: Strategy = {
-  name: "weighted-round-robin",
-  build: (context) => new SmoothWeightedRoundRobinPicker(context),
-};

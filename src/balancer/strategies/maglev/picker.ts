@@ -1,10 +1,8 @@
-import type { Endpoint } from "../endpoint.ts";
-import { hash53 } from "../hash.ts";
-import type { HashOn } from "../policy.ts";
-import type { CarriedState, Picker, PickRequest, Strategy } from "../strategy.ts";
-import { selectionSize } from "../strategy.ts";
-import { hashKeyOf } from "./hash-key.ts";
-import { tableFingerprint, walkDistinct } from "./hash-table.ts";
+import type { Endpoint } from "../../endpoint.ts";
+import { hash53 } from "../../hash.ts";
+import type { CarriedState, Picker, PickRequest } from "../../strategy.ts";
+import { tableFingerprint, walkDistinct } from "../shared/hash-table.ts";
+import { selectionSize } from "../shared/selection.ts";
 
 const OFFSET_SEED = 0;
 const SKIP_SEED = 1;
@@ -101,13 +99,3 @@ export class MaglevPicker implements Picker {
 
   dispose(): void {}
 }
-
-function keyFor(hashOn: HashOn) {
-  return (request: PickRequest) => hashKeyOf(request, hashOn, "maglev");
-}
-
-export const maglev: Strategy = {
-  name: "maglev",
-  build: ({ endpoints, policy }) =>
-    new MaglevPicker(endpoints, policy.maglev.tableSize, keyFor(policy.maglev.hashOn)),
-};

@@ -1,6 +1,6 @@
-import { BalancerError } from "../errors.ts";
-import type { HashOn } from "../policy.ts";
-import type { PickRequest } from "../strategy.ts";
+import { BalancerError } from "../../errors.ts";
+import type { HashOn } from "../../policy.ts";
+import type { PickRequest } from "../../strategy.ts";
 
 /** "::ffff:10.0.0.1" and "10.0.0.1" are one client. */
 export function normalizeClientIp(ip: string): string {

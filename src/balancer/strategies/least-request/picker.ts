@@ -1,9 +1,9 @@
-import type { Endpoint } from "../endpoint.ts";
-import type { LoadView } from "../loads.ts";
-import { type RandomSource, randomIndex } from "../random.ts";
-import type { BuildContext, Picker, Strategy } from "../strategy.ts";
-import { selectionSize } from "../strategy.ts";
-import { AliasTable } from "./alias-table.ts";
+import type { Endpoint } from "../../endpoint.ts";
+import type { LoadView } from "../../loads.ts";
+import { type RandomSource, randomIndex } from "../../random.ts";
+import type { BuildContext, Picker } from "../../strategy.ts";
+import { AliasTable } from "../shared/alias-table.ts";
+import { selectionSize } from "../shared/selection.ts";
 
 /**
  * Power of two choices over in-flight requests (Envoy's least request, choice count 2).
@@ -12,7 +12,7 @@ import { AliasTable } from "./alias-table.ts";
  * load the traffic split follows the weights; the candidate with fewer in-flight requests per
  * unit of weight wins, ties to the first.
  */
-class LeastRequestPicker implements Picker {
+export class LeastRequestPicker implements Picker {
   readonly endpoints: readonly Endpoint[];
   private readonly view: LoadView;
   private readonly random: RandomSource;
@@ -82,8 +82,3 @@ class LeastRequestPicker implements Picker {
     this.view.close();
   }
 }
-
-export const leastRequest: Strategy = {
-  name: "least-request",
-  build: (context) => new LeastRequestPicker(context),
-};

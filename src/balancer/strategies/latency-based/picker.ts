@@ -1,9 +1,10 @@
-import type { Endpoint } from "../endpoint.ts";
-import type { RandomSource } from "../random.ts";
-import type { BuildContext, LatencyFunction, Picker, PickRequest, Strategy } from "../strategy.ts";
-import { selectionSize } from "../strategy.ts";
-import { AliasTable } from "./alias-table.ts";
-import { weightedShuffle } from "./weighted-random.ts";
+import type { Endpoint } from "../../endpoint.ts";
+import type { RandomSource } from "../../random.ts";
+import type { BuildContext, LatencyFunction, Picker, PickRequest } from "../../strategy.ts";
+import { AliasTable } from "../shared/alias-table.ts";
+import { selectionSize } from "../shared/selection.ts";
+import { weightedShuffle } from "../weighted-random/picker.ts";
+import { latencyTiers } from "./tiers.ts";
 
 /** Endpoints of equal latency from one client region, with a weighted draw over them. */
 interface Tier {
@@ -24,7 +25,7 @@ function tierOf(endpoints: readonly Endpoint[]): Tier {
  * When the client's region, or every endpoint's, has no known latency, it falls back to a
  * weighted random choice over all endpoints.
  */
-class LatencyBasedPicker implements Picker {
+export class LatencyBasedPicker implements Picker {
   readonly endpoints: readonly Endpoint[];
   private readonly random: RandomSource;
   private readonly latency: LatencyFunction;
@@ -54,19 +55,15 @@ class LatencyBasedPicker implements Picker {
   }
 
   private buildTiers(clientRegion: string): readonly Tier[] | null {
-    const byLatency = new Map<number, Endpoint[]>();
-    let anyKnown = false;
-    for (const endpoint of this.endpoints) {
-      const ms = endpoint.region === null ? undefined : this.latency(clientRegion, endpoint.region);
-      const known = ms !== undefined && Number.isFinite(ms) && ms >= 0;
-      anyKnown ||= known;
-      const key = known ? ms : Number.POSITIVE_INFINITY;
-      const group = byLatency.get(key);
-      if (group) group.push(endpoint);
-      else byLatency.set(key, [endpoint]);
-    }
-    if (!anyKnown) return null;
-    return [...byLatency.keys()].sort((a, b) => a - b).map((ms) => tierOf(byLatency.get(ms) ?? []));
+    const tiers = latencyTiers(this.endpoints, clientRegion, this.latency);
+    if (tiers === null) return null;
+    const groups: Endpoint[][] = [];
+    tiers.forEach((tier, i) => {
+      const group = groups[tier] ?? [];
+      group.push(this.endpoints[i] as Endpoint);
+      groups[tier] = group;
+    });
+    return groups.map(tierOf);
   }
 
   pick(request: PickRequest): Endpoint {
@@ -92,16 +89,3 @@ class LatencyBasedPicker implements Picker {
 
   dispose(): void {}
 }
-
-/** The latency function of a latency map {fromRegion: {toRegion: milliseconds}}. */
-export function latencyFromMap(
-  map: Readonly<Record<string, Readonly<Record<string, number>>>>,
-): LatencyFunction {
-  return (from, to) =>
-    Object.hasOwn(map, from) && Object.hasOwn(map[from] ?? {}, to) ? map[from]?.[to] : undefined;
-}
-
-export const latencyBased: Strategy = {
-  name: "latency-based",
-  build: (context) => new LatencyBasedPicker(context),
-};

@@ -5,7 +5,7 @@
  * Prometheus scrapes (Metrics.onScrape), so a scrape sees every query answered before it.
  */
 import type { Counter, LabelValues } from "prom-client";
-import type { Metrics } from "../observability/metrics.ts";
+import type { Metrics } from "./metrics.ts";
 
 export interface CountHandle {
   inc(): void;

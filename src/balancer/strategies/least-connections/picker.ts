@@ -1,15 +1,15 @@
-import type { Endpoint } from "../endpoint.ts";
-import type { LoadView } from "../loads.ts";
-import type { BuildContext, Picker, Strategy } from "../strategy.ts";
-import { selectionSize } from "../strategy.ts";
-import { resumePosition } from "./rotation.ts";
+import type { Endpoint } from "../../endpoint.ts";
+import type { LoadView } from "../../loads.ts";
+import type { BuildContext, Picker } from "../../strategy.ts";
+import { resumePosition } from "../shared/rotation.ts";
+import { selectionSize } from "../shared/selection.ts";
 
 /**
  * Fewest open connections per unit of weight (NGINX's least_conn). A min segment tree over
  * connections / weight answers in O(log n); ties rotate from a cursor so that equally loaded
  * endpoints take turns instead of the first one taking everything.
  */
-class LeastConnectionsPicker implements Picker {
+export class LeastConnectionsPicker implements Picker {
   readonly endpoints: readonly Endpoint[];
   private readonly view: LoadView;
   private readonly leafBase: number;
@@ -97,8 +97,3 @@ class LeastConnectionsPicker implements Picker {
     this.view.close();
   }
 }
-
-export const leastConnections: Strategy = {
-  name: "least-connections",
-  build: (context) => new LeastConnectionsPicker(context),
-};

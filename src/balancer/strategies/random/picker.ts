@@ -1,6 +1,7 @@
-import type { Endpoint } from "../endpoint.ts";
-import { type RandomSource, randomIndex } from "../random.ts";
-import { type BuildContext, type Picker, type Strategy, selectionSize } from "../strategy.ts";
+import type { Endpoint } from "../../endpoint.ts";
+import { type RandomSource, randomIndex } from "../../random.ts";
+import type { BuildContext, Picker } from "../../strategy.ts";
+import { selectionSize } from "../shared/selection.ts";
 
 /** `count` distinct endpoints in uniformly random order (a partial Fisher-Yates shuffle). */
 export function shuffledPrefix(
@@ -19,7 +20,7 @@ export function shuffledPrefix(
   return pool;
 }
 
-class RandomPicker implements Picker {
+export class RandomPicker implements Picker {
   readonly endpoints: readonly Endpoint[];
   private readonly random: RandomSource;
 
@@ -42,8 +43,3 @@ class RandomPicker implements Picker {
 
   dispose(): void {}
 }
-
-export const random: Strategy = {
-  name: "random",
-  build: (context) => new RandomPicker(context),
-};

@@ -1,5 +1,5 @@
-import type { Endpoint } from "../endpoint.ts";
-import { hash64HexOfBytes } from "../hash.ts";
+import type { Endpoint } from "../../endpoint.ts";
+import { hash64HexOfBytes } from "../../hash.ts";
 
 /**
  * Distinct owners met walking a hash table (a ring or a Maglev table) forward from `start`,

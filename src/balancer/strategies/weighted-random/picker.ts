@@ -1,7 +1,8 @@
-import type { Endpoint } from "../endpoint.ts";
-import type { RandomSource } from "../random.ts";
-import { type BuildContext, type Picker, type Strategy, selectionSize } from "../strategy.ts";
-import { AliasTable } from "./alias-table.ts";
+import type { Endpoint } from "../../endpoint.ts";
+import type { RandomSource } from "../../random.ts";
+import type { BuildContext, Picker } from "../../strategy.ts";
+import { AliasTable } from "../shared/alias-table.ts";
+import { selectionSize } from "../shared/selection.ts";
 
 /** Weighted sampling without replacement (Efraimidis-Spirakis keys u^(1/w), largest first). */
 export function weightedShuffle(
@@ -17,7 +18,7 @@ export function weightedShuffle(
   return keyed.slice(0, count).map((entry) => entry.endpoint);
 }
 
-class WeightedRandomPicker implements Picker {
+export class WeightedRandomPicker implements Picker {
   readonly endpoints: readonly Endpoint[];
   private readonly random: RandomSource;
   private readonly table: AliasTable;
@@ -46,8 +47,3 @@ class WeightedRandomPicker implements Picker {
 
   dispose(): void {}
 }
-
-export const weightedRandom: Strategy = {
-  name: "weighted-random",
-  build: (context) => new WeightedRandomPicker(context),
-};

@@ -1,4 +1,4 @@
-import type { Endpoint } from "../endpoint.ts";
+import type { Endpoint } from "../../endpoint.ts";
 
 /**
  * Where a rotation resumes after a rebuild: the position of the endpoint that was due next or,

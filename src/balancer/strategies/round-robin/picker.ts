@@ -1,9 +1,10 @@
-import type { Endpoint } from "../endpoint.ts";
-import { type BuildContext, type Picker, type Strategy, selectionSize } from "../strategy.ts";
-import { resumePosition, rotated } from "./rotation.ts";
+import type { Endpoint } from "../../endpoint.ts";
+import type { BuildContext, Picker } from "../../strategy.ts";
+import { resumePosition, rotated } from "../shared/rotation.ts";
+import { selectionSize } from "../shared/selection.ts";
 
 /** Exact equal shares: after any number of picks, counts differ by at most one. */
-class RoundRobinPicker implements Picker {
+export class RoundRobinPicker implements Picker {
   readonly endpoints: readonly Endpoint[];
   private next: number;
 
@@ -31,8 +32,3 @@ class RoundRobinPicker implements Picker {
 
   dispose(): void {}
 }
-
-export const roundRobin: Strategy = {
-  name: "round-robin",
-  build: (context) => new RoundRobinPicker(context),
-};

@@ -1,0 +1,274 @@
+/**
+ * Pickers by service, strategy and health filter, built from the service's endpoints and kept
+ * until its version changes. Rebuilding is the catalog's business, not the requests': when a
+ * service changes, `refresh` rebuilds the slots that were in use before any request sees the
+ * new version (as gRPC's regeneratePicker and Envoy's refresh() do), so a request builds a table
+ * only for a slot nobody used before. State that outlives a rebuild (cursors, current weights)
+ * is carried by endpoint identity.
+ */
+import type { StrategyDefinition } from "./definition.ts";
+import {
+  compareIdentity,
+  type Endpoint,
+  isValidWeight,
+  MAX_WEIGHT,
+  MIN_WEIGHT,
+} from "./endpoint.ts";
+import { BalancerError } from "./errors.ts";
+import { filterHealthy } from "./health.ts";
+import type { SelectOptions, ServiceEndpoints } from "./manager.ts";
+import { type BalancerPolicy, type ResolvedPolicy, resolvePolicy } from "./policy.ts";
+import type { RandomSource } from "./random.ts";
+import type { StrategyRegistry } from "./registry.ts";
+import type { CachedPicker, PickerSlots, ServiceState, ServiceStates } from "./service-state.ts";
+import type { CarriedState, LatencyFunction } from "./strategy.ts";
+
+/** Carried state by picker slot: "<strategy>|healthy" or "<strategy>|all". */
+export type SlotStates = Readonly<Record<string, CarriedState>>;
+
+export interface PickerCacheOptions {
+  readonly registry: StrategyRegistry;
+  readonly defaultStrategy: string;
+  /** Strategies requests may use; null = all registered. */
+  readonly enabled: ReadonlySet<string> | null;
+  /** The server's defaults, under each service's policy. */
+  readonly policyDefaults: BalancerPolicy;
+  readonly random: RandomSource;
+  readonly latencyFor: (policy: ResolvedPolicy) => LatencyFunction;
+  readonly onHealthPanic: ((service: string, healthy: number, total: number) => void) | undefined;
+}
+
+export class PickerCache {
+  private readonly states: ServiceStates;
+  private readonly options: PickerCacheOptions;
+  // Read on every request: kept as fields rather than reached through `options`.
+  private readonly registry: StrategyRegistry;
+  private readonly enabled: ReadonlySet<string> | null;
+  private readonly defaultStrategy: string;
+
+  constructor(states: ServiceStates, options: PickerCacheOptions) {
+    this.states = states;
+    this.options = options;
+    this.registry = options.registry;
+    this.enabled = options.enabled;
+    this.defaultStrategy = options.defaultStrategy;
+    this.strategyNamed(options.defaultStrategy);
+  }
+
+  /** Names requests may use, in registration order. */
+  strategyNames(): string[] {
+    const enabled = this.enabled;
+    return this.registry.names.filter((name) => enabled?.has(name) ?? true);
+  }
+
+  strategyNamed(name: string): StrategyDefinition {
+    const strategy = this.registry.get(name);
+    if (!strategy || (this.enabled !== null && !this.enabled.has(name))) {
+      throw new BalancerError(
+        "UnknownStrategy",
+        `strategy ${JSON.stringify(name)} is not ${strategy ? "enabled on this server" : "known"}; use one of ${this.strategyNames().join(", ")}`,
+      );
+    }
+    return strategy;
+  }
+
+  /** The strategy a request gets: its override, else the service's policy, else the default. */
+  strategyFor(service: ServiceEndpoints, options: SelectOptions = {}): StrategyDefinition {
+    return this.strategyNamed(options.strategy ?? service.strategy ?? this.defaultStrategy);
+  }
+
+  /** The service's policy with the server's defaults under it, resolved once per version. */
+  policyOf(
+    service: ServiceEndpoints,
+    state: ServiceState = this.states.of(service.key),
+  ): ResolvedPolicy {
+    if (state.policy?.version !== service.version) {
+      const { registry, policyDefaults } = this.options;
+      state.policy = {
+        version: service.version,
+        resolved: resolvePolicy(service.policy, registry, policyDefaults),
+      };
+    }
+    return state.policy.resolved;
+  }
+
+  /** The picker for a request: the cached one, built here only for a slot never used before. */
+  pickerFor(
+    service: ServiceEndpoints,
+    options: SelectOptions,
+  ): { strategy: StrategyDefinition; cached: CachedPicker } {
+    const strategy = this.strategyFor(service, options);
+    if (service.endpoints.length === 0) {
+      throw new BalancerError("NoEndpoints", `service ${service.key} has no endpoints`);
+    }
+    const state = this.states.of(service.key);
+    state.changes++;
+    const policy = this.policyOf(service, state);
+    const healthFilter = options.healthFilter ?? policy.healthFilter;
+    let slots = state.pickers.get(strategy.name);
+    if (!slots) {
+      slots = {};
+      state.pickers.set(strategy.name, slots);
+    }
+    const previous = healthFilter ? slots.healthy : slots.all;
+    if (previous && previous.version === service.version) return { strategy, cached: previous };
+    const cached = this.build(service, state, strategy, slots, healthFilter);
+    return { strategy, cached };
+  }
+
+  /**
+   * Rebuilds, for the service's current version, every slot that holds a picker of an older
+   * one: what a catalog change calls before requests see the new version. A version that cannot
+   * be built (no endpoints, an invalid policy) keeps the old pickers; requests then meet the
+   * error as before.
+   */
+  refresh(service: ServiceEndpoints): void {
+    const state = this.states.get(service.key);
+    if (!state || state.pickers.size === 0 || service.endpoints.length === 0) return;
+    let policy: ResolvedPolicy;
+    try {
+      policy = this.policyOf(service, state);
+    } catch {
+      return;
+    }
+    for (const [name, slots] of state.pickers) {
+      const strategy = this.options.registry.get(name);
+      if (!strategy) continue;
+      for (const healthFilter of [true, false]) {
+        const previous = healthFilter ? slots.healthy : slots.all;
+        if (!previous || previous.version === service.version) continue;
+        try {
+          this.build(service, state, strategy, slots, healthFilter, policy);
+        } catch {
+          // The request that needs this slot meets the same error and reports it.
+        }
+      }
+    }
+  }
+
+  private build(
+    service: ServiceEndpoints,
+    state: ServiceState,
+    strategy: StrategyDefinition,
+    slots: PickerSlots,
+    healthFilter: boolean,
+    policy: ResolvedPolicy = this.policyOf(service, state),
+    imported?: CarriedState,
+  ): CachedPicker {
+    const previous = healthFilter ? slots.healthy : slots.all;
+    let carried = imported;
+    if (carried === undefined && state.imported !== null) {
+      // State imported for this slot before it was first built.
+      const slot = slotName(strategy.name, healthFilter);
+      carried = state.imported.get(slot);
+      state.imported.delete(slot);
+      if (state.imported.size === 0) state.imported = null;
+    }
+    carried ??= previous?.picker.exportState();
+    const filtered = filterHealthy(sortedValidated(service), healthFilter, policy.panicThreshold);
+    if (filtered.panic)
+      this.options.onHealthPanic?.(service.key, filtered.healthy, service.endpoints.length);
+    const picker = strategy.build({
+      endpoints: filtered.endpoints,
+      policy,
+      carried,
+      loads: state.loads,
+      random: this.options.random,
+      latency: this.options.latencyFor(policy),
+    });
+    previous?.picker.dispose();
+    const cached = {
+      service,
+      version: service.version,
+      picker,
+      excluded: filtered.excluded,
+      panic: filtered.panic,
+    };
+    if (healthFilter) slots.healthy = cached;
+    else slots.all = cached;
+    return cached;
+  }
+
+  /**
+   * State each cached picker of a service would carry into a rebuild, by cache slot, with
+   * imported state that no build has used yet.
+   */
+  exportState(serviceKey: string): Record<string, CarriedState> {
+    const state: Record<string, CarriedState> = {};
+    const service = this.states.get(serviceKey);
+    for (const [name, slots] of service?.pickers ?? []) {
+      if (slots.healthy) state[`${name}|healthy`] = exported(slots.healthy);
+      if (slots.all) state[`${name}|all`] = exported(slots.all);
+    }
+    for (const [slot, carried] of service?.imported ?? []) state[slot] = carried;
+    return state;
+  }
+
+  /**
+   * Sets the state each picker slot of a service carries on, replacing what it would carry
+   * itself: how a new leader continues its predecessor's rotations. A slot in use is rebuilt
+   * with it at once, so no request pays for it; a slot not built yet takes it at its first
+   * build. State that is only a table fingerprint carries nothing (a table is a function of
+   * the endpoints), so a slot in use keeps its table. Unknown endpoints in it are ignored as
+   * after any rebuild.
+   */
+  importState(serviceKey: string, slots: SlotStates): void {
+    const state = this.states.of(serviceKey);
+    state.changes++;
+    for (const [slot, carried] of Object.entries(slots)) {
+      const [name = "", filter] = slot.split("|");
+      const healthFilter = filter === "healthy";
+      const inUse = state.pickers.get(name);
+      const cached = healthFilter ? inUse?.healthy : inUse?.all;
+      const strategy = this.options.registry.get(name);
+      if (inUse === undefined || cached === undefined || strategy === undefined) {
+        state.imported ??= new Map();
+        state.imported.set(slot, carried);
+        continue;
+      }
+      if (carried.cursor === undefined && carried.currentWeights === undefined) continue;
+      try {
+        this.build(cached.service, state, strategy, inUse, healthFilter, undefined, carried);
+      } catch {
+        // The version it was built for cannot be built again (its policy changed meanwhile):
+        // keep the state for the slot's next build.
+        state.imported ??= new Map();
+        state.imported.set(slot, carried);
+      }
+    }
+  }
+}
+
+function slotName(strategy: string, healthFilter: boolean): string {
+  return `${strategy}|${healthFilter ? "healthy" : "all"}`;
+}
+
+function exported(cached: CachedPicker): CarriedState {
+  if (cached.fixedState) return cached.fixedState;
+  const state = cached.picker.exportState();
+  if (state.tableFingerprint !== undefined && !state.cursor && !state.currentWeights) {
+    cached.fixedState = state;
+  }
+  return state;
+}
+
+/** Endpoints sorted by identity, after checking what every strategy relies on. */
+function sortedValidated(service: ServiceEndpoints): Endpoint[] {
+  const sorted = [...service.endpoints].sort(compareIdentity);
+  for (let i = 0; i < sorted.length; i++) {
+    const endpoint = sorted[i] as Endpoint;
+    if (!isValidWeight(endpoint.weight)) {
+      throw new BalancerError(
+        "InvalidEndpoint",
+        `service ${service.key}, endpoint ${endpoint.identity}: weight ${JSON.stringify(endpoint.weight)} is not allowed; expected an integer from ${MIN_WEIGHT} to ${MAX_WEIGHT}`,
+      );
+    }
+    if (i > 0 && (sorted[i - 1] as Endpoint).identity === endpoint.identity) {
+      throw new BalancerError(
+        "InvalidEndpoint",
+        `service ${service.key}: identity ${JSON.stringify(endpoint.identity)} appears twice; identities must be unique`,
+      );
+    }
+  }
+  return sorted;
+}

@@ -1,0 +1,85 @@
+import { LoadTracker } from "./loads.ts";
+import type { ServiceEndpoints } from "./manager.ts";
+import type { ResolvedPolicy } from "./policy.ts";
+import type { CarriedState, Picker } from "./strategy.ts";
+
+export interface CachedPicker {
+  /** The service as the picker was built for it (its version, endpoints and policy). */
+  readonly service: ServiceEndpoints;
+  readonly version: number;
+  readonly picker: Picker;
+  readonly excluded: number;
+  readonly panic: boolean;
+  /**
+   * The exported state of a picker whose state is only a table fingerprint: that never changes
+   * for one picker, and hashing a large table at every export would cost more than the export.
+   */
+  fixedState?: CarriedState;
+}
+
+export interface PickerSlots {
+  healthy?: CachedPicker;
+  all?: CachedPicker;
+}
+
+/**
+ * What the engine keeps for one service between requests: its pickers (picker-cache.ts) and
+ * its connection counts (connection-book.ts), which pickers read through `loads`.
+ */
+export interface ServiceState {
+  readonly loads: LoadTracker;
+  /** The service's policy resolved once per version, not once per request. */
+  policy: { readonly version: number; readonly resolved: ResolvedPolicy } | null;
+  /** Ids of the service's open connections. */
+  readonly connections: Set<string>;
+  /** State handed in by importState for slots not built yet, applied at their first build. */
+  imported: Map<string, CarriedState> | null;
+  /** Grows at every decision or connection change: exporters skip services where it did not. */
+  changes: number;
+  /**
+   * By strategy, then by health filter. Two levels rather than one "strategy|filter" string key:
+   * building that string on every request cost more than the pick itself.
+   */
+  readonly pickers: Map<string, PickerSlots>;
+}
+
+/** Every service's state, by service key, shared by the picker cache and the connection book. */
+export class ServiceStates {
+  private readonly services = new Map<string, ServiceState>();
+
+  get(key: string): ServiceState | undefined {
+    return this.services.get(key);
+  }
+
+  /** The service's state, made empty when it has none. */
+  of(key: string): ServiceState {
+    let state = this.services.get(key);
+    if (!state) {
+      state = {
+        loads: new LoadTracker(),
+        pickers: new Map(),
+        policy: null,
+        connections: new Set(),
+        imported: null,
+        changes: 0,
+      };
+      this.services.set(key, state);
+    }
+    return state;
+  }
+
+  keys(): string[] {
+    return [...this.services.keys()];
+  }
+
+  /** Drops the service's state, disposing of its pickers. */
+  delete(key: string): void {
+    const state = this.services.get(key);
+    if (!state) return;
+    for (const slots of state.pickers.values()) {
+      slots.healthy?.picker.dispose();
+      slots.all?.picker.dispose();
+    }
+    this.services.delete(key);
+  }
+}
