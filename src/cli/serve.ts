@@ -13,7 +13,7 @@ import { Decisions } from "../http/decisions.ts";
 import { createFastPick } from "../http/fast-pick.ts";
 import { listen } from "../http/listen.ts";
 import { KubernetesController } from "../kubernetes/controller.ts";
-import { ControllerMetrics } from "../observability/controller-metrics.ts";
+import { ControllerMetrics } from "../kubernetes/controller-metrics.ts";
 import type { Logger } from "../observability/logger.ts";
 import { Metrics } from "../observability/metrics.ts";
 import { FileSource } from "../sources/file-source.ts";

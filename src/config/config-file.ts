@@ -11,6 +11,7 @@ import { tryParseDuration } from "../policy/duration.ts";
 import type { PathSegment } from "../policy/field-path.ts";
 import { formatPath } from "../policy/field-path.ts";
 import { compileValidator, type ErrorObject } from "../shared/ajv.ts";
+import { showValue } from "../shared/show-value.ts";
 import { type ConfigSchema, describeAllowed } from "./config-schema.ts";
 import {
   CONFIG_KEYS,
@@ -20,7 +21,7 @@ import {
   SETTING_NAMES,
   spec,
 } from "./setting-table.ts";
-import { notAllowedMessage, showValue } from "./values.ts";
+import { notAllowedMessage } from "./values.ts";
 
 export { CONFIG_KEYS } from "./setting-table.ts";
 

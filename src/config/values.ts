@@ -7,6 +7,7 @@
 import { isIP, isIPv4, isIPv6 } from "node:net";
 import { tryParseDuration } from "../policy/duration.ts";
 import { DNS_1123_LABEL, DNS_1123_SUBDOMAIN } from "../shared/kubernetes-names.ts";
+import { showValue } from "../shared/show-value.ts";
 
 /** A setting value that cannot be used; the message is ready to show to the user. */
 export class SettingsError extends Error {
@@ -22,14 +23,6 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export function isLogLevel(value: unknown): value is LogLevel {
   return LOG_LEVELS.includes(value as LogLevel);
-}
-
-const MAX_SHOWN_VALUE = 80;
-
-/** A value as it appears in a message: JSON (so spaces and empty strings show), shortened. */
-export function showValue(value: unknown): string {
-  const text = value === undefined ? "undefined" : JSON.stringify(value);
-  return text.length > MAX_SHOWN_VALUE ? `${text.slice(0, MAX_SHOWN_VALUE - 3)}...` : text;
 }
 
 /** `<where>: <value> is not allowed (<reason>); expected <allowed>`. */

@@ -1,6 +1,6 @@
 import { CoreV1Api, type KubeConfig, type V1ConfigMap } from "@kubernetes/client-node";
 import type { ListPage, ResourceKind, Trimmed, TrimmedMeta } from "../kubernetes/informer.ts";
-import { isConflict, isNotFound, timeoutOptions } from "./lease.ts";
+import { isConflict, isNotFound, timeoutOptions } from "./api-calls.ts";
 import type { ObjectOwner } from "./owner.ts";
 import { decodeSnapshot, SNAPSHOT_KEY, type Snapshot } from "./snapshot.ts";
 

@@ -4,11 +4,12 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import type { Registry } from "prom-client";
 import type { Replication } from "../balancer/replication.ts";
 import type { Logger } from "../shared/logger.ts";
+import { isUninstalled } from "./api-calls.ts";
 import { ConnectionFront } from "./connection-front.ts";
 import { HaMetrics } from "./ha-metrics.ts";
 import type { HaSettings } from "./ha-settings.ts";
 import { defaultIdentity, LeaderElector, type LeaderTerm } from "./leader-election.ts";
-import { isUninstalled, KubernetesLeaseApi } from "./lease.ts";
+import { KubernetesLeaseApi } from "./lease.ts";
 import { configMapOwnerReference, ObjectOwner } from "./owner.ts";
 import { StateStore } from "./state-store.ts";
 

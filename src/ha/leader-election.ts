@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import type { Logger } from "../shared/logger.ts";
+import { isUninstalled } from "./api-calls.ts";
 import {
-  isUninstalled,
   type LeaseApi,
   LeaseConflictError,
   type LeaseRecord,

@@ -1,5 +1,5 @@
 import { CoreV1Api, type KubeConfig, type V1OwnerReference } from "@kubernetes/client-node";
-import { timeoutOptions } from "./lease.ts";
+import { timeoutOptions } from "./api-calls.ts";
 
 /**
  * The owner the Lease and the state ConfigMaps carry, once known. The replicas create those

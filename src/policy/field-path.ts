@@ -18,3 +18,11 @@ export function appendPath(path: string, segment: PathSegment): string {
 export function formatPath(segments: readonly PathSegment[]): string {
   return segments.reduce<string>((path, segment) => appendPath(path, segment), "");
 }
+
+/** A problem found in a checked document, with where it is. */
+export interface SchemaProblem {
+  /** Where the problem is, from the root of the checked document ("spec", "weights", 0, ...). */
+  readonly path: readonly PathSegment[];
+  /** The whole message, starting with the formatted path. */
+  readonly message: string;
+}

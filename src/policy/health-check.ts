@@ -5,11 +5,10 @@
  */
 
 import { MAX_PORT_NAME_LENGTH, PORT_NAME_PATTERN } from "../shared/kubernetes-names.ts";
+import { showValue } from "../shared/show-value.ts";
 import { durationRange, formatDuration, tryParseDuration } from "./duration.ts";
-import type { PathSegment } from "./field-path.ts";
+import type { PathSegment, SchemaProblem } from "./field-path.ts";
 import { formatPath } from "./field-path.ts";
-import type { SchemaProblem } from "./schema-check.ts";
-import { showValue } from "./schema-check.ts";
 
 /** A health check that passed validation, in milliseconds, with every default filled in. */
 export interface HealthCheckSpec {

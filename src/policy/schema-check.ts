@@ -5,16 +5,11 @@
  */
 
 import { compileValidator, type ErrorObject } from "../shared/ajv.ts";
-import type { PathSegment } from "./field-path.ts";
+import { showValue } from "../shared/show-value.ts";
+import type { PathSegment, SchemaProblem } from "./field-path.ts";
 import { formatPath } from "./field-path.ts";
-import type { OpenApiSchema } from "./schema.ts";
 
-export interface SchemaProblem {
-  /** Where the problem is, from the root of the checked document ("spec", "weights", 0, ...). */
-  readonly path: readonly PathSegment[];
-  /** The whole message, starting with the formatted path. */
-  readonly message: string;
-}
+import type { OpenApiSchema } from "./schema.ts";
 
 /** Checks `data`, found at `root` in its document; returns one problem per faulty field. */
 export type SchemaCheck = (data: unknown, root: readonly PathSegment[]) => SchemaProblem[];
@@ -115,14 +110,6 @@ export function describeAllowed(
     case undefined:
       return "a value";
   }
-}
-
-const MAX_SHOWN_VALUE = 80;
-
-/** A value as it appears in a message: JSON, shortened when long. */
-export function showValue(value: unknown): string {
-  const text = value === undefined ? "undefined" : JSON.stringify(value);
-  return text.length > MAX_SHOWN_VALUE ? `${text.slice(0, MAX_SHOWN_VALUE - 3)}...` : text;
 }
 
 /** JSON pointer ("/weights/0") to path segments, numbering only inside arrays. */

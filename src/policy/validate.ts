@@ -10,13 +10,14 @@ import type { BalancerPolicy } from "../balancer/policy.ts";
 import { resolvePolicy } from "../balancer/policy.ts";
 import { DEFAULT_REGISTRY } from "../balancer/registry.ts";
 import type { StrategyName } from "../balancer/strategy.ts";
+import { showValue } from "../shared/show-value.ts";
 import {
   DURATION_EXAMPLES,
   DURATION_PATTERN,
   formatDuration,
   tryParseDuration,
 } from "./duration.ts";
-import type { PathSegment } from "./field-path.ts";
+import type { PathSegment, SchemaProblem } from "./field-path.ts";
 import { formatPath } from "./field-path.ts";
 import type { HealthCheckSpec } from "./health-check.ts";
 import {
@@ -28,8 +29,7 @@ import {
 } from "./health-check.ts";
 import type { LoadBalancingPolicySpec, TargetKind } from "./schema.ts";
 import { DNS_1035_LABEL_PATTERN, loadBalancingPolicySpecSchema } from "./schema.ts";
-import type { SchemaProblem } from "./schema-check.ts";
-import { compileSchema, describeAllowed, showValue } from "./schema-check.ts";
+import { compileSchema, describeAllowed } from "./schema-check.ts";
 import type { LabelSelector } from "./selector.ts";
 import {
   LABEL_KEY_PATTERN,

@@ -7,9 +7,8 @@
 
 import type { Document, YAMLError } from "yaml";
 import { isNode, LineCounter, parseAllDocuments } from "yaml";
-import type { PathSegment } from "../policy/field-path.ts";
+import type { PathSegment, SchemaProblem } from "../policy/field-path.ts";
 import { POLICY_GROUP, POLICY_KIND, POLICY_VERSION } from "../policy/schema.ts";
-import type { SchemaProblem } from "../policy/schema-check.ts";
 import type { ParsedPolicy } from "../policy/validate.ts";
 import { validatePolicy } from "../policy/validate.ts";
 import type { EndpointSlice, Node, Pod, Service } from "./kube-objects.ts";

@@ -13,7 +13,7 @@ import { readFile } from "node:fs/promises";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { HaMetrics } from "../../src/ha/ha-metrics.ts";
-import { ControllerMetrics } from "../../src/observability/controller-metrics.ts";
+import { ControllerMetrics } from "../../src/kubernetes/controller-metrics.ts";
 import { dig } from "../dns/support.ts";
 import { eventually, startTestService, type TestService } from "../support/service.ts";
 import {

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from "prom-client";
-import type { QueueObserver } from "../kubernetes/workqueue.ts";
+import type { QueueObserver } from "./workqueue.ts";
 
 /**
  * Metrics of the Kubernetes controller, with controller-runtime's names under the project's
