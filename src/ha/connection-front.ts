@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import proxyAddr from "proxy-addr";
 import type { BalancerManager, Connection, ConnectionEvent } from "../balancer/manager.ts";
+import { ApiError, errorCodeOf, writeError, writeJson } from "../http/errors.ts";
+import { matchRoute, ROUTES } from "../http/routes.ts";
 import type { HaMetrics } from "./ha-metrics.ts";
 import type { LocalConnectionChanges } from "./snapshot-reader.ts";
 
@@ -19,10 +21,10 @@ import type { LocalConnectionChanges } from "./snapshot-reader.ts";
  */
 
 export const FORWARDED_HEADER = "x-konsul-lb-forwarded-by";
-export const RECONCILE_PATH = "/internal/v1/connections/reconcile";
 
-const OPEN_PATH = /^\/v1\/services\/([^/?]+)\/([^/?]+)\/connections(?:\?|$)/;
-const CLOSE_PATH = /^\/v1\/connections\/([^/?]+)(?:\?|$)/;
+const RECONCILE_ROUTE = ROUTES.find((route) => route.id === "reconcileConnections") as {
+  readonly path: string;
+};
 
 export interface FrontLogger {
   info(fields: object, message: string): void;
@@ -184,35 +186,31 @@ export class ConnectionFront implements LocalConnectionChanges {
    * `local` hands a request to the app after all: when no leader answers a forward.
    */
   handle(req: IncomingMessage, res: ServerResponse, local: () => void): boolean {
-    const url = req.url ?? "";
-    if (req.method === "POST" && url === RECONCILE_PATH) {
+    const match = matchRoute(req.method, req.url);
+    if (match === null) return false;
+    const routeId = match.route.id;
+    if (routeId === "reconcileConnections") {
       void this.serveReconcile(req, res);
       return true;
     }
+    if (routeId !== "openConnection" && routeId !== "releaseConnection") return false;
     if (this.options.isLeader() || req.headers[FORWARDED_HEADER] !== undefined) return false;
     const leader = this.options.leader();
     if (leader === null || leader.address === null || leader.identity === this.options.identity) {
       return false;
     }
-    if (req.method === "POST") {
-      const match = OPEN_PATH.exec(url);
-      if (!match) return false;
+    if (routeId === "openConnection") {
       void this.forwardOpen(req, res, leader.address, local);
-      return true;
+    } else {
+      void this.forwardClose(
+        res,
+        leader.address,
+        req.url as string,
+        match.params.id as string,
+        local,
+      );
     }
-    if (req.method === "DELETE") {
-      const match = CLOSE_PATH.exec(url);
-      if (!match) return false;
-      let id: string;
-      try {
-        id = decodeURIComponent(match[1] as string);
-      } catch {
-        return false;
-      }
-      void this.forwardClose(res, leader.address, url, id, local);
-      return true;
-    }
-    return false;
+    return true;
   }
 
   private async forwardOpen(
@@ -299,7 +297,7 @@ export class ConnectionFront implements LocalConnectionChanges {
       });
       const text = await response.text();
       // A 5xx other than "no endpoints" is the leader failing, not an answer to relay.
-      if (response.status >= 500 && !text.includes('"NoEndpoints"')) {
+      if (response.status >= 500 && errorCodeOf(text) !== "NoEndpoints") {
         throw new Error(`the leader answered ${response.status}`);
       }
       this.options.metrics?.forwarded.inc({ operation, result: "ok" });
@@ -398,7 +396,7 @@ export class ConnectionFront implements LocalConnectionChanges {
       closes: closes.map((p) => p.id),
     };
     try {
-      const response = await fetch(new URL(RECONCILE_PATH, address), {
+      const response = await fetch(new URL(RECONCILE_ROUTE.path, address), {
         method: "POST",
         headers: { "content-type": "application/json", [FORWARDED_HEADER]: this.options.identity },
         body: JSON.stringify(body),
@@ -431,20 +429,23 @@ export class ConnectionFront implements LocalConnectionChanges {
         if (text.length > 64 * 1024 * 1024) throw new Error("too large");
       }
     } catch {
-      return send(res, 400, errorBody("InvalidParameter", "the body could not be read"));
+      return writeError(res, new ApiError("InvalidParameter", "the body could not be read"));
     }
     if (!this.options.isLeader()) {
-      return send(res, 409, errorBody("NotLeader", "this replica is not the leader"));
+      return writeError(res, new ApiError("NotLeader", "this replica is not the leader"));
     }
     let request: ReconcileRequest;
     try {
       request = JSON.parse(text) as ReconcileRequest;
       if (!Array.isArray(request.opens) || !Array.isArray(request.closes)) throw new Error();
     } catch {
-      return send(res, 400, errorBody("InvalidParameter", "expected {from, opens, closes}"));
+      return writeError(
+        res,
+        new ApiError("InvalidParameter", "body: expected {from, opens, closes}"),
+      );
     }
     const result = this.applyReconcile(request);
-    send(res, 200, JSON.stringify(result));
+    writeJson(res, 200, result);
   }
 
   /** The leader's side: releases first, then opens that were not released meanwhile. */
@@ -523,10 +524,6 @@ export class ConnectionFront implements LocalConnectionChanges {
       ids.add(id);
     }
   }
-}
-
-function errorBody(code: string, message: string): string {
-  return JSON.stringify({ error: { code, message } });
 }
 
 function send(

@@ -3,6 +3,8 @@ import { hostname } from "node:os";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Registry } from "prom-client";
 import type { BalancerManager } from "../balancer/manager.ts";
+import { writeJson } from "../http/errors.ts";
+import { matchRoute } from "../http/routes.ts";
 import { ConnectionFront, type FrontLogger } from "./connection-front.ts";
 import { HaMetrics } from "./ha-metrics.ts";
 import type { HaSettings } from "./ha-settings.ts";
@@ -10,8 +12,6 @@ import { defaultIdentity, LeaderElector, type LeaderTerm } from "./leader-electi
 import { KubernetesLeaseApi } from "./lease.ts";
 import { configMapOwnerReference, ObjectOwner } from "./owner.ts";
 import { StateStore } from "./state-store.ts";
-
-export const STATUS_PATH = "/internal/v1/ha";
 
 export interface HighAvailabilityOptions {
   readonly config: KubeConfig;
@@ -165,13 +165,8 @@ export class HighAvailability {
    * request to the app; `local` is the app, for requests the leader did not answer.
    */
   handle(req: IncomingMessage, res: ServerResponse, local: () => void): boolean {
-    if (req.method === "GET" && req.url === STATUS_PATH) {
-      const body = JSON.stringify(this.status());
-      res.writeHead(200, {
-        "content-type": "application/json; charset=utf-8",
-        "content-length": Buffer.byteLength(body),
-      });
-      res.end(body);
+    if (matchRoute(req.method, req.url)?.route.id === "haStatus") {
+      writeJson(res, 200, this.status());
       return true;
     }
     return this.front.handle(req, res, local);

@@ -7,8 +7,9 @@ import { BlockingQueries } from "./blocking.ts";
 import { ChangeWaiters } from "./change-waiters.ts";
 import { Decisions } from "./decisions.ts";
 import { endpointJson } from "./endpoint-json.ts";
-import { ApiError, toApiError } from "./errors.ts";
+import { ApiError, errorJson, toApiError } from "./errors.ts";
 import { openApiDocument } from "./openapi.ts";
+import { expressPath, type PublicRouteId, type RouteSpec, routesOf } from "./routes.ts";
 
 export interface AppOptions {
   readonly discovery: Discovery;
@@ -22,8 +23,31 @@ export interface AppOptions {
   readonly waiters?: ChangeWaiters;
 }
 
-function sendError(res: Response, error: ApiError): void {
-  res.status(error.status).json({ error: { code: error.code, message: error.message } });
+/** Registers each route of the table with its handler, in the table's order. */
+export function serveRoutes<Id extends string>(
+  app: express.Express,
+  routes: readonly RouteSpec[],
+  handlers: Record<Id, express.RequestHandler>,
+): void {
+  for (const route of routes) {
+    const handler = handlers[route.id as Id];
+    if (handler === undefined) throw new Error(`route ${route.id} has no handler`);
+    const method = route.method.toLowerCase() as "get" | "post" | "delete";
+    app[method](expressPath(route.path), handler);
+  }
+}
+
+/** The answer to an unknown route, and the error envelope for whatever a handler throws. */
+export function answerErrors(app: express.Express, logger: Logger): void {
+  app.use((req, _res, next) => {
+    next(new ApiError("RouteNotFound", `no route ${req.method} ${req.path}; see /openapi.json`));
+  });
+  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const apiError = toApiError(error);
+    if (apiError.status >= 500)
+      logger.error({ err: error, method: req.method, url: req.originalUrl }, "request failed");
+    res.status(apiError.status).json(errorJson(apiError));
+  });
 }
 
 /** The discovery API. Interfaces read the catalog through `discovery`; they never talk to Kubernetes. */
@@ -61,90 +85,72 @@ export function createApp(options: AppOptions): express.Express {
     callerIp: req.ip,
   });
 
-  app.get("/v1/services", async (req, res) => {
-    if (!(await blocking.catalog(req, res))) return;
-    res.json({
-      services: discovery.summaries().map(({ version: _version, ...summary }) => summary),
-    });
-  });
-
-  app.get("/v1/services/:namespace/:name/endpoints", async (req, res) => {
-    if (!(await blocking.service(req, res))) return;
-    const { entry, result } = decisions.run(requestOf(req), (ns, name, o) =>
-      discovery.select(ns, name, o),
-    );
-    res.json({
-      service: { namespace: entry.namespace, name: entry.name },
-      strategy: result.strategy,
-      version: entry.version,
-      endpoints: result.endpoints.map(endpointJson),
-    });
-  });
-
-  app.get("/v1/services/:namespace/:name/pick", (req, res) => {
-    const reply = decisions.pick(requestOf(req));
-    res.status(reply.status).json(reply.body);
-  });
-
-  app.post("/v1/services/:namespace/:name/connections", (req, res) => {
-    const { entry, result } = decisions.run(
-      requestOf(req),
-      (ns, name, o) => discovery.openConnection(ns, name, o),
-      CONNECTION_STRATEGY,
-    );
-    res.status(201).json({
-      id: result.id,
-      service: { namespace: entry.namespace, name: entry.name },
-      strategy: result.strategy,
-      endpoint: endpointJson(result.endpoint),
-      expiresAt: new Date(result.expiresAt).toISOString(),
-    });
-  });
-
-  app.delete("/v1/connections/:id", (req, res) => {
-    const id = req.params.id as string;
-    if (!discovery.closeConnection(id)) {
-      throw new ApiError(
-        404,
-        "ConnectionNotFound",
-        `connection ${JSON.stringify(id)} is unknown, expired or already released`,
+  const handlers: Record<PublicRouteId, express.RequestHandler> = {
+    listServices: async (req, res) => {
+      if (!(await blocking.catalog(req, res))) return;
+      res.json({
+        services: discovery.summaries().map(({ version: _version, ...summary }) => summary),
+      });
+    },
+    listEndpoints: async (req, res) => {
+      if (!(await blocking.service(req, res))) return;
+      const { entry, result } = decisions.run(requestOf(req), (ns, name, o) =>
+        discovery.select(ns, name, o),
       );
-    }
-    res.status(204).end();
-  });
+      res.json({
+        service: { namespace: entry.namespace, name: entry.name },
+        strategy: result.strategy,
+        version: entry.version,
+        endpoints: result.endpoints.map(endpointJson),
+      });
+    },
+    pickEndpoint: (req, res) => {
+      const reply = decisions.pick(requestOf(req));
+      res.status(reply.status).json(reply.body);
+    },
+    openConnection: (req, res) => {
+      const { entry, result } = decisions.run(
+        requestOf(req),
+        (ns, name, o) => discovery.openConnection(ns, name, o),
+        CONNECTION_STRATEGY,
+      );
+      res.status(201).json({
+        id: result.id,
+        service: { namespace: entry.namespace, name: entry.name },
+        strategy: result.strategy,
+        endpoint: endpointJson(result.endpoint),
+        expiresAt: new Date(result.expiresAt).toISOString(),
+      });
+    },
+    releaseConnection: (req, res) => {
+      const id = req.params.id as string;
+      if (!discovery.closeConnection(id)) {
+        throw new ApiError(
+          "ConnectionNotFound",
+          `connection ${JSON.stringify(id)} is unknown, expired or already released`,
+        );
+      }
+      res.status(204).end();
+    },
+    healthz: (_req, res) => {
+      res.json({ status: "ok" });
+    },
+    readyz: (_req, res) => {
+      const ready = options.isReady();
+      res
+        .status(ready ? 200 : 503)
+        .json({ status: ready ? "ready" : "not ready: the catalog has not been loaded yet" });
+    },
+    metrics: async (_req, res) => {
+      res.set("Content-Type", metrics.registry.contentType);
+      res.send(await metrics.registry.metrics());
+    },
+    openapi: (_req, res) => {
+      res.json(openApiDocument);
+    },
+  };
+  serveRoutes(app, routesOf("public"), handlers);
 
-  app.get("/healthz", (_req, res) => {
-    res.json({ status: "ok" });
-  });
-
-  app.get("/readyz", (_req, res) => {
-    const ready = options.isReady();
-    res
-      .status(ready ? 200 : 503)
-      .json({ status: ready ? "ready" : "not ready: the catalog has not been loaded yet" });
-  });
-
-  app.get("/metrics", async (_req, res) => {
-    res.set("Content-Type", metrics.registry.contentType);
-    res.send(await metrics.registry.metrics());
-  });
-
-  app.get("/openapi.json", (_req, res) => {
-    res.json(openApiDocument);
-  });
-
-  app.use((req, _res, next) => {
-    next(
-      new ApiError(404, "RouteNotFound", `no route ${req.method} ${req.path}; see /openapi.json`),
-    );
-  });
-
-  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const apiError = toApiError(error);
-    if (apiError.status >= 500)
-      logger.error({ err: error, method: req.method, url: req.originalUrl }, "request failed");
-    sendError(res, apiError);
-  });
-
+  answerErrors(app, logger);
   return app;
 }

@@ -3,7 +3,7 @@ import type { StrategyName } from "../balancer/strategy.ts";
 import type { Decided, Discovery } from "../discovery/discovery.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { endpointJson } from "./endpoint-json.ts";
-import { toApiError } from "./errors.ts";
+import { errorJson, toApiError } from "./errors.ts";
 import { selectOptionsFrom } from "./parameters.ts";
 
 /** A reply of the selection routes, before it is written by Express or by the fast path. */
@@ -90,7 +90,7 @@ export class Decisions {
       if (apiError.status >= 500 && apiError.code !== "NoEndpoints") throw error;
       return {
         status: apiError.status,
-        body: { error: { code: apiError.code, message: apiError.message } },
+        body: errorJson(apiError),
       };
     }
   }
