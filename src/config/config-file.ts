@@ -41,6 +41,7 @@ export interface StrategyConfig {
 /** The file as written (durations still text); every field is optional. */
 export interface LoadBalancerConfig {
   readonly httpAddr?: string;
+  readonly internalAddr?: string;
   readonly logLevel?: LogLevel;
   readonly trustProxy?: boolean | number | string | readonly string[];
   readonly defaultStrategy?: StrategyName;
@@ -56,6 +57,7 @@ export interface LoadBalancerConfig {
 /** The top-level fields of the file. */
 export const CONFIG_KEYS = [
   "httpAddr",
+  "internalAddr",
   "logLevel",
   "trustProxy",
   "defaultStrategy",
@@ -128,6 +130,7 @@ export const CONFIG_SCHEMA: ConfigSchema = {
   additionalProperties: false,
   properties: {
     httpAddr: { type: "string", expected: HOST_PORT_ALLOWED },
+    internalAddr: { type: "string", expected: HOST_PORT_ALLOWED },
     logLevel: { type: "string", enum: LOG_LEVELS },
     trustProxy: {
       type: ["boolean", "integer", "string", "array"],

@@ -15,6 +15,7 @@ import { DEFAULT_STATE_PREFIX } from "../ha/configmaps.ts";
 import {
   DEFAULT_HA_SETTINGS,
   DEFAULT_LEASE_NAME,
+  DEFAULT_TOKEN_FILE,
   FALLBACK_NAMESPACE,
   type HaSettings,
 } from "../ha/ha-settings.ts";
@@ -59,6 +60,8 @@ export interface ServerSettings {
   readonly httpHost: string;
   /** 0 = any free port. */
   readonly httpPort: number;
+  /** Where the internal API (replica to replica) listens; used with leader election only. */
+  readonly internalAddr: HostPort;
   readonly defaultStrategy: StrategyName;
   /** In the order of STRATEGY_NAMES. */
   readonly enabledStrategies: readonly StrategyName[];
@@ -93,6 +96,7 @@ export type SettingsResult =
 
 export const ENV_PREFIX = "KONSUL_LB_";
 export const DEFAULT_HTTP_ADDR = "0.0.0.0:8080";
+export const DEFAULT_INTERNAL_ADDR = "0.0.0.0:8081";
 export const DEFAULT_STRATEGY: StrategyName = "round-robin";
 export const DEFAULT_LOG_LEVEL: LogLevel = "info";
 export const DEFAULT_TRUST_PROXY = false;
@@ -107,6 +111,7 @@ type FlagName =
   | "source"
   | "kubeconfig"
   | "http-addr"
+  | "internal-addr"
   | "default-strategy"
   | "config"
   | "log-level"
@@ -125,7 +130,8 @@ type FlagName =
   | "state-configmap-prefix"
   | "state-interval"
   | "owner-configmap"
-  | "advertise-url";
+  | "advertise-url"
+  | "token-file";
 
 interface Setting {
   readonly flag: FlagName;
@@ -153,6 +159,7 @@ function setting(
 const MANIFESTS_PATH = "the path of a file of Kubernetes manifests";
 const CONFIG_PATH = "the path of a YAML config file";
 const KUBECONFIG_PATH = "the path of a kubeconfig file";
+const TOKEN_PATH = "the path of a ServiceAccount token file";
 
 const DURATION_VALUE = ["DURATION", "a duration such as 15s or 500ms"] as const;
 const NAMESPACE_DEFAULT = `$POD_NAMESPACE, else ${FALLBACK_NAMESPACE}`;
@@ -186,6 +193,17 @@ const SETTINGS: Readonly<Record<FlagName, Setting>> = {
     "Address the HTTP server listens on. Write IPv6 addresses in brackets ([::1]:8080).",
     "Port 0 takes any free port.",
   ]),
+  "internal-addr": setting(
+    "internal-addr",
+    "internalAddr",
+    ["HOST:PORT", "host:port"],
+    DEFAULT_INTERNAL_ADDR,
+    [
+      "Address the internal API listens on (replica to replica: forwarded connection",
+      "changes, reconcile, HA status), with leader election only. Every call needs the",
+      "operator's own ServiceAccount token. Never the public port.",
+    ],
+  ),
   "default-strategy": setting(
     "default-strategy",
     "defaultStrategy",
@@ -327,8 +345,12 @@ const SETTINGS: Readonly<Record<FlagName, Setting>> = {
     null,
     ["URL", "an http or https URL"],
     "http://$POD_IP:<port>, else the address bound",
-    ["Where other replicas reach this one's HTTP API (followers forward connection changes)."],
+    ["Where other replicas reach this one's internal API (followers forward connection changes)."],
   ),
+  "token-file": setting("token-file", null, ["PATH", TOKEN_PATH], DEFAULT_TOKEN_FILE, [
+    "The ServiceAccount token this replica sends to other replicas' internal API, re-read",
+    "when it rotates. Its identity (by TokenReview) is the only one the internal API admits.",
+  ]),
 };
 
 const FLAG_ORDER: readonly FlagName[] = [
@@ -337,6 +359,7 @@ const FLAG_ORDER: readonly FlagName[] = [
   "kubeconfig",
   "config",
   "http-addr",
+  "internal-addr",
   "default-strategy",
   "log-level",
   "trust-proxy",
@@ -355,6 +378,7 @@ const FLAG_ORDER: readonly FlagName[] = [
   "state-interval",
   "owner-configmap",
   "advertise-url",
+  "token-file",
 ];
 
 function wrap(text: string, width: number): string[] {
@@ -407,6 +431,7 @@ function helpText(): string {
     "Config file (YAML; every field is optional):",
     ...[
       [`httpAddr: ${DEFAULT_HTTP_ADDR}`, ""],
+      [`internalAddr: ${DEFAULT_INTERNAL_ADDR}`, "with leader election only"],
       [`logLevel: ${DEFAULT_LOG_LEVEL}`, ""],
       [`trustProxy: ${DEFAULT_TRUST_PROXY}`, "or a hop count, or [loopback, 10.0.0.0/8]"],
       [`defaultStrategy: ${DEFAULT_STRATEGY}`, ""],
@@ -443,6 +468,7 @@ const PARSE_OPTIONS = {
   source: { type: "string" },
   kubeconfig: { type: "string" },
   "http-addr": { type: "string" },
+  "internal-addr": { type: "string" },
   "default-strategy": { type: "string" },
   config: { type: "string" },
   "log-level": { type: "string" },
@@ -462,6 +488,7 @@ const PARSE_OPTIONS = {
   "state-interval": { type: "string" },
   "owner-configmap": { type: "string" },
   "advertise-url": { type: "string" },
+  "token-file": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -802,6 +829,10 @@ function haSettings(
     }
     return text.replace(/\/+$/, "");
   });
+  const tokenFound = get("token-file");
+  const tokenFile = attempt(SETTINGS["token-file"], problems, () =>
+    tokenFound.source === "default" ? DEFAULT_TOKEN_FILE : pathValue(tokenFound, TOKEN_PATH),
+  );
   if (
     leaseDurationMs !== undefined &&
     renewDeadlineMs !== undefined &&
@@ -827,7 +858,9 @@ function haSettings(
     retryPeriodMs === undefined ||
     stateIntervalMs === undefined ||
     ownerConfigMap === undefined ||
-    advertiseUrl === undefined
+    advertiseUrl === undefined ||
+    tokenFile === undefined ||
+    tokenFile === null
   ) {
     return undefined;
   }
@@ -844,6 +877,7 @@ function haSettings(
     stateIntervalMs,
     ownerConfigMap,
     advertiseUrl,
+    tokenFile,
   };
 }
 
@@ -907,6 +941,14 @@ export function loadSettings(
         ? parseHostPort(addrFound.value, addrFound.where)
         : fail(addrFound.where, addrFound.value, HOST_PORT_ALLOWED),
   );
+  const internalFound = find(SETTINGS["internal-addr"], usable);
+  const internalAddr = attempt(SETTINGS["internal-addr"], problems, () =>
+    internalFound.source === "default"
+      ? parseHostPort(DEFAULT_INTERNAL_ADDR, "default")
+      : typeof internalFound.value === "string"
+        ? parseHostPort(internalFound.value, internalFound.where)
+        : fail(internalFound.where, internalFound.value, HOST_PORT_ALLOWED),
+  );
   const strategyFound = find(SETTINGS["default-strategy"], usable);
   const defaultStrategy = attempt(SETTINGS["default-strategy"], problems, () =>
     strategyValue(strategyFound),
@@ -938,6 +980,7 @@ export function loadSettings(
     kubeconfig === undefined ||
     source === undefined ||
     address === undefined ||
+    internalAddr === undefined ||
     defaultStrategy === undefined ||
     logLevel === undefined ||
     trustProxy === undefined ||
@@ -952,6 +995,7 @@ export function loadSettings(
     kubeconfig,
     httpHost: address.host,
     httpPort: address.port,
+    internalAddr,
     defaultStrategy,
     enabledStrategies: Object.freeze(enabledStrategies),
     healthFilter: usable.config?.healthFilter ?? DEFAULT_HEALTH_FILTER,

@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import proxyAddr from "proxy-addr";
 import type { BalancerManager, Connection, ConnectionEvent } from "../balancer/manager.ts";
-import { ApiError, errorCodeOf, writeError, writeJson } from "../http/errors.ts";
-import { matchRoute, ROUTES } from "../http/routes.ts";
+import { ApiError, errorCodeOf } from "../http/errors.ts";
+import { matchRoute, pathOf } from "../http/routes.ts";
 import type { HaMetrics } from "./ha-metrics.ts";
+import { parseReconcile, type ReconcileRequest } from "./reconcile-request.ts";
 import type { LocalConnectionChanges } from "./snapshot-reader.ts";
 
 /**
@@ -12,6 +13,9 @@ import type { LocalConnectionChanges } from "./snapshot-reader.ts";
  * leader (found on the Lease) and answers with the leader's reply, so a connection is counted
  * once whichever replica opened it and can be released through any replica.
  *
+ * Forwards go to the leader's internal API (its own port, published on the Lease, every call
+ * carrying this replica's ServiceAccount token), never to its public port.
+ *
  * A follower also keeps what it forwarded (or, when no leader answered, did itself) as pending
  * until the leader's snapshots show it, and hands its pending changes to every new leader it
  * sees (POST /internal/v1/connections/reconcile). So a failover loses no connection that went
@@ -19,12 +23,6 @@ import type { LocalConnectionChanges } from "./snapshot-reader.ts";
  * new leader keeps ids released recently (tombstones), so that a late report of an open cannot
  * bring back a connection that has been released.
  */
-
-export const FORWARDED_HEADER = "x-konsul-lb-forwarded-by";
-
-const RECONCILE_ROUTE = ROUTES.find((route) => route.id === "reconcileConnections") as {
-  readonly path: string;
-};
 
 export interface FrontLogger {
   info(fields: object, message: string): void;
@@ -41,6 +39,13 @@ export interface ConnectionFrontOptions {
   readonly trustProxy: (address: string, hop: number) => boolean;
   readonly logger: FrontLogger;
   readonly metrics?: HaMetrics;
+  /**
+   * What the leader knows of a service, to check reported opens against: null when the service
+   * is not in its catalog. Absent: reported opens are taken as they are.
+   */
+  readonly connectionTerms?: (serviceKey: string) => ConnectionTerms | null;
+  /** Headers that authenticate this replica to the others (its ServiceAccount token). */
+  readonly credentials?: () => Record<string, string>;
   /** A forward that takes longer is given up and answered here. */
   readonly forwardTimeoutMs?: number;
   /** How long a change the leader acknowledged is kept, for a leader that dies before writing it. */
@@ -65,10 +70,10 @@ interface PendingClose {
   ackedAt: number | null;
 }
 
-export interface ReconcileRequest {
-  readonly from: string;
-  readonly opens: readonly Connection[];
-  readonly closes: readonly string[];
+export interface ConnectionTerms {
+  hasEndpoint(identity: string): boolean;
+  /** The service's connection timeout: no connection is counted for longer. */
+  readonly timeoutMs: number;
 }
 
 export class ConnectionFront implements LocalConnectionChanges {
@@ -99,6 +104,10 @@ export class ConnectionFront implements LocalConnectionChanges {
     this.stopObserving = options.manager.observeConnections((event) => this.observe(event));
     this.sweepTimer = setInterval(() => this.sweep(), 1_000);
     this.sweepTimer.unref();
+  }
+
+  private credentials(): Record<string, string> {
+    return this.options.credentials?.() ?? {};
   }
 
   stop(): void {
@@ -187,28 +196,23 @@ export class ConnectionFront implements LocalConnectionChanges {
    */
   handle(req: IncomingMessage, res: ServerResponse, local: () => void): boolean {
     const match = matchRoute(req.method, req.url);
-    if (match === null) return false;
-    const routeId = match.route.id;
-    if (routeId === "reconcileConnections") {
-      void this.serveReconcile(req, res);
-      return true;
+    const routeId = match?.route.id;
+    if (match === null || (routeId !== "openConnection" && routeId !== "releaseConnection")) {
+      return false;
     }
-    if (routeId !== "openConnection" && routeId !== "releaseConnection") return false;
-    if (this.options.isLeader() || req.headers[FORWARDED_HEADER] !== undefined) return false;
+    if (this.options.isLeader()) return false;
     const leader = this.options.leader();
     if (leader === null || leader.address === null || leader.identity === this.options.identity) {
       return false;
     }
     if (routeId === "openConnection") {
-      void this.forwardOpen(req, res, leader.address, local);
+      const target = new URL(pathOf("forwardOpen", match.params), leader.address);
+      target.search = match.query;
+      void this.forwardOpen(req, res, target, local);
     } else {
-      void this.forwardClose(
-        res,
-        leader.address,
-        req.url as string,
-        match.params.id as string,
-        local,
-      );
+      const id = match.params.id as string;
+      const target = new URL(pathOf("forwardRelease", { id }), leader.address);
+      void this.forwardClose(res, target, id, local);
     }
     return true;
   }
@@ -216,10 +220,9 @@ export class ConnectionFront implements LocalConnectionChanges {
   private async forwardOpen(
     req: IncomingMessage,
     res: ServerResponse,
-    address: string,
+    url: URL,
     local: () => void,
   ): Promise<void> {
-    const url = new URL(req.url as string, address);
     // The leader must balance on the caller's address, not on this replica's.
     if (!url.searchParams.has("client-ip")) {
       const caller = proxyAddr(req, this.options.trustProxy);
@@ -256,12 +259,11 @@ export class ConnectionFront implements LocalConnectionChanges {
 
   private async forwardClose(
     res: ServerResponse,
-    address: string,
-    path: string,
+    url: URL,
     id: string,
     local: () => void,
   ): Promise<void> {
-    const reply = await this.forward("DELETE", new URL(path, address), "close");
+    const reply = await this.forward("DELETE", url, "close");
     if (reply === null) return local();
     const dropped = this.options.manager.dropConnection(id);
     if (reply.status === 204) {
@@ -292,13 +294,17 @@ export class ConnectionFront implements LocalConnectionChanges {
       ]);
       const response = await fetch(url, {
         method,
-        headers: { [FORWARDED_HEADER]: this.options.identity },
+        headers: this.credentials(),
         signal: deadline,
       });
       const text = await response.text();
-      // A 5xx other than "no endpoints" is the leader failing, not an answer to relay.
+      // A 5xx other than "no endpoints" is the leader failing, not an answer to relay; a
+      // refused token is between the replicas, never the client's to see.
       if (response.status >= 500 && errorCodeOf(text) !== "NoEndpoints") {
         throw new Error(`the leader answered ${response.status}`);
+      }
+      if (response.status === 401 || response.status === 403) {
+        throw new Error(`the leader refused this replica: ${text}`);
       }
       this.options.metrics?.forwarded.inc({ operation, result: "ok" });
       return {
@@ -396,9 +402,9 @@ export class ConnectionFront implements LocalConnectionChanges {
       closes: closes.map((p) => p.id),
     };
     try {
-      const response = await fetch(new URL(RECONCILE_ROUTE.path, address), {
+      const response = await fetch(new URL(pathOf("reconcileConnections"), address), {
         method: "POST",
-        headers: { "content-type": "application/json", [FORWARDED_HEADER]: this.options.identity },
+        headers: { "content-type": "application/json", ...this.credentials() },
         body: JSON.stringify(body),
         signal: AbortSignal.timeout(this.forwardTimeoutMs),
       });
@@ -421,31 +427,15 @@ export class ConnectionFront implements LocalConnectionChanges {
     }
   }
 
-  private async serveReconcile(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    let text = "";
-    try {
-      for await (const chunk of req) {
-        text += chunk;
-        if (text.length > 64 * 1024 * 1024) throw new Error("too large");
-      }
-    } catch {
-      return writeError(res, new ApiError("InvalidParameter", "the body could not be read"));
-    }
+  /**
+   * POST /internal/v1/connections/reconcile on this replica: only a leader takes one. Throws the
+   * ApiError to answer for a refused request.
+   */
+  reconcileBody(body: unknown): { opened: number; closed: number } {
     if (!this.options.isLeader()) {
-      return writeError(res, new ApiError("NotLeader", "this replica is not the leader"));
+      throw new ApiError("NotLeader", "this replica is not the leader");
     }
-    let request: ReconcileRequest;
-    try {
-      request = JSON.parse(text) as ReconcileRequest;
-      if (!Array.isArray(request.opens) || !Array.isArray(request.closes)) throw new Error();
-    } catch {
-      return writeError(
-        res,
-        new ApiError("InvalidParameter", "body: expected {from, opens, closes}"),
-      );
-    }
-    const result = this.applyReconcile(request);
-    writeJson(res, 200, result);
+    return this.applyReconcile(parseReconcile(body));
   }
 
   /** The leader's side: releases first, then opens that were not released meanwhile. */
@@ -459,17 +449,16 @@ export class ConnectionFront implements LocalConnectionChanges {
       if (dropped) closed++;
       this.tombstone(id, dropped?.service ?? null);
     }
-    for (const record of request.opens) {
-      if (
-        typeof record?.id !== "string" ||
-        typeof record.service !== "string" ||
-        typeof record.identity !== "string" ||
-        !Number.isFinite(record.expiresAt) ||
-        this.tombstones.has(record.id)
-      ) {
-        continue;
+    let refused = 0;
+    const terms = new Map<string, ConnectionTerms | null | undefined>();
+    for (const reported of request.opens) {
+      if (this.tombstones.has(reported.id)) continue;
+      if (!terms.has(reported.service)) {
+        terms.set(reported.service, this.options.connectionTerms?.(reported.service));
       }
-      if (manager.restoreConnection(record)) opened++;
+      const record = this.admissible(reported, terms.get(reported.service));
+      if (record === null) refused++;
+      else if (manager.restoreConnection(record)) opened++;
     }
     if (opened > 0 || closed > 0) {
       this.options.logger.info(
@@ -477,7 +466,27 @@ export class ConnectionFront implements LocalConnectionChanges {
         "reconciled connection changes from a replica",
       );
     }
+    if (refused > 0) {
+      this.options.logger.warn(
+        { from: request.from, refused },
+        "reconcile: opens of services or endpoints this leader does not know were left out",
+      );
+    }
     return { opened, closed };
+  }
+
+  /**
+   * A reported open as this leader will count it: on a service and an endpoint it knows, and
+   * expiring no later than the service's connection timeout from now. Null to leave it out.
+   */
+  private admissible(
+    record: Connection,
+    terms: ConnectionTerms | null | undefined,
+  ): Connection | null {
+    if (terms === undefined) return record;
+    if (terms === null || !terms.hasEndpoint(record.identity)) return null;
+    const latest = this.now() + terms.timeoutMs;
+    return record.expiresAt > latest ? { ...record, expiresAt: latest } : record;
   }
 
   private sweep(): void {

@@ -5,7 +5,7 @@ import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { BlockingQueries } from "./blocking.ts";
 import { ChangeWaiters } from "./change-waiters.ts";
-import { Decisions } from "./decisions.ts";
+import { type DecisionRequest, Decisions } from "./decisions.ts";
 import { endpointJson } from "./endpoint-json.ts";
 import { ApiError, errorJson, toApiError } from "./errors.ts";
 import { openApiDocument } from "./openapi.ts";
@@ -21,6 +21,44 @@ export interface AppOptions {
   readonly isReady: () => boolean;
   /** Where blocking queries wait; the server closes it on shutdown. Absent: the app makes one. */
   readonly waiters?: ChangeWaiters;
+}
+
+function requestOf(req: Request): DecisionRequest {
+  return {
+    namespace: req.params.namespace as string,
+    name: req.params.name as string,
+    query: req.query,
+    callerIp: req.ip,
+  };
+}
+
+/** Opening and releasing a counted connection: public routes, and the leader's internal ones. */
+export function connectionHandlers(discovery: Discovery, decisions: Decisions) {
+  const open: express.RequestHandler = (req, res) => {
+    const { entry, result } = decisions.run(
+      requestOf(req),
+      (ns, name, o) => discovery.openConnection(ns, name, o),
+      CONNECTION_STRATEGY,
+    );
+    res.status(201).json({
+      id: result.id,
+      service: { namespace: entry.namespace, name: entry.name },
+      strategy: result.strategy,
+      endpoint: endpointJson(result.endpoint),
+      expiresAt: new Date(result.expiresAt).toISOString(),
+    });
+  };
+  const release: express.RequestHandler = (req, res) => {
+    const id = req.params.id as string;
+    if (!discovery.closeConnection(id)) {
+      throw new ApiError(
+        "ConnectionNotFound",
+        `connection ${JSON.stringify(id)} is unknown, expired or already released`,
+      );
+    }
+    res.status(204).end();
+  };
+  return { openConnection: open, releaseConnection: release };
 }
 
 /** Registers each route of the table with its handler, in the table's order. */
@@ -78,12 +116,6 @@ export function createApp(options: AppOptions): express.Express {
     discovery,
     options.waiters ?? new ChangeWaiters(discovery.catalog),
   );
-  const requestOf = (req: Request) => ({
-    namespace: req.params.namespace as string,
-    name: req.params.name as string,
-    query: req.query,
-    callerIp: req.ip,
-  });
 
   const handlers: Record<PublicRouteId, express.RequestHandler> = {
     listServices: async (req, res) => {
@@ -108,30 +140,7 @@ export function createApp(options: AppOptions): express.Express {
       const reply = decisions.pick(requestOf(req));
       res.status(reply.status).json(reply.body);
     },
-    openConnection: (req, res) => {
-      const { entry, result } = decisions.run(
-        requestOf(req),
-        (ns, name, o) => discovery.openConnection(ns, name, o),
-        CONNECTION_STRATEGY,
-      );
-      res.status(201).json({
-        id: result.id,
-        service: { namespace: entry.namespace, name: entry.name },
-        strategy: result.strategy,
-        endpoint: endpointJson(result.endpoint),
-        expiresAt: new Date(result.expiresAt).toISOString(),
-      });
-    },
-    releaseConnection: (req, res) => {
-      const id = req.params.id as string;
-      if (!discovery.closeConnection(id)) {
-        throw new ApiError(
-          "ConnectionNotFound",
-          `connection ${JSON.stringify(id)} is unknown, expired or already released`,
-        );
-      }
-      res.status(204).end();
-    },
+    ...connectionHandlers(discovery, decisions),
     healthz: (_req, res) => {
       res.json({ status: "ok" });
     },

@@ -14,8 +14,12 @@ export const API_ERRORS = {
   ServiceNotFound: 404,
   ConnectionNotFound: 404,
   RouteNotFound: 404,
+  Unauthenticated: 401,
+  Forbidden: 403,
   NotLeader: 409,
+  PayloadTooLarge: 413,
   NoEndpoints: 503,
+  Unavailable: 503,
   Internal: 500,
 } as const satisfies Record<string, number>;
 
@@ -95,6 +99,7 @@ export function toApiError(error: unknown): ApiError {
   }
   // Errors raised by Express itself (a malformed URI, an oversized body) carry a 4xx status.
   const status = (error as { status?: unknown })?.status;
+  if (status === 413) return new ApiError("PayloadTooLarge", (error as Error).message);
   if (typeof status === "number" && status >= 400 && status < 500) {
     return new ApiError("InvalidParameter", (error as Error).message, status);
   }

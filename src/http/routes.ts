@@ -120,6 +120,9 @@ const SELECTION_ERRORS: readonly ApiErrorCode[] = [
   "NoEndpoints",
 ];
 
+/** Every internal route: the caller's token is checked first (TokenReview). */
+const PEER_ERRORS: readonly ApiErrorCode[] = ["Unauthenticated", "Forbidden", "Unavailable"];
+
 /** Blocking queries: the version in every answer, and the parameters that wait for a newer one. */
 const INDEX_HEADER = {
   "X-Konsul-Index": {
@@ -289,7 +292,29 @@ export const ROUTES = [
     summary: "This replica's view of leadership and of its pending connection changes",
     parameters: [],
     answers: { 200: { description: "The replica's status", schema: ref("HaStatus") } },
-    errors: [],
+    errors: PEER_ERRORS,
+  },
+  {
+    id: "forwardOpen",
+    method: "POST",
+    path: "/internal/v1/services/{namespace}/{name}/connections",
+    exposure: "internal",
+    summary:
+      "A follower's open, forwarded to the leader: answered as POST /v1/services/{namespace}/{name}/connections, never forwarded again",
+    parameters: SELECTION,
+    answers: { 201: { description: "The counted connection", schema: OPENED_CONNECTION } },
+    errors: [...SELECTION_ERRORS, ...PEER_ERRORS],
+  },
+  {
+    id: "forwardRelease",
+    method: "DELETE",
+    path: "/internal/v1/connections/{id}",
+    exposure: "internal",
+    summary:
+      "A follower's release, forwarded to the leader: answered as DELETE /v1/connections/{id}, never forwarded again",
+    parameters: ["id"],
+    answers: { 204: { description: "Released" } },
+    errors: ["ConnectionNotFound", ...PEER_ERRORS],
   },
   {
     id: "reconcileConnections",
@@ -301,7 +326,7 @@ export const ROUTES = [
     parameters: [],
     body: ref("ReconcileRequest"),
     answers: { 200: { description: "What the leader applied", schema: ref("ReconcileResult") } },
-    errors: ["InvalidParameter", "NotLeader"],
+    errors: ["InvalidParameter", "PayloadTooLarge", "NotLeader", ...PEER_ERRORS],
   },
 ] as const satisfies readonly RouteSpec[];
 
@@ -378,4 +403,14 @@ export function matchRoute(method: string | undefined, url: string | undefined):
     return { route: compiled.route, params, query: queryAt < 0 ? "" : url.slice(queryAt + 1) };
   }
   return null;
+}
+
+/** A route's path with its parameters filled in (encoded). */
+export function pathOf(id: RouteId, params: Readonly<Record<string, string>> = {}): string {
+  const route = ROUTES.find((candidate) => candidate.id === id) as Route;
+  return route.path.replace(/\{(\w+)\}/g, (_, name: string) => {
+    const value = params[name];
+    if (value === undefined) throw new Error(`${id}: no value for ${name}`);
+    return encodeURIComponent(value);
+  });
 }

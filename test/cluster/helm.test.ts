@@ -101,6 +101,12 @@ const CLUSTER_RULES: PolicyRule[] = [
   { apiGroups: ["lb.konsul.io"], resources: ["loadbalancingpolicies/status"], verbs: ["patch"] },
   { apiGroups: [""], resources: ["events"], verbs: ["create"] },
 ];
+/** With leader election: the internal API checks its callers' tokens. */
+const TOKEN_REVIEW_RULE: PolicyRule = {
+  apiGroups: ["authentication.k8s.io"],
+  resources: ["tokenreviews"],
+  verbs: ["create"],
+};
 
 function namespaceRules(
   leaseName: string,
@@ -631,7 +637,9 @@ describe.skipIf(!clusterAvailable())("the chart against the real API server", ()
 
     it("grants exactly the calls the operator makes", () => {
       const clusterRole = only(objects, "ClusterRole");
-      expect(clusterRole.rules).toEqual(CLUSTER_RULES);
+      expect(clusterRole.rules).toEqual(
+        effective.leaderElection.enabled ? [...CLUSTER_RULES, TOKEN_REVIEW_RULE] : CLUSTER_RULES,
+      );
       // Each kind the operator's informers list and watch, and no other, gets list and watch.
       const watched = Object.values(watchedKinds(loadKubeConfig())).map((kind) =>
         groupResource(kind.path),
@@ -771,11 +779,18 @@ describe.skipIf(!clusterAvailable())("the chart against the real API server", ()
     it("opens DNS ports (container 5353, Service UDP and TCP) only when DNS is on", () => {
       const main = container(only(objects, "Deployment"));
       const service = only(objects, "Service");
-      const containerPorts = (main.ports as any[]).map((p) => [
+      const allContainerPorts = (main.ports as any[]).map((p) => [
         p.name,
         p.containerPort,
         p.protocol,
       ]);
+      // The internal API's port (with leader election) is the container's, never the Service's.
+      const internal = allContainerPorts.filter(([portName]) => portName === "internal");
+      expect(internal).toEqual(
+        effective.leaderElection.enabled ? [["internal", settings.internalAddr.port, "TCP"]] : [],
+      );
+      expect((service.spec.ports as any[]).map((p) => p.name)).not.toContain("internal");
+      const containerPorts = allContainerPorts.filter(([portName]) => portName !== "internal");
       const servicePorts = (service.spec.ports as any[]).map((p) => [
         p.name,
         p.port,
@@ -852,7 +867,7 @@ describe.skipIf(!clusterAvailable())("the chart against the real API server", ()
     expect(policy.spec.ingress).toEqual([
       { ports: [{ port: "http", protocol: "TCP" }], from: monitoring.values.networkPolicy.from },
       {
-        ports: [{ port: "http", protocol: "TCP" }],
+        ports: [{ port: "internal", protocol: "TCP" }],
         from: [{ podSelector: { matchLabels: selector } }],
       },
     ]);
@@ -1060,6 +1075,10 @@ describe.skipIf(!clusterAvailable())("the chart against the real API server", ()
       });
       const kubeconfigPath = join(scratch, "service-account.kubeconfig");
       await writeFile(kubeconfigPath, accountConfig.exportConfig());
+      // The same token is what the replica shows on the internal API (in a pod: the mounted one).
+      const tokenPath = join(scratch, "service-account.token");
+      await writeFile(tokenPath, token.status.token);
+      const internalAuth = { authorization: `Bearer ${token.status.token}` };
 
       // The installed Deployment's command line and environment, and its ConfigMap's file;
       // loopback addresses instead of the pod's.
@@ -1091,18 +1110,30 @@ describe.skipIf(!clusterAvailable())("the chart against the real API server", ()
 
       async function runOperator(): Promise<void> {
         operator = await serveCli(
-          [...args, "--kubeconfig", kubeconfigPath, "--dns-addr", "127.0.0.1:0"],
+          [
+            ...args,
+            "--kubeconfig",
+            kubeconfigPath,
+            "--dns-addr",
+            "127.0.0.1:0",
+            "--internal-addr",
+            "127.0.0.1:0",
+            "--token-file",
+            tokenPath,
+          ],
           env,
         );
         const url = operator.url;
+        const internalUrl = operator.internalUrl;
 
         // list + watch of every watched kind: the catalog syncs.
         await waitFor("the catalog to sync", async () =>
           (await fetch(`${url}/readyz`)).status === 200 ? true : undefined,
         );
-        // Lease create and get: it leads.
+        // Lease create and get: it leads. (The internal API reviews the token: TokenReview create.)
         await waitFor("leadership", async () => {
-          const ha = (await (await fetch(`${url}/internal/v1/ha`)).json()) as { leading: boolean };
+          const response = await fetch(`${internalUrl}/internal/v1/ha`, { headers: internalAuth });
+          const ha = (await response.json()) as { leading?: boolean };
           return ha.leading ? true : undefined;
         });
         const lease = await kc
@@ -1214,6 +1245,7 @@ describe.skipIf(!clusterAvailable())("the chart against the real API server", ()
         ["create", "configmaps", { namespace }],
         ["update", "configmaps", { namespace, name: `${prefix}-0` }],
         ["delete", "configmaps", { namespace, name: `${prefix}-63` }],
+        ["create", "tokenreviews", { group: "authentication.k8s.io" }],
       ];
       const denied: [string, string, object][] = [
         ["get", "pods", { namespace: apps, name: "web-0" }],
@@ -1233,6 +1265,7 @@ describe.skipIf(!clusterAvailable())("the chart against the real API server", ()
         ["get", "configmaps", { namespace, name: `${prefix}-64` }],
         ["patch", "configmaps", { namespace, name: `${prefix}-0` }],
         ["list", "configmaps", { namespace: apps }],
+        ["create", "subjectaccessreviews", { group: "authorization.k8s.io" }],
       ];
       for (const [verb, resource, where] of allowed) {
         expect(

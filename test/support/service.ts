@@ -20,6 +20,7 @@ export const defaultSettings: ServerSettings = {
   kubeconfig: null,
   httpHost: "127.0.0.1",
   httpPort: 0,
+  internalAddr: { host: "127.0.0.1", port: 0 },
   defaultStrategy: "round-robin",
   enabledStrategies: [...STRATEGY_NAMES],
   healthFilter: true,

@@ -105,6 +105,9 @@ src/ha/leader-election.ts validateTimings, and the replica count that needs an e
 {{- with $op.strategies }}
 {{- $_ := set $config "strategies" . }}
 {{- end }}
+{{- if .Values.leaderElection.enabled }}
+{{- $_ := set $config "internalAddr" (printf "0.0.0.0:%d" (int .Values.internalApi.port)) }}
+{{- end }}
 {{- if .Values.dns.enabled }}
 {{- $_ := set $config "dnsAddr" "0.0.0.0:5353" }}
 {{- $_ := set $config "dnsDomain" .Values.dns.domain }}
