@@ -90,7 +90,15 @@ export interface ManagerOptions {
   /** Called once per picker build that had to use unhealthy endpoints. */
   readonly onHealthPanic?: (service: string, healthy: number, total: number) => void;
   readonly newConnectionId?: () => string;
+  /** Open connections counted at most, across services; more opens are refused. */
+  readonly maxConnections?: number;
+  /** Open connections counted at most per service. */
+  readonly maxConnectionsPerService?: number;
 }
+
+/** Defaults of the connection caps: far above real use, well below what exhausts memory. */
+export const DEFAULT_MAX_CONNECTIONS = 100_000;
+export const DEFAULT_MAX_CONNECTIONS_PER_SERVICE = 10_000;
 
 interface CachedPicker {
   readonly version: number;
@@ -141,6 +149,8 @@ export class BalancerManager {
   private readonly latencyFor: (policy: ResolvedPolicy) => LatencyFunction;
   private readonly onHealthPanic: ManagerOptions["onHealthPanic"];
   private readonly newConnectionId: () => string;
+  private readonly maxConnections: number;
+  private readonly maxConnectionsPerService: number;
   private readonly services = new Map<string, ServiceState>();
   private readonly connections = new ConnectionTable();
   private readonly connectionListeners = new Set<(event: ConnectionEvent) => void>();
@@ -153,6 +163,9 @@ export class BalancerManager {
     this.latencyFor = options.latency ?? ((policy) => latencyFromMap(policy.latency.map));
     this.onHealthPanic = options.onHealthPanic;
     this.newConnectionId = options.newConnectionId ?? (() => crypto.randomUUID());
+    this.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    this.maxConnectionsPerService =
+      options.maxConnectionsPerService ?? DEFAULT_MAX_CONNECTIONS_PER_SERVICE;
     this.defaultStrategy = options.defaultStrategy ?? "round-robin";
     this.strategyNamed(this.defaultStrategy);
   }
@@ -221,6 +234,20 @@ export class BalancerManager {
     timeoutMs?: number,
   ): OpenedConnection {
     this.expireConnections();
+    // Each open lives until released or timed out: without a cap, clients could fill memory.
+    if (this.connections.size >= this.maxConnections) {
+      throw new BalancerError(
+        "TooManyConnections",
+        `${this.connections.size} connections are open, the most this server counts (--max-connections ${this.maxConnections}); release some or retry later`,
+      );
+    }
+    const open = this.services.get(service.key)?.connections.size ?? 0;
+    if (open >= this.maxConnectionsPerService) {
+      throw new BalancerError(
+        "TooManyConnections",
+        `${open} connections are open on ${service.key}, the most counted per service (--max-connections-per-service ${this.maxConnectionsPerService}); release some or retry later`,
+      );
+    }
     const selection = this.selectOne(service, {
       ...options,
       strategy: options.strategy ?? CONNECTION_STRATEGY,

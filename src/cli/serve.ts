@@ -45,6 +45,8 @@ export async function startService(
   const manager = new BalancerManager({
     defaultStrategy: settings.defaultStrategy,
     enabledStrategies: settings.enabledStrategies,
+    maxConnections: settings.maxConnections,
+    maxConnectionsPerService: settings.maxConnectionsPerService,
     onHealthPanic: (service, healthy, total) =>
       logger.warn(
         { service, healthy, total },
@@ -66,6 +68,7 @@ export async function startService(
   const sweep = setInterval(() => manager.expireConnections(), CONNECTION_SWEEP_MS);
   sweep.unref();
   const waiters = new ChangeWaiters(catalog, {
+    limit: settings.maxBlockingWaiters,
     onCount: (count) => metrics.blockingWaiters.set(count),
   });
   const app = createApp({
@@ -146,7 +149,12 @@ export async function startService(
     logger.info({ url: internal.url }, `konsul-lb internal API on ${internal.url}`);
     // Learned early, so that a token the kube-apiserver refuses is in the log at start.
     auth.ownUser().then(
-      (user) => logger.info({ user }, "internal API: admits this ServiceAccount only"),
+      // Named as namespace/name: a log line with the full user name reads like an RBAC refusal.
+      (user) =>
+        logger.info(
+          { serviceAccount: user.split(":").slice(2).join("/") },
+          "internal API: admits this ServiceAccount only",
+        ),
       (error: unknown) =>
         logger.warn({ err: error }, "internal API: this replica's own identity is unknown yet"),
     );

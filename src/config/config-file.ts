@@ -52,6 +52,9 @@ export interface LoadBalancerConfig {
   /** Seconds, or a duration of whole seconds. */
   readonly dnsTtl?: number | string;
   readonly dnsMaxAnswers?: number;
+  readonly maxConnections?: number;
+  readonly maxConnectionsPerService?: number;
+  readonly maxBlockingWaiters?: number;
 }
 
 /** The top-level fields of the file. */
@@ -67,6 +70,9 @@ export const CONFIG_KEYS = [
   "dnsDomain",
   "dnsTtl",
   "dnsMaxAnswers",
+  "maxConnections",
+  "maxConnectionsPerService",
+  "maxBlockingWaiters",
 ] as const;
 export type ConfigKey = (typeof CONFIG_KEYS)[number];
 
@@ -158,6 +164,9 @@ export const CONFIG_SCHEMA: ConfigSchema = {
       expected: DNS_TTL_ALLOWED,
     },
     dnsMaxAnswers: { type: "integer", minimum: 1, maximum: MAX_DNS_ANSWERS },
+    maxConnections: { type: "integer", minimum: 1, maximum: 1_000_000 },
+    maxConnectionsPerService: { type: "integer", minimum: 1, maximum: 1_000_000 },
+    maxBlockingWaiters: { type: "integer", minimum: 1, maximum: 1_000_000 },
   },
 };
 

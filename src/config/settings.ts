@@ -8,6 +8,10 @@
 
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import {
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_CONNECTIONS_PER_SERVICE,
+} from "../balancer/manager.ts";
 import { DEFAULT_VIRTUAL_NODES } from "../balancer/policy.ts";
 import type { StrategyName } from "../balancer/strategy.ts";
 import { isStrategyName, STRATEGY_NAMES } from "../balancer/strategy.ts";
@@ -26,6 +30,7 @@ import {
   validateTimings,
 } from "../ha/leader-election.ts";
 import { DEFAULT_STATE_INTERVAL_MS } from "../ha/state-store.ts";
+import { DEFAULT_MAX_WAITERS } from "../http/change-waiters.ts";
 import { formatDuration, tryParseDuration } from "../policy/duration.ts";
 import { argumentProblem, type CommandFlags } from "./arguments.ts";
 import type { ConfigKey, ConfigProblem, LoadBalancerConfig } from "./config-file.ts";
@@ -80,6 +85,11 @@ export interface ServerSettings {
   readonly dnsDomain: string;
   /** Seconds; answers of rotating strategies always carry 0 (see src/dns/record-policy.ts). */
   readonly dnsTtl: number;
+  /** Open connections counted at most, across services and per service. */
+  readonly maxConnections: number;
+  readonly maxConnectionsPerService: number;
+  /** Blocking queries waiting at most at once. */
+  readonly maxBlockingWaiters: number;
   /** The most address or SRV records in one answer. */
   readonly dnsMaxAnswers: number;
   /** Leader election and the replicated state (with --source kubernetes). */
@@ -120,6 +130,9 @@ type FlagName =
   | "dns-domain"
   | "dns-ttl"
   | "dns-max-answers"
+  | "max-connections"
+  | "max-connections-per-service"
+  | "max-blocking-waiters"
   | "leader-elect"
   | "lease-namespace"
   | "lease-name"
@@ -162,6 +175,9 @@ const KUBECONFIG_PATH = "the path of a kubeconfig file";
 const TOKEN_PATH = "the path of a ServiceAccount token file";
 
 const DURATION_VALUE = ["DURATION", "a duration such as 15s or 500ms"] as const;
+/** The caps take whole numbers; a million is far above what one process should hold. */
+const MAX_LIMIT_SETTING = 1_000_000;
+const COUNT_VALUE = ["N", `a whole number from 1 to ${MAX_LIMIT_SETTING}`] as const;
 const NAMESPACE_DEFAULT = `$POD_NAMESPACE, else ${FALLBACK_NAMESPACE}`;
 
 const SETTINGS: Readonly<Record<FlagName, Setting>> = {
@@ -260,6 +276,33 @@ const SETTINGS: Readonly<Record<FlagName, Setting>> = {
     ["COUNT", "a number of records"],
     String(DEFAULT_DNS_MAX_ANSWERS),
     ["The most A/AAAA or SRV records in one DNS answer, best first."],
+  ),
+  "max-connections": setting(
+    "max-connections",
+    "maxConnections",
+    COUNT_VALUE,
+    String(DEFAULT_MAX_CONNECTIONS),
+    [
+      "Open connections (POST .../connections) counted at most, across services; one more",
+      "is refused with 429 TooManyConnections and Retry-After.",
+    ],
+  ),
+  "max-connections-per-service": setting(
+    "max-connections-per-service",
+    "maxConnectionsPerService",
+    COUNT_VALUE,
+    String(DEFAULT_MAX_CONNECTIONS_PER_SERVICE),
+    ["Open connections counted at most per service; one more is refused as above."],
+  ),
+  "max-blocking-waiters": setting(
+    "max-blocking-waiters",
+    "maxBlockingWaiters",
+    COUNT_VALUE,
+    String(DEFAULT_MAX_WAITERS),
+    [
+      "Blocking queries (index=) waiting at most at once; one more is refused with 429",
+      "TooManyWaiters and Retry-After.",
+    ],
   ),
   "leader-elect": setting(
     "leader-elect",
@@ -367,6 +410,9 @@ const FLAG_ORDER: readonly FlagName[] = [
   "dns-domain",
   "dns-ttl",
   "dns-max-answers",
+  "max-connections",
+  "max-connections-per-service",
+  "max-blocking-waiters",
   "leader-elect",
   "lease-namespace",
   "lease-name",
@@ -445,6 +491,9 @@ function helpText(): string {
       [`dnsDomain: ${DEFAULT_DNS_DOMAIN}`, ""],
       [`dnsTtl: ${DEFAULT_DNS_TTL_SECONDS}s`, "or a number of seconds"],
       [`dnsMaxAnswers: ${DEFAULT_DNS_MAX_ANSWERS}`, ""],
+      [`maxConnections: ${DEFAULT_MAX_CONNECTIONS}`, ""],
+      [`maxConnectionsPerService: ${DEFAULT_MAX_CONNECTIONS_PER_SERVICE}`, ""],
+      [`maxBlockingWaiters: ${DEFAULT_MAX_WAITERS}`, ""],
     ].map(([yaml = "", comment = ""]) =>
       comment === "" ? `  ${yaml}` : `  ${yaml.padEnd(36)}# ${comment}`,
     ),
@@ -477,6 +526,9 @@ const PARSE_OPTIONS = {
   "dns-domain": { type: "string" },
   "dns-ttl": { type: "string" },
   "dns-max-answers": { type: "string" },
+  "max-connections": { type: "string" },
+  "max-connections-per-service": { type: "string" },
+  "max-blocking-waiters": { type: "string" },
   "leader-elect": { type: "string" },
   "lease-namespace": { type: "string" },
   "lease-name": { type: "string" },
@@ -577,6 +629,17 @@ function pathValue(found: Found, allowed: string): string | null {
   if (found.source === "default") return null;
   if (found.value === "") fail(found.where, found.value, allowed, "empty");
   return found.value as string;
+}
+
+/** A cap: a whole number from 1 to MAX_LIMIT_SETTING, as text (flag, env) or a YAML number. */
+function countValue(found: Found, fallback: number): number {
+  if (found.source === "default") return fallback;
+  const text = String(found.value);
+  const value = /^\d{1,7}$/.test(text) ? Number(text) : Number.NaN;
+  if (!(value >= 1 && value <= MAX_LIMIT_SETTING)) {
+    fail(found.where, found.value, `a whole number from 1 to ${MAX_LIMIT_SETTING}`);
+  }
+  return value;
 }
 
 /** The source: as given, else the file when one is named, else the Kubernetes API. */
@@ -960,6 +1023,14 @@ export function loadSettings(
     trustProxyValue(find(SETTINGS["trust-proxy"], usable)),
   );
   const dns = dnsSettings(usable, problems);
+  const count = (flag: FlagName, fallback: number) =>
+    attempt(SETTINGS[flag], problems, () => countValue(find(SETTINGS[flag], usable), fallback));
+  const maxConnections = count("max-connections", DEFAULT_MAX_CONNECTIONS);
+  const maxConnectionsPerService = count(
+    "max-connections-per-service",
+    DEFAULT_MAX_CONNECTIONS_PER_SERVICE,
+  );
+  const maxBlockingWaiters = count("max-blocking-waiters", DEFAULT_MAX_WAITERS);
   const ha = haSettings(usable, problems, source);
 
   const strategies = usable.config?.strategies ?? {};
@@ -985,6 +1056,9 @@ export function loadSettings(
     logLevel === undefined ||
     trustProxy === undefined ||
     dns === undefined ||
+    maxConnections === undefined ||
+    maxConnectionsPerService === undefined ||
+    maxBlockingWaiters === undefined ||
     ha === undefined
   ) {
     return { kind: "error", message: problems.join("\n") };
@@ -1004,6 +1078,9 @@ export function loadSettings(
     logLevel,
     trustProxy,
     ...dns,
+    maxConnections,
+    maxConnectionsPerService,
+    maxBlockingWaiters,
     ha,
   };
   return { kind: "ok", settings: Object.freeze(settings) };

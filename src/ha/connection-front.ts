@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import proxyAddr from "proxy-addr";
 import type { BalancerManager, Connection, ConnectionEvent } from "../balancer/manager.ts";
 import { ApiError, errorCodeOf } from "../http/errors.ts";
+import { limitBroken, MAX_PUBLIC_BODY_BYTES } from "../http/limits.ts";
 import { matchRoute, pathOf } from "../http/routes.ts";
 import type { HaMetrics } from "./ha-metrics.ts";
 import { parseReconcile, type ReconcileRequest } from "./reconcile-request.ts";
@@ -200,6 +201,8 @@ export class ConnectionFront implements LocalConnectionChanges {
     if (match === null || (routeId !== "openConnection" && routeId !== "releaseConnection")) {
       return false;
     }
+    // The app answers what breaks a limit; nothing of it goes to the leader.
+    if (limitBroken(req, MAX_PUBLIC_BODY_BYTES) !== null) return false;
     if (this.options.isLeader()) return false;
     const leader = this.options.leader();
     if (leader === null || leader.address === null || leader.identity === this.options.identity) {

@@ -8,6 +8,7 @@ import { ChangeWaiters } from "./change-waiters.ts";
 import { type DecisionRequest, Decisions } from "./decisions.ts";
 import { endpointJson } from "./endpoint-json.ts";
 import { ApiError, errorJson, toApiError } from "./errors.ts";
+import { MAX_PUBLIC_BODY_BYTES, requestLimits } from "./limits.ts";
 import { openApiDocument } from "./openapi.ts";
 import { expressPath, type PublicRouteId, type RouteSpec, routesOf } from "./routes.ts";
 
@@ -84,7 +85,7 @@ export function answerErrors(app: express.Express, logger: Logger): void {
     const apiError = toApiError(error);
     if (apiError.status >= 500)
       logger.error({ err: error, method: req.method, url: req.originalUrl }, "request failed");
-    res.status(apiError.status).json(errorJson(apiError));
+    res.status(apiError.status).set(apiError.headers).json(errorJson(apiError));
   });
 }
 
@@ -111,10 +112,14 @@ export function createApp(options: AppOptions): express.Express {
     });
   }
 
+  app.use(requestLimits(MAX_PUBLIC_BODY_BYTES));
+
   const decisions = new Decisions(discovery, metrics);
   const blocking = new BlockingQueries(
     discovery,
     options.waiters ?? new ChangeWaiters(discovery.catalog),
+    Math.random,
+    () => metrics.waitersRefused.inc(),
   );
 
   const handlers: Record<PublicRouteId, express.RequestHandler> = {

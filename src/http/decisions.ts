@@ -65,7 +65,9 @@ export class Decisions {
       if (result.result.panic) this.metrics.healthPanics.inc({ service });
       return result;
     } catch (error) {
-      this.metrics.selections.inc({ service, strategy, result: toApiError(error).code });
+      const code = toApiError(error).code;
+      this.metrics.selections.inc({ service, strategy, result: code });
+      if (code === "TooManyConnections") this.metrics.connectionsRefused.inc({ service });
       throw error;
     }
   }

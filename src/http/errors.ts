@@ -18,6 +18,9 @@ export const API_ERRORS = {
   Forbidden: 403,
   NotLeader: 409,
   PayloadTooLarge: 413,
+  TooManyConnections: 429,
+  TooManyWaiters: 429,
+  HeadersTooLarge: 431,
   NoEndpoints: 503,
   Unavailable: 503,
   Internal: 500,
@@ -27,15 +30,21 @@ export type ApiErrorCode = keyof typeof API_ERRORS;
 
 export const API_ERROR_CODES = Object.keys(API_ERRORS) as ApiErrorCode[];
 
+/** How long a client refused for a full table (429) waits: releases free slots at any time. */
+export const RETRY_AFTER_SECONDS = 1;
+
 export class ApiError extends Error {
   readonly status: number;
   readonly code: ApiErrorCode;
+  /** Headers of the answer besides the body's, e.g. Retry-After. */
+  readonly headers: Readonly<Record<string, string>>;
 
   /** `status` defaults to the code's own; Express's own 4xx errors keep theirs. */
   constructor(code: ApiErrorCode, message: string, status: number = API_ERRORS[code]) {
     super(message);
     this.status = status;
     this.code = code;
+    this.headers = status === 429 ? { "Retry-After": String(RETRY_AFTER_SECONDS) } : {};
   }
 }
 
@@ -64,17 +73,19 @@ export function errorCodeOf(body: string): ApiErrorCode | null {
 }
 
 /** Writes a JSON answer on a bare Node response (routes served without Express). */
-export function writeJson(res: ServerResponse, status: number, body: unknown): void {
+export function writeJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Readonly<Record<string, string>> = {},
+): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
+    ...headers,
     "content-type": "application/json; charset=utf-8",
     "content-length": Buffer.byteLength(text),
   });
   res.end(text);
-}
-
-export function writeError(res: ServerResponse, error: ApiError): void {
-  writeJson(res, error.status, errorJson(error));
 }
 
 /** Maps any thrown value to the API error a client sees. */
@@ -91,6 +102,8 @@ export function toApiError(error: unknown): ApiError {
         return new ApiError("InvalidParameter", `client-ip: ${error.message}`);
       case "NoEndpoints":
         return new ApiError("NoEndpoints", error.message);
+      case "TooManyConnections":
+        return new ApiError("TooManyConnections", error.message);
       // The catalog only holds validated services, so these would be a defect of ours.
       case "InvalidEndpoint":
       case "InvalidPolicy":

@@ -3,6 +3,7 @@ import { parse as parseQuery } from "node:querystring";
 import proxyAddr from "proxy-addr";
 import type { Decisions } from "./decisions.ts";
 import { writeJson } from "./errors.ts";
+import { limitBroken, MAX_PUBLIC_BODY_BYTES } from "./limits.ts";
 import { matchRoute } from "./routes.ts";
 
 /**
@@ -18,7 +19,10 @@ export function createFastPick(
 ): (req: IncomingMessage, res: ServerResponse) => boolean {
   return (req, res) => {
     const match = matchRoute(req.method, req.url);
-    if (match?.route.id !== "pickEndpoint") return false;
+    // Express answers what breaks a limit, in the same words.
+    if (match?.route.id !== "pickEndpoint" || limitBroken(req, MAX_PUBLIC_BODY_BYTES) !== null) {
+      return false;
+    }
     const reply = decisions.pick({
       namespace: match.params.namespace as string,
       name: match.params.name as string,

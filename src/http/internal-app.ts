@@ -5,6 +5,7 @@ import type { Metrics } from "../observability/metrics.ts";
 import { answerErrors, connectionHandlers, serveRoutes } from "./app.ts";
 import { Decisions } from "./decisions.ts";
 import { type ApiError, errorJson } from "./errors.ts";
+import { requestLimits } from "./limits.ts";
 import { type InternalRouteId, routesOf } from "./routes.ts";
 
 /** The largest reconcile body: far above what a replica sends (see MAX_RECONCILE_ITEMS). */
@@ -50,6 +51,7 @@ export function createInternalApp(options: InternalAppOptions): express.Express 
     forwardOpen: connections.openConnection,
     forwardRelease: connections.releaseConnection,
   };
+  app.use(requestLimits(INTERNAL_BODY_LIMIT_BYTES));
   app.use(express.json({ limit: INTERNAL_BODY_LIMIT_BYTES, strict: true }));
   serveRoutes(app, routesOf("internal"), handlers);
   answerErrors(app, logger);

@@ -49,7 +49,13 @@ function operation(route: RouteSpec): object {
         }
       : {}),
     ...(route.body ? { requestBody: { required: true, content: json(route.body) } } : {}),
-    responses: { ...answers, ...errorAnswers(route.errors) },
+    // Every route: the request limits (src/http/limits.ts).
+    responses: {
+      ...answers,
+      ...errorAnswers([
+        ...new Set([...route.errors, "PayloadTooLarge", "HeadersTooLarge"] as const),
+      ]),
+    },
   };
 }
 

@@ -163,7 +163,7 @@ export const ROUTES = [
         },
       },
     },
-    errors: ["InvalidParameter"],
+    errors: ["InvalidParameter", "TooManyWaiters"],
   },
   {
     id: "listEndpoints",
@@ -188,7 +188,7 @@ export const ROUTES = [
         },
       },
     },
-    errors: SELECTION_ERRORS,
+    errors: [...SELECTION_ERRORS, "TooManyWaiters"],
   },
   {
     id: "pickEndpoint",
@@ -223,7 +223,7 @@ export const ROUTES = [
       "Choose an endpoint (least-connections unless lb says otherwise) and count a connection on it until released or timed out",
     parameters: SELECTION,
     answers: { 201: { description: "The counted connection", schema: OPENED_CONNECTION } },
-    errors: SELECTION_ERRORS,
+    errors: [...SELECTION_ERRORS, "TooManyConnections"],
   },
   {
     id: "releaseConnection",
@@ -303,7 +303,7 @@ export const ROUTES = [
       "A follower's open, forwarded to the leader: answered as POST /v1/services/{namespace}/{name}/connections, never forwarded again",
     parameters: SELECTION,
     answers: { 201: { description: "The counted connection", schema: OPENED_CONNECTION } },
-    errors: [...SELECTION_ERRORS, ...PEER_ERRORS],
+    errors: [...SELECTION_ERRORS, "TooManyConnections", ...PEER_ERRORS],
   },
   {
     id: "forwardRelease",

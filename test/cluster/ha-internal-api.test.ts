@@ -94,7 +94,7 @@ describe.skipIf(!clusterAvailable())("the internal API's authentication", () => 
       return ha.leading ? ha : undefined;
     });
     expect(body.identity).toContain("replica-auth");
-    expect(replica.output()).toContain(own.user);
+    expect(replica.output()).toContain(`"serviceAccount":"${namespace}/konsul-lb"`);
   });
 
   it("refuses a call without a token, or with a token the kube-apiserver refuses: 401", async () => {

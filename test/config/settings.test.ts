@@ -76,6 +76,9 @@ describe("defaults", () => {
       dnsDomain: "lb.konsul.local",
       dnsTtl: 5,
       dnsMaxAnswers: 8,
+      maxConnections: 100_000,
+      maxConnectionsPerService: 10_000,
+      maxBlockingWaiters: 10_000,
       ha: { ...DEFAULT_HA_SETTINGS, leaderElect: true },
     });
   });
@@ -170,6 +173,9 @@ describe("flags", () => {
       dnsDomain: "lb.konsul.local",
       dnsTtl: 5,
       dnsMaxAnswers: 8,
+      maxConnections: 100_000,
+      maxConnectionsPerService: 10_000,
+      maxBlockingWaiters: 10_000,
       ha: { ...DEFAULT_HA_SETTINGS, leaderElect: true },
     });
   });
@@ -387,7 +393,7 @@ describe("invalid values", () => {
 describe("command line", () => {
   const FLAGS =
     "the flags are --file, --source, --kubeconfig, --config, --http-addr, --internal-addr, --default-strategy, --log-level, " +
-    "--trust-proxy, --dns-addr, --dns-domain, --dns-ttl, --dns-max-answers, --leader-elect, " +
+    "--trust-proxy, --dns-addr, --dns-domain, --dns-ttl, --dns-max-answers, --max-connections, --max-connections-per-service, --max-blocking-waiters, --leader-elect, " +
     "--lease-namespace, --lease-name, --lease-duration, --renew-deadline, --retry-period, " +
     "--state-namespace, --state-configmap-prefix, --state-interval, --owner-configmap, --advertise-url, --token-file, --help " +
     "(see konsul-lb serve --help)";
@@ -482,7 +488,7 @@ describe("config file", () => {
     expect(error(load(["--config", "c.yaml"], {}, { "c.yaml": "- logLevel: info\n" }))).toBe(
       'c.yaml: [{"logLevel":"info"}] is not allowed; expected a map with the fields httpAddr, ' +
         "internalAddr, logLevel, trustProxy, defaultStrategy, healthFilter, strategies, dnsAddr, dnsDomain, " +
-        "dnsTtl, dnsMaxAnswers",
+        "dnsTtl, dnsMaxAnswers, maxConnections, maxConnectionsPerService, maxBlockingWaiters",
     );
   });
 

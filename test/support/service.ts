@@ -32,6 +32,9 @@ export const defaultSettings: ServerSettings = {
   dnsDomain: "lb.konsul.local",
   dnsTtl: 5,
   dnsMaxAnswers: 8,
+  maxConnections: 100_000,
+  maxConnectionsPerService: 10_000,
+  maxBlockingWaiters: 10_000,
   ha: DEFAULT_HA_SETTINGS,
 };
 
