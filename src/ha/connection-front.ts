@@ -257,7 +257,7 @@ export class ConnectionFront implements LocalConnectionChanges {
         );
       }
     }
-    send(res, reply.status, reply.text, reply.contentType);
+    relay(res, reply);
   }
 
   private async forwardClose(
@@ -278,7 +278,7 @@ export class ConnectionFront implements LocalConnectionChanges {
         ackedAt: this.now(),
       });
     }
-    send(res, reply.status, reply.text, reply.contentType);
+    relay(res, reply);
   }
 
   /** One request to the leader, after it has this replica's pending changes; null if none answered. */
@@ -286,7 +286,7 @@ export class ConnectionFront implements LocalConnectionChanges {
     method: "POST" | "DELETE",
     url: URL,
     operation: "open" | "close",
-  ): Promise<{ status: number; text: string; contentType: string } | null> {
+  ): Promise<LeaderReply | null> {
     const deadline = AbortSignal.timeout(this.forwardTimeoutMs);
     try {
       await Promise.race([
@@ -314,6 +314,7 @@ export class ConnectionFront implements LocalConnectionChanges {
         status: response.status,
         text,
         contentType: response.headers.get("content-type") ?? "application/json; charset=utf-8",
+        retryAfter: response.headers.get("retry-after"),
       };
     } catch (error) {
       this.options.metrics?.forwarded.inc({ operation, result: "local" });
@@ -538,17 +539,25 @@ export class ConnectionFront implements LocalConnectionChanges {
   }
 }
 
-function send(
-  res: ServerResponse,
-  status: number,
-  body: string,
-  contentType = "application/json; charset=utf-8",
-): void {
-  if (status === 204) {
+/** The leader's answer to a forwarded request, as the client is to get it. */
+interface LeaderReply {
+  readonly status: number;
+  readonly text: string;
+  readonly contentType: string;
+  /** A 429's Retry-After, passed on. */
+  readonly retryAfter: string | null;
+}
+
+function relay(res: ServerResponse, reply: LeaderReply): void {
+  if (reply.status === 204) {
     res.writeHead(204);
     res.end();
     return;
   }
-  res.writeHead(status, { "content-type": contentType, "content-length": Buffer.byteLength(body) });
-  res.end(body);
+  res.writeHead(reply.status, {
+    "content-type": reply.contentType,
+    "content-length": Buffer.byteLength(reply.text),
+    ...(reply.retryAfter === null ? {} : { "retry-after": reply.retryAfter }),
+  });
+  res.end(reply.text);
 }

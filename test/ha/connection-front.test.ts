@@ -127,6 +127,27 @@ describe("ConnectionFront", () => {
     }
   });
 
+  it("relays the leader's 429 with its Retry-After", async () => {
+    const leader = await serve((_req, res) => {
+      res.writeHead(429, { "content-type": "application/json", "retry-after": "1" });
+      res.end('{"error":{"code":"TooManyConnections","message":"full"}}');
+    });
+    const { front } = setup(false, leader.url);
+    const follower = await serve((req, res) => {
+      front.handle(req, res, () => res.writeHead(599).end());
+    });
+    try {
+      const reply = await fetch(`${follower.url}/v1/services/shop/web/connections`, {
+        method: "POST",
+      });
+      expect(reply.status).toBe(429);
+      expect(reply.headers.get("retry-after")).toBe("1");
+      expect(((await reply.json()) as any).error.code).toBe("TooManyConnections");
+    } finally {
+      await Promise.all([leader.close(), follower.close()]);
+    }
+  });
+
   it("answers from its own state when the leader refuses its token", async () => {
     const leader = await serve((_req, res) => {
       res.writeHead(403, { "content-type": "application/json" });
