@@ -47,6 +47,9 @@ export interface TokenReviewerOptions {
   /** How long a refusal is remembered, so that a flood of bad tokens is not a flood of reviews. */
   readonly refusedMs?: number;
   readonly timeoutMs?: number;
+  /** Reviews asked at once at most; more throw (the caller answers 503), so that a flood of
+   * made-up tokens cannot become a flood of requests to the kube-apiserver. */
+  readonly maxInFlight?: number;
   readonly now?: () => number;
 }
 
@@ -57,6 +60,7 @@ export class TokenReviewer {
   private readonly maxAgeMs: number;
   private readonly refusedMs: number;
   private readonly timeoutMs: number;
+  private readonly maxInFlight: number;
   private readonly now: () => number;
   /** By the token's SHA-256 (tokens themselves are not kept), oldest first. */
   private readonly cache = new Map<string, { review: Review; until: number }>();
@@ -68,6 +72,7 @@ export class TokenReviewer {
     this.maxAgeMs = options.maxAgeMs ?? 10 * 60_000;
     this.refusedMs = options.refusedMs ?? 10_000;
     this.timeoutMs = options.timeoutMs ?? 5_000;
+    this.maxInFlight = options.maxInFlight ?? 64;
     this.now = options.now ?? Date.now;
   }
 
@@ -80,6 +85,9 @@ export class TokenReviewer {
     if (cached) this.cache.delete(key);
     let pending = this.inFlight.get(key);
     if (!pending) {
+      if (this.inFlight.size >= this.maxInFlight) {
+        throw new Error(`${this.inFlight.size} token reviews are under way already`);
+      }
       pending = this.ask(token).finally(() => this.inFlight.delete(key));
       this.inFlight.set(key, pending);
     }
