@@ -359,14 +359,19 @@ interface CompiledRoute {
   readonly names: readonly string[];
 }
 
-const COMPILED: readonly CompiledRoute[] = ROUTES.map((route) => {
+/** By method and segment count, so that a request is compared with few candidates. */
+const COMPILED = new Map<string, CompiledRoute[]>();
+for (const route of ROUTES) {
   const parts = route.path.split("/");
-  return {
+  const key = `${route.method} ${parts.length}`;
+  const list = COMPILED.get(key) ?? [];
+  list.push({
     route,
     segments: parts.map((part) => (/^\{\w+\}$/.test(part) ? null : part)),
     names: parts.filter((part) => /^\{\w+\}$/.test(part)).map((part) => part.slice(1, -1)),
-  };
-});
+  });
+  COMPILED.set(key, list);
+}
 
 /**
  * The route a request's method and URL name, with its decoded path parameters. Stricter than
@@ -377,8 +382,7 @@ export function matchRoute(method: string | undefined, url: string | undefined):
   if (method === undefined || url === undefined) return null;
   const queryAt = url.indexOf("?");
   const parts = (queryAt < 0 ? url : url.slice(0, queryAt)).split("/");
-  for (const compiled of COMPILED) {
-    if (compiled.route.method !== method || compiled.segments.length !== parts.length) continue;
+  for (const compiled of COMPILED.get(`${method} ${parts.length}`) ?? []) {
     const values: string[] = [];
     let matched = true;
     for (let i = 0; i < parts.length && matched; i++) {
