@@ -3,6 +3,7 @@
  * each service's load counts that load-aware pickers read, and the observers told of changes.
  */
 import { type Connection, ConnectionTable } from "./connections.ts";
+import { BalancerError } from "./errors.ts";
 import type { ServiceStates } from "./service-state.ts";
 
 /** A change to the open connections made through the engine's own API. */
@@ -11,17 +12,57 @@ export interface ConnectionEvent {
   readonly connection: Connection;
 }
 
+/** Defaults of the connection caps: far above real use, well below what exhausts memory. */
+export const DEFAULT_MAX_CONNECTIONS = 100_000;
+export const DEFAULT_MAX_CONNECTIONS_PER_SERVICE = 10_000;
+
+/** How many connections may be open at once: in total, and on one service. */
+export interface ConnectionLimits {
+  readonly total: number;
+  readonly perService: number;
+}
+
 export class ConnectionBook {
   private readonly states: ServiceStates;
   private readonly now: () => number;
   private readonly newConnectionId: () => string;
+  private readonly limits: ConnectionLimits;
   private readonly table = new ConnectionTable();
   private readonly listeners = new Set<(event: ConnectionEvent) => void>();
 
-  constructor(states: ServiceStates, now: () => number, newConnectionId: () => string) {
+  constructor(
+    states: ServiceStates,
+    now: () => number,
+    newConnectionId: () => string,
+    limits: ConnectionLimits = {
+      total: DEFAULT_MAX_CONNECTIONS,
+      perService: DEFAULT_MAX_CONNECTIONS_PER_SERVICE,
+    },
+  ) {
     this.states = states;
     this.now = now;
     this.newConnectionId = newConnectionId;
+    this.limits = limits;
+  }
+
+  /**
+   * Throws TooManyConnections when one more connection on `service` would pass a cap: each open
+   * lives until released or timed out, so without a cap clients could fill memory.
+   */
+  ensureRoom(service: string): void {
+    if (this.table.size >= this.limits.total) {
+      throw new BalancerError(
+        "TooManyConnections",
+        `${this.table.size} connections are open, the most this server counts (--max-connections ${this.limits.total}); release some or retry later`,
+      );
+    }
+    const open = this.states.get(service)?.connections.size ?? 0;
+    if (open >= this.limits.perService) {
+      throw new BalancerError(
+        "TooManyConnections",
+        `${open} connections are open on ${service}, the most counted per service (--max-connections-per-service ${this.limits.perService}); release some or retry later`,
+      );
+    }
   }
 
   /** Counts a new connection on `identity` until it is closed or `ttlMs` passes. */

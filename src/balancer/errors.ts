@@ -9,7 +9,8 @@ export type BalancerErrorCode =
   | "MissingClientIP"
   | "NoEndpoints"
   | "InvalidEndpoint"
-  | "InvalidPolicy";
+  | "InvalidPolicy"
+  | "TooManyConnections";
 
 export class BalancerError extends Error {
   readonly code: BalancerErrorCode;

@@ -3,7 +3,11 @@
  * over the picker cache (picker-cache.ts), the connection book (connection-book.ts) and the
  * per-service state they share (service-state.ts).
  */
-import { ConnectionBook } from "./connection-book.ts";
+import {
+  ConnectionBook,
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_CONNECTIONS_PER_SERVICE,
+} from "./connection-book.ts";
 import type { Connection } from "./connections.ts";
 import type { StrategyDefinition } from "./definition.ts";
 import type { Endpoint } from "./endpoint.ts";
@@ -83,6 +87,10 @@ export interface ManagerOptions {
   /** Called once per picker build that had to use unhealthy endpoints. */
   readonly onHealthPanic?: (service: string, healthy: number, total: number) => void;
   readonly newConnectionId?: () => string;
+  /** Open connections counted at most, across services; more opens are refused. */
+  readonly maxConnections?: number;
+  /** Open connections counted at most per service. */
+  readonly maxConnectionsPerService?: number;
 }
 
 /**
@@ -116,6 +124,10 @@ export class BalancerManager implements Replication {
       this.states,
       options.now ?? Date.now,
       options.newConnectionId ?? (() => crypto.randomUUID()),
+      {
+        total: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+        perService: options.maxConnectionsPerService ?? DEFAULT_MAX_CONNECTIONS_PER_SERVICE,
+      },
     );
     this.replication = replicationOf(this.states, this.pickers, this.connections);
   }
@@ -182,6 +194,8 @@ export class BalancerManager implements Replication {
     timeoutMs?: number,
   ): OpenedConnection {
     this.connections.expire();
+    // Refused before a pick, so a refused open moves no rotation.
+    this.connections.ensureRoom(service.key);
     const selection = this.selectOne(service, {
       ...options,
       strategy: options.strategy ?? CONNECTION_STRATEGY,

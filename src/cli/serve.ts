@@ -1,17 +1,22 @@
 import { BalancerManager } from "../balancer/manager.ts";
+import { resolvePolicy } from "../balancer/policy.ts";
 import { Catalog } from "../catalog/catalog.ts";
 import type { ServerSettings } from "../config/settings.ts";
 import { Discovery } from "../discovery/discovery.ts";
 import type { DnsListening } from "../dns/server.ts";
 import { startDns } from "../dns/start.ts";
+import type { ConnectionTerms } from "../ha/connection-front.ts";
 import { advertisedUrl } from "../ha/ha-settings.ts";
 import { HighAvailability } from "../ha/high-availability.ts";
+import { PeerAuth, TokenFile, TokenReviewer } from "../ha/peer-auth.ts";
 import { Prober } from "../health/prober.ts";
 import { createApp } from "../http/app.ts";
 import { ChangeWaiters } from "../http/change-waiters.ts";
 import { Decisions } from "../http/decisions.ts";
+import { ApiError } from "../http/errors.ts";
 import { createFastPick } from "../http/fast-pick.ts";
-import { listen } from "../http/listen.ts";
+import { createInternalApp } from "../http/internal-app.ts";
+import { type Listening, listen } from "../http/listen.ts";
 import { KubernetesController } from "../kubernetes/controller.ts";
 import { ControllerMetrics } from "../kubernetes/controller-metrics.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -48,6 +53,8 @@ export async function startService(
         : { ringHash: { virtualNodes: settings.virtualNodes } }),
       latency: { map: settings.latencyMap },
     },
+    maxConnections: settings.maxConnections,
+    maxConnectionsPerService: settings.maxConnectionsPerService,
     onHealthPanic: (service, healthy, total) =>
       logger.warn(
         { service, healthy, total },
@@ -66,6 +73,7 @@ export async function startService(
   const sweep = setInterval(() => manager.expireConnections(), CONNECTION_SWEEP_MS);
   sweep.unref();
   const waiters = new ChangeWaiters(catalog, {
+    limit: settings.maxBlockingWaiters,
     onCount: (count) => metrics.blockingWaiters.set(count),
   });
   const app = createApp({
@@ -77,7 +85,7 @@ export async function startService(
     isReady: () => catalog.synced && (!haEnabled || (ha?.isReady() ?? false)),
     waiters,
   });
-  let listening: Awaited<ReturnType<typeof listen>>;
+  let listening: Listening;
   try {
     // Debug logging logs every request from Express; the fast path would bypass it.
     const fastPick = logger.isLevelEnabled("debug")
@@ -111,15 +119,59 @@ export async function startService(
       throw error;
     }
   }
+  let internal: Listening | null = null;
   if (source.controller && settings.ha.leaderElect) {
     const controller = source.controller;
+    const auth = new PeerAuth(
+      new TokenFile(settings.ha.tokenFile),
+      new TokenReviewer({ config: controller.config }),
+      logger,
+    );
+    // Replica to replica, on its own port: never reachable through the public one.
+    const internalApp = createInternalApp({
+      discovery,
+      logger,
+      authenticate: (authorization) => auth.check(authorization),
+      status: () => {
+        if (ha === null) throw new ApiError("Unavailable", "high availability is starting");
+        return ha.status();
+      },
+      reconcile: (body) => {
+        if (ha === null) throw new ApiError("NotLeader", "this replica is not the leader");
+        return ha.reconcile(body);
+      },
+    });
+    try {
+      const { host, port } = settings.internalAddr;
+      internal = await listen(internalApp, host, port);
+    } catch (error) {
+      clearInterval(sweep);
+      waiters.close();
+      await Promise.all([listening.close(), dns?.close()]);
+      await source.stop();
+      throw error;
+    }
+    logger.info({ url: internal.url }, `konsul-lb internal API on ${internal.url}`);
+    // Learned early, so that a token the kube-apiserver refuses is in the log at start.
+    auth.ownUser().then(
+      // Named as namespace/name: a log line with the full user name reads like an RBAC refusal.
+      (user) =>
+        logger.info(
+          { serviceAccount: user.split(":").slice(2).join("/") },
+          "internal API: admits this ServiceAccount only",
+        ),
+      (error: unknown) =>
+        logger.warn({ err: error }, "internal API: this replica's own identity is unknown yet"),
+    );
     ha = new HighAvailability({
       config: controller.config,
       settings: settings.ha,
       manager: manager.replication,
       logger,
       registry: metrics.registry,
-      address: advertisedUrl(settings.ha, listening.url, process.env),
+      address: advertisedUrl(settings.ha, internal.url, process.env),
+      credentials: () => auth.headers(),
+      connectionTerms: (key) => connectionTermsOf(discovery, key),
       trustProxy: app.get("trust proxy fn"),
       onStartedLeading: () => controller.refreshAllStatus(),
     });
@@ -155,12 +207,24 @@ export async function startService(
       clearInterval(sweep);
       // Blocking queries are answered now, or the HTTP server would wait for them to time out.
       waiters.close();
-      await Promise.all([listening.close(), dns?.close()]);
+      await Promise.all([listening.close(), internal?.close(), dns?.close()]);
       // A leader writes its last snapshot and releases the Lease before the watches stop.
       await ha?.stop();
       await source.stop();
       discovery.close();
     },
+  };
+}
+
+/** A service's endpoints and connection timeout, for opens another replica reports. */
+function connectionTermsOf(discovery: Discovery, key: string): ConnectionTerms | null {
+  const [namespace = "", name = ""] = key.split("/");
+  const entry = discovery.catalog.get(namespace, name);
+  if (entry === undefined) return null;
+  const identities = new Set(entry.endpoints.map((endpoint) => endpoint.identity));
+  return {
+    hasEndpoint: (identity) => identities.has(identity),
+    timeoutMs: resolvePolicy(discovery.view(entry).policy).leastConnections.connectionTimeoutMs,
   };
 }
 

@@ -9,16 +9,21 @@
  * field in ServerSettings (settings.ts), then run `npm run chart-schema` if it has a Helm value.
  */
 
+import {
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_MAX_CONNECTIONS_PER_SERVICE,
+} from "../balancer/connection-book.ts";
 import { DEFAULT_VIRTUAL_NODES } from "../balancer/policy.ts";
 import { isStrategyName, STRATEGY_NAMES, type StrategyName } from "../balancer/strategy.ts";
 import { DEFAULT_STATE_PREFIX } from "../ha/configmaps.ts";
-import { DEFAULT_LEASE_NAME, FALLBACK_NAMESPACE } from "../ha/ha-settings.ts";
+import { DEFAULT_LEASE_NAME, DEFAULT_TOKEN_FILE, FALLBACK_NAMESPACE } from "../ha/ha-settings.ts";
 import {
   DEFAULT_LEASE_DURATION_MS,
   DEFAULT_RENEW_DEADLINE_MS,
   DEFAULT_RETRY_PERIOD_MS,
 } from "../ha/leader-election.ts";
 import { DEFAULT_STATE_INTERVAL_MS } from "../ha/state-store.ts";
+import { DEFAULT_MAX_WAITERS } from "../http/change-waiters.ts";
 import { DURATION_PATTERN, formatDuration } from "../policy/duration.ts";
 import {
   DNS_1123_LABEL_MAX_LENGTH,
@@ -41,10 +46,12 @@ import {
   HOST_PORT_ALLOWED,
   type HostPort,
   isLogLevel,
+  LIMIT_ALLOWED,
   LOG_LEVELS,
   type LogLevel,
   MAX_DNS_ANSWERS,
   MAX_DNS_TTL_SECONDS,
+  MAX_LIMIT_SETTING,
   notAllowedMessage,
   parseDnsDomain,
   parseDnsMaxAnswers,
@@ -52,6 +59,7 @@ import {
   parseHostPort,
   parseHttpUrl,
   parseKubernetesName,
+  parseLimit,
   parsePath,
   parsePositiveDuration,
   parseSwitch,
@@ -64,6 +72,7 @@ import {
 
 export const ENV_PREFIX = "KONSUL_LB_";
 export const DEFAULT_HTTP_ADDR = "0.0.0.0:8080";
+export const DEFAULT_INTERNAL_ADDR = "0.0.0.0:8081";
 export const DEFAULT_STRATEGY: StrategyName = "round-robin";
 export const DEFAULT_LOG_LEVEL: LogLevel = "info";
 export const DEFAULT_TRUST_PROXY = false;
@@ -111,6 +120,7 @@ export interface SettingSpec<T> {
 }
 
 const MANIFESTS_PATH = "the path of a file of Kubernetes manifests";
+const TOKEN_PATH = "the path of a ServiceAccount token file";
 const KUBECONFIG_PATH = "the path of a kubeconfig file";
 export const CONFIG_PATH = "the path of a YAML config file";
 
@@ -143,6 +153,28 @@ function wrap(text: string, width: number): string[] {
   }
   if (line !== "") lines.push(line);
   return lines;
+}
+
+/** A cap on what the server holds at once, with a Helm value under `operator`. */
+function limitRow(
+  flag: string,
+  configKey: string,
+  fallback: number,
+  description: string,
+  help: readonly string[],
+) {
+  return {
+    flag,
+    configKey,
+    schema: { type: "integer", minimum: 1, maximum: MAX_LIMIT_SETTING, description },
+    helm: { path: `operator.${configKey}` },
+    value: ["N", LIMIT_ALLOWED],
+    defaultText: String(fallback),
+    help,
+    example: [[`${configKey}: ${fallback}`, ""]],
+    fallback: (): number => fallback,
+    parse: parseLimit,
+  } as const satisfies SettingSpec<number>;
 }
 
 function hostPort(value: unknown, where: string): HostPort {
@@ -257,6 +289,23 @@ export const SETTINGS = {
     ],
     example: [[`httpAddr: ${DEFAULT_HTTP_ADDR}`, ""]],
     fallback: (): HostPort => parseHostPort(DEFAULT_HTTP_ADDR, "default"),
+    parse: hostPort,
+  },
+  "internal-addr": {
+    flag: "internal-addr",
+    configKey: "internalAddr",
+    schema: { type: "string", expected: HOST_PORT_ALLOWED },
+    // The chart sets it from internalApi.port, which its NetworkPolicy and probes name too.
+    helm: null,
+    value: ["HOST:PORT", "host:port"],
+    defaultText: DEFAULT_INTERNAL_ADDR,
+    help: [
+      "Address the internal API listens on (replica to replica: forwarded connection",
+      "changes, reconcile, HA status), with leader election only. Every call needs the",
+      "operator's own ServiceAccount token. Never the public port.",
+    ],
+    example: [[`internalAddr: ${DEFAULT_INTERNAL_ADDR}`, "with leader election only"]],
+    fallback: (): HostPort => parseHostPort(DEFAULT_INTERNAL_ADDR, "default"),
     parse: hostPort,
   },
   "default-strategy": {
@@ -452,6 +501,33 @@ export const SETTINGS = {
     fallback: (): number => DEFAULT_DNS_MAX_ANSWERS,
     parse: parseDnsMaxAnswers,
   },
+  "max-connections": limitRow(
+    "max-connections",
+    "maxConnections",
+    DEFAULT_MAX_CONNECTIONS,
+    "Open connections counted at most, across services (429 TooManyConnections beyond).",
+    [
+      "Open connections (POST .../connections) counted at most, across services; one more",
+      "is refused with 429 TooManyConnections and Retry-After.",
+    ],
+  ),
+  "max-connections-per-service": limitRow(
+    "max-connections-per-service",
+    "maxConnectionsPerService",
+    DEFAULT_MAX_CONNECTIONS_PER_SERVICE,
+    "Open connections counted at most per service.",
+    ["Open connections counted at most per service; one more is refused as above."],
+  ),
+  "max-blocking-waiters": limitRow(
+    "max-blocking-waiters",
+    "maxBlockingWaiters",
+    DEFAULT_MAX_WAITERS,
+    "Blocking queries waiting at most at once (429 TooManyWaiters beyond).",
+    [
+      "Blocking queries (index=) waiting at most at once; one more is refused with 429",
+      "TooManyWaiters and Retry-After.",
+    ],
+  ),
   "leader-elect": {
     flag: "leader-elect",
     configKey: null,
@@ -608,10 +684,24 @@ export const SETTINGS = {
     value: ["URL", "an http or https URL"],
     defaultText: "http://$POD_IP:<port>, else the address bound",
     help: [
-      "Where other replicas reach this one's HTTP API (followers forward connection changes).",
+      "Where other replicas reach this one's internal API (followers forward connection changes).",
     ],
     fallback: (): string | null => null,
     parse: (value, where): string | null => parseHttpUrl(value, where),
+  },
+  "token-file": {
+    flag: "token-file",
+    configKey: null,
+    // The chart mounts the ServiceAccount token where Kubernetes puts it.
+    helm: null,
+    value: ["PATH", TOKEN_PATH],
+    defaultText: DEFAULT_TOKEN_FILE,
+    help: [
+      "The ServiceAccount token this replica sends to other replicas' internal API, re-read",
+      "when it rotates. Its identity (by TokenReview) is the only one the internal API admits.",
+    ],
+    fallback: (): string => DEFAULT_TOKEN_FILE,
+    parse: (value, where): string => parsePath(value, where, TOKEN_PATH),
   },
 } as const satisfies Readonly<Record<string, SettingSpec<unknown>>>;
 
@@ -648,6 +738,7 @@ export function envName(flag: string): string {
  */
 export const CONFIG_KEYS = [
   "httpAddr",
+  "internalAddr",
   "logLevel",
   "trustProxy",
   "defaultStrategy",
@@ -657,6 +748,9 @@ export const CONFIG_KEYS = [
   "dnsDomain",
   "dnsTtl",
   "dnsMaxAnswers",
+  "maxConnections",
+  "maxConnectionsPerService",
+  "maxBlockingWaiters",
 ] as const satisfies readonly ConfigKey[];
 
 /** The row of each config file field. */

@@ -81,6 +81,13 @@ export interface ServerSettings {
   readonly dnsTtl: number;
   /** The most address or SRV records in one answer. */
   readonly dnsMaxAnswers: number;
+  /** Where the internal API (replica to replica) listens; used with leader election only. */
+  readonly internalAddr: HostPort;
+  /** Open connections counted at most, across services and per service. */
+  readonly maxConnections: number;
+  readonly maxConnectionsPerService: number;
+  /** Blocking queries waiting at most at once. */
+  readonly maxBlockingWaiters: number;
   /** Leader election and the replicated state (with --source kubernetes). */
   readonly ha: HaSettings;
 }
@@ -263,6 +270,10 @@ function serverSettings(values: SettingValues): ServerSettings {
     dnsDomain: values["dns-domain"],
     dnsTtl: values["dns-ttl"],
     dnsMaxAnswers: values["dns-max-answers"],
+    internalAddr: values["internal-addr"],
+    maxConnections: values["max-connections"],
+    maxConnectionsPerService: values["max-connections-per-service"],
+    maxBlockingWaiters: values["max-blocking-waiters"],
     ha: {
       ...DEFAULT_HA_SETTINGS,
       leaderElect: values["leader-elect"],
@@ -276,6 +287,7 @@ function serverSettings(values: SettingValues): ServerSettings {
       stateIntervalMs: values["state-interval"],
       ownerConfigMap: values["owner-configmap"],
       advertiseUrl: values["advertise-url"],
+      tokenFile: values["token-file"],
     },
   };
 }

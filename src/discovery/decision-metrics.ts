@@ -89,5 +89,7 @@ export class ServiceDecisionMetrics {
   /** A decision that failed with `result`, an error code. Rare: counted directly. */
   failed(strategy: string, result: string): void {
     this.metrics.selections.inc({ service: this.service, strategy, result });
+    if (result === "TooManyConnections")
+      this.metrics.connectionsRefused.inc({ service: this.service });
   }
 }

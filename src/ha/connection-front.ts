@@ -1,8 +1,12 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import proxyAddr from "proxy-addr";
 import type { Connection, ConnectionEvent, Replication } from "../balancer/replication.ts";
+import { ApiError, errorCodeOf } from "../http/errors.ts";
+import { limitBroken, MAX_PUBLIC_BODY_BYTES } from "../http/limits.ts";
+import { matchRoute, pathOf } from "../http/routes.ts";
 import type { Logger } from "../shared/logger.ts";
 import type { HaMetrics } from "./ha-metrics.ts";
+import { parseReconcile, type ReconcileRequest } from "./reconcile-request.ts";
 import type { LocalConnectionChanges } from "./snapshot-reader.ts";
 
 /**
@@ -11,6 +15,9 @@ import type { LocalConnectionChanges } from "./snapshot-reader.ts";
  * leader (found on the Lease) and answers with the leader's reply, so a connection is counted
  * once whichever replica opened it and can be released through any replica.
  *
+ * Forwards go to the leader's internal API (its own port, published on the Lease, every call
+ * carrying this replica's ServiceAccount token), never to its public port.
+ *
  * A follower also keeps what it forwarded (or, when no leader answered, did itself) as pending
  * until the leader's snapshots show it, and hands its pending changes to every new leader it
  * sees (POST /internal/v1/connections/reconcile). So a failover loses no connection that went
@@ -18,12 +25,6 @@ import type { LocalConnectionChanges } from "./snapshot-reader.ts";
  * new leader keeps ids released recently (tombstones), so that a late report of an open cannot
  * bring back a connection that has been released.
  */
-
-export const FORWARDED_HEADER = "x-konsul-lb-forwarded-by";
-export const RECONCILE_PATH = "/internal/v1/connections/reconcile";
-
-const OPEN_PATH = /^\/v1\/services\/([^/?]+)\/([^/?]+)\/connections(?:\?|$)/;
-const CLOSE_PATH = /^\/v1\/connections\/([^/?]+)(?:\?|$)/;
 
 export interface ConnectionFrontOptions {
   readonly manager: Replication;
@@ -35,6 +36,13 @@ export interface ConnectionFrontOptions {
   readonly trustProxy: (address: string, hop: number) => boolean;
   readonly logger: Pick<Logger, "info" | "warn">;
   readonly metrics?: HaMetrics;
+  /**
+   * What the leader knows of a service, to check reported opens against: null when the service
+   * is not in its catalog. Absent: reported opens are taken as they are.
+   */
+  readonly connectionTerms?: (serviceKey: string) => ConnectionTerms | null;
+  /** Headers that authenticate this replica to the others (its ServiceAccount token). */
+  readonly credentials?: () => Record<string, string>;
   /** A forward that takes longer is given up and answered here. */
   readonly forwardTimeoutMs?: number;
   /** How long a change the leader acknowledged is kept, for a leader that dies before writing it. */
@@ -59,10 +67,10 @@ interface PendingClose {
   ackedAt: number | null;
 }
 
-export interface ReconcileRequest {
-  readonly from: string;
-  readonly opens: readonly Connection[];
-  readonly closes: readonly string[];
+export interface ConnectionTerms {
+  hasEndpoint(identity: string): boolean;
+  /** The service's connection timeout: no connection is counted for longer. */
+  readonly timeoutMs: number;
 }
 
 export class ConnectionFront implements LocalConnectionChanges {
@@ -93,6 +101,10 @@ export class ConnectionFront implements LocalConnectionChanges {
     this.stopObserving = options.manager.observeConnections((event) => this.observe(event));
     this.sweepTimer = setInterval(() => this.sweep(), 1_000);
     this.sweepTimer.unref();
+  }
+
+  private credentials(): Record<string, string> {
+    return this.options.credentials?.() ?? {};
   }
 
   stop(): void {
@@ -180,44 +192,36 @@ export class ConnectionFront implements LocalConnectionChanges {
    * `local` hands a request to the app after all: when no leader answers a forward.
    */
   handle(req: IncomingMessage, res: ServerResponse, local: () => void): boolean {
-    const url = req.url ?? "";
-    if (req.method === "POST" && url === RECONCILE_PATH) {
-      void this.serveReconcile(req, res);
-      return true;
+    const match = matchRoute(req.method, req.url);
+    const routeId = match?.route.id;
+    if (match === null || (routeId !== "openConnection" && routeId !== "releaseConnection")) {
+      return false;
     }
-    if (this.options.isLeader() || req.headers[FORWARDED_HEADER] !== undefined) return false;
+    // The app answers what breaks a limit; nothing of it goes to the leader.
+    if (limitBroken(req, MAX_PUBLIC_BODY_BYTES) !== null) return false;
+    if (this.options.isLeader()) return false;
     const leader = this.options.leader();
     if (leader === null || leader.address === null || leader.identity === this.options.identity) {
       return false;
     }
-    if (req.method === "POST") {
-      const match = OPEN_PATH.exec(url);
-      if (!match) return false;
-      void this.forwardOpen(req, res, leader.address, local);
-      return true;
+    if (routeId === "openConnection") {
+      const target = new URL(pathOf("forwardOpen", match.params), leader.address);
+      target.search = match.query;
+      void this.forwardOpen(req, res, target, local);
+    } else {
+      const id = match.params.id as string;
+      const target = new URL(pathOf("forwardRelease", { id }), leader.address);
+      void this.forwardClose(res, target, id, local);
     }
-    if (req.method === "DELETE") {
-      const match = CLOSE_PATH.exec(url);
-      if (!match) return false;
-      let id: string;
-      try {
-        id = decodeURIComponent(match[1] as string);
-      } catch {
-        return false;
-      }
-      void this.forwardClose(res, leader.address, url, id, local);
-      return true;
-    }
-    return false;
+    return true;
   }
 
   private async forwardOpen(
     req: IncomingMessage,
     res: ServerResponse,
-    address: string,
+    url: URL,
     local: () => void,
   ): Promise<void> {
-    const url = new URL(req.url as string, address);
     // The leader must balance on the caller's address, not on this replica's.
     if (!url.searchParams.has("client-ip")) {
       const caller = proxyAddr(req, this.options.trustProxy);
@@ -249,17 +253,16 @@ export class ConnectionFront implements LocalConnectionChanges {
         );
       }
     }
-    send(res, reply.status, reply.text, reply.contentType);
+    relay(res, reply);
   }
 
   private async forwardClose(
     res: ServerResponse,
-    address: string,
-    path: string,
+    url: URL,
     id: string,
     local: () => void,
   ): Promise<void> {
-    const reply = await this.forward("DELETE", new URL(path, address), "close");
+    const reply = await this.forward("DELETE", url, "close");
     if (reply === null) return local();
     const dropped = this.options.manager.dropConnection(id);
     if (reply.status === 204) {
@@ -271,7 +274,7 @@ export class ConnectionFront implements LocalConnectionChanges {
         ackedAt: this.now(),
       });
     }
-    send(res, reply.status, reply.text, reply.contentType);
+    relay(res, reply);
   }
 
   /** One request to the leader, after it has this replica's pending changes; null if none answered. */
@@ -279,7 +282,7 @@ export class ConnectionFront implements LocalConnectionChanges {
     method: "POST" | "DELETE",
     url: URL,
     operation: "open" | "close",
-  ): Promise<{ status: number; text: string; contentType: string } | null> {
+  ): Promise<LeaderReply | null> {
     const deadline = AbortSignal.timeout(this.forwardTimeoutMs);
     try {
       await Promise.race([
@@ -290,19 +293,24 @@ export class ConnectionFront implements LocalConnectionChanges {
       ]);
       const response = await fetch(url, {
         method,
-        headers: { [FORWARDED_HEADER]: this.options.identity },
+        headers: this.credentials(),
         signal: deadline,
       });
       const text = await response.text();
-      // A 5xx other than "no endpoints" is the leader failing, not an answer to relay.
-      if (response.status >= 500 && !text.includes('"NoEndpoints"')) {
+      // A 5xx other than "no endpoints" is the leader failing, not an answer to relay; a
+      // refused token is between the replicas, never the client's to see.
+      if (response.status >= 500 && errorCodeOf(text) !== "NoEndpoints") {
         throw new Error(`the leader answered ${response.status}`);
+      }
+      if (response.status === 401 || response.status === 403) {
+        throw new Error(`the leader refused this replica: ${text}`);
       }
       this.options.metrics?.forwarded.inc({ operation, result: "ok" });
       return {
         status: response.status,
         text,
         contentType: response.headers.get("content-type") ?? "application/json; charset=utf-8",
+        retryAfter: response.headers.get("retry-after"),
       };
     } catch (error) {
       this.options.metrics?.forwarded.inc({ operation, result: "local" });
@@ -394,9 +402,9 @@ export class ConnectionFront implements LocalConnectionChanges {
       closes: closes.map((p) => p.id),
     };
     try {
-      const response = await fetch(new URL(RECONCILE_PATH, address), {
+      const response = await fetch(new URL(pathOf("reconcileConnections"), address), {
         method: "POST",
-        headers: { "content-type": "application/json", [FORWARDED_HEADER]: this.options.identity },
+        headers: { "content-type": "application/json", ...this.credentials() },
         body: JSON.stringify(body),
         signal: AbortSignal.timeout(this.forwardTimeoutMs),
       });
@@ -419,28 +427,15 @@ export class ConnectionFront implements LocalConnectionChanges {
     }
   }
 
-  private async serveReconcile(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    let text = "";
-    try {
-      for await (const chunk of req) {
-        text += chunk;
-        if (text.length > 64 * 1024 * 1024) throw new Error("too large");
-      }
-    } catch {
-      return send(res, 400, errorBody("InvalidParameter", "the body could not be read"));
-    }
+  /**
+   * POST /internal/v1/connections/reconcile on this replica: only a leader takes one. Throws the
+   * ApiError to answer for a refused request.
+   */
+  reconcileBody(body: unknown): { opened: number; closed: number } {
     if (!this.options.isLeader()) {
-      return send(res, 409, errorBody("NotLeader", "this replica is not the leader"));
+      throw new ApiError("NotLeader", "this replica is not the leader");
     }
-    let request: ReconcileRequest;
-    try {
-      request = JSON.parse(text) as ReconcileRequest;
-      if (!Array.isArray(request.opens) || !Array.isArray(request.closes)) throw new Error();
-    } catch {
-      return send(res, 400, errorBody("InvalidParameter", "expected {from, opens, closes}"));
-    }
-    const result = this.applyReconcile(request);
-    send(res, 200, JSON.stringify(result));
+    return this.applyReconcile(parseReconcile(body));
   }
 
   /** The leader's side: releases first, then opens that were not released meanwhile. */
@@ -454,17 +449,16 @@ export class ConnectionFront implements LocalConnectionChanges {
       if (dropped) closed++;
       this.tombstone(id, dropped?.service ?? null);
     }
-    for (const record of request.opens) {
-      if (
-        typeof record?.id !== "string" ||
-        typeof record.service !== "string" ||
-        typeof record.identity !== "string" ||
-        !Number.isFinite(record.expiresAt) ||
-        this.tombstones.has(record.id)
-      ) {
-        continue;
+    let refused = 0;
+    const terms = new Map<string, ConnectionTerms | null | undefined>();
+    for (const reported of request.opens) {
+      if (this.tombstones.has(reported.id)) continue;
+      if (!terms.has(reported.service)) {
+        terms.set(reported.service, this.options.connectionTerms?.(reported.service));
       }
-      if (manager.restoreConnection(record)) opened++;
+      const record = this.admissible(reported, terms.get(reported.service));
+      if (record === null) refused++;
+      else if (manager.restoreConnection(record)) opened++;
     }
     if (opened > 0 || closed > 0) {
       this.options.logger.info(
@@ -472,7 +466,27 @@ export class ConnectionFront implements LocalConnectionChanges {
         "reconciled connection changes from a replica",
       );
     }
+    if (refused > 0) {
+      this.options.logger.warn(
+        { from: request.from, refused },
+        "reconcile: opens of services or endpoints this leader does not know were left out",
+      );
+    }
     return { opened, closed };
+  }
+
+  /**
+   * A reported open as this leader will count it: on a service and an endpoint it knows, and
+   * expiring no later than the service's connection timeout from now. Null to leave it out.
+   */
+  private admissible(
+    record: Connection,
+    terms: ConnectionTerms | null | undefined,
+  ): Connection | null {
+    if (terms === undefined) return record;
+    if (terms === null || !terms.hasEndpoint(record.identity)) return null;
+    const latest = this.now() + terms.timeoutMs;
+    return record.expiresAt > latest ? { ...record, expiresAt: latest } : record;
   }
 
   private sweep(): void {
@@ -521,21 +535,25 @@ export class ConnectionFront implements LocalConnectionChanges {
   }
 }
 
-function errorBody(code: string, message: string): string {
-  return JSON.stringify({ error: { code, message } });
+/** The leader's answer to a forwarded request, as the client is to get it. */
+interface LeaderReply {
+  readonly status: number;
+  readonly text: string;
+  readonly contentType: string;
+  /** A 429's Retry-After, passed on. */
+  readonly retryAfter: string | null;
 }
 
-function send(
-  res: ServerResponse,
-  status: number,
-  body: string,
-  contentType = "application/json; charset=utf-8",
-): void {
-  if (status === 204) {
+function relay(res: ServerResponse, reply: LeaderReply): void {
+  if (reply.status === 204) {
     res.writeHead(204);
     res.end();
     return;
   }
-  res.writeHead(status, { "content-type": contentType, "content-length": Buffer.byteLength(body) });
-  res.end(body);
+  res.writeHead(reply.status, {
+    "content-type": reply.contentType,
+    "content-length": Buffer.byteLength(reply.text),
+    ...(reply.retryAfter === null ? {} : { "retry-after": reply.retryAfter }),
+  });
+  res.end(reply.text);
 }

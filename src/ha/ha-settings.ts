@@ -24,13 +24,17 @@ export interface HaSettings {
    * that Kubernetes' garbage collector removes them with it; null = they stay until deleted.
    */
   readonly ownerConfigMap: string | null;
-  /** The URL other replicas reach this one's HTTP API at; null = derived at start. */
+  /** The URL other replicas reach this one's internal API at; null = derived at start. */
   readonly advertiseUrl: string | null;
+  /** The ServiceAccount token shown to other replicas; its identity is the one admitted. */
+  readonly tokenFile: string;
 }
 
 export const DEFAULT_LEASE_NAME = "konsul-lb-leader";
 /** Where the operator runs when the downward API does not say (POD_NAMESPACE). */
 export const FALLBACK_NAMESPACE = "default";
+/** Where Kubernetes mounts a pod's ServiceAccount token. */
+export const DEFAULT_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 
 export const DEFAULT_HA_SETTINGS: HaSettings = {
   leaderElect: false,
@@ -44,11 +48,13 @@ export const DEFAULT_HA_SETTINGS: HaSettings = {
   stateIntervalMs: DEFAULT_STATE_INTERVAL_MS,
   ownerConfigMap: null,
   advertiseUrl: null,
+  tokenFile: DEFAULT_TOKEN_FILE,
 };
 
 /**
- * The URL other replicas forward to: the one given, else this pod's IP (POD_IP from the
- * downward API) with the port bound, else the address bound with a wildcard made loopback.
+ * The URL other replicas reach this one's internal API at: the one given, else this pod's IP
+ * (POD_IP from the downward API) with the port bound, else the address bound with a wildcard
+ * made loopback.
  */
 export function advertisedUrl(
   settings: HaSettings,

@@ -5,7 +5,7 @@ import type { Registry } from "prom-client";
 import type { Replication } from "../balancer/replication.ts";
 import type { Logger } from "../shared/logger.ts";
 import { isUninstalled } from "./api-calls.ts";
-import { ConnectionFront } from "./connection-front.ts";
+import { ConnectionFront, type ConnectionTerms } from "./connection-front.ts";
 import { HaMetrics } from "./ha-metrics.ts";
 import type { HaSettings } from "./ha-settings.ts";
 import { defaultIdentity, LeaderElector, type LeaderTerm } from "./leader-election.ts";
@@ -13,16 +13,18 @@ import { KubernetesLeaseApi } from "./lease.ts";
 import { configMapOwnerReference, ObjectOwner } from "./owner.ts";
 import { StateStore } from "./state-store.ts";
 
-export const STATUS_PATH = "/internal/v1/ha";
-
 export interface HighAvailabilityOptions {
   readonly config: KubeConfig;
   readonly settings: HaSettings;
   readonly manager: Replication;
   readonly logger: Pick<Logger, "info" | "warn">;
   readonly registry: Registry;
-  /** Where other replicas reach this one's HTTP API. */
+  /** Where other replicas reach this one's internal API (published on the Lease). */
   readonly address: string;
+  /** Authenticates this replica's calls to the others. */
+  readonly credentials: () => Record<string, string>;
+  /** What this replica's catalog says of a service, to check opens other replicas report. */
+  readonly connectionTerms: (serviceKey: string) => ConnectionTerms | null;
   /** Express's compiled trust-proxy function. */
   readonly trustProxy: (address: string, hop: number) => boolean;
   /** Told when this replica becomes the leader (e.g. to write every policy's status again). */
@@ -33,7 +35,8 @@ export interface HighAvailabilityOptions {
 /**
  * Several replicas of the operator, one leader: the Lease elects it, the state store replicates
  * the balancer state it owns, and the connection front makes followers count connections
- * through it. Every replica serves every read.
+ * through it. Every replica serves every read. Replicas talk to each other on the internal API
+ * only (src/http/internal-app.ts), authenticated by their ServiceAccount (peer-auth.ts).
  */
 export class HighAvailability {
   readonly identity: string;
@@ -96,6 +99,8 @@ export class HighAvailability {
       trustProxy: options.trustProxy,
       logger,
       metrics: this.metrics,
+      credentials: options.credentials,
+      connectionTerms: options.connectionTerms,
       // A change the leader acknowledged but may not have written when it died must outlive the
       // failover, to reach the next leader; tombstones must outlive such reports.
       retentionMs: retention,
@@ -171,20 +176,16 @@ export class HighAvailability {
   }
 
   /**
-   * The internal routes and, on followers, the connection routes. Returns false to leave the
-   * request to the app; `local` is the app, for requests the leader did not answer.
+   * On followers, the public connection routes (forwarded to the leader). Returns false to
+   * leave the request to the app; `local` is the app, for requests the leader did not answer.
    */
   handle(req: IncomingMessage, res: ServerResponse, local: () => void): boolean {
-    if (req.method === "GET" && req.url === STATUS_PATH) {
-      const body = JSON.stringify(this.status());
-      res.writeHead(200, {
-        "content-type": "application/json; charset=utf-8",
-        "content-length": Buffer.byteLength(body),
-      });
-      res.end(body);
-      return true;
-    }
     return this.front.handle(req, res, local);
+  }
+
+  /** POST /internal/v1/connections/reconcile; throws the ApiError to answer. */
+  reconcile(body: unknown): { opened: number; closed: number } {
+    return this.front.reconcileBody(body);
   }
 
   status() {

@@ -4,10 +4,12 @@ import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { BlockingQueries } from "./blocking.ts";
 import { ChangeWaiters } from "./change-waiters.ts";
-import { Decisions } from "./decisions.ts";
+import { type DecisionRequest, Decisions } from "./decisions.ts";
 import { endpointJson } from "./endpoint-json.ts";
-import { ApiError, toApiError } from "./errors.ts";
+import { ApiError, errorJson, toApiError } from "./errors.ts";
+import { MAX_PUBLIC_BODY_BYTES, requestLimits } from "./limits.ts";
 import { openApiDocument } from "./openapi.ts";
+import { expressPath, type PublicRouteId, type RouteSpec, routesOf } from "./routes.ts";
 
 export interface AppOptions {
   readonly discovery: Discovery;
@@ -21,8 +23,65 @@ export interface AppOptions {
   readonly waiters?: ChangeWaiters;
 }
 
-function sendError(res: Response, error: ApiError): void {
-  res.status(error.status).json({ error: { code: error.code, message: error.message } });
+function requestOf(req: Request): DecisionRequest {
+  return {
+    namespace: req.params.namespace as string,
+    name: req.params.name as string,
+    query: req.query,
+    callerIp: req.ip,
+  };
+}
+
+/** Opening and releasing a counted connection: public routes, and the leader's internal ones. */
+export function connectionHandlers(discovery: Discovery, decisions: Decisions) {
+  const open: express.RequestHandler = (req, res) => {
+    const { entry, result } = decisions.run(requestOf(req), "open");
+    res.status(201).json({
+      id: result.id,
+      service: { namespace: entry.namespace, name: entry.name },
+      strategy: result.strategy,
+      endpoint: endpointJson(result.endpoint),
+      expiresAt: new Date(result.expiresAt).toISOString(),
+    });
+  };
+  const release: express.RequestHandler = (req, res) => {
+    const id = req.params.id as string;
+    if (!discovery.closeConnection(id)) {
+      throw new ApiError(
+        "ConnectionNotFound",
+        `connection ${JSON.stringify(id)} is unknown, expired or already released`,
+      );
+    }
+    res.status(204).end();
+  };
+  return { openConnection: open, releaseConnection: release };
+}
+
+/** Registers each route of the table with its handler, in the table's order. */
+export function serveRoutes<Id extends string>(
+  app: express.Express,
+  routes: readonly RouteSpec[],
+  handlers: Record<Id, express.RequestHandler>,
+): void {
+  for (const route of routes) {
+    const handler = handlers[route.id as Id];
+    if (handler === undefined) throw new Error(`route ${route.id} has no handler`);
+    const method = route.method.toLowerCase() as "get" | "post" | "delete";
+    app[method](expressPath(route.path), handler);
+  }
+}
+
+/** The answer to an unknown route, and the error envelope for whatever a handler throws. */
+export function answerErrors(app: express.Express, logger: Logger): void {
+  app.use((req, _res, next) => {
+    next(new ApiError("RouteNotFound", `no route ${req.method} ${req.path}; see /openapi.json`));
+  });
+  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
+    const apiError = toApiError(error);
+    if (apiError.status >= 500)
+      logger.error({ err: error, method: req.method, url: req.originalUrl }, "request failed");
+    res.status(apiError.status).set(apiError.headers).json(errorJson(apiError));
+  });
 }
 
 /** The discovery API. Interfaces read the catalog through `discovery`; they never talk to Kubernetes. */
@@ -48,98 +107,59 @@ export function createApp(options: AppOptions): express.Express {
     });
   }
 
+  app.use(requestLimits(MAX_PUBLIC_BODY_BYTES));
+
   const decisions = new Decisions(discovery);
   const blocking = new BlockingQueries(
     discovery,
     options.waiters ?? new ChangeWaiters(discovery.catalog),
+    Math.random,
+    () => metrics.waitersRefused.inc(),
   );
-  const requestOf = (req: Request) => ({
-    namespace: req.params.namespace as string,
-    name: req.params.name as string,
-    query: req.query,
-    callerIp: req.ip,
-  });
 
-  app.get("/v1/services", async (req, res) => {
-    if (!(await blocking.catalog(req, res))) return;
-    res.json({
-      services: discovery.summaries().map(({ version: _version, ...summary }) => summary),
-    });
-  });
+  const handlers: Record<PublicRouteId, express.RequestHandler> = {
+    listServices: async (req, res) => {
+      if (!(await blocking.catalog(req, res))) return;
+      res.json({
+        services: discovery.summaries().map(({ version: _version, ...summary }) => summary),
+      });
+    },
+    listEndpoints: async (req, res) => {
+      if (!(await blocking.service(req, res))) return;
+      const { entry, result } = decisions.run(requestOf(req), "select");
+      res.json({
+        service: { namespace: entry.namespace, name: entry.name },
+        strategy: result.strategy,
+        version: entry.version,
+        endpoints: result.endpoints.map(endpointJson),
+      });
+    },
+    pickEndpoint: (req, res) => {
+      const reply = decisions.pick(requestOf(req));
+      res.status(reply.status).json(reply.body);
+    },
+    ...connectionHandlers(discovery, decisions),
+    healthz: (_req, res) => {
+      res.json({ status: "ok" });
+    },
+    readyz: (_req, res) => {
+      const ready = options.isReady();
+      res.status(ready ? 200 : 503).json({
+        status: ready
+          ? "ready"
+          : "not ready: the catalog has not been loaded yet, or (with several replicas) the leader is not known yet",
+      });
+    },
+    metrics: async (_req, res) => {
+      res.set("Content-Type", metrics.registry.contentType);
+      res.send(await metrics.registry.metrics());
+    },
+    openapi: (_req, res) => {
+      res.json(openApiDocument);
+    },
+  };
+  serveRoutes(app, routesOf("public"), handlers);
 
-  app.get("/v1/services/:namespace/:name/endpoints", async (req, res) => {
-    if (!(await blocking.service(req, res))) return;
-    const { entry, result } = decisions.run(requestOf(req), "select");
-    res.json({
-      service: { namespace: entry.namespace, name: entry.name },
-      strategy: result.strategy,
-      version: entry.version,
-      endpoints: result.endpoints.map(endpointJson),
-    });
-  });
-
-  app.get("/v1/services/:namespace/:name/pick", (req, res) => {
-    const reply = decisions.pick(requestOf(req));
-    res.status(reply.status).json(reply.body);
-  });
-
-  app.post("/v1/services/:namespace/:name/connections", (req, res) => {
-    const { entry, result } = decisions.run(requestOf(req), "open");
-    res.status(201).json({
-      id: result.id,
-      service: { namespace: entry.namespace, name: entry.name },
-      strategy: result.strategy,
-      endpoint: endpointJson(result.endpoint),
-      expiresAt: new Date(result.expiresAt).toISOString(),
-    });
-  });
-
-  app.delete("/v1/connections/:id", (req, res) => {
-    const id = req.params.id as string;
-    if (!discovery.closeConnection(id)) {
-      throw new ApiError(
-        404,
-        "ConnectionNotFound",
-        `connection ${JSON.stringify(id)} is unknown, expired or already released`,
-      );
-    }
-    res.status(204).end();
-  });
-
-  app.get("/healthz", (_req, res) => {
-    res.json({ status: "ok" });
-  });
-
-  app.get("/readyz", (_req, res) => {
-    const ready = options.isReady();
-    res.status(ready ? 200 : 503).json({
-      status: ready
-        ? "ready"
-        : "not ready: the catalog has not been loaded yet, or (with several replicas) the leader is not known yet",
-    });
-  });
-
-  app.get("/metrics", async (_req, res) => {
-    res.set("Content-Type", metrics.registry.contentType);
-    res.send(await metrics.registry.metrics());
-  });
-
-  app.get("/openapi.json", (_req, res) => {
-    res.json(openApiDocument);
-  });
-
-  app.use((req, _res, next) => {
-    next(
-      new ApiError(404, "RouteNotFound", `no route ${req.method} ${req.path}; see /openapi.json`),
-    );
-  });
-
-  app.use((error: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const apiError = toApiError(error);
-    if (apiError.status >= 500)
-      logger.error({ err: error, method: req.method, url: req.originalUrl }, "request failed");
-    sendError(res, apiError);
-  });
-
+  answerErrors(app, logger);
   return app;
 }

@@ -10,13 +10,17 @@
  * index greater than the catalog's: it comes from before a restart or from another replica, and
  * waiting for this server to catch up with it could take arbitrarily long. Shutting down
  * answers every waiting request at once, so a SIGTERM stays graceful.
+ *
+ * At most `--max-blocking-waiters` requests wait at once; one more that would wait is answered
+ * at once with 429 TooManyWaiters and Retry-After, rather than with the unchanged answer, which
+ * a client would take as its cue to ask again at once (a busy loop).
  */
 import type { Request, Response } from "express";
 import { type CatalogEntry, serviceKey } from "../catalog/catalog.ts";
 import type { Discovery } from "../discovery/discovery.ts";
 import { tryParseDuration } from "../policy/duration.ts";
 import type { ChangeWaiters, WaitOutcome } from "./change-waiters.ts";
-import { invalidParameter } from "./errors.ts";
+import { ApiError, invalidParameter } from "./errors.ts";
 import { selectOptionsFrom } from "./parameters.ts";
 
 export const INDEX_HEADER = "X-Konsul-Index";
@@ -58,10 +62,18 @@ export class BlockingQueries {
   private readonly waiters: ChangeWaiters;
   private readonly random: () => number;
 
-  constructor(discovery: Discovery, waiters: ChangeWaiters, random: () => number = Math.random) {
+  private readonly onRefused: () => void;
+
+  constructor(
+    discovery: Discovery,
+    waiters: ChangeWaiters,
+    random: () => number = Math.random,
+    onRefused: () => void = () => {},
+  ) {
     this.discovery = discovery;
     this.waiters = waiters;
     this.random = random;
+    this.onRefused = onRefused;
   }
 
   /**
@@ -120,6 +132,13 @@ export class BlockingQueries {
   }
 
   private async wait(key: string | null, blocking: Blocking, res: Response): Promise<WaitOutcome> {
+    if (this.waiters.full) {
+      this.onRefused();
+      throw new ApiError(
+        "TooManyWaiters",
+        `${this.waiters.size} blocking queries are waiting, the most this server holds (--max-blocking-waiters ${this.waiters.limit}); retry later`,
+      );
+    }
     const jitter = this.random() * (blocking.waitMs / JITTER_DIVISOR);
     const wait = this.waiters.wait(key, blocking.waitMs + jitter);
     // A client that hangs up stops waiting, so abandoned requests hold nothing.

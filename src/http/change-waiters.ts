@@ -21,7 +21,12 @@ export interface ChangeWaitersOptions {
   readonly now?: () => number;
   /** Told the number of waiters whenever it changes (a metrics gauge). */
   readonly onCount?: (count: number) => void;
+  /** The most requests waiting at once (each holds a socket and its buffers). */
+  readonly limit?: number;
 }
+
+/** About 9 KiB of heap each while they wait (test/http/blocking-crowd.test.ts): ~90 MiB. */
+export const DEFAULT_MAX_WAITERS = 10_000;
 
 interface Waiter {
   /** The service key watched, or null for any change. */
@@ -39,6 +44,7 @@ const SETTLE_BATCH = 64;
 export class ChangeWaiters {
   private readonly now: () => number;
   private readonly onCount: ((count: number) => void) | undefined;
+  readonly limit: number;
   private readonly byKey = new Map<string | typeof ANY_CHANGE, Set<Waiter>>();
   /** Waiters by deadline, earliest at 0. */
   private readonly heap: Waiter[] = [];
@@ -50,12 +56,18 @@ export class ChangeWaiters {
   constructor(catalog: Catalog, options: ChangeWaitersOptions = {}) {
     this.now = options.now ?? (() => performance.now());
     this.onCount = options.onCount;
+    this.limit = options.limit ?? DEFAULT_MAX_WAITERS;
     this.stopListening = catalog.onChange((keys) => this.changed(keys));
   }
 
   /** How many requests are waiting. */
   get size(): number {
     return this.heap.length;
+  }
+
+  /** Whether another wait would exceed the limit: the caller answers at once instead. */
+  get full(): boolean {
+    return this.heap.length >= this.limit;
   }
 
   /**

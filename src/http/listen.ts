@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type express from "express";
+import { answerClientErrors, MAX_HEADER_BYTES } from "./limits.ts";
 
 export interface Listening {
   readonly server: Server;
@@ -20,9 +21,10 @@ export function listen(
   fastPath?: FastPath,
 ): Promise<Listening> {
   return new Promise((resolve, reject) => {
-    const server = createServer((req, res) => {
+    const server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
       if (!fastPath?.(req, res)) app(req, res);
     });
+    answerClientErrors(server);
     server.listen(port, host);
     server.once("error", reject);
     server.once("listening", () => {

@@ -1,325 +1,224 @@
 import { STRATEGY_NAMES } from "../balancer/strategy.ts";
+import { API_ERROR_CODES, API_ERRORS, type ApiErrorCode } from "./errors.ts";
+import {
+  type Exposure,
+  PARAMETERS,
+  type ParameterName,
+  type RouteSpec,
+  ref,
+  routesOf,
+} from "./routes.ts";
 
 const json = (schema: object) => ({ "application/json": { schema } });
-const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
-const param = (name: string) => ({ $ref: `#/components/parameters/${name}` });
-const errorReply = (description: string) => ({ description, content: json(ref("Error")) });
 
-const selectionParameters = [
-  param("namespace"),
-  param("name"),
-  param("lb"),
-  param("limit"),
-  param("client-ip"),
-  param("session-key"),
-  param("client-region"),
-  param("health-filter"),
-];
+/** The error answers of a route, one per status, naming the codes it can answer with it. */
+function errorAnswers(codes: readonly ApiErrorCode[]): Record<string, object> {
+  const byStatus = new Map<number, ApiErrorCode[]>();
+  for (const code of codes) {
+    const status = API_ERRORS[code];
+    byStatus.set(status, [...(byStatus.get(status) ?? []), code]);
+  }
+  const answers: Record<string, object> = {};
+  for (const [status, list] of byStatus) {
+    const description =
+      list.length === 1 ? list[0] : `${list.slice(0, -1).join(", ")} or ${list.at(-1)}`;
+    answers[String(status)] = { description, content: json(ref("Error")) };
+  }
+  return answers;
+}
 
-/** Blocking queries: the version in every answer, and the parameters that wait for a newer one. */
-const indexHeader = {
-  "X-Konsul-Index": {
-    description:
-      "The catalog's index (/v1/services) or the service's version (endpoints): pass it back as index to wait for a change",
-    schema: { type: "integer", minimum: 0 },
+function operation(route: RouteSpec): object {
+  const answers: Record<string, object> = {};
+  for (const [status, answer] of Object.entries(route.answers)) {
+    answers[status] = {
+      description: answer.description,
+      ...(answer.headers ? { headers: answer.headers } : {}),
+      ...(answer.schema
+        ? { content: { [answer.contentType ?? "application/json"]: { schema: answer.schema } } }
+        : {}),
+    };
+  }
+  return {
+    operationId: route.id,
+    summary: route.summary,
+    ...(route.parameters.length > 0
+      ? {
+          parameters: route.parameters.map((name) => ({
+            $ref: `#/components/parameters/${name}`,
+          })),
+        }
+      : {}),
+    ...(route.body ? { requestBody: { required: true, content: json(route.body) } } : {}),
+    // Every route: the request limits (src/http/limits.ts).
+    responses: {
+      ...answers,
+      ...errorAnswers([
+        ...new Set([...route.errors, "PayloadTooLarge", "HeadersTooLarge"] as const),
+      ]),
+    },
+  };
+}
+
+function paths(exposure: Exposure): Record<string, Record<string, object>> {
+  const result: Record<string, Record<string, object>> = {};
+  for (const route of routesOf(exposure)) {
+    result[route.path] ??= {};
+    (result[route.path] as Record<string, object>)[route.method.toLowerCase()] = operation(route);
+  }
+  return result;
+}
+
+function parameters(exposure: Exposure): Record<string, object> {
+  const used = new Set(routesOf(exposure).flatMap((route) => route.parameters));
+  const result: Record<string, object> = {};
+  for (const name of Object.keys(PARAMETERS) as ParameterName[]) {
+    if (!used.has(name)) continue;
+    const { in: where, ...rest } = PARAMETERS[name];
+    result[name] = { name, in: where, ...(where === "path" ? { required: true } : {}), ...rest };
+  }
+  return result;
+}
+
+/** The routes of one port as OpenAPI 3.1, derived from the route table. */
+export function openApiDocumentOf(exposure: Exposure) {
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: exposure === "public" ? "konsul-lb discovery API" : "konsul-lb internal API",
+      version: "v1",
+      description:
+        exposure === "public"
+          ? "Load-balancing decisions for the services in the catalog: ordered endpoint lists, single picks and counted connections."
+          : "Replica to replica: leadership status and connection changes handed to the leader. Every request carries the operator's ServiceAccount token.",
+    },
+    paths: paths(exposure),
+    components: { parameters: parameters(exposure), schemas: SCHEMAS },
+  };
+}
+
+const SCHEMAS = {
+  Strategy: { type: "string", enum: [...STRATEGY_NAMES] },
+  ServiceRef: {
+    type: "object",
+    required: ["namespace", "name"],
+    properties: { namespace: { type: "string" }, name: { type: "string" } },
+  },
+  ServiceSummary: {
+    type: "object",
+    required: ["namespace", "name", "strategy", "policy", "endpoints"],
+    properties: {
+      namespace: { type: "string" },
+      name: { type: "string" },
+      strategy: ref("Strategy"),
+      policy: {
+        type: ["string", "null"],
+        description: "Name of the LoadBalancingPolicy, or null",
+      },
+      endpoints: {
+        type: "object",
+        required: ["total", "healthy"],
+        properties: { total: { type: "integer" }, healthy: { type: "integer" } },
+      },
+    },
+  },
+  Endpoint: {
+    type: "object",
+    required: [
+      "address",
+      "port",
+      "ports",
+      "identity",
+      "zone",
+      "region",
+      "node",
+      "weight",
+      "healthy",
+      "ready",
+      "serving",
+      "terminating",
+    ],
+    properties: {
+      address: { type: "string" },
+      port: { type: ["integer", "null"] },
+      ports: { type: "object", additionalProperties: { type: "integer" } },
+      identity: { type: "string", description: "Pod name where known, else address:port" },
+      zone: { type: ["string", "null"] },
+      region: { type: ["string", "null"] },
+      node: { type: ["string", "null"] },
+      weight: { type: "integer", minimum: 1, maximum: 1000 },
+      healthy: { type: "boolean" },
+      ready: { type: "boolean" },
+      serving: { type: "boolean" },
+      terminating: { type: "boolean" },
+    },
+  },
+  Status: { type: "object", required: ["status"], properties: { status: { type: "string" } } },
+  HaStatus: {
+    type: "object",
+    required: ["identity", "leading", "epoch", "leader", "stateEpoch", "pending"],
+    properties: {
+      identity: { type: "string" },
+      leading: { type: "boolean" },
+      epoch: { type: ["integer", "null"] },
+      leader: {
+        type: ["object", "null"],
+        properties: { identity: { type: "string" }, address: { type: ["string", "null"] } },
+      },
+      stateEpoch: { type: "integer" },
+      pending: {
+        type: "object",
+        properties: {
+          opens: { type: "integer" },
+          closes: { type: "integer" },
+          unacknowledged: { type: "integer" },
+        },
+      },
+    },
+  },
+  ReconcileRequest: {
+    type: "object",
+    required: ["from", "opens", "closes"],
+    properties: {
+      from: { type: "string" },
+      opens: {
+        type: "array",
+        items: {
+          type: "object",
+          required: ["id", "service", "identity", "expiresAt"],
+          properties: {
+            id: { type: "string" },
+            service: { type: "string", description: "namespace/name" },
+            identity: { type: "string", description: "The endpoint's identity" },
+            expiresAt: { type: "integer", description: "Milliseconds since the epoch" },
+          },
+        },
+      },
+      closes: { type: "array", items: { type: "string" } },
+    },
+  },
+  ReconcileResult: {
+    type: "object",
+    required: ["opened", "closed"],
+    properties: { opened: { type: "integer" }, closed: { type: "integer" } },
+  },
+  Error: {
+    type: "object",
+    required: ["error"],
+    properties: {
+      error: {
+        type: "object",
+        required: ["code", "message"],
+        properties: {
+          code: {
+            type: "string",
+            enum: API_ERROR_CODES,
+          },
+          message: { type: "string" },
+        },
+      },
+    },
   },
 };
-const blockingParameters = [param("index"), param("wait")];
 
-const selectionErrors = {
-  "400": errorReply("InvalidParameter, UnknownStrategy or MissingSessionKey"),
-  "404": errorReply("ServiceNotFound"),
-  "503": errorReply("NoEndpoints"),
-};
-
-/** The discovery API as OpenAPI 3.1; a test keeps it in step with the routes the app serves. */
-export const openApiDocument = {
-  openapi: "3.1.0",
-  info: {
-    title: "konsul-lb discovery API",
-    version: "v1",
-    description:
-      "Load-balancing decisions for the services in the catalog: ordered endpoint lists, single picks and counted connections.",
-  },
-  paths: {
-    "/v1/services": {
-      get: {
-        operationId: "listServices",
-        summary: "Every service in the catalog with its strategy, policy and endpoint counts",
-        parameters: blockingParameters,
-        responses: {
-          "200": {
-            description: "The services, sorted by namespace and name",
-            headers: indexHeader,
-            content: json({
-              type: "object",
-              required: ["services"],
-              properties: { services: { type: "array", items: ref("ServiceSummary") } },
-            }),
-          },
-        },
-      },
-    },
-    "/v1/services/{namespace}/{name}/endpoints": {
-      get: {
-        operationId: "listEndpoints",
-        summary: "The service's endpoints, best first by its strategy",
-        parameters: [...selectionParameters, ...blockingParameters],
-        responses: {
-          "200": {
-            description: "Ordered endpoints",
-            headers: indexHeader,
-            content: json({
-              type: "object",
-              required: ["service", "strategy", "version", "endpoints"],
-              properties: {
-                service: ref("ServiceRef"),
-                strategy: ref("Strategy"),
-                version: { type: "integer" },
-                endpoints: { type: "array", items: ref("Endpoint") },
-              },
-            }),
-          },
-          ...selectionErrors,
-        },
-      },
-    },
-    "/v1/services/{namespace}/{name}/pick": {
-      get: {
-        operationId: "pickEndpoint",
-        summary: "One endpoint chosen by the service's strategy",
-        parameters: selectionParameters,
-        responses: {
-          "200": {
-            description: "The chosen endpoint",
-            content: json({
-              type: "object",
-              required: ["service", "strategy", "version", "endpoint"],
-              properties: {
-                service: ref("ServiceRef"),
-                strategy: ref("Strategy"),
-                version: { type: "integer" },
-                endpoint: ref("Endpoint"),
-              },
-            }),
-          },
-          ...selectionErrors,
-        },
-      },
-    },
-    "/v1/services/{namespace}/{name}/connections": {
-      post: {
-        operationId: "openConnection",
-        summary:
-          "Choose an endpoint (least-connections unless lb says otherwise) and count a connection on it until released or timed out",
-        parameters: selectionParameters,
-        responses: {
-          "201": {
-            description: "The counted connection",
-            content: json({
-              type: "object",
-              required: ["id", "service", "strategy", "endpoint", "expiresAt"],
-              properties: {
-                id: { type: "string" },
-                service: ref("ServiceRef"),
-                strategy: ref("Strategy"),
-                endpoint: ref("Endpoint"),
-                expiresAt: { type: "string", format: "date-time" },
-              },
-            }),
-          },
-          ...selectionErrors,
-        },
-      },
-    },
-    "/v1/connections/{id}": {
-      delete: {
-        operationId: "releaseConnection",
-        summary: "Release a counted connection",
-        parameters: [{ name: "id", in: "path", required: true, schema: { type: "string" } }],
-        responses: {
-          "204": { description: "Released" },
-          "404": errorReply("ConnectionNotFound: unknown, expired or already released"),
-        },
-      },
-    },
-    "/healthz": {
-      get: {
-        operationId: "healthz",
-        summary: "Liveness",
-        responses: { "200": { description: "The process is alive", content: json(ref("Status")) } },
-      },
-    },
-    "/readyz": {
-      get: {
-        operationId: "readyz",
-        summary: "Readiness: 200 once the source has loaded the catalog",
-        responses: {
-          "200": { description: "Ready", content: json(ref("Status")) },
-          "503": { description: "Not ready yet", content: json(ref("Status")) },
-        },
-      },
-    },
-    "/metrics": {
-      get: {
-        operationId: "metrics",
-        summary: "Prometheus metrics",
-        responses: {
-          "200": {
-            description: "Text exposition format",
-            content: { "text/plain": { schema: { type: "string" } } },
-          },
-        },
-      },
-    },
-    "/openapi.json": {
-      get: {
-        operationId: "openapi",
-        summary: "This document",
-        responses: { "200": { description: "OpenAPI 3.1", content: json({ type: "object" }) } },
-      },
-    },
-  },
-  components: {
-    parameters: {
-      namespace: { name: "namespace", in: "path", required: true, schema: { type: "string" } },
-      name: { name: "name", in: "path", required: true, schema: { type: "string" } },
-      lb: {
-        name: "lb",
-        in: "query",
-        description:
-          "Strategy for this request; default: the service's policy, else the server default",
-        schema: ref("Strategy"),
-      },
-      limit: {
-        name: "limit",
-        in: "query",
-        description: "At most this many endpoints; 0 = all",
-        schema: { type: "integer", minimum: 0, maximum: 10000, default: 0 },
-      },
-      "client-ip": {
-        name: "client-ip",
-        in: "query",
-        description: "Client IP for ip-hash and hashOn client-ip; default: the caller's address",
-        schema: { type: "string", oneOf: [{ format: "ipv4" }, { format: "ipv6" }] },
-      },
-      "session-key": {
-        name: "session-key",
-        in: "query",
-        description: "Key for ring-hash and maglev with hashOn session-key",
-        schema: { type: "string", maxLength: 1024 },
-      },
-      "client-region": {
-        name: "client-region",
-        in: "query",
-        description: "Client region for latency-based",
-        schema: { type: "string", maxLength: 1024 },
-      },
-      index: {
-        name: "index",
-        in: "query",
-        description:
-          "Blocking query: hold the answer until the X-Konsul-Index is greater than this (or wait elapses). Answered at once when it already is, when the index is greater than the catalog's (an index from before a restart), or for an unknown service (404)",
-        schema: { type: "integer", minimum: 0 },
-      },
-      wait: {
-        name: "wait",
-        in: "query",
-        description:
-          "With index: the longest to hold the answer, a duration such as 30s or 5m; default and maximum 5m, stretched by up to 1/16 at random. Without index it has no effect",
-        schema: { type: "string", examples: ["30s", "5m"] },
-      },
-      "health-filter": {
-        name: "health-filter",
-        in: "query",
-        description:
-          "Leave out unhealthy endpoints (all are used when none is healthy); default: the policy's, else true",
-        schema: { type: "string", enum: ["true", "false"] },
-      },
-    },
-    schemas: {
-      Strategy: { type: "string", enum: [...STRATEGY_NAMES] },
-      ServiceRef: {
-        type: "object",
-        required: ["namespace", "name"],
-        properties: { namespace: { type: "string" }, name: { type: "string" } },
-      },
-      ServiceSummary: {
-        type: "object",
-        required: ["namespace", "name", "strategy", "policy", "endpoints"],
-        properties: {
-          namespace: { type: "string" },
-          name: { type: "string" },
-          strategy: ref("Strategy"),
-          policy: {
-            type: ["string", "null"],
-            description: "Name of the LoadBalancingPolicy, or null",
-          },
-          endpoints: {
-            type: "object",
-            required: ["total", "healthy"],
-            properties: { total: { type: "integer" }, healthy: { type: "integer" } },
-          },
-        },
-      },
-      Endpoint: {
-        type: "object",
-        required: [
-          "address",
-          "port",
-          "ports",
-          "identity",
-          "zone",
-          "region",
-          "node",
-          "weight",
-          "healthy",
-          "ready",
-          "serving",
-          "terminating",
-        ],
-        properties: {
-          address: { type: "string" },
-          port: { type: ["integer", "null"] },
-          ports: { type: "object", additionalProperties: { type: "integer" } },
-          identity: { type: "string", description: "Pod name where known, else address:port" },
-          zone: { type: ["string", "null"] },
-          region: { type: ["string", "null"] },
-          node: { type: ["string", "null"] },
-          weight: { type: "integer", minimum: 1, maximum: 1000 },
-          healthy: { type: "boolean" },
-          ready: { type: "boolean" },
-          serving: { type: "boolean" },
-          terminating: { type: "boolean" },
-        },
-      },
-      Status: { type: "object", required: ["status"], properties: { status: { type: "string" } } },
-      Error: {
-        type: "object",
-        required: ["error"],
-        properties: {
-          error: {
-            type: "object",
-            required: ["code", "message"],
-            properties: {
-              code: {
-                type: "string",
-                enum: [
-                  "InvalidParameter",
-                  "UnknownStrategy",
-                  "MissingSessionKey",
-                  "ServiceNotFound",
-                  "ConnectionNotFound",
-                  "RouteNotFound",
-                  "NoEndpoints",
-                  "Internal",
-                ],
-              },
-              message: { type: "string" },
-            },
-          },
-        },
-      },
-    },
-  },
-} as const;
+/** The discovery API: what `/openapi.json` serves. */
+export const openApiDocument = openApiDocumentOf("public");

@@ -2,16 +2,6 @@ import { isIP } from "node:net";
 import type { SelectOptions } from "../balancer/manager.ts";
 import { invalidParameter } from "./errors.ts";
 
-/** Query parameters of the selection routes, with the plan's names. */
-export const SELECTION_PARAMETERS = [
-  "lb",
-  "limit",
-  "client-ip",
-  "session-key",
-  "client-region",
-  "health-filter",
-] as const;
-
 const MAX_LIMIT = 10_000;
 const MAX_TEXT = 1024;
 

@@ -1,8 +1,8 @@
 import { KubeConfig } from "@kubernetes/client-node";
 import { type Catalog, type ServiceEntry, serviceKey } from "../catalog/catalog.ts";
 import type { Prober } from "../health/prober.ts";
-import type { ControllerMetrics } from "./controller-metrics.ts";
 import type { Logger } from "../shared/logger.ts";
+import type { ControllerMetrics } from "./controller-metrics.ts";
 import type { InformerTiming } from "./informer.ts";
 import { PolicyStatusWriter, verdicts } from "./policy-status.ts";
 import { KubernetesSource } from "./source.ts";

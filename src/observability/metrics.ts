@@ -24,6 +24,8 @@ export class Metrics {
   readonly dnsTruncated: Counter<"transport">;
   readonly dnsDropped: Counter<"reason">;
   readonly blockingWaiters: Gauge;
+  readonly connectionsRefused: Counter<"service">;
+  readonly waitersRefused: Counter;
   private readonly flushers = new Set<() => void>();
 
   /**
@@ -95,6 +97,17 @@ export class Metrics {
     this.blockingWaiters = new Gauge({
       name: "konsul_lb_blocking_waiters",
       help: "HTTP blocking queries waiting for a change (index and wait parameters).",
+      registers,
+    });
+    this.connectionsRefused = new Counter({
+      name: "konsul_lb_connections_refused_total",
+      help: "Connection opens refused with 429 TooManyConnections: the service's or the server's cap was reached.",
+      labelNames: ["service"],
+      registers,
+    });
+    this.waitersRefused = new Counter({
+      name: "konsul_lb_blocking_waiters_refused_total",
+      help: "Blocking queries refused with 429 TooManyWaiters: the server's cap of waiting requests was reached.",
       registers,
     });
     new Gauge({

@@ -3,6 +3,9 @@
 // replica they went through, and failovers (kill -9, SIGTERM, SIGSTOP) that lose nothing.
 
 import { execFile } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import {
@@ -17,6 +20,7 @@ import { decodeSnapshot, SNAPSHOT_KEY, type Snapshot } from "../../src/ha/snapsh
 import { type ServingCli, serveCli } from "../support/cli.ts";
 import { watchContinuously } from "../support/watch.ts";
 import {
+  type AccountToken,
   clients,
   clusterAvailable,
   createNamespace,
@@ -26,6 +30,7 @@ import {
   deleteNamespace,
   deleteNode,
   loadKubeConfig,
+  serviceAccountToken,
   setPodStatus,
   testKubeconfigPath,
   waitFor,
@@ -82,6 +87,9 @@ describe.skipIf(!clusterAvailable())("three replicas against the real API server
   const stopWatches: (() => void)[] = [];
   const journal: string[] = [];
   let serviceKey: string;
+  /** The operator's ServiceAccount: every replica shows its token on the internal API. */
+  let account: AccountToken;
+  let scratch: string;
 
   async function startReplica(name: string): Promise<Replica> {
     const cli = await serveCli(
@@ -100,6 +108,10 @@ describe.skipIf(!clusterAvailable())("three replicas against the real API server
         `${RETRY_MS}ms`,
         "--state-interval",
         `${STATE_INTERVAL_MS}ms`,
+        "--internal-addr",
+        "127.0.0.1:0",
+        "--token-file",
+        account.path,
       ],
       { POD_NAME: name },
     );
@@ -131,7 +143,10 @@ describe.skipIf(!clusterAvailable())("three replicas against the real API server
   }
 
   async function status(replica: Replica): Promise<HaStatus> {
-    return (await (await fetch(`${replica.cli.url}/internal/v1/ha`)).json()) as HaStatus;
+    const response = await fetch(`${replica.cli.internalUrl}/internal/v1/ha`, {
+      headers: { authorization: `Bearer ${account.token}` },
+    });
+    return (await response.json()) as HaStatus;
   }
 
   /** The one replica that says it leads, once the others agree it does. */
@@ -393,6 +408,8 @@ describe.skipIf(!clusterAvailable())("three replicas against the real API server
       "--timeout=60s",
     ]);
     namespace = await createNamespace(core, "ha-replicas-");
+    scratch = await mkdtemp(join(tmpdir(), "konsul-lb-ha-replicas-"));
+    account = await serviceAccountToken(core, namespace, "konsul-lb", scratch);
     serviceKey = `${namespace}/web`;
     await createNode(core, node, { region: "r", zone: "r-a" });
     await createService(core, namespace, "web", { app: "web" }, [{ name: "http", port: 80 }]);
@@ -430,6 +447,7 @@ describe.skipIf(!clusterAvailable())("three replicas against the real API server
   afterAll(async () => {
     for (const stop of stopWatches) stop();
     for (const replica of [...replicas]) await kill(replica, "SIGTERM");
+    if (scratch) await rm(scratch, { recursive: true, force: true });
     if (core) {
       await deleteNamespace(core, namespace);
       await deleteNode(core, node);

@@ -113,6 +113,12 @@ const CLUSTER_RULES: PolicyRule[] = [
   { apiGroups: ["lb.konsul.io"], resources: ["loadbalancingpolicies/status"], verbs: ["patch"] },
   { apiGroups: [""], resources: ["events"], verbs: ["create"] },
 ];
+/** With leader election: the internal API checks its callers' tokens. */
+const TOKEN_REVIEW_RULE: PolicyRule = {
+  apiGroups: ["authentication.k8s.io"],
+  resources: ["tokenreviews"],
+  verbs: ["create"],
+};
 
 function namespaceRules(
   leaseName: string,
@@ -698,7 +704,9 @@ function chartAgainstTheApiServer(helmBinary: HelmBinary): void {
 
     it("grants exactly the calls the operator makes", () => {
       const clusterRole = only(objects, "ClusterRole");
-      expect(clusterRole.rules).toEqual(CLUSTER_RULES);
+      expect(clusterRole.rules).toEqual(
+        effective.leaderElection.enabled ? [...CLUSTER_RULES, TOKEN_REVIEW_RULE] : CLUSTER_RULES,
+      );
       // Each kind the operator's informers list and watch, and no other, gets list and watch.
       const watched = Object.values(watchedKinds(loadKubeConfig())).map((kind) =>
         groupResource(kind.path),
@@ -847,11 +855,18 @@ function chartAgainstTheApiServer(helmBinary: HelmBinary): void {
     it("opens DNS ports (container 5353, Service UDP and TCP) only when DNS is on", () => {
       const main = container(only(objects, "Deployment"));
       const service = only(objects, "Service");
-      const containerPorts = (main.ports as any[]).map((p) => [
+      const allContainerPorts = (main.ports as any[]).map((p) => [
         p.name,
         p.containerPort,
         p.protocol,
       ]);
+      // The internal API's port (with leader election) is the container's, never the Service's.
+      const internal = allContainerPorts.filter(([portName]) => portName === "internal");
+      expect(internal).toEqual(
+        effective.leaderElection.enabled ? [["internal", settings.internalAddr.port, "TCP"]] : [],
+      );
+      expect((service.spec.ports as any[]).map((p) => p.name)).not.toContain("internal");
+      const containerPorts = allContainerPorts.filter(([portName]) => portName !== "internal");
       const servicePorts = (service.spec.ports as any[]).map((p) => [
         p.name,
         p.port,
@@ -940,7 +955,7 @@ function chartAgainstTheApiServer(helmBinary: HelmBinary): void {
     expect(policy.spec.ingress).toEqual([
       { ports: [{ port: "http", protocol: "TCP" }], from: monitoring.values.networkPolicy.from },
       {
-        ports: [{ port: "http", protocol: "TCP" }],
+        ports: [{ port: "internal", protocol: "TCP" }],
         from: [{ podSelector: { matchLabels: selector } }],
       },
     ]);
@@ -1061,6 +1076,8 @@ function chartAgainstTheApiServer(helmBinary: HelmBinary): void {
       env: Record<string, string>;
       kubeconfigPath: string;
       leaseName: string;
+      /** The ServiceAccount's token the kubeconfig holds. */
+      token: string;
     }> {
       const core: CoreV1Api = kube.core;
       // A kubeconfig with nothing but the ServiceAccount's token.
@@ -1099,7 +1116,7 @@ function chartAgainstTheApiServer(helmBinary: HelmBinary): void {
       const args = (container(deployment).args as string[])
         .slice(1)
         .map((arg) => (arg === CONFIG_PATH ? configPath : arg));
-      return { args, env, kubeconfigPath, leaseName };
+      return { args, env, kubeconfigPath, leaseName, token: token.status.token };
     }
 
     it("installs without waiting for pods: every object of the release exists", async () => {
@@ -1180,7 +1197,11 @@ function chartAgainstTheApiServer(helmBinary: HelmBinary): void {
         },
       });
 
-      const { args, env, kubeconfigPath, leaseName } = await releaseOperatorCommand();
+      const { args, env, kubeconfigPath, leaseName, token } = await releaseOperatorCommand();
+      // The same token is what the replica shows on the internal API (in a pod: the mounted one).
+      const tokenPath = join(scratch, "service-account.token");
+      await writeFile(tokenPath, token);
+      const internalAuth = { authorization: `Bearer ${token}` };
       try {
         await runOperator();
       } catch (error) {
@@ -1195,18 +1216,30 @@ function chartAgainstTheApiServer(helmBinary: HelmBinary): void {
 
       async function runOperator(): Promise<void> {
         operator = await serveCli(
-          [...args, "--kubeconfig", kubeconfigPath, "--dns-addr", "127.0.0.1:0"],
+          [
+            ...args,
+            "--kubeconfig",
+            kubeconfigPath,
+            "--dns-addr",
+            "127.0.0.1:0",
+            "--internal-addr",
+            "127.0.0.1:0",
+            "--token-file",
+            tokenPath,
+          ],
           env,
         );
         const url = operator.url;
+        const internalUrl = operator.internalUrl;
 
         // list + watch of every watched kind: the catalog syncs.
         await waitFor("the catalog to sync", async () =>
           (await fetch(`${url}/readyz`)).status === 200 ? true : undefined,
         );
-        // Lease create and get: it leads.
+        // Lease create and get: it leads. (The internal API reviews the token: TokenReview create.)
         await waitFor("leadership", async () => {
-          const ha = (await (await fetch(`${url}/internal/v1/ha`)).json()) as { leading: boolean };
+          const response = await fetch(`${internalUrl}/internal/v1/ha`, { headers: internalAuth });
+          const ha = (await response.json()) as { leading?: boolean };
           return ha.leading ? true : undefined;
         });
         const lease = await kc
@@ -1318,6 +1351,7 @@ function chartAgainstTheApiServer(helmBinary: HelmBinary): void {
         ["create", "configmaps", { namespace }],
         ["update", "configmaps", { namespace, name: `${prefix}-0` }],
         ["delete", "configmaps", { namespace, name: `${prefix}-63` }],
+        ["create", "tokenreviews", { group: "authentication.k8s.io" }],
       ];
       const denied: [string, string, object][] = [
         ["get", "pods", { namespace: apps, name: "web-0" }],
@@ -1337,6 +1371,7 @@ function chartAgainstTheApiServer(helmBinary: HelmBinary): void {
         ["get", "configmaps", { namespace, name: `${prefix}-64` }],
         ["patch", "configmaps", { namespace, name: `${prefix}-0` }],
         ["list", "configmaps", { namespace: apps }],
+        ["create", "subjectaccessreviews", { group: "authorization.k8s.io" }],
       ];
       for (const [verb, resource, where] of allowed) {
         expect(

@@ -45,6 +45,7 @@ function load(
 
 const EXAMPLE_CONFIG = `
 httpAddr: 127.0.0.1:9090
+internalAddr: 127.0.0.1:9091
 logLevel: debug
 trustProxy: loopback
 defaultStrategy: least-request
@@ -63,6 +64,7 @@ describe("defaults", () => {
       kubeconfig: null,
       httpHost: "0.0.0.0",
       httpPort: 8080,
+      internalAddr: { host: "0.0.0.0", port: 8081 },
       defaultStrategy: "round-robin",
       enabledStrategies: [...STRATEGY_NAMES],
       healthFilter: true,
@@ -74,6 +76,9 @@ describe("defaults", () => {
       dnsDomain: "lb.konsul.local",
       dnsTtl: 5,
       dnsMaxAnswers: 8,
+      maxConnections: 100_000,
+      maxConnectionsPerService: 10_000,
+      maxBlockingWaiters: 10_000,
       ha: { ...DEFAULT_HA_SETTINGS, leaderElect: true },
     });
   });
@@ -156,6 +161,7 @@ describe("flags", () => {
       kubeconfig: null,
       httpHost: "127.0.0.1",
       httpPort: 9090,
+      internalAddr: { host: "127.0.0.1", port: 9091 },
       defaultStrategy: "least-request",
       enabledStrategies: STRATEGY_NAMES.filter((name) => name !== "ip-hash"),
       healthFilter: false,
@@ -167,6 +173,9 @@ describe("flags", () => {
       dnsDomain: "lb.konsul.local",
       dnsTtl: 5,
       dnsMaxAnswers: 8,
+      maxConnections: 100_000,
+      maxConnectionsPerService: 10_000,
+      maxBlockingWaiters: 10_000,
       ha: { ...DEFAULT_HA_SETTINGS, leaderElect: true },
     });
   });
@@ -383,10 +392,10 @@ describe("invalid values", () => {
 
 describe("command line", () => {
   const FLAGS =
-    "the flags are --file, --source, --kubeconfig, --config, --http-addr, --default-strategy, --log-level, " +
-    "--trust-proxy, --dns-addr, --dns-domain, --dns-ttl, --dns-max-answers, --leader-elect, " +
+    "the flags are --file, --source, --kubeconfig, --config, --http-addr, --internal-addr, --default-strategy, --log-level, " +
+    "--trust-proxy, --dns-addr, --dns-domain, --dns-ttl, --dns-max-answers, --max-connections, --max-connections-per-service, --max-blocking-waiters, --leader-elect, " +
     "--lease-namespace, --lease-name, --lease-duration, --renew-deadline, --retry-period, " +
-    "--state-namespace, --state-configmap-prefix, --state-interval, --owner-configmap, --advertise-url, --help " +
+    "--state-namespace, --state-configmap-prefix, --state-interval, --owner-configmap, --advertise-url, --token-file, --help " +
     "(see konsul-lb serve --help)";
 
   it("rejects an unknown flag, naming it", () => {
@@ -478,8 +487,8 @@ describe("config file", () => {
   it("rejects a file that is not a map", () => {
     expect(error(load(["--config", "c.yaml"], {}, { "c.yaml": "- logLevel: info\n" }))).toBe(
       'c.yaml: [{"logLevel":"info"}] is not allowed; expected a map with the fields httpAddr, ' +
-        "logLevel, trustProxy, defaultStrategy, healthFilter, strategies, dnsAddr, dnsDomain, " +
-        "dnsTtl, dnsMaxAnswers",
+        "internalAddr, logLevel, trustProxy, defaultStrategy, healthFilter, strategies, dnsAddr, dnsDomain, " +
+        "dnsTtl, dnsMaxAnswers, maxConnections, maxConnectionsPerService, maxBlockingWaiters",
     );
   });
 

@@ -2,7 +2,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { BalancerManager, type ServiceEndpoints } from "../../src/balancer/manager.ts";
-import { ConnectionFront } from "../../src/ha/connection-front.ts";
+import { ConnectionFront, type ConnectionTerms } from "../../src/ha/connection-front.ts";
+import type { ApiError } from "../../src/http/errors.ts";
 import { endpoints } from "../balancer/fixtures.ts";
 
 const quiet = { info: () => {}, warn: () => {} };
@@ -32,7 +33,7 @@ async function serve(
   };
 }
 
-function setup(leading: boolean, leaderAddress: string | null = null) {
+function setup(leading: boolean, leaderAddress: string | null = null, terms?: ConnectionTerms) {
   const manager = new BalancerManager({ now: () => 1_000 });
   const state = { leading };
   const front = new ConnectionFront({
@@ -42,8 +43,10 @@ function setup(leading: boolean, leaderAddress: string | null = null) {
     leader: () => (leaderAddress === null ? null : { identity: "leader", address: leaderAddress }),
     forwardTimeoutMs: 500,
     trustProxy: () => false,
+    credentials: () => ({ authorization: "Bearer replica-token" }),
     logger: quiet,
     now: () => 1_000,
+    ...(terms ? { connectionTerms: (key: string) => (key === SERVICE.key ? terms : null) } : {}),
   });
   fronts.push(front);
   return { manager, front, state };
@@ -69,7 +72,9 @@ describe("ConnectionFront", () => {
   it("forwards to the leader and settles each change once a snapshot shows it", async () => {
     // A stand-in leader: answers opens and releases as the real one does.
     let opened = 0;
+    const seen: string[] = [];
     const leader = await serve((req, res) => {
+      seen.push(`${req.method} ${req.url} ${req.headers.authorization}`);
       if (req.method === "POST") {
         opened++;
         res.writeHead(201, { "content-type": "application/json" });
@@ -104,6 +109,12 @@ describe("ConnectionFront", () => {
       // Counted here at once, before any snapshot.
       expect(manager.connectionCounts(SERVICE.key).get("ep-1")).toBe(2);
       expect(front.pendingCounts()).toEqual({ opens: 2, closes: 1, unacknowledged: 0 });
+      // To the leader's internal routes, with this replica's token.
+      expect(seen).toEqual([
+        "POST /internal/v1/services/shop/web/connections?client-ip=127.0.0.1 Bearer replica-token",
+        "POST /internal/v1/services/shop/web/connections?client-ip=127.0.0.1 Bearer replica-token",
+        "DELETE /internal/v1/connections/c1 Bearer replica-token",
+      ]);
       // An older snapshot: o1, o2 not in it yet, c1 still listed.
       let merged = front.merge(SERVICE.key, [record("c1"), record("k")], []);
       expect(merged.map((c) => c.id).sort()).toEqual(["k", "o1", "o2"]);
@@ -111,6 +122,51 @@ describe("ConnectionFront", () => {
       merged = front.merge(SERVICE.key, [record("o1"), record("k")], ["o2", "c1"]);
       expect(merged.map((c) => c.id).sort()).toEqual(["k", "o1"]);
       expect(front.pendingCounts()).toEqual({ opens: 0, closes: 0, unacknowledged: 0 });
+    } finally {
+      await Promise.all([leader.close(), follower.close()]);
+    }
+  });
+
+  it("relays the leader's 429 with its Retry-After", async () => {
+    const leader = await serve((_req, res) => {
+      res.writeHead(429, { "content-type": "application/json", "retry-after": "1" });
+      res.end('{"error":{"code":"TooManyConnections","message":"full"}}');
+    });
+    const { front } = setup(false, leader.url);
+    const follower = await serve((req, res) => {
+      front.handle(req, res, () => res.writeHead(599).end());
+    });
+    try {
+      const reply = await fetch(`${follower.url}/v1/services/shop/web/connections`, {
+        method: "POST",
+      });
+      expect(reply.status).toBe(429);
+      expect(reply.headers.get("retry-after")).toBe("1");
+      expect(((await reply.json()) as any).error.code).toBe("TooManyConnections");
+    } finally {
+      await Promise.all([leader.close(), follower.close()]);
+    }
+  });
+
+  it("answers from its own state when the leader refuses its token", async () => {
+    const leader = await serve((_req, res) => {
+      res.writeHead(403, { "content-type": "application/json" });
+      res.end('{"error":{"code":"Forbidden","message":"no"}}');
+    });
+    const { front } = setup(false, leader.url);
+    let local = 0;
+    const follower = await serve((req, res) => {
+      front.handle(req, res, () => {
+        local++;
+        res.writeHead(201).end();
+      });
+    });
+    try {
+      const reply = await fetch(`${follower.url}/v1/services/shop/web/connections`, {
+        method: "POST",
+      });
+      expect(reply.status).toBe(201);
+      expect(local).toBe(1);
     } finally {
       await Promise.all([leader.close(), follower.close()]);
     }
@@ -165,20 +221,45 @@ describe("ConnectionFront", () => {
     expect(front.releasedOf(SERVICE.key)).toEqual(["r1"]);
   });
 
-  it("a follower refuses a reconcile: only the leader's table counts", async () => {
+  it("a follower refuses a reconcile: only the leader's table counts", () => {
     const { front } = setup(false);
-    const follower = await serve((req, res) => {
-      if (!front.handle(req, res, () => {})) res.writeHead(598).end();
-    });
+    let refusal: ApiError | undefined;
     try {
-      const reply = await fetch(`${follower.url}/internal/v1/connections/reconcile`, {
-        method: "POST",
-        body: JSON.stringify({ from: "x", opens: [], closes: [] }),
-      });
-      expect(reply.status).toBe(409);
-      expect(((await reply.json()) as any).error.code).toBe("NotLeader");
-    } finally {
-      await follower.close();
+      front.reconcileBody({ from: "x", opens: [], closes: [] });
+    } catch (error) {
+      refusal = error as ApiError;
     }
+    expect(refusal?.status).toBe(409);
+    expect(refusal?.code).toBe("NotLeader");
+  });
+
+  it("a leader checks what it is handed: shape, size, known endpoints, expiry", () => {
+    const { manager, front } = setup(true, null, {
+      hasEndpoint: (identity) => identity !== "ep-9",
+      timeoutMs: 30_000,
+    });
+    const refused = (body: unknown) => {
+      try {
+        front.reconcileBody(body);
+      } catch (error) {
+        return `${(error as ApiError).status} ${(error as ApiError).message}`;
+      }
+      return "accepted";
+    };
+    expect(refused({ from: "f", opens: [{ ...record("a"), expiresAt: "soon" }], closes: [] })).toBe(
+      '400 opens[0].expiresAt: "soon" is not allowed; expected milliseconds since the epoch',
+    );
+    expect(refused({ from: "f", opens: [], closes: ["bad id"] })).toMatch(/^400 closes\[0\]/);
+    expect(refused({ from: "f", opens: [], closes: Array(50_001).fill("x") })).toMatch(/^413 /);
+    expect(refused({ opens: [], closes: [] })).toMatch(/^400 from:/);
+    // A known endpoint is counted, expiring no later than the timeout; an unknown one is not.
+    const result = front.reconcileBody({
+      from: "f",
+      opens: [{ ...record("far"), expiresAt: 10_000_000 }, record("ghost", "ep-9")],
+      closes: [],
+    });
+    expect(result).toEqual({ opened: 1, closed: 0 });
+    expect(manager.getConnection("far")?.expiresAt).toBe(1_000 + 30_000);
+    expect(manager.getConnection("ghost")).toBeUndefined();
   });
 });

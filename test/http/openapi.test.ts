@@ -1,7 +1,12 @@
+import express from "express";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createApp } from "../../src/http/app.ts";
-import { openApiDocument } from "../../src/http/openapi.ts";
+import { createApp, serveRoutes } from "../../src/http/app.ts";
+import { API_ERROR_CODES } from "../../src/http/errors.ts";
+import { openApiDocument, openApiDocumentOf } from "../../src/http/openapi.ts";
+import { type RouteSpec, routesOf } from "../../src/http/routes.ts";
+import { createLogger } from "../../src/observability/logger.ts";
+import { Metrics } from "../../src/observability/metrics.ts";
 import { endpointSpecs, manifestYaml } from "../support/manifests.ts";
 import { startTestService, type TestService } from "../support/service.ts";
 
@@ -22,6 +27,17 @@ function appRoutes(app: ReturnType<typeof createApp>): string[] {
     .sort();
 }
 
+/** The app alone, over the test service's catalog. */
+function bareApp() {
+  return createApp({
+    discovery: service.discovery,
+    metrics: new Metrics(service.catalog, service.discovery.manager),
+    logger: createLogger("silent"),
+    trustProxy: false,
+    isReady: () => true,
+  });
+}
+
 let service: TestService;
 beforeAll(async () => {
   service = await startTestService(
@@ -40,22 +56,54 @@ beforeAll(async () => {
 afterAll(() => service.close());
 
 describe("OpenAPI document", () => {
-  it("describes exactly the routes the app serves", async () => {
-    const { createLogger } = await import("../../src/observability/logger.ts");
-    const { Metrics } = await import("../../src/observability/metrics.ts");
-    const app = createApp({
-      discovery: service.discovery,
-      metrics: new Metrics(service.catalog, service.discovery.manager),
-      logger: createLogger("silent"),
-      trustProxy: false,
-      isReady: () => true,
-    });
+  it("describes exactly the routes the app serves", () => {
+    const app = bareApp();
     const documented = Object.entries(openApiDocument.paths)
       .flatMap(([path, operations]) =>
         Object.keys(operations).map((method) => `${method.toUpperCase()} ${path}`),
       )
       .sort();
     expect(appRoutes(app)).toEqual(documented);
+  });
+
+  it("is derived from the route table: every public route is documented and served", async () => {
+    const app = bareApp();
+    const table = routesOf("public")
+      .map((route) => `${route.method} ${route.path}`)
+      .sort();
+    expect(appRoutes(app)).toEqual(table);
+    const served = (await (await fetch(`${service.url}/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { operationId: string }>>;
+    };
+    for (const route of routesOf("public")) {
+      expect(served.paths[route.path]?.[route.method.toLowerCase()]?.operationId).toBe(route.id);
+    }
+    // Internal routes are never on the public document.
+    for (const route of routesOf("internal")) expect(served.paths[route.path]).toBeUndefined();
+  });
+
+  it("a route in the table without a handler is refused when the app is built", () => {
+    const extra: RouteSpec = {
+      id: "extraRoute",
+      method: "GET",
+      path: "/v1/extra",
+      exposure: "public",
+      summary: "not served",
+      parameters: [],
+      answers: { 200: { description: "ok" } },
+      errors: [],
+    };
+    expect(() => serveRoutes(express(), [...routesOf("public"), extra], {} as never)).toThrow(
+      /no handler/,
+    );
+  });
+
+  it("documents one error envelope whose codes are every code of the API", () => {
+    const codes = openApiDocument.components.schemas.Error.properties.error.properties.code.enum;
+    expect(codes).toEqual(API_ERROR_CODES);
+    expect(openApiDocumentOf("internal").components.schemas.Error).toEqual(
+      openApiDocument.components.schemas.Error,
+    );
   });
 
   it("is served at /openapi.json as OpenAPI 3.1", async () => {
@@ -69,7 +117,7 @@ describe("OpenAPI document", () => {
   it("documents every error code the API can answer", async () => {
     const codes = openApiDocument.components.schemas.Error.properties.error.properties.code.enum;
     const { ApiError } = await import("../../src/http/errors.ts");
-    expect(new ApiError(400, "InvalidParameter", "").code).toBeDefined();
+    expect(new ApiError("InvalidParameter", "").code).toBeDefined();
     for (const code of [
       "InvalidParameter",
       "UnknownStrategy",

@@ -19,6 +19,8 @@ export function runCli(args: readonly string[], env: Record<string, string> = {}
 export interface ServingCli {
   readonly child: ChildProcess;
   readonly url: string;
+  /** The internal API's URL (with leader election), else null. */
+  readonly internalUrl: string | null;
   output(): string;
   /** Resolves with the exit code. */
   exited: Promise<number | null>;
@@ -53,7 +55,15 @@ export function serveCli(
       const match = /serving on (http:\/\/[^;\s]+)/.exec(output);
       if (match) {
         clearTimeout(timer);
-        resolve({ child, url: match[1] as string, output: () => output, exited });
+        // Logged before the "serving" line, when there is one.
+        const internal = /internal API on (http:\/\/[^;\s"]+)/.exec(output);
+        resolve({
+          child,
+          url: match[1] as string,
+          internalUrl: internal?.[1] ?? null,
+          output: () => output,
+          exited,
+        });
       }
     });
     child.stderr.on("data", (chunk) => {

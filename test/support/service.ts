@@ -20,6 +20,7 @@ export const defaultSettings: ServerSettings = {
   kubeconfig: null,
   httpHost: "127.0.0.1",
   httpPort: 0,
+  internalAddr: { host: "127.0.0.1", port: 0 },
   defaultStrategy: "round-robin",
   enabledStrategies: [...STRATEGY_NAMES],
   healthFilter: true,
@@ -31,6 +32,9 @@ export const defaultSettings: ServerSettings = {
   dnsDomain: "lb.konsul.local",
   dnsTtl: 5,
   dnsMaxAnswers: 8,
+  maxConnections: 100_000,
+  maxConnectionsPerService: 10_000,
+  maxBlockingWaiters: 10_000,
   ha: DEFAULT_HA_SETTINGS,
 };
 

@@ -109,8 +109,14 @@ src/ha/leader-election.ts validateTimings, and the replica count that needs an e
 {{- define "konsul-lb.config" -}}
 {{- $op := .Values.operator }}
 {{- $config := dict "httpAddr" "0.0.0.0:8080" "logLevel" $op.logLevel "trustProxy" $op.trustProxy "defaultStrategy" $op.defaultStrategy "healthFilter" $op.healthFilter }}
+{{- $_ := set $config "maxConnections" (int $op.maxConnections) }}
+{{- $_ := set $config "maxConnectionsPerService" (int $op.maxConnectionsPerService) }}
+{{- $_ := set $config "maxBlockingWaiters" (int $op.maxBlockingWaiters) }}
 {{- with $op.strategies }}
 {{- $_ := set $config "strategies" . }}
+{{- end }}
+{{- if .Values.leaderElection.enabled }}
+{{- $_ := set $config "internalAddr" (printf "0.0.0.0:%d" (int .Values.internalApi.port)) }}
 {{- end }}
 {{- if .Values.dns.enabled }}
 {{- $_ := set $config "dnsAddr" "0.0.0.0:5353" }}

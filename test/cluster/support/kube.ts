@@ -1,6 +1,8 @@
 // Helpers for tests against the local control plane (see test/cluster/global-setup.ts).
 // There is no kubelet: a Pod is "running" because a test wrote its status.
 
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
   ApiException,
@@ -314,4 +316,34 @@ export async function componentState(): Promise<
     ComponentName,
     { running: boolean; pid?: number }
   >;
+}
+
+/** A ServiceAccount's token, as a pod would have it mounted, written to `path`. */
+export interface AccountToken {
+  readonly user: string;
+  readonly token: string;
+  readonly path: string;
+}
+
+/**
+ * Creates ServiceAccount `name` in `namespace` and writes a token of it (TokenRequest, one hour)
+ * to a file in `folder`: what `--token-file` reads in a pod.
+ */
+export async function serviceAccountToken(
+  core: CoreV1Api,
+  namespace: string,
+  name: string,
+  folder: string,
+): Promise<AccountToken> {
+  await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name } } });
+  const request = await core.createNamespacedServiceAccountToken({
+    namespace,
+    name,
+    body: { spec: { audiences: [], expirationSeconds: 3600 } },
+  });
+  const token = request.status?.token;
+  if (!token) throw new Error(`no token for ServiceAccount ${namespace}/${name}`);
+  const path = join(folder, `${name}.token`);
+  await writeFile(path, token, { mode: 0o600 });
+  return { user: `system:serviceaccount:${namespace}:${name}`, token, path };
 }

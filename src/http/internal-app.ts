@@ -1,0 +1,57 @@
+import express from "express";
+import type { Discovery } from "../discovery/discovery.ts";
+import type { Logger } from "../observability/logger.ts";
+import { answerErrors, connectionHandlers, serveRoutes } from "./app.ts";
+import { Decisions } from "./decisions.ts";
+import { type ApiError, errorJson } from "./errors.ts";
+import { requestLimits } from "./limits.ts";
+import { type InternalRouteId, routesOf } from "./routes.ts";
+
+/** The largest reconcile body: far above what a replica sends (see MAX_RECONCILE_ITEMS). */
+export const INTERNAL_BODY_LIMIT_BYTES = 8 * 1024 * 1024;
+
+export interface InternalAppOptions {
+  readonly discovery: Discovery;
+  readonly logger: Logger;
+  /** Null when the caller may use the internal API, else the error to answer. */
+  readonly authenticate: (authorization: string | undefined) => Promise<ApiError | null>;
+  /** This replica's leadership status (GET /internal/v1/ha). */
+  readonly status: () => unknown;
+  /** The leader's side of a reconcile; throws an ApiError for a body it refuses. */
+  readonly reconcile: (body: unknown) => unknown;
+}
+
+/**
+ * The internal API: replica to replica, on its own port, every call authenticated first. The
+ * forwarded connection routes answer exactly as the public ones do on the leader, and never
+ * forward again.
+ */
+export function createInternalApp(options: InternalAppOptions): express.Express {
+  const { discovery, logger } = options;
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("etag", false);
+  app.use((req, res, next) => {
+    options.authenticate(req.headers.authorization).then((refusal) => {
+      if (refusal === null) return next();
+      if (refusal.status === 401) res.set("WWW-Authenticate", "Bearer");
+      res.status(refusal.status).json(errorJson(refusal));
+    }, next);
+  });
+  const connections = connectionHandlers(discovery, new Decisions(discovery));
+  const handlers: Record<InternalRouteId, express.RequestHandler> = {
+    haStatus: (_req, res) => {
+      res.json(options.status());
+    },
+    reconcileConnections: (req, res) => {
+      res.json(options.reconcile(req.body));
+    },
+    forwardOpen: connections.openConnection,
+    forwardRelease: connections.releaseConnection,
+  };
+  app.use(requestLimits(INTERNAL_BODY_LIMIT_BYTES));
+  app.use(express.json({ limit: INTERNAL_BODY_LIMIT_BYTES, strict: true }));
+  serveRoutes(app, routesOf("internal"), handlers);
+  answerErrors(app, logger);
+  return app;
+}

@@ -1,0 +1,117 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ApiError } from "../../src/http/errors.ts";
+import { createInternalApp, INTERNAL_BODY_LIMIT_BYTES } from "../../src/http/internal-app.ts";
+import { type Listening, listen } from "../../src/http/listen.ts";
+import { pathOf, routesOf } from "../../src/http/routes.ts";
+import { createLogger } from "../../src/observability/logger.ts";
+import { endpointSpecs, manifestYaml } from "../support/manifests.ts";
+import { startTestService, type TestService } from "../support/service.ts";
+
+// The token check itself (TokenReview against the kube-apiserver) is proven in
+// test/cluster/ha-internal-api.test.ts; here a stand-in decides by the header alone.
+const OWN = "Bearer own";
+const OTHER = "Bearer other";
+
+let service: TestService;
+let internal: Listening;
+const reconciled: unknown[] = [];
+
+beforeAll(async () => {
+  service = await startTestService(
+    manifestYaml([{ namespace: "shop", name: "web", endpoints: endpointSpecs("web", 3) }]),
+  );
+  const app = createInternalApp({
+    discovery: service.discovery,
+    logger: createLogger("silent"),
+    authenticate: async (authorization) =>
+      authorization === OWN
+        ? null
+        : authorization === OTHER
+          ? new ApiError("Forbidden", "another account")
+          : new ApiError("Unauthenticated", "no token"),
+    status: () => ({ identity: "me" }),
+    reconcile: (body) => {
+      reconciled.push(body);
+      return { opened: 0, closed: 0 };
+    },
+  });
+  internal = await listen(app, "127.0.0.1", 0);
+});
+afterAll(async () => {
+  await internal.close();
+  await service.close();
+});
+
+const SAMPLE_PARAMS = { namespace: "shop", name: "web", id: "nope" };
+
+function call(base: string, route: { id: string; method: string }, authorization?: string) {
+  return fetch(`${base}${pathOf(route.id as never, SAMPLE_PARAMS)}`, {
+    method: route.method,
+    headers: {
+      "content-type": "application/json",
+      ...(authorization ? { authorization } : {}),
+    },
+    ...(route.method === "POST"
+      ? { body: JSON.stringify({ from: "f", opens: [], closes: [] }) }
+      : {}),
+  });
+}
+
+describe("the internal API", () => {
+  it("serves every internal route of the table to the operator's own account", async () => {
+    const statuses: Record<string, number> = {};
+    for (const route of routesOf("internal")) {
+      const response = await call(internal.url, route, OWN);
+      statuses[route.id] = response.status;
+      if (response.status >= 400) {
+        const body = (await response.json()) as { error: { code: string } };
+        expect(body.error.code, route.id).not.toBe("RouteNotFound");
+      } else {
+        await response.body?.cancel();
+      }
+    }
+    expect(statuses).toEqual({
+      haStatus: 200,
+      forwardOpen: 201,
+      forwardRelease: 404, // ConnectionNotFound: the id is made up
+      reconcileConnections: 200,
+    });
+    expect(reconciled).toEqual([{ from: "f", opens: [], closes: [] }]);
+  });
+
+  it("refuses a caller without a token (401) and another account (403), in the one envelope", async () => {
+    for (const route of routesOf("internal")) {
+      const anonymous = await call(internal.url, route);
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.headers.get("www-authenticate")).toBe("Bearer");
+      expect(await anonymous.json()).toEqual({
+        error: { code: "Unauthenticated", message: "no token" },
+      });
+      const other = await call(internal.url, route, OTHER);
+      expect(other.status).toBe(403);
+      expect(((await other.json()) as { error: { code: string } }).error.code).toBe("Forbidden");
+    }
+  });
+
+  it("is never served on the public port", async () => {
+    for (const route of routesOf("internal")) {
+      const response = await call(service.url, route, OWN);
+      expect(response.status, route.id).toBe(404);
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe(
+        "RouteNotFound",
+      );
+    }
+  });
+
+  it("answers an oversized body with 413 PayloadTooLarge", async () => {
+    const response = await fetch(`${internal.url}${pathOf("reconcileConnections")}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: OWN },
+      body: `{"from":"f","opens":[],"closes":[],"pad":"${"x".repeat(INTERNAL_BODY_LIMIT_BYTES)}"}`,
+    });
+    expect(response.status).toBe(413);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe(
+      "PayloadTooLarge",
+    );
+  });
+});
