@@ -50,6 +50,10 @@ describe("the table of settings", () => {
       ["dns-domain", "Example.Test.", "dnsDomain: Example.Test."],
       ["dns-ttl", "1m", "dnsTtl: 1m"],
       ["dns-max-answers", "3", "dnsMaxAnswers: 3"],
+      ["internal-addr", "127.0.0.1:9001", "internalAddr: 127.0.0.1:9001"],
+      ["max-connections", "500", "maxConnections: 500"],
+      ["max-connections-per-service", "50", "maxConnectionsPerService: 50"],
+      ["max-blocking-waiters", "70", "maxBlockingWaiters: 70"],
     ];
     expect(cases.map(([flag]) => flag).sort()).toEqual(
       flagRows
