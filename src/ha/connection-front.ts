@@ -21,6 +21,12 @@ import type { LocalConnectionChanges } from "./snapshot-reader.ts";
 export const FORWARDED_HEADER = "x-konsul-lb-forwarded-by";
 export const RECONCILE_PATH = "/internal/v1/connections/reconcile";
 
+/**
+ * Releases of ids this replica does not know are remembered up to this many at a time (each for
+ * the retention or tombstone time): a flood of made-up ids must not grow the tables for good.
+ */
+export const MAX_UNKNOWN_RELEASES = 100_000;
+
 const OPEN_PATH = /^\/v1\/services\/([^/?]+)\/([^/?]+)\/connections(?:\?|$)/;
 const CLOSE_PATH = /^\/v1\/connections\/([^/?]+)(?:\?|$)/;
 
@@ -189,30 +195,60 @@ export class ConnectionFront implements LocalConnectionChanges {
       void this.serveReconcile(req, res);
       return true;
     }
-    if (this.options.isLeader() || req.headers[FORWARDED_HEADER] !== undefined) return false;
-    const leader = this.options.leader();
-    if (leader === null || leader.address === null || leader.identity === this.options.identity) {
+    const open = req.method === "POST" && OPEN_PATH.test(url);
+    const closed = req.method === "DELETE" ? releasedId(url) : null;
+    if (this.options.isLeader()) {
+      if (closed !== null) this.noteRelease(closed);
       return false;
     }
-    if (req.method === "POST") {
-      const match = OPEN_PATH.exec(url);
-      if (!match) return false;
+    if (req.headers[FORWARDED_HEADER] !== undefined) {
+      // Only the leader answers a forwarded change. A replica that no longer leads (its term
+      // ended, or it was paused while the request waited in its socket) refuses it: the
+      // forwarder has given up on it or will answer it itself, and a connection counted here
+      // as well would be counted twice.
+      if (open || closed !== null) {
+        send(res, 409, errorBody("NotLeader", "this replica is not the leader"));
+        return true;
+      }
+      return false;
+    }
+    const leader = this.options.leader();
+    if (leader === null || leader.address === null || leader.identity === this.options.identity) {
+      if (closed !== null) this.noteRelease(closed);
+      return false;
+    }
+    if (open) {
       void this.forwardOpen(req, res, leader.address, local);
       return true;
     }
-    if (req.method === "DELETE") {
-      const match = CLOSE_PATH.exec(url);
-      if (!match) return false;
-      let id: string;
-      try {
-        id = decodeURIComponent(match[1] as string);
-      } catch {
-        return false;
-      }
-      void this.forwardClose(res, leader.address, url, id, local);
+    if (closed !== null) {
+      void this.forwardClose(res, leader.address, url, closed, local);
       return true;
     }
     return false;
+  }
+
+  /**
+   * A release this replica answers itself. Of a connection it knows, the table's own event
+   * records it (see observe). Of one it does not know, it is remembered all the same: another
+   * replica may hold the connection in changes not handed over yet (an open answered during a
+   * failover, or acknowledged by a leader that died before its snapshot), and would bring it
+   * back when it does. The answer stays 404; the connection is not counted once that is settled.
+   */
+  private noteRelease(id: string): void {
+    if (this.options.manager.getConnection(id) !== undefined) return;
+    if (this.options.isLeader()) {
+      if (this.tombstones.size < MAX_UNKNOWN_RELEASES) this.tombstone(id, null);
+      return;
+    }
+    if (this.closes.has(id) || this.closes.size >= MAX_UNKNOWN_RELEASES) return;
+    this.closes.set(id, {
+      id,
+      service: null,
+      expiresAt: this.now() + this.retentionMs,
+      ackedAt: null,
+    });
+    this.scheduleReconcile();
   }
 
   private async forwardOpen(
@@ -264,7 +300,10 @@ export class ConnectionFront implements LocalConnectionChanges {
     local: () => void,
   ): Promise<void> {
     const reply = await this.forward("DELETE", new URL(path, address), "close");
-    if (reply === null) return local();
+    if (reply === null) {
+      this.noteRelease(id);
+      return local();
+    }
     const dropped = this.options.manager.dropConnection(id);
     if (reply.status === 204) {
       this.opens.delete(id);
@@ -298,8 +337,12 @@ export class ConnectionFront implements LocalConnectionChanges {
         signal: deadline,
       });
       const text = await response.text();
-      // A 5xx other than "no endpoints" is the leader failing, not an answer to relay.
-      if (response.status >= 500 && !text.includes('"NoEndpoints"')) {
+      // A 5xx other than "no endpoints" is the leader failing, not an answer to relay; a 409
+      // NotLeader is a replica whose term ended since the Lease named it.
+      if (
+        (response.status >= 500 && !text.includes('"NoEndpoints"')) ||
+        (response.status === 409 && text.includes('"NotLeader"'))
+      ) {
         throw new Error(`the leader answered ${response.status}`);
       }
       this.options.metrics?.forwarded.inc({ operation, result: "ok" });
@@ -522,6 +565,17 @@ export class ConnectionFront implements LocalConnectionChanges {
       }
       ids.add(id);
     }
+  }
+}
+
+/** The id a DELETE of a connection names, or null for another route (or an undecodable id). */
+function releasedId(url: string): string | null {
+  const match = CLOSE_PATH.exec(url);
+  if (!match) return null;
+  try {
+    return decodeURIComponent(match[1] as string);
+  } catch {
+    return null;
   }
 }
 
