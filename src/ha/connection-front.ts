@@ -506,9 +506,14 @@ export class ConnectionFront implements LocalConnectionChanges {
         typeof record?.id !== "string" ||
         typeof record.service !== "string" ||
         typeof record.identity !== "string" ||
-        !Number.isFinite(record.expiresAt) ||
-        this.tombstones.has(record.id)
+        !Number.isFinite(record.expiresAt)
       ) {
+        continue;
+      }
+      if (this.tombstones.has(record.id)) {
+        // Now its service is known: the release goes into that service's snapshots, where the
+        // replica that reported the open sees it settled and stops counting it in its mirror.
+        this.tombstone(record.id, record.service);
         continue;
       }
       if (manager.restoreConnection(record)) opened++;

@@ -267,6 +267,9 @@ describe("ConnectionFront", () => {
         leader.front.applyReconcile({ from: "f", opens: [record("late")], closes: [] }),
       ).toEqual({ opened: 0, closed: 0 });
       expect(leader.manager.getConnection("late")).toBeUndefined();
+      // The refused open named its service: the release is written into that service's
+      // snapshots, so the replica that reported it stops counting it too.
+      expect(leader.front.releasedOf(SERVICE.key)).toEqual(["late"]);
     } finally {
       await served.close();
     }
