@@ -47,7 +47,12 @@ export interface ConnectionFrontOptions {
   readonly metrics?: HaMetrics;
   /** A forward that takes longer is given up and answered here. */
   readonly forwardTimeoutMs?: number;
-  /** How long a change the leader acknowledged is kept, for a leader that dies before writing it. */
+  /**
+   * How long a release of an id this replica does not know is kept for the next leader. A
+   * change of a known connection is kept until a snapshot shows it (see merge and written) or
+   * the connection expires, however long that takes: an API server that is away for a minute
+   * must not make a replica forget what the leader acknowledged but could not write.
+   */
   readonly retentionMs?: number;
   /** How long a new leader remembers released ids against late reports of their opening. */
   readonly tombstoneMs?: number;
@@ -141,6 +146,20 @@ export class ConnectionFront implements LocalConnectionChanges {
       }
     }
     return result;
+  }
+
+  /**
+   * This leader wrote every shard in a pass that began at `startedAt`: what it observed before
+   * then is in the ConfigMaps, and need not be kept for a successor any longer.
+   */
+  written(startedAt: number): void {
+    if (!this.options.isLeader()) return;
+    for (const [id, pending] of this.opens) {
+      if (pending.ackedAt !== null && pending.ackedAt < startedAt) this.opens.delete(id);
+    }
+    for (const [id, pending] of this.closes) {
+      if (pending.ackedAt !== null && pending.ackedAt < startedAt) this.closes.delete(id);
+    }
   }
 
   /** Ids of a service's connections this leader released recently, for its snapshots. */
@@ -529,21 +548,13 @@ export class ConnectionFront implements LocalConnectionChanges {
 
   private sweep(): void {
     const now = this.now();
+    // Only expiry ends a change that no snapshot has shown yet: until then the next leader may
+    // need it (see retentionMs).
     for (const [id, pending] of this.opens) {
-      if (
-        pending.record.expiresAt <= now ||
-        (pending.ackedAt !== null && now - pending.ackedAt > this.retentionMs)
-      ) {
-        this.opens.delete(id);
-      }
+      if (pending.record.expiresAt <= now) this.opens.delete(id);
     }
     for (const [id, pending] of this.closes) {
-      if (
-        pending.expiresAt <= now ||
-        (pending.ackedAt !== null && now - pending.ackedAt > this.retentionMs)
-      ) {
-        this.closes.delete(id);
-      }
+      if (pending.expiresAt <= now) this.closes.delete(id);
     }
     for (const [id, { at, service }] of this.tombstones) {
       if (now - at <= this.tombstoneMs) break;

@@ -94,8 +94,8 @@ export class HighAvailability {
       trustProxy: options.trustProxy,
       logger,
       metrics: this.metrics,
-      // A change the leader acknowledged but may not have written when it died must outlive the
-      // failover, to reach the next leader; tombstones must outlive such reports.
+      // A release of an id this replica does not know must outlive the failover, to reach the
+      // next leader; tombstones must outlive such reports.
       retentionMs: retention,
       tombstoneMs: retention + 5_000,
     });
@@ -110,6 +110,7 @@ export class HighAvailability {
       intervalMs: settings.stateIntervalMs,
       local: front,
       released: (serviceKey) => front?.releasedOf(serviceKey) ?? [],
+      written: (startedAt) => front?.written(startedAt),
       owner: this.owner,
     });
     this.front = front;

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { BalancerManager, type ServiceEndpoints } from "../../src/balancer/manager.ts";
 import { ConnectionFront, FORWARDED_HEADER } from "../../src/ha/connection-front.ts";
 import { endpoints } from "../balancer/fixtures.ts";
@@ -272,6 +272,46 @@ describe("ConnectionFront", () => {
       expect(leader.front.releasedOf(SERVICE.key)).toEqual(["late"]);
     } finally {
       await served.close();
+    }
+  });
+
+  it("keeps what a leader acknowledged however long no snapshot shows it, and forgets it once written", () => {
+    // The API server is away for a minute: the leader's renew deadline passes while its last
+    // changes are not written. It must still hand them to whoever leads next.
+    vi.useFakeTimers();
+    try {
+      const manager = new BalancerManager({ now: () => Date.now() });
+      const state = { leading: true };
+      const front = new ConnectionFront({
+        manager,
+        identity: "me",
+        isLeader: () => state.leading,
+        leader: () => null,
+        trustProxy: () => false,
+        logger: quiet,
+        retentionMs: 5_000,
+      });
+      fronts.push(front);
+      const kept = manager.openConnection(SERVICE, {}, 3_600_000);
+      const released = manager.openConnection(SERVICE, {}, 3_600_000);
+      manager.closeConnection(released.id);
+      expect(front.pendingCounts()).toEqual({ opens: 1, closes: 1, unacknowledged: 0 });
+      state.leading = false;
+      vi.advanceTimersByTime(60_000);
+      expect(front.pendingCounts()).toEqual({ opens: 1, closes: 1, unacknowledged: 0 });
+
+      // Leading, a pass that began after a change was made settles it; one before does not.
+      state.leading = true;
+      const later = manager.openConnection(SERVICE, {}, 3_600_000);
+      front.written(Date.now());
+      expect(front.pendingCounts()).toEqual({ opens: 1, closes: 0, unacknowledged: 0 });
+      vi.advanceTimersByTime(1);
+      front.written(Date.now());
+      expect(front.pendingCounts()).toEqual({ opens: 0, closes: 0, unacknowledged: 0 });
+      expect(manager.getConnection(kept.id)).toBeDefined();
+      expect(manager.getConnection(later.id)).toBeDefined();
+    } finally {
+      vi.useRealTimers();
     }
   });
 });
