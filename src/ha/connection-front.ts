@@ -69,8 +69,11 @@ interface PendingClose {
   readonly id: string;
   /** Null when this replica did not know the connection. */
   readonly service: string | null;
-  /** The connection's expiry, after which the release no longer matters. */
-  readonly expiresAt: number;
+  /**
+   * The connection's expiry, after which the release no longer matters. For a connection this
+   * replica did not know, the retention after a leader took the release (none before).
+   */
+  expiresAt: number;
   ackedAt: number | null;
 }
 
@@ -470,7 +473,11 @@ export class ConnectionFront implements LocalConnectionChanges {
       await response.body?.cancel();
       const now = this.now();
       for (const pending of opens) pending.ackedAt ??= now;
-      for (const pending of closes) pending.ackedAt ??= now;
+      for (const pending of closes) {
+        if (pending.ackedAt !== null) continue;
+        pending.ackedAt = now;
+        if (pending.service === null) pending.expiresAt = now + this.retentionMs;
+      }
       this.reconciledWith = identity;
       this.options.logger.info(
         { leader: identity, opens: opens.length, closes: closes.length },
@@ -554,7 +561,10 @@ export class ConnectionFront implements LocalConnectionChanges {
       if (pending.record.expiresAt <= now) this.opens.delete(id);
     }
     for (const [id, pending] of this.closes) {
-      if (pending.expiresAt <= now) this.closes.delete(id);
+      // A release of a connection unknown here waits for a leader however long that takes:
+      // whoever holds the connection will hand it over to that leader too.
+      const waiting = pending.service === null && pending.ackedAt === null;
+      if (pending.expiresAt <= now && !waiting) this.closes.delete(id);
     }
     for (const [id, { at, service }] of this.tombstones) {
       if (now - at <= this.tombstoneMs) break;

@@ -314,4 +314,32 @@ describe("ConnectionFront", () => {
       vi.useRealTimers();
     }
   });
+
+  it("keeps a release of an unknown id until a leader takes it, however long the failover lasts", async () => {
+    vi.useFakeTimers();
+    try {
+      const manager = new BalancerManager({ now: () => Date.now() });
+      const front = new ConnectionFront({
+        manager,
+        identity: "me",
+        isLeader: () => false,
+        leader: () => null,
+        trustProxy: () => false,
+        logger: quiet,
+        retentionMs: 5_000,
+      });
+      fronts.push(front);
+      const answered = new Promise<boolean>((resolve) => {
+        const req = { method: "DELETE", url: "/v1/connections/held-elsewhere", headers: {} };
+        resolve(front.handle(req as IncomingMessage, {} as ServerResponse, () => {}));
+      });
+      expect(await answered).toBe(false);
+      expect(front.pendingCounts()).toEqual({ opens: 0, closes: 1, unacknowledged: 1 });
+      // The API server is away for a minute: no leader to take it, and it is still kept.
+      vi.advanceTimersByTime(60_000);
+      expect(front.pendingCounts()).toEqual({ opens: 0, closes: 1, unacknowledged: 1 });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });
