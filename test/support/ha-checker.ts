@@ -95,6 +95,8 @@ export interface CheckReport {
     readonly lostInWindow: number;
     /** Releases answered 404 by a replica that did not know the connection, which still counts. */
     readonly refusedButCounted: number;
+    /** The stories of a few of them. */
+    readonly refusedExamples: readonly string[];
     readonly writes: number;
   };
 }
@@ -268,6 +270,7 @@ export function check(input: {
   let inLossWindow = 0;
   let lostInWindow = 0;
   let refusedButCounted = 0;
+  const refusedExamples: string[] = [];
   const story = (id: string) =>
     history
       .filter((op) => op.kind !== "pick" && op.id === id)
@@ -285,7 +288,10 @@ export function check(input: {
       // Refused by a replica that did not know the connection (yet): not an acknowledged
       // release. It may still count until its timeout: the documented limit ("a release of an
       // id the answering replica does not know"); counted here, not held against the run.
-      if (final.listed.has(id)) refusedButCounted++;
+      if (final.listed.has(id)) {
+        refusedButCounted++;
+        if (refusedExamples.length < 5) refusedExamples.push(story(id));
+      }
       continue;
     }
     if (answered) {
@@ -333,6 +339,7 @@ export function check(input: {
       inLossWindow,
       lostInWindow,
       refusedButCounted,
+      refusedExamples,
       writes: writes.length,
     },
   };
