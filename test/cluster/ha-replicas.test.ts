@@ -30,6 +30,7 @@ import {
   testKubeconfigPath,
   waitFor,
 } from "./support/kube.ts";
+import { type HaStatus, haStatus } from "./support/replica-api.ts";
 
 const run = promisify(execFile);
 const CRD = fileURLToPath(
@@ -53,14 +54,6 @@ interface Replica {
   readonly name: string;
   readonly cli: ServingCli;
   killedAt: number | null;
-}
-
-interface HaStatus {
-  identity: string;
-  leading: boolean;
-  epoch: number | null;
-  leader: { identity: string; address: string | null } | null;
-  stateEpoch: number;
 }
 
 interface Interval {
@@ -127,7 +120,7 @@ describe.skipIf(!clusterAvailable())("three replicas against the real API server
   }
 
   async function status(replica: Replica): Promise<HaStatus> {
-    return (await (await fetch(`${replica.cli.url}/internal/v1/ha`)).json()) as HaStatus;
+    return haStatus(replica.cli);
   }
 
   /** The one replica that says it leads, once the others agree it does. */
