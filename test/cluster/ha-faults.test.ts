@@ -213,7 +213,6 @@ describe.skipIf(!clusterAvailable())("HA fault rounds with a checker", () => {
         });
         const body = (await response.json()) as {
           services: { namespace: string; name: string; policy: string | null }[];
-          // endpoints counted below
         };
         const web = body.services.find((s) => `${s.namespace}/${s.name}` === serviceKey);
         return web?.policy === "web" ? true : undefined;
