@@ -85,6 +85,8 @@ const LANES = 3;
 const OPEN_PER_LANE = 12;
 /** Bounds on the traffic, whatever the rounds take. */
 const MAX_OPS_PER_LANE = 50_000;
+/** A replica's start: a Node process takes long to start while faults load two cores. */
+const START_MS = 60_000;
 /** Recovery after a fault: a restart of kube-apiserver takes tens of seconds on two cores. */
 const RECOVERY_MS = 120_000;
 
@@ -202,6 +204,7 @@ describe.skipIf(!clusterAvailable())("HA fault rounds with a checker", () => {
         `${STATE_INTERVAL_MS}ms`,
       ],
       { POD_NAME: name },
+      START_MS,
     );
     const replica: Replica = { name, url: cli.url, cli, proxy, killedAt: null, paused: false };
     everyone.push(replica);

@@ -24,10 +24,14 @@ export interface ServingCli {
   exited: Promise<number | null>;
 }
 
-/** Starts `konsul-lb serve` on a free loopback port and waits for its "serving" log line. */
+/**
+ * Starts `konsul-lb serve` on a free loopback port and waits for its "serving" log line, for
+ * `startTimeoutMs` at most (15 s by default; more where a test starts replicas under load).
+ */
 export function serveCli(
   args: readonly string[],
   env: Record<string, string> = {},
+  startTimeoutMs = 15_000,
 ): Promise<ServingCli> {
   return new Promise((resolve, reject) => {
     const child = spawn(
@@ -41,8 +45,8 @@ export function serveCli(
     let output = "";
     const exited = new Promise<number | null>((done) => child.on("close", done));
     const timer = setTimeout(
-      () => reject(new Error(`no "serving" line in time:\n${output}`)),
-      15_000,
+      () => reject(new Error(`no "serving" line within ${startTimeoutMs} ms:\n${output}`)),
+      startTimeoutMs,
     );
     child.stdout.on("data", (chunk) => {
       output += chunk;
