@@ -140,6 +140,10 @@ export async function startService(
         if (ha === null) throw new ApiError("NotLeader", "this replica is not the leader");
         return ha.reconcile(body);
       },
+      forwarded: (released) => {
+        if (ha === null) throw new ApiError("NotLeader", "this replica is not the leader");
+        ha.acceptForwarded(released);
+      },
     });
     try {
       const { host, port } = settings.internalAddr;

@@ -26,6 +26,12 @@ import type { LocalConnectionChanges } from "./snapshot-reader.ts";
  * bring back a connection that has been released.
  */
 
+/**
+ * Releases of ids this replica does not know are remembered up to this many at a time (each for
+ * the retention or tombstone time): a flood of made-up ids must not grow the tables for good.
+ */
+export const MAX_UNKNOWN_RELEASES = 100_000;
+
 export interface ConnectionFrontOptions {
   readonly manager: Replication;
   readonly identity: string;
@@ -45,7 +51,12 @@ export interface ConnectionFrontOptions {
   readonly credentials?: () => Record<string, string>;
   /** A forward that takes longer is given up and answered here. */
   readonly forwardTimeoutMs?: number;
-  /** How long a change the leader acknowledged is kept, for a leader that dies before writing it. */
+  /**
+   * How long a release of an id this replica does not know is kept for the next leader. A
+   * change of a known connection is kept until a snapshot shows it (see merge and written) or
+   * the connection expires, however long that takes: an API server that is away for a minute
+   * must not make a replica forget what the leader acknowledged but could not write.
+   */
   readonly retentionMs?: number;
   /** How long a new leader remembers released ids against late reports of their opening. */
   readonly tombstoneMs?: number;
@@ -62,8 +73,11 @@ interface PendingClose {
   readonly id: string;
   /** Null when this replica did not know the connection. */
   readonly service: string | null;
-  /** The connection's expiry, after which the release no longer matters. */
-  readonly expiresAt: number;
+  /**
+   * The connection's expiry, after which the release no longer matters. For a connection this
+   * replica did not know, the retention after a leader took the release (none before).
+   */
+  expiresAt: number;
   ackedAt: number | null;
 }
 
@@ -145,6 +159,20 @@ export class ConnectionFront implements LocalConnectionChanges {
     return result;
   }
 
+  /**
+   * This leader wrote every shard in a pass that began at `startedAt`: what it observed before
+   * then is in the ConfigMaps, and need not be kept for a successor any longer.
+   */
+  written(startedAt: number): void {
+    if (!this.options.isLeader()) return;
+    for (const [id, pending] of this.opens) {
+      if (pending.ackedAt !== null && pending.ackedAt < startedAt) this.opens.delete(id);
+    }
+    for (const [id, pending] of this.closes) {
+      if (pending.ackedAt !== null && pending.ackedAt < startedAt) this.closes.delete(id);
+    }
+  }
+
   /** Ids of a service's connections this leader released recently, for its snapshots. */
   releasedOf(serviceKey: string): readonly string[] {
     const ids = this.tombstonesByService.get(serviceKey);
@@ -199,21 +227,62 @@ export class ConnectionFront implements LocalConnectionChanges {
     }
     // The app answers what breaks a limit; nothing of it goes to the leader.
     if (limitBroken(req, MAX_PUBLIC_BODY_BYTES) !== null) return false;
-    if (this.options.isLeader()) return false;
-    const leader = this.options.leader();
-    if (leader === null || leader.address === null || leader.identity === this.options.identity) {
+    const released = routeId === "releaseConnection" ? (match.params.id as string) : null;
+    if (this.options.isLeader()) {
+      if (released !== null) this.noteRelease(released);
       return false;
     }
-    if (routeId === "openConnection") {
+    const leader = this.options.leader();
+    if (leader === null || leader.address === null || leader.identity === this.options.identity) {
+      if (released !== null) this.noteRelease(released);
+      return false;
+    }
+    if (released === null) {
       const target = new URL(pathOf("forwardOpen", match.params), leader.address);
       target.search = match.query;
       void this.forwardOpen(req, res, target, local);
     } else {
-      const id = match.params.id as string;
-      const target = new URL(pathOf("forwardRelease", { id }), leader.address);
-      void this.forwardClose(res, target, id, local);
+      const target = new URL(pathOf("forwardRelease", { id: released }), leader.address);
+      void this.forwardClose(res, target, released, local);
     }
     return true;
+  }
+
+  /**
+   * A change another replica forwarded (the internal API's forward routes), before the app
+   * answers it. Only the leader answers one: a replica that no longer leads (its term ended, or
+   * it was paused while the request waited in its socket) refuses it with NotLeader, since the
+   * forwarder has given up on it or will answer it itself, and a connection counted here as
+   * well would be counted twice. `released` is the id of a forwarded release.
+   */
+  acceptForwarded(released: string | null): void {
+    if (!this.options.isLeader()) {
+      throw new ApiError("NotLeader", "this replica is not the leader");
+    }
+    if (released !== null) this.noteRelease(released);
+  }
+
+  /**
+   * A release this replica answers itself. Of a connection it knows, the table's own event
+   * records it (see observe). Of one it does not know, it is remembered all the same: another
+   * replica may hold the connection in changes not handed over yet (an open answered during a
+   * failover, or acknowledged by a leader that died before its snapshot), and would bring it
+   * back when it does. The answer stays 404; the connection is not counted once that is settled.
+   */
+  private noteRelease(id: string): void {
+    if (this.options.manager.getConnection(id) !== undefined) return;
+    if (this.options.isLeader()) {
+      if (this.tombstones.size < MAX_UNKNOWN_RELEASES) this.tombstone(id, null);
+      return;
+    }
+    if (this.closes.has(id) || this.closes.size >= MAX_UNKNOWN_RELEASES) return;
+    this.closes.set(id, {
+      id,
+      service: null,
+      expiresAt: this.now() + this.retentionMs,
+      ackedAt: null,
+    });
+    this.scheduleReconcile();
   }
 
   private async forwardOpen(
@@ -263,7 +332,10 @@ export class ConnectionFront implements LocalConnectionChanges {
     local: () => void,
   ): Promise<void> {
     const reply = await this.forward("DELETE", url, "close");
-    if (reply === null) return local();
+    if (reply === null) {
+      this.noteRelease(id);
+      return local();
+    }
     const dropped = this.options.manager.dropConnection(id);
     if (reply.status === 204) {
       this.opens.delete(id);
@@ -298,8 +370,13 @@ export class ConnectionFront implements LocalConnectionChanges {
       });
       const text = await response.text();
       // A 5xx other than "no endpoints" is the leader failing, not an answer to relay; a
-      // refused token is between the replicas, never the client's to see.
-      if (response.status >= 500 && errorCodeOf(text) !== "NoEndpoints") {
+      // refused token is between the replicas, never the client's to see; a 409 NotLeader is a
+      // replica whose term ended since the Lease named it.
+      const code = errorCodeOf(text);
+      if (
+        (response.status >= 500 && code !== "NoEndpoints") ||
+        (response.status === 409 && code === "NotLeader")
+      ) {
         throw new Error(`the leader answered ${response.status}`);
       }
       if (response.status === 401 || response.status === 403) {
@@ -412,7 +489,11 @@ export class ConnectionFront implements LocalConnectionChanges {
       await response.body?.cancel();
       const now = this.now();
       for (const pending of opens) pending.ackedAt ??= now;
-      for (const pending of closes) pending.ackedAt ??= now;
+      for (const pending of closes) {
+        if (pending.ackedAt !== null) continue;
+        pending.ackedAt = now;
+        if (pending.service === null) pending.expiresAt = now + this.retentionMs;
+      }
       this.reconciledWith = identity;
       this.options.logger.info(
         { leader: identity, opens: opens.length, closes: closes.length },
@@ -452,7 +533,12 @@ export class ConnectionFront implements LocalConnectionChanges {
     let refused = 0;
     const terms = new Map<string, ConnectionTerms | null | undefined>();
     for (const reported of request.opens) {
-      if (this.tombstones.has(reported.id)) continue;
+      if (this.tombstones.has(reported.id)) {
+        // Now its service is known: the release goes into that service's snapshots, where the
+        // replica that reported the open sees it settled and stops counting it in its mirror.
+        if (typeof reported.service === "string") this.tombstone(reported.id, reported.service);
+        continue;
+      }
       if (!terms.has(reported.service)) {
         terms.set(reported.service, this.options.connectionTerms?.(reported.service));
       }
@@ -491,21 +577,16 @@ export class ConnectionFront implements LocalConnectionChanges {
 
   private sweep(): void {
     const now = this.now();
+    // Only expiry ends a change that no snapshot has shown yet: until then the next leader may
+    // need it (see retentionMs).
     for (const [id, pending] of this.opens) {
-      if (
-        pending.record.expiresAt <= now ||
-        (pending.ackedAt !== null && now - pending.ackedAt > this.retentionMs)
-      ) {
-        this.opens.delete(id);
-      }
+      if (pending.record.expiresAt <= now) this.opens.delete(id);
     }
     for (const [id, pending] of this.closes) {
-      if (
-        pending.expiresAt <= now ||
-        (pending.ackedAt !== null && now - pending.ackedAt > this.retentionMs)
-      ) {
-        this.closes.delete(id);
-      }
+      // A release of a connection unknown here waits for a leader however long that takes:
+      // whoever holds the connection will hand it over to that leader too.
+      const waiting = pending.service === null && pending.ackedAt === null;
+      if (pending.expiresAt <= now && !waiting) this.closes.delete(id);
     }
     for (const [id, { at, service }] of this.tombstones) {
       if (now - at <= this.tombstoneMs) break;

@@ -101,8 +101,9 @@ export class HighAvailability {
       metrics: this.metrics,
       credentials: options.credentials,
       connectionTerms: options.connectionTerms,
-      // A change the leader acknowledged but may not have written when it died must outlive the
-      // failover, to reach the next leader; tombstones must outlive such reports.
+      // A change the leader acknowledged but may not have written when it died, or a release of
+      // an id this replica does not know, must outlive the failover, to reach the next leader;
+      // tombstones must outlive such reports.
       retentionMs: retention,
       tombstoneMs: retention + 5_000,
     });
@@ -117,6 +118,7 @@ export class HighAvailability {
       intervalMs: settings.stateIntervalMs,
       local: front,
       released: (serviceKey) => front?.releasedOf(serviceKey) ?? [],
+      written: (startedAt) => front?.written(startedAt),
       owner: this.owner,
     });
     this.front = front;
@@ -181,6 +183,11 @@ export class HighAvailability {
    */
   handle(req: IncomingMessage, res: ServerResponse, local: () => void): boolean {
     return this.front.handle(req, res, local);
+  }
+
+  /** A forwarded open or release (`released`: its id), before it is answered; throws NotLeader. */
+  acceptForwarded(released: string | null): void {
+    this.front.acceptForwarded(released);
   }
 
   /** POST /internal/v1/connections/reconcile; throws the ApiError to answer. */

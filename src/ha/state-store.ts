@@ -32,6 +32,11 @@ export interface StateStoreOptions {
   readonly local?: LocalConnectionChanges;
   /** Ids of a service's connections released recently, written into the snapshots. */
   readonly released?: (serviceKey: string) => readonly string[];
+  /**
+   * Told after a write pass that left every shard current, with the time the pass was asked
+   * for: changes made before then are in the ConfigMaps.
+   */
+  readonly written?: (startedAt: number) => void;
   /** Owner of the ConfigMaps the leader creates or replaces, once known. */
   readonly owner?: ObjectOwner;
   /** For tests: a ShardApi other than the cluster's. */
@@ -186,9 +191,11 @@ export class StateStore {
   private tick(): void {
     if (this.leadingEpoch === null || this.stopped) return;
     const epoch = this.leadingEpoch;
+    const startedAt = Date.now();
     void this.serialized()
       .then((outcome) => {
         if (outcome.kind === "fenced") this.stepDown();
+        if (outcome.kind === "done") this.options.written?.(startedAt);
       })
       .catch((error: unknown) => {
         this.options.logger.warn({ err: error }, "balancer state: writing a snapshot failed");

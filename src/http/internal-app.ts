@@ -19,6 +19,11 @@ export interface InternalAppOptions {
   readonly status: () => unknown;
   /** The leader's side of a reconcile; throws an ApiError for a body it refuses. */
   readonly reconcile: (body: unknown) => unknown;
+  /**
+   * Told of a forwarded open (null) or release (its id) before the app answers it; throws the
+   * ApiError to answer instead (NotLeader on a replica that does not lead).
+   */
+  readonly forwarded: (released: string | null) => void;
 }
 
 /**
@@ -46,8 +51,14 @@ export function createInternalApp(options: InternalAppOptions): express.Express 
     reconcileConnections: (req, res) => {
       res.json(options.reconcile(req.body));
     },
-    forwardOpen: connections.openConnection,
-    forwardRelease: connections.releaseConnection,
+    forwardOpen: (req, res, next) => {
+      options.forwarded(null);
+      connections.openConnection(req, res, next);
+    },
+    forwardRelease: (req, res, next) => {
+      options.forwarded(req.params.id as string);
+      connections.releaseConnection(req, res, next);
+    },
   };
   app.use(requestLimits(INTERNAL_BODY_LIMIT_BYTES));
   app.use(express.json({ limit: INTERNAL_BODY_LIMIT_BYTES, strict: true }));

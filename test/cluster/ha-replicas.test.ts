@@ -35,6 +35,7 @@ import {
   testKubeconfigPath,
   waitFor,
 } from "./support/kube.ts";
+import type { HaStatus } from "./support/replica-api.ts";
 
 const run = promisify(execFile);
 const CRD = fileURLToPath(
@@ -58,14 +59,6 @@ interface Replica {
   readonly name: string;
   readonly cli: ServingCli;
   killedAt: number | null;
-}
-
-interface HaStatus {
-  identity: string;
-  leading: boolean;
-  epoch: number | null;
-  leader: { identity: string; address: string | null } | null;
-  stateEpoch: number;
 }
 
 interface Interval {

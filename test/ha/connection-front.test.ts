@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { BalancerManager, type ServiceEndpoints } from "../../src/balancer/manager.ts";
 import { ConnectionFront, type ConnectionTerms } from "../../src/ha/connection-front.ts";
 import type { ApiError } from "../../src/http/errors.ts";
@@ -261,5 +261,153 @@ describe("ConnectionFront", () => {
     expect(result).toEqual({ opened: 1, closed: 0 });
     expect(manager.getConnection("far")?.expiresAt).toBe(1_000 + 30_000);
     expect(manager.getConnection("ghost")).toBeUndefined();
+  });
+
+  it("a replica that does not lead refuses forwarded changes: a forward it is too late for is not counted twice", () => {
+    // The leader was paused past its renew deadline with a forwarded open in its socket; the
+    // follower gave up and answered the client itself. Counting it here too would count it twice.
+    const { manager, front } = setup(false, "http://127.0.0.1:9");
+    for (const released of [null, "c1"]) {
+      let refusal: unknown;
+      try {
+        front.acceptForwarded(released);
+      } catch (error) {
+        refusal = error;
+      }
+      expect((refusal as ApiError).code).toBe("NotLeader");
+      expect((refusal as ApiError).status).toBe(409);
+    }
+    expect(manager.connectionCounts(SERVICE.key).size).toBe(0);
+    expect(front.pendingCounts()).toEqual({ opens: 0, closes: 0, unacknowledged: 0 });
+  });
+
+  it("a follower whose forward is refused as not the leader's answers from its own state", async () => {
+    const former = await serve((_req, res) => {
+      res.writeHead(409, { "content-type": "application/json" });
+      res.end(JSON.stringify({ error: { code: "NotLeader", message: "not the leader" } }));
+    });
+    const { front } = setup(false, former.url);
+    let local = 0;
+    const follower = await serve((req, res) => {
+      front.handle(req, res, () => {
+        local++;
+        res.writeHead(201).end();
+      });
+    });
+    try {
+      const reply = await fetch(`${follower.url}/v1/services/shop/web/connections`, {
+        method: "POST",
+      });
+      expect(reply.status).toBe(201);
+      expect(local).toBe(1);
+    } finally {
+      await Promise.all([former.close(), follower.close()]);
+    }
+  });
+
+  it("a release of an id this replica does not know is remembered, so its open cannot come back", async () => {
+    // Another replica may still hold the connection in changes not handed over (an open answered
+    // during a failover): the release must reach the next leader and outweigh that open.
+    const follower = setup(false);
+    const handled = await serve((req, res) => {
+      if (!follower.front.handle(req, res, () => {})) res.writeHead(404).end();
+    });
+    try {
+      const reply = await fetch(`${handled.url}/v1/connections/held-elsewhere`, {
+        method: "DELETE",
+      });
+      expect(reply.status).toBe(404);
+      expect(follower.front.pendingCounts()).toEqual({ opens: 0, closes: 1, unacknowledged: 1 });
+      // Hidden from snapshots meanwhile, like any release made here.
+      expect(follower.front.merge(SERVICE.key, [record("held-elsewhere")], [])).toEqual([]);
+    } finally {
+      await handled.close();
+    }
+
+    const leader = setup(true);
+    const served = await serve((req, res) => {
+      if (!leader.front.handle(req, res, () => {})) res.writeHead(404).end();
+    });
+    try {
+      const reply = await fetch(`${served.url}/v1/connections/late`, { method: "DELETE" });
+      expect(reply.status).toBe(404);
+      expect(
+        leader.front.applyReconcile({ from: "f", opens: [record("late")], closes: [] }),
+      ).toEqual({ opened: 0, closed: 0 });
+      expect(leader.manager.getConnection("late")).toBeUndefined();
+      // The refused open named its service: the release is written into that service's
+      // snapshots, so the replica that reported it stops counting it too.
+      expect(leader.front.releasedOf(SERVICE.key)).toEqual(["late"]);
+    } finally {
+      await served.close();
+    }
+  });
+
+  it("keeps what a leader acknowledged however long no snapshot shows it, and forgets it once written", () => {
+    // The API server is away for a minute: the leader's renew deadline passes while its last
+    // changes are not written. It must still hand them to whoever leads next.
+    vi.useFakeTimers();
+    try {
+      const manager = new BalancerManager({ now: () => Date.now() });
+      const state = { leading: true };
+      const front = new ConnectionFront({
+        manager,
+        identity: "me",
+        isLeader: () => state.leading,
+        leader: () => null,
+        trustProxy: () => false,
+        logger: quiet,
+        retentionMs: 5_000,
+      });
+      fronts.push(front);
+      const kept = manager.openConnection(SERVICE, {}, 3_600_000);
+      const released = manager.openConnection(SERVICE, {}, 3_600_000);
+      manager.closeConnection(released.id);
+      expect(front.pendingCounts()).toEqual({ opens: 1, closes: 1, unacknowledged: 0 });
+      state.leading = false;
+      vi.advanceTimersByTime(60_000);
+      expect(front.pendingCounts()).toEqual({ opens: 1, closes: 1, unacknowledged: 0 });
+
+      // Leading, a pass that began after a change was made settles it; one before does not.
+      state.leading = true;
+      const later = manager.openConnection(SERVICE, {}, 3_600_000);
+      front.written(Date.now());
+      expect(front.pendingCounts()).toEqual({ opens: 1, closes: 0, unacknowledged: 0 });
+      vi.advanceTimersByTime(1);
+      front.written(Date.now());
+      expect(front.pendingCounts()).toEqual({ opens: 0, closes: 0, unacknowledged: 0 });
+      expect(manager.getConnection(kept.id)).toBeDefined();
+      expect(manager.getConnection(later.id)).toBeDefined();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("keeps a release of an unknown id until a leader takes it, however long the failover lasts", async () => {
+    vi.useFakeTimers();
+    try {
+      const manager = new BalancerManager({ now: () => Date.now() });
+      const front = new ConnectionFront({
+        manager,
+        identity: "me",
+        isLeader: () => false,
+        leader: () => null,
+        trustProxy: () => false,
+        logger: quiet,
+        retentionMs: 5_000,
+      });
+      fronts.push(front);
+      const answered = new Promise<boolean>((resolve) => {
+        const req = { method: "DELETE", url: "/v1/connections/held-elsewhere", headers: {} };
+        resolve(front.handle(req as IncomingMessage, {} as ServerResponse, () => {}));
+      });
+      expect(await answered).toBe(false);
+      expect(front.pendingCounts()).toEqual({ opens: 0, closes: 1, unacknowledged: 1 });
+      // The API server is away for a minute: no leader to take it, and it is still kept.
+      vi.advanceTimersByTime(60_000);
+      expect(front.pendingCounts()).toEqual({ opens: 0, closes: 1, unacknowledged: 1 });
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

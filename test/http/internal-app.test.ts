@@ -34,6 +34,8 @@ beforeAll(async () => {
       reconciled.push(body);
       return { opened: 0, closed: 0 };
     },
+    // This replica leads: forwarded changes are answered here.
+    forwarded: () => {},
   });
   internal = await listen(app, "127.0.0.1", 0);
 });

@@ -26,12 +26,15 @@ export interface ServingCli {
   exited: Promise<number | null>;
 }
 
-const SERVE_TIMEOUT_MS = 60_000;
-
-/** Starts `konsul-lb serve` on a free loopback port and waits for its "serving" log line. */
+/**
+ * Starts `konsul-lb serve` on a free loopback port and waits for its "serving" log line, for
+ * `startTimeoutMs` at most: loading the operator's modules alone takes seconds when other
+ * processes share the machine's two cores.
+ */
 export function serveCli(
   args: readonly string[],
   env: Record<string, string> = {},
+  startTimeoutMs = 60_000,
 ): Promise<ServingCli> {
   return new Promise((resolve, reject) => {
     const child = spawn(
@@ -48,8 +51,8 @@ export function serveCli(
     // cores; a process that never serves is stopped rather than left behind.
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
-      reject(new Error(`no "serving" line within ${SERVE_TIMEOUT_MS} ms:\n${output}`));
-    }, SERVE_TIMEOUT_MS);
+      reject(new Error(`no "serving" line within ${startTimeoutMs} ms:\n${output}`));
+    }, startTimeoutMs);
     child.stdout.on("data", (chunk) => {
       output += chunk;
       const match = /serving on (http:\/\/[^;\s]+)/.exec(output);
