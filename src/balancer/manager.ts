@@ -21,6 +21,7 @@ import type {
   Strategy,
   StrategyName,
 } from "./strategy.ts";
+import { selectionSize } from "./strategy.ts";
 
 /** One service's endpoint set as a source publishes it. */
 export interface ServiceEndpoints {
@@ -195,7 +196,7 @@ export class BalancerManager {
     const { strategy, cached } = this.pickerFor(service, options);
     return {
       strategy,
-      endpoints: cached.picker.select(options, limit),
+      endpoints: listOf(cached.picker, options, limit),
       excluded: cached.excluded,
       panic: cached.panic,
     };
@@ -487,6 +488,29 @@ export class BalancerManager {
     if (healthFilter) slots.healthy = cached;
     else slots.all = cached;
     return { strategy: strategy.name, cached };
+  }
+}
+
+/**
+ * The picker's list for a request. A hash strategy's list without its key (no session key, no
+ * client IP) is every endpoint in a fixed order, heaviest first, then by identity — the
+ * endpoints that take the most keys first, the same on every request and every replica — so a
+ * client that caches the list needs no key. A single pick without its key stays an error.
+ */
+function listOf(picker: Picker, request: PickRequest, limit: number): Endpoint[] {
+  try {
+    return picker.select(request, limit);
+  } catch (error) {
+    if (
+      !(error instanceof BalancerError) ||
+      (error.code !== "MissingSessionKey" && error.code !== "MissingClientIP")
+    ) {
+      throw error;
+    }
+    const ordered = [...picker.endpoints].sort(
+      (a, b) => b.weight - a.weight || compareIdentity(a, b),
+    );
+    return ordered.slice(0, selectionSize(ordered.length, limit));
   }
 }
 

@@ -90,7 +90,8 @@ export function openApiDocumentOf(exposure: Exposure) {
   };
 }
 
-const SCHEMAS = {
+/** The named schemas routes refer to with `ref`; exported for the client's derived types. */
+export const SCHEMAS = {
   Strategy: { type: "string", enum: [...STRATEGY_NAMES] },
   ServiceRef: {
     type: "object",
@@ -212,7 +213,7 @@ const SCHEMAS = {
       },
     },
   },
-};
+} as const;
 
 /** The discovery API: what `/openapi.json` serves. */
 export const openApiDocument = openApiDocumentOf("public");

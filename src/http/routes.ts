@@ -14,7 +14,9 @@ export type Exposure = "public" | "internal";
 /** A JSON Schema (OpenAPI 3.1 flavour); `#/components/schemas/<Name>` refers to openapi.ts. */
 export type Schema = Readonly<Record<string, unknown>>;
 
-export const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
+/** The name stays in the type, so the client can derive its types from the table. */
+export const ref = <Name extends string>(name: Name) =>
+  ({ $ref: `#/components/schemas/${name}` }) as const satisfies Schema;
 
 export interface ParameterSpec {
   readonly in: "path" | "query";
@@ -101,7 +103,8 @@ export interface RouteSpec {
   readonly errors: readonly ApiErrorCode[];
 }
 
-const SELECTION: readonly ParameterName[] = [
+// `as const` rather than annotations: each route's parameters and errors stay exact in its type.
+const SELECTION = [
   "namespace",
   "name",
   "lb",
@@ -110,15 +113,15 @@ const SELECTION: readonly ParameterName[] = [
   "session-key",
   "client-region",
   "health-filter",
-];
-const BLOCKING: readonly ParameterName[] = ["index", "wait"];
-const SELECTION_ERRORS: readonly ApiErrorCode[] = [
+] as const satisfies readonly ParameterName[];
+const BLOCKING = ["index", "wait"] as const satisfies readonly ParameterName[];
+const SELECTION_ERRORS = [
   "InvalidParameter",
   "UnknownStrategy",
   "MissingSessionKey",
   "ServiceNotFound",
   "NoEndpoints",
-];
+] as const satisfies readonly ApiErrorCode[];
 
 /** Blocking queries: the version in every answer, and the parameters that wait for a newer one. */
 const INDEX_HEADER = {
@@ -129,7 +132,7 @@ const INDEX_HEADER = {
   },
 };
 
-const OPENED_CONNECTION: Schema = {
+const OPENED_CONNECTION = {
   type: "object",
   required: ["id", "service", "strategy", "endpoint", "expiresAt"],
   properties: {
@@ -139,7 +142,7 @@ const OPENED_CONNECTION: Schema = {
     endpoint: ref("Endpoint"),
     expiresAt: { type: "string", format: "date-time" },
   },
-};
+} as const satisfies Schema;
 
 export const ROUTES = [
   {
@@ -167,7 +170,8 @@ export const ROUTES = [
     method: "GET",
     path: "/v1/services/{namespace}/{name}/endpoints",
     exposure: "public",
-    summary: "The service's endpoints, best first by its strategy",
+    summary:
+      "The service's endpoints, best first by its strategy; a hash strategy without its key lists them heaviest first, then by identity",
     parameters: [...SELECTION, ...BLOCKING],
     answers: {
       200: {
