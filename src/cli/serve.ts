@@ -17,6 +17,7 @@ import { ControllerMetrics } from "../observability/controller-metrics.ts";
 import type { Logger } from "../observability/logger.ts";
 import { Metrics } from "../observability/metrics.ts";
 import { FileSource } from "../sources/file-source.ts";
+import { RecentPicks } from "../status/recent-picks.ts";
 
 export interface RunningService {
   readonly url: string;
@@ -63,6 +64,7 @@ export async function startService(
   const waiters = new ChangeWaiters(catalog, {
     onCount: (count) => metrics.blockingWaiters.set(count),
   });
+  const recentPicks = settings.statusPage ? new RecentPicks(catalog) : null;
   const app = createApp({
     discovery,
     metrics,
@@ -70,13 +72,14 @@ export async function startService(
     trustProxy: settings.trustProxy,
     isReady: () => catalog.synced,
     waiters,
+    recentPicks,
   });
   let listening: Awaited<ReturnType<typeof listen>>;
   try {
     // Debug logging logs every request from Express; the fast path would bypass it.
     const fastPick = logger.isLevelEnabled("debug")
       ? undefined
-      : createFastPick(new Decisions(discovery, metrics), app.get("trust proxy fn"));
+      : createFastPick(new Decisions(discovery, metrics, recentPicks), app.get("trust proxy fn"));
     // Followers hand connection changes to the leader; the leader and every read go on as usual.
     listening = await listen(
       app,
@@ -153,6 +156,7 @@ export async function startService(
       // A leader writes its last snapshot and releases the Lease before the watches stop.
       await ha?.stop();
       await source.stop();
+      recentPicks?.close();
       discovery.close();
     },
   };

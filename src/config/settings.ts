@@ -79,6 +79,8 @@ export interface ServerSettings {
   readonly dnsTtl: number;
   /** The most address or SRV records in one answer. */
   readonly dnsMaxAnswers: number;
+  /** Serve the status page (/ui). */
+  readonly statusPage: boolean;
   /** Leader election and the replicated state (with --source kubernetes). */
   readonly ha: HaSettings;
 }
@@ -100,6 +102,7 @@ export const DEFAULT_HEALTH_FILTER = true;
 export const DEFAULT_DNS_DOMAIN = "lb.konsul.local";
 export const DEFAULT_DNS_TTL_SECONDS = 5;
 export const DEFAULT_DNS_MAX_ANSWERS = 8;
+export const DEFAULT_STATUS_PAGE = false;
 
 /** The settings that a flag sets, by flag name. */
 type FlagName =
@@ -115,6 +118,7 @@ type FlagName =
   | "dns-domain"
   | "dns-ttl"
   | "dns-max-answers"
+  | "status-page"
   | "leader-elect"
   | "lease-namespace"
   | "lease-name"
@@ -243,6 +247,16 @@ const SETTINGS: Readonly<Record<FlagName, Setting>> = {
     String(DEFAULT_DNS_MAX_ANSWERS),
     ["The most A/AAAA or SRV records in one DNS answer, best first."],
   ),
+  "status-page": setting(
+    "status-page",
+    null,
+    ["BOOL", "true or false"],
+    String(DEFAULT_STATUS_PAGE),
+    [
+      "Serve the read-only status page at /ui: services, policies, endpoints, the share of",
+      "recent picks and the simulator's chart of each policy.",
+    ],
+  ),
   "leader-elect": setting(
     "leader-elect",
     null,
@@ -344,6 +358,7 @@ const FLAG_ORDER: readonly FlagName[] = [
   "dns-domain",
   "dns-ttl",
   "dns-max-answers",
+  "status-page",
   "leader-elect",
   "lease-namespace",
   "lease-name",
@@ -451,6 +466,7 @@ const PARSE_OPTIONS = {
   "dns-domain": { type: "string" },
   "dns-ttl": { type: "string" },
   "dns-max-answers": { type: "string" },
+  "status-page": { type: "string" },
   "leader-elect": { type: "string" },
   "lease-namespace": { type: "string" },
   "lease-name": { type: "string" },
@@ -918,6 +934,14 @@ export function loadSettings(
     trustProxyValue(find(SETTINGS["trust-proxy"], usable)),
   );
   const dns = dnsSettings(usable, problems);
+  const statusPage = attempt(SETTINGS["status-page"], problems, () => {
+    const found = find(SETTINGS["status-page"], usable);
+    if (found.source === "default") return DEFAULT_STATUS_PAGE;
+    if (found.value !== "true" && found.value !== "false") {
+      fail(found.where, found.value, "true or false");
+    }
+    return found.value === "true";
+  });
   const ha = haSettings(usable, problems, source);
 
   const strategies = usable.config?.strategies ?? {};
@@ -942,6 +966,7 @@ export function loadSettings(
     logLevel === undefined ||
     trustProxy === undefined ||
     dns === undefined ||
+    statusPage === undefined ||
     ha === undefined
   ) {
     return { kind: "error", message: problems.join("\n") };
@@ -960,6 +985,7 @@ export function loadSettings(
     logLevel,
     trustProxy,
     ...dns,
+    statusPage,
     ha,
   };
   return { kind: "ok", settings: Object.freeze(settings) };

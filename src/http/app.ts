@@ -3,6 +3,7 @@ import { CONNECTION_STRATEGY } from "../balancer/manager.ts";
 import type { Discovery } from "../discovery/discovery.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
+import type { RecentPicks } from "../status/recent-picks.ts";
 import { BlockingQueries } from "./blocking.ts";
 import { ChangeWaiters } from "./change-waiters.ts";
 import { Decisions } from "./decisions.ts";
@@ -10,6 +11,7 @@ import { endpointJson } from "./endpoint-json.ts";
 import { ApiError, errorJson, toApiError } from "./errors.ts";
 import { openApiDocument } from "./openapi.ts";
 import { expressPath, type PublicRouteId, type RouteSpec, routesOf } from "./routes.ts";
+import { statusPageHandlers } from "./status-page.ts";
 
 export interface AppOptions {
   readonly discovery: Discovery;
@@ -21,6 +23,8 @@ export interface AppOptions {
   readonly isReady: () => boolean;
   /** Where blocking queries wait; the server closes it on shutdown. Absent: the app makes one. */
   readonly waiters?: ChangeWaiters;
+  /** The latest picks for the status page; absent or null: the status page is off. */
+  readonly recentPicks?: RecentPicks | null;
 }
 
 /** Registers each route of the table with its handler, in the table's order. */
@@ -73,7 +77,8 @@ export function createApp(options: AppOptions): express.Express {
     });
   }
 
-  const decisions = new Decisions(discovery, metrics);
+  const recentPicks = options.recentPicks ?? null;
+  const decisions = new Decisions(discovery, metrics, recentPicks);
   const blocking = new BlockingQueries(
     discovery,
     options.waiters ?? new ChangeWaiters(discovery.catalog),
@@ -148,6 +153,7 @@ export function createApp(options: AppOptions): express.Express {
     openapi: (_req, res) => {
       res.json(openApiDocument);
     },
+    ...statusPageHandlers(discovery, recentPicks),
   };
   serveRoutes(app, routesOf("public"), handlers);
 

@@ -1,7 +1,9 @@
+import type { Endpoint } from "../balancer/endpoint.ts";
 import type { SelectOptions } from "../balancer/manager.ts";
 import type { StrategyName } from "../balancer/strategy.ts";
 import type { Decided, Discovery } from "../discovery/discovery.ts";
 import type { Metrics } from "../observability/metrics.ts";
+import type { RecentPicks } from "../status/recent-picks.ts";
 import { endpointJson } from "./endpoint-json.ts";
 import { errorJson, toApiError } from "./errors.ts";
 import { selectOptionsFrom } from "./parameters.ts";
@@ -25,10 +27,13 @@ export interface DecisionRequest {
 export class Decisions {
   private readonly discovery: Discovery;
   private readonly metrics: Metrics;
+  /** Where single picks and connection opens are told, for the status page; null when off. */
+  private readonly recentPicks: RecentPicks | null;
 
-  constructor(discovery: Discovery, metrics: Metrics) {
+  constructor(discovery: Discovery, metrics: Metrics, recentPicks: RecentPicks | null = null) {
     this.discovery = discovery;
     this.metrics = metrics;
+    this.recentPicks = recentPicks;
   }
 
   /**
@@ -63,6 +68,8 @@ export class Decisions {
       this.metrics.selections.inc({ service, strategy, result: "ok" });
       if (result.result.excluded > 0) this.metrics.healthFiltered.inc({ service });
       if (result.result.panic) this.metrics.healthPanics.inc({ service });
+      const picked = (result.result as { endpoint?: Endpoint }).endpoint;
+      if (picked !== undefined) this.recentPicks?.record(namespace, name, picked.identity);
       return result;
     } catch (error) {
       this.metrics.selections.inc({ service, strategy, result: toApiError(error).code });

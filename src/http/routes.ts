@@ -286,6 +286,42 @@ export const ROUTES = [
     errors: [],
   },
   {
+    id: "statusPage",
+    method: "GET",
+    path: "/ui",
+    exposure: "public",
+    summary:
+      "The status page (HTML, self-contained): services, policies, endpoints, live shares and the simulator's chart; RouteNotFound unless the server runs with --status-page",
+    parameters: [],
+    answers: {
+      200: { description: "The page", contentType: "text/html", schema: { type: "string" } },
+    },
+    errors: ["RouteNotFound"],
+  },
+  {
+    id: "statusState",
+    method: "GET",
+    path: "/ui/state.json",
+    exposure: "public",
+    summary: "What the status page draws; its shape is the page's, not a stable API",
+    parameters: [],
+    answers: { 200: { description: "The page's data", schema: { type: "object" } } },
+    errors: ["RouteNotFound"],
+  },
+  {
+    id: "statusChart",
+    method: "GET",
+    path: "/ui/services/{namespace}/{name}/chart.svg",
+    exposure: "public",
+    summary:
+      "The status page's chart of a service: its policy simulated on synthetic traffic (konsul-lb simulate --format svg)",
+    parameters: ["namespace", "name"],
+    answers: {
+      200: { description: "The chart", contentType: "image/svg+xml", schema: { type: "string" } },
+    },
+    errors: ["RouteNotFound", "ServiceNotFound", "NoEndpoints"],
+  },
+  {
     id: "haStatus",
     method: "GET",
     path: "/internal/v1/ha",

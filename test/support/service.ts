@@ -31,6 +31,7 @@ export const defaultSettings: ServerSettings = {
   dnsDomain: "lb.konsul.local",
   dnsTtl: 5,
   dnsMaxAnswers: 8,
+  statusPage: false,
   ha: DEFAULT_HA_SETTINGS,
 };
 
