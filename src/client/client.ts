@@ -14,7 +14,8 @@ import {
   type ServicesAnswer,
 } from "./api.ts";
 import { ConnectionNotFound } from "./errors.ts";
-import { Transport } from "./transport.ts";
+import { ServiceWatch } from "./thick.ts";
+import { servicePath, Transport } from "./transport.ts";
 
 export interface ClientOptions {
   /** The server's base URL, e.g. http://konsul-lb.konsul-lb.svc:8080. */
@@ -27,15 +28,26 @@ export interface ClientOptions {
    * when the server certainly did not receive them.
    */
   readonly retries?: number;
+  /**
+   * Thick mode: keep each Service current with blocking queries and decide picks and lists
+   * locally with the server's engine (counted connections, least-connections and least-request
+   * still go to the server). At most `maxServices` are watched (default 100); further Services
+   * are asked remotely.
+   */
+  readonly thick?: boolean | { readonly maxServices?: number };
 }
 
 export const DEFAULT_TIMEOUT_MS = 5_000;
 export const DEFAULT_RETRIES = 2;
+export const DEFAULT_MAX_WATCHED_SERVICES = 100;
+export const MAX_WATCHED_SERVICES = 10_000;
 
 export interface Client {
   /** Every service in the catalog with its strategy, policy and endpoint counts. */
   services(): Promise<ServicesAnswer["services"]>;
   service(namespace: string, name: string): ServiceClient;
+  /** Stops thick mode's watches; the client still answers remotely afterwards. */
+  close(): void;
 }
 
 /** How a counted connection ended, for the server to learn from where it accepts one. */
@@ -78,7 +90,22 @@ export function createClient(options: ClientOptions): Client {
     timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     retries: options.retries ?? DEFAULT_RETRIES,
   });
+  const maxServices = maxWatched(options.thick);
+  const watches = new Map<string, ServiceWatch>();
+  const watchOf = (namespace: string, name: string): ServiceWatch | null => {
+    const key = `${namespace}/${name}`;
+    let watch = watches.get(key);
+    if (watch === undefined && watches.size < maxServices) {
+      watch = new ServiceWatch(transport, namespace, name);
+      watches.set(key, watch);
+    }
+    return watch ?? null;
+  };
   return {
+    close() {
+      for (const watch of watches.values()) watch.stop();
+      watches.clear();
+    },
     async services() {
       const answer = await transport.send<ServicesAnswer>({
         method: "GET",
@@ -87,8 +114,60 @@ export function createClient(options: ClientOptions): Client {
       });
       return answer.body.services;
     },
-    service: (namespace, name) => new RemoteService(transport, namespace, name),
+    service: (namespace, name) => {
+      const remote = new RemoteService(transport, namespace, name);
+      const watch = maxServices > 0 ? watchOf(namespace, name) : null;
+      return watch === null ? remote : new ThickService(remote, watch);
+    },
   };
+}
+
+function maxWatched(thick: ClientOptions["thick"]): number {
+  if (thick === undefined || thick === false) return 0;
+  const max =
+    thick === true
+      ? DEFAULT_MAX_WATCHED_SERVICES
+      : (thick.maxServices ?? DEFAULT_MAX_WATCHED_SERVICES);
+  if (!Number.isInteger(max) || max < 1 || max > MAX_WATCHED_SERVICES) {
+    throw new TypeError(
+      `thick.maxServices: ${JSON.stringify(max)} is not allowed; expected an integer from 1 to ${MAX_WATCHED_SERVICES}`,
+    );
+  }
+  return max;
+}
+
+/** Picks and lists decided locally where the watch can; everything else as RemoteService. */
+class ThickService implements ServiceClient {
+  private readonly remote: RemoteService;
+  private readonly watch: ServiceWatch;
+  readonly namespace: string;
+  readonly name: string;
+
+  constructor(remote: RemoteService, watch: ServiceWatch) {
+    this.remote = remote;
+    this.watch = watch;
+    this.namespace = remote.namespace;
+    this.name = remote.name;
+  }
+
+  async pick(options?: PickOptions): Promise<PickAnswer> {
+    return (await this.watch.pick(options)) ?? this.remote.pick(options);
+  }
+
+  async endpoints(options?: EndpointsOptions): Promise<EndpointsAnswer> {
+    return (await this.watch.endpoints(options)) ?? this.remote.endpoints(options);
+  }
+
+  withConnection<T>(
+    fn: (endpoint: Endpoint) => Promise<T> | T,
+    options?: ConnectionOptions,
+  ): Promise<T> {
+    return this.remote.withConnection(fn, options);
+  }
+
+  connect(options?: ConnectionOptions): Promise<ConnectionHandle> {
+    return this.remote.connect(options);
+  }
 }
 
 /** Query parameters from a call's options: `sessionKey: "a"` → `session-key=a`. */
@@ -98,10 +177,6 @@ export function queryOf(options: object | undefined): Record<string, string> {
     if (value !== undefined) query[parameterName(option)] = String(value);
   }
   return query;
-}
-
-export function servicePath(namespace: string, name: string, route: string): string {
-  return `/v1/services/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}/${route}`;
 }
 
 class RemoteService implements ServiceClient {

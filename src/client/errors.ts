@@ -4,7 +4,7 @@
  * API's). The table of classes must name every code the server has (ApiErrorCode), so a code
  * added to the server fails the client's compilation until it has its class.
  */
-import type { ApiErrorCode } from "../http/errors.ts";
+import type { API_ERRORS, ApiErrorCode } from "../http/errors.ts";
 
 /** Every error the client throws. */
 export class KonsulLbError extends Error {
@@ -56,6 +56,22 @@ export const ERROR_CLASSES = {
   NoEndpoints,
   Internal,
 } as const satisfies { readonly [Code in ApiErrorCode]: ErrorClass<Code> };
+
+/**
+ * The status the server answers each code with, for errors of decisions the client makes
+ * itself (thick mode). The type makes each value the server's own: a change there fails here.
+ */
+export const API_STATUS = {
+  InvalidParameter: 400,
+  UnknownStrategy: 400,
+  MissingSessionKey: 400,
+  ServiceNotFound: 404,
+  ConnectionNotFound: 404,
+  RouteNotFound: 404,
+  NotLeader: 409,
+  NoEndpoints: 503,
+  Internal: 500,
+} as const satisfies { readonly [Code in ApiErrorCode]: (typeof API_ERRORS)[Code] };
 
 /** No answer within `timeoutMs`, on the last attempt. */
 export class RequestTimeout extends KonsulLbError {

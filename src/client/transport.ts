@@ -32,6 +32,8 @@ export interface Call {
   readonly idempotent: boolean;
   /** Overrides the per-attempt timeout (a blocking query waits longer by design). */
   readonly timeoutMs?: number;
+  /** Overrides the client's retries (a watch retries by itself, with a fresh query). */
+  readonly retries?: number;
   /** Ends the call early, e.g. when a watch stops. */
   readonly signal?: AbortSignal;
 }
@@ -92,7 +94,7 @@ export class Transport {
 
   /** The answer of a successful call; throws a KonsulLbError otherwise. */
   async send<Body>(call: Call): Promise<Answer<Body>> {
-    const attempts = 1 + this.options.retries;
+    const attempts = 1 + (call.retries ?? this.options.retries);
     const label = `${call.method} ${call.path}`;
     let failure: KonsulLbError = new KonsulLbError(`${label}: not sent`);
     for (let attempt = 0; attempt < attempts; attempt++) {
@@ -170,4 +172,10 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     const timer = setTimeout(done, ms);
     signal?.addEventListener("abort", done, { once: true });
   });
+}
+
+/** The path of a service, or of one of its routes (`pick`, `endpoints`, `connections`). */
+export function servicePath(namespace: string, name: string, route?: string): string {
+  const service = `/v1/services/${encodeURIComponent(namespace)}/${encodeURIComponent(name)}`;
+  return route === undefined ? service : `${service}/${route}`;
 }

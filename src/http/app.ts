@@ -97,6 +97,19 @@ export function createApp(options: AppOptions): express.Express {
         services: discovery.summaries().map(({ version: _version, ...summary }) => summary),
       });
     },
+    getService: async (req, res) => {
+      if (!(await blocking.service(req, res))) return;
+      const entry = discovery.entry(req.params.namespace as string, req.params.name as string);
+      const view = discovery.view(entry);
+      res.json({
+        service: { namespace: entry.namespace, name: entry.name },
+        strategy: discovery.manager.strategyFor(view),
+        policy: entry.policy?.name ?? null,
+        version: entry.version,
+        balancer: view.policy ?? {},
+        endpoints: entry.endpoints.map(endpointJson),
+      });
+    },
     listEndpoints: async (req, res) => {
       if (!(await blocking.service(req, res))) return;
       const { entry, result } = decisions.run(requestOf(req), (ns, name, o) =>

@@ -147,6 +147,22 @@ export const SCHEMAS = {
       terminating: { type: "boolean" },
     },
   },
+  ServiceState: {
+    type: "object",
+    required: ["service", "strategy", "policy", "version", "balancer", "endpoints"],
+    properties: {
+      service: ref("ServiceRef"),
+      strategy: ref("Strategy"),
+      policy: { type: ["string", "null"], description: "Name of the LoadBalancingPolicy, or null" },
+      version: { type: "integer" },
+      balancer: {
+        type: "object",
+        description:
+          "The policy's balancing settings with the server's defaults underneath, as the engine takes them (durations in milliseconds): healthFilter, panicThreshold, ringHash, maglev, latency, leastConnections",
+      },
+      endpoints: { type: "array", items: ref("Endpoint") },
+    },
+  },
   Status: { type: "object", required: ["status"], properties: { status: { type: "string" } } },
   HaStatus: {
     type: "object",

@@ -166,6 +166,19 @@ export const ROUTES = [
     errors: ["InvalidParameter"],
   },
   {
+    id: "getService",
+    method: "GET",
+    path: "/v1/services/{namespace}/{name}",
+    exposure: "public",
+    summary:
+      "The service as the engine sees it: every endpoint (sorted by identity) and the policy's balancing settings with the server's defaults; what a client needs to decide locally",
+    parameters: ["namespace", "name", ...BLOCKING],
+    answers: {
+      200: { description: "The service", headers: INDEX_HEADER, schema: ref("ServiceState") },
+    },
+    errors: ["InvalidParameter", "UnknownStrategy", "ServiceNotFound"],
+  },
+  {
     id: "listEndpoints",
     method: "GET",
     path: "/v1/services/{namespace}/{name}/endpoints",
