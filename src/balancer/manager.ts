@@ -10,7 +10,7 @@ import {
 } from "./connection-book.ts";
 import type { Connection } from "./connections.ts";
 import type { StrategyDefinition } from "./definition.ts";
-import type { Endpoint } from "./endpoint.ts";
+import { compareIdentity, type Endpoint } from "./endpoint.ts";
 import { BalancerError } from "./errors.ts";
 import { PickerCache, type SlotStates } from "./picker-cache.ts";
 import type { BalancerPolicy, ResolvedPolicy } from "./policy.ts";
@@ -19,7 +19,8 @@ import { DEFAULT_REGISTRY, type StrategyName, type StrategyRegistry } from "./re
 import { type Replication, replicationOf } from "./replication.ts";
 import { ServiceStates } from "./service-state.ts";
 import { latencyFromMap } from "./strategies/latency-based/tiers.ts";
-import type { CarriedState, LatencyFunction, PickRequest } from "./strategy.ts";
+import type { CarriedState, LatencyFunction, Picker, PickRequest } from "./strategy.ts";
+import { selectionSize } from "./strategy.ts";
 
 export type { ConnectionEvent } from "./connection-book.ts";
 export type { Connection } from "./connections.ts";
@@ -168,7 +169,7 @@ export class BalancerManager implements Replication {
     const { strategy, cached } = this.pickers.pickerFor(service, options);
     return {
       strategy: strategy.name as StrategyName,
-      endpoints: cached.picker.select(options, limit),
+      endpoints: listOf(cached.picker, options, limit),
       excluded: cached.excluded,
       panic: cached.panic,
     };
@@ -265,5 +266,28 @@ export class BalancerManager implements Replication {
 
   importState(serviceKey: string, slots: SlotStates): void {
     this.replication.importState(serviceKey, slots);
+  }
+}
+
+/**
+ * The picker's list for a request. A hash strategy's list without its key (no session key, no
+ * client IP) is every endpoint in a fixed order, heaviest first, then by identity — the
+ * endpoints that take the most keys first, the same on every request and every replica — so a
+ * client that caches the list needs no key. A single pick without its key stays an error.
+ */
+function listOf(picker: Picker, request: PickRequest, limit: number): Endpoint[] {
+  try {
+    return picker.select(request, limit);
+  } catch (error) {
+    if (
+      !(error instanceof BalancerError) ||
+      (error.code !== "MissingSessionKey" && error.code !== "MissingClientIP")
+    ) {
+      throw error;
+    }
+    const ordered = [...picker.endpoints].sort(
+      (a, b) => b.weight - a.weight || compareIdentity(a, b),
+    );
+    return ordered.slice(0, selectionSize(ordered.length, limit));
   }
 }

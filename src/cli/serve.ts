@@ -22,6 +22,7 @@ import { ControllerMetrics } from "../kubernetes/controller-metrics.ts";
 import type { Logger } from "../observability/logger.ts";
 import { Metrics } from "../observability/metrics.ts";
 import { FileSource } from "../sources/file-source.ts";
+import { RecentPicks } from "../status/recent-picks.ts";
 
 export interface RunningService {
   readonly url: string;
@@ -76,6 +77,7 @@ export async function startService(
     limit: settings.maxBlockingWaiters,
     onCount: (count) => metrics.blockingWaiters.set(count),
   });
+  const recentPicks = settings.statusPage ? new RecentPicks(catalog) : null;
   const app = createApp({
     discovery,
     metrics,
@@ -84,13 +86,14 @@ export async function startService(
     // With several replicas, also not before this one knows the leader (HighAvailability).
     isReady: () => catalog.synced && (!haEnabled || (ha?.isReady() ?? false)),
     waiters,
+    recentPicks,
   });
   let listening: Listening;
   try {
     // Debug logging logs every request from Express; the fast path would bypass it.
     const fastPick = logger.isLevelEnabled("debug")
       ? undefined
-      : createFastPick(new Decisions(discovery), app.get("trust proxy fn"));
+      : createFastPick(new Decisions(discovery, recentPicks), app.get("trust proxy fn"));
     // Followers hand connection changes to the leader; the leader and every read go on as usual.
     listening = await listen(
       app,
@@ -215,6 +218,7 @@ export async function startService(
       // A leader writes its last snapshot and releases the Lease before the watches stop.
       await ha?.stop();
       await source.stop();
+      recentPicks?.close();
       discovery.close();
     },
   };

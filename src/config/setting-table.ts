@@ -80,6 +80,7 @@ export const DEFAULT_HEALTH_FILTER = true;
 export const DEFAULT_DNS_DOMAIN = "lb.konsul.local";
 export const DEFAULT_DNS_TTL_SECONDS = 5;
 export const DEFAULT_DNS_MAX_ANSWERS = 8;
+export const DEFAULT_STATUS_PAGE = false;
 
 export type SourceKind = "file" | "kubernetes";
 export const SOURCE_KINDS: readonly SourceKind[] = ["file", "kubernetes"];
@@ -528,6 +529,25 @@ export const SETTINGS = {
       "TooManyWaiters and Retry-After.",
     ],
   ),
+  "status-page": {
+    flag: "status-page",
+    configKey: null,
+    helm: {
+      path: "statusPage.enabled",
+      schema: {
+        type: "boolean",
+        description: "Serve the read-only status page at /ui on the HTTP port.",
+      },
+    },
+    value: ["BOOL", "true or false"],
+    defaultText: String(DEFAULT_STATUS_PAGE),
+    help: [
+      "Serve the read-only status page at /ui: services, policies, endpoints, the share of",
+      "recent picks and the simulator's chart of each policy.",
+    ],
+    fallback: (): boolean => DEFAULT_STATUS_PAGE,
+    parse: (value, where): boolean => parseSwitch(value, where),
+  },
   "leader-elect": {
     flag: "leader-elect",
     configKey: null,

@@ -88,6 +88,8 @@ export interface ServerSettings {
   readonly maxConnectionsPerService: number;
   /** Blocking queries waiting at most at once. */
   readonly maxBlockingWaiters: number;
+  /** Serve the status page (/ui). */
+  readonly statusPage: boolean;
   /** Leader election and the replicated state (with --source kubernetes). */
   readonly ha: HaSettings;
 }
@@ -274,6 +276,7 @@ function serverSettings(values: SettingValues): ServerSettings {
     maxConnections: values["max-connections"],
     maxConnectionsPerService: values["max-connections-per-service"],
     maxBlockingWaiters: values["max-blocking-waiters"],
+    statusPage: values["status-page"],
     ha: {
       ...DEFAULT_HA_SETTINGS,
       leaderElect: values["leader-elect"],

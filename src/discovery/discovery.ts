@@ -104,6 +104,13 @@ export class Discovery {
     return this.catalog.get(namespace, name);
   }
 
+  /** The service's catalog entry; throws ServiceNotFoundError when there is none. */
+  entry(namespace: string, name: string): CatalogEntry {
+    const entry = this.catalog.get(namespace, name);
+    if (!entry) throw new ServiceNotFoundError(namespace, name);
+    return entry;
+  }
+
   /** The catalog's index: grows with every change, removals included. */
   get index(): number {
     return this.catalog.index;

@@ -2,6 +2,7 @@ import express, { type NextFunction, type Request, type Response } from "express
 import type { Discovery } from "../discovery/discovery.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
+import type { RecentPicks } from "../status/recent-picks.ts";
 import { BlockingQueries } from "./blocking.ts";
 import { ChangeWaiters } from "./change-waiters.ts";
 import { type DecisionRequest, Decisions } from "./decisions.ts";
@@ -10,6 +11,7 @@ import { ApiError, errorJson, toApiError } from "./errors.ts";
 import { MAX_PUBLIC_BODY_BYTES, requestLimits } from "./limits.ts";
 import { openApiDocument } from "./openapi.ts";
 import { expressPath, type PublicRouteId, type RouteSpec, routesOf } from "./routes.ts";
+import { statusPageHandlers } from "./status-page.ts";
 
 export interface AppOptions {
   readonly discovery: Discovery;
@@ -21,6 +23,8 @@ export interface AppOptions {
   readonly isReady: () => boolean;
   /** Where blocking queries wait; the server closes it on shutdown. Absent: the app makes one. */
   readonly waiters?: ChangeWaiters;
+  /** The latest picks for the status page; absent or null: the status page is off. */
+  readonly recentPicks?: RecentPicks | null;
 }
 
 function requestOf(req: Request): DecisionRequest {
@@ -109,7 +113,8 @@ export function createApp(options: AppOptions): express.Express {
 
   app.use(requestLimits(MAX_PUBLIC_BODY_BYTES));
 
-  const decisions = new Decisions(discovery);
+  const recentPicks = options.recentPicks ?? null;
+  const decisions = new Decisions(discovery, recentPicks);
   const blocking = new BlockingQueries(
     discovery,
     options.waiters ?? new ChangeWaiters(discovery.catalog),
@@ -122,6 +127,19 @@ export function createApp(options: AppOptions): express.Express {
       if (!(await blocking.catalog(req, res))) return;
       res.json({
         services: discovery.summaries().map(({ version: _version, ...summary }) => summary),
+      });
+    },
+    getService: async (req, res) => {
+      if (!(await blocking.service(req, res))) return;
+      const entry = discovery.entry(req.params.namespace as string, req.params.name as string);
+      const view = discovery.view(entry);
+      res.json({
+        service: { namespace: entry.namespace, name: entry.name },
+        strategy: discovery.manager.strategyFor(view),
+        policy: entry.policy?.name ?? null,
+        version: entry.version,
+        balancer: view.policy ?? {},
+        endpoints: entry.endpoints.map(endpointJson),
       });
     },
     listEndpoints: async (req, res) => {
@@ -157,6 +175,7 @@ export function createApp(options: AppOptions): express.Express {
     openapi: (_req, res) => {
       res.json(openApiDocument);
     },
+    ...statusPageHandlers(discovery, recentPicks),
   };
   serveRoutes(app, routesOf("public"), handlers);
 

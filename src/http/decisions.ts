@@ -1,4 +1,6 @@
+import type { Endpoint } from "../balancer/endpoint.ts";
 import type { Decision, DecisionKind, Discovery } from "../discovery/discovery.ts";
+import type { RecentPicks } from "../status/recent-picks.ts";
 import { endpointJson } from "./endpoint-json.ts";
 import { toApiError } from "./errors.ts";
 import { selectOptionsFrom } from "./parameters.ts";
@@ -21,19 +23,29 @@ export interface DecisionRequest {
 /** Runs load-balancing decisions for the HTTP routes (Discovery records their metrics). */
 export class Decisions {
   private readonly discovery: Discovery;
+  /** Where single picks and connection opens are told, for the status page; null when off. */
+  private readonly recentPicks: RecentPicks | null;
 
-  constructor(discovery: Discovery) {
+  constructor(discovery: Discovery, recentPicks: RecentPicks | null = null) {
     this.discovery = discovery;
+    this.recentPicks = recentPicks;
   }
 
   /** One decision of `kind`, its parameters read from the query. Throws what the decision throws. */
   run<K extends DecisionKind>(request: DecisionRequest, kind: K): Decision<K> {
-    return this.discovery.decide({
+    const decision = this.discovery.decide({
       namespace: request.namespace,
       name: request.name,
       kind,
       options: () => selectOptionsFrom(request.query, request.callerIp),
     });
+    if (this.recentPicks !== null) {
+      const picked = (decision.result as { endpoint?: Endpoint }).endpoint;
+      if (picked !== undefined) {
+        this.recentPicks.record(request.namespace, request.name, picked.identity);
+      }
+    }
+    return decision;
   }
 
   /** GET /v1/services/{namespace}/{name}/pick, errors included. */

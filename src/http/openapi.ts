@@ -96,7 +96,8 @@ export function openApiDocumentOf(exposure: Exposure) {
   };
 }
 
-const SCHEMAS = {
+/** The named schemas routes refer to with `ref`; exported for the client's derived types. */
+export const SCHEMAS = {
   Strategy: { type: "string", enum: [...STRATEGY_NAMES] },
   ServiceRef: {
     type: "object",
@@ -150,6 +151,22 @@ const SCHEMAS = {
       ready: { type: "boolean" },
       serving: { type: "boolean" },
       terminating: { type: "boolean" },
+    },
+  },
+  ServiceState: {
+    type: "object",
+    required: ["service", "strategy", "policy", "version", "balancer", "endpoints"],
+    properties: {
+      service: ref("ServiceRef"),
+      strategy: ref("Strategy"),
+      policy: { type: ["string", "null"], description: "Name of the LoadBalancingPolicy, or null" },
+      version: { type: "integer" },
+      balancer: {
+        type: "object",
+        description:
+          "The policy's balancing settings with the server's defaults underneath, as the engine takes them (durations in milliseconds): healthFilter, panicThreshold, ringHash, maglev, latency, leastConnections",
+      },
+      endpoints: { type: "array", items: ref("Endpoint") },
     },
   },
   Status: { type: "object", required: ["status"], properties: { status: { type: "string" } } },
@@ -218,7 +235,7 @@ const SCHEMAS = {
       },
     },
   },
-};
+} as const;
 
 /** The discovery API: what `/openapi.json` serves. */
 export const openApiDocument = openApiDocumentOf("public");

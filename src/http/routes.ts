@@ -14,7 +14,9 @@ export type Exposure = "public" | "internal";
 /** A JSON Schema (OpenAPI 3.1 flavour); `#/components/schemas/<Name>` refers to openapi.ts. */
 export type Schema = Readonly<Record<string, unknown>>;
 
-export const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
+/** The name stays in the type, so the client can derive its types from the table. */
+export const ref = <Name extends string>(name: Name) =>
+  ({ $ref: `#/components/schemas/${name}` }) as const satisfies Schema;
 
 export interface ParameterSpec {
   readonly in: "path" | "query";
@@ -101,7 +103,8 @@ export interface RouteSpec {
   readonly errors: readonly ApiErrorCode[];
 }
 
-const SELECTION: readonly ParameterName[] = [
+// `as const` rather than annotations: each route's parameters and errors stay exact in its type.
+const SELECTION = [
   "namespace",
   "name",
   "lb",
@@ -110,15 +113,15 @@ const SELECTION: readonly ParameterName[] = [
   "session-key",
   "client-region",
   "health-filter",
-];
-const BLOCKING: readonly ParameterName[] = ["index", "wait"];
-const SELECTION_ERRORS: readonly ApiErrorCode[] = [
+] as const satisfies readonly ParameterName[];
+const BLOCKING = ["index", "wait"] as const satisfies readonly ParameterName[];
+const SELECTION_ERRORS = [
   "InvalidParameter",
   "UnknownStrategy",
   "MissingSessionKey",
   "ServiceNotFound",
   "NoEndpoints",
-];
+] as const satisfies readonly ApiErrorCode[];
 
 /** Every internal route: the caller's token is checked first (TokenReview). */
 const PEER_ERRORS: readonly ApiErrorCode[] = ["Unauthenticated", "Forbidden", "Unavailable"];
@@ -132,7 +135,7 @@ const INDEX_HEADER = {
   },
 };
 
-const OPENED_CONNECTION: Schema = {
+const OPENED_CONNECTION = {
   type: "object",
   required: ["id", "service", "strategy", "endpoint", "expiresAt"],
   properties: {
@@ -142,7 +145,7 @@ const OPENED_CONNECTION: Schema = {
     endpoint: ref("Endpoint"),
     expiresAt: { type: "string", format: "date-time" },
   },
-};
+} as const satisfies Schema;
 
 export const ROUTES = [
   {
@@ -166,11 +169,25 @@ export const ROUTES = [
     errors: ["InvalidParameter", "TooManyWaiters"],
   },
   {
+    id: "getService",
+    method: "GET",
+    path: "/v1/services/{namespace}/{name}",
+    exposure: "public",
+    summary:
+      "The service as the engine sees it: every endpoint (sorted by identity) and the policy's balancing settings with the server's defaults; what a client needs to decide locally",
+    parameters: ["namespace", "name", ...BLOCKING],
+    answers: {
+      200: { description: "The service", headers: INDEX_HEADER, schema: ref("ServiceState") },
+    },
+    errors: ["InvalidParameter", "UnknownStrategy", "ServiceNotFound"],
+  },
+  {
     id: "listEndpoints",
     method: "GET",
     path: "/v1/services/{namespace}/{name}/endpoints",
     exposure: "public",
-    summary: "The service's endpoints, best first by its strategy",
+    summary:
+      "The service's endpoints, best first by its strategy; a hash strategy without its key lists them heaviest first, then by identity",
     parameters: [...SELECTION, ...BLOCKING],
     answers: {
       200: {
@@ -283,6 +300,42 @@ export const ROUTES = [
     parameters: [],
     answers: { 200: { description: "OpenAPI 3.1", schema: { type: "object" } } },
     errors: [],
+  },
+  {
+    id: "statusPage",
+    method: "GET",
+    path: "/ui",
+    exposure: "public",
+    summary:
+      "The status page (HTML, self-contained): services, policies, endpoints, live shares and the simulator's chart; RouteNotFound unless the server runs with --status-page",
+    parameters: [],
+    answers: {
+      200: { description: "The page", contentType: "text/html", schema: { type: "string" } },
+    },
+    errors: ["RouteNotFound"],
+  },
+  {
+    id: "statusState",
+    method: "GET",
+    path: "/ui/state.json",
+    exposure: "public",
+    summary: "What the status page draws; its shape is the page's, not a stable API",
+    parameters: [],
+    answers: { 200: { description: "The page's data", schema: { type: "object" } } },
+    errors: ["RouteNotFound"],
+  },
+  {
+    id: "statusChart",
+    method: "GET",
+    path: "/ui/services/{namespace}/{name}/chart.svg",
+    exposure: "public",
+    summary:
+      "The status page's chart of a service: its policy simulated on synthetic traffic (konsul-lb simulate --format svg)",
+    parameters: ["namespace", "name"],
+    answers: {
+      200: { description: "The chart", contentType: "image/svg+xml", schema: { type: "string" } },
+    },
+    errors: ["RouteNotFound", "ServiceNotFound", "NoEndpoints"],
   },
   {
     id: "haStatus",

@@ -38,6 +38,32 @@ describe("BalancerManager", () => {
     ).toBe("round-robin");
   });
 
+  it("lists a hash service without its key heaviest first, then by identity; a pick refuses", () => {
+    const manager = new BalancerManager();
+    const weights = [1, 4, 2, 4, 1];
+    for (const strategy of ["ring-hash", "maglev", "ip-hash"] as const) {
+      const svc = service(
+        endpoints(5, (i) => weights[i] as number),
+        { strategy },
+      );
+      const listed = manager.select(svc, {}).endpoints.map((e) => e.identity);
+      expect(listed, strategy).toEqual(["ep-1", "ep-3", "ep-2", "ep-0", "ep-4"]);
+      expect(manager.select(svc, { limit: 2 }).endpoints.map((e) => e.identity)).toEqual([
+        "ep-1",
+        "ep-3",
+      ]);
+      const code = strategy === "ip-hash" ? "MissingClientIP" : "MissingSessionKey";
+      expect(errorOf(() => manager.selectOne(svc, {})).code, strategy).toBe(code);
+    }
+    // the health filter still applies: an unready endpoint is left out
+    const sick = endpoints(3).map((e, i) => (i === 0 ? { ...e, ready: false } : e));
+    const listed = manager.select(
+      service(sick, { key: "shop/sick", strategy: "maglev" }),
+      {},
+    ).endpoints;
+    expect(listed.map((e) => e.identity)).toEqual(["ep-1", "ep-2"]);
+  });
+
   it("names the unknown strategy and the allowed ones", () => {
     const manager = new BalancerManager();
     const error = errorOf(() => manager.selectOne(service(endpoints(2)), { strategy: "fastest" }));

@@ -79,6 +79,7 @@ describe("defaults", () => {
       maxConnections: 100_000,
       maxConnectionsPerService: 10_000,
       maxBlockingWaiters: 10_000,
+      statusPage: false,
       ha: { ...DEFAULT_HA_SETTINGS, leaderElect: true },
     });
   });
@@ -176,8 +177,23 @@ describe("flags", () => {
       maxConnections: 100_000,
       maxConnectionsPerService: 10_000,
       maxBlockingWaiters: 10_000,
+      statusPage: false,
       ha: { ...DEFAULT_HA_SETTINGS, leaderElect: true },
     });
+  });
+
+  it("--status-page and KONSUL_LB_STATUS_PAGE turn the status page on; anything but true or false is refused", () => {
+    expect(ok(load([])).statusPage).toBe(false);
+    expect(ok(load(["--status-page", "true"])).statusPage).toBe(true);
+    expect(ok(load([], { KONSUL_LB_STATUS_PAGE: "true" })).statusPage).toBe(true);
+    expect(ok(load(["--status-page", "false"], { KONSUL_LB_STATUS_PAGE: "true" })).statusPage).toBe(
+      false,
+    );
+    const result = load(["--status-page", "yes"]);
+    expect(result.kind).toBe("error");
+    expect(result.kind === "error" && result.message).toMatch(
+      /--status-page: "yes" is not allowed; expected true or false/,
+    );
   });
 
   it("the last of a repeated flag wins", () => {
@@ -393,7 +409,7 @@ describe("invalid values", () => {
 describe("command line", () => {
   const FLAGS =
     "the flags are --file, --source, --kubeconfig, --config, --http-addr, --internal-addr, --default-strategy, --log-level, " +
-    "--trust-proxy, --dns-addr, --dns-domain, --dns-ttl, --dns-max-answers, --max-connections, --max-connections-per-service, --max-blocking-waiters, --leader-elect, " +
+    "--trust-proxy, --dns-addr, --dns-domain, --dns-ttl, --dns-max-answers, --max-connections, --max-connections-per-service, --max-blocking-waiters, --status-page, --leader-elect, " +
     "--lease-namespace, --lease-name, --lease-duration, --renew-deadline, --retry-period, " +
     "--state-namespace, --state-configmap-prefix, --state-interval, --owner-configmap, --advertise-url, --token-file, --help " +
     "(see konsul-lb serve --help)";

@@ -171,6 +171,32 @@ describe("GET endpoints and pick", () => {
     expectError(await get("/v1/services/shop/cart/pick"), 400, "MissingSessionKey", "session-key");
   });
 
+  it("endpoints of a hash service without a key: all of them, heaviest first, then by identity", async () => {
+    // pick without the key stays 400 (above); a list needs no key, so a client can cache it
+    const first = await get("/v1/services/shop/cart/endpoints");
+    expect(first.status).toBe(200);
+    expect(first.body.strategy).toBe("ring-hash");
+    const identities = first.body.endpoints.map((e: any) => e.identity);
+    expect(identities).toEqual([...identities].sort());
+    expect(identities).toHaveLength(5);
+    for (let i = 0; i < 3; i++) {
+      const again = await get("/v1/services/shop/cart/endpoints");
+      expect(again.body.endpoints.map((e: any) => e.identity)).toEqual(identities);
+    }
+    const two = await get("/v1/services/shop/cart/endpoints?limit=2");
+    expect(two.body.endpoints.map((e: any) => e.identity)).toEqual(identities.slice(0, 2));
+    const weighted = await get("/v1/services/shop/weighted/endpoints?lb=maglev");
+    expect(weighted.body.endpoints.map((e: any) => [e.identity, e.weight])).toEqual([
+      ["weighted-0", 5],
+      ["weighted-1", 1],
+      ["weighted-2", 1],
+    ]);
+    // with a key the list is the key's: its pick first
+    const keyed = await get("/v1/services/shop/cart/endpoints?session-key=user-42");
+    const picked = await get("/v1/services/shop/cart/pick?session-key=user-42");
+    expect(keyed.body.endpoints[0].identity).toBe(picked.body.endpoint.identity);
+  });
+
   it("ip-hash uses the caller's address unless client-ip is given", async () => {
     const byCaller = await get("/v1/services/shop/even/pick?lb=ip-hash");
     const byLoopback = await get("/v1/services/shop/even/pick?lb=ip-hash&client-ip=127.0.0.1");

@@ -35,6 +35,7 @@ export const defaultSettings: ServerSettings = {
   maxConnections: 100_000,
   maxConnectionsPerService: 10_000,
   maxBlockingWaiters: 10_000,
+  statusPage: false,
   ha: DEFAULT_HA_SETTINGS,
 };
 
