@@ -66,6 +66,7 @@ describe("the chart's values.schema.json", () => {
       "operator.maxConnections",
       "operator.maxConnectionsPerService",
       "operator.maxBlockingWaiters",
+      "statusPage.enabled",
       "leaderElection.enabled",
       "leaderElection.leaseName",
       "leaderElection.leaseDuration",
