@@ -51,6 +51,7 @@ export interface LoadBalancerConfig {
   /** Seconds, or a duration of whole seconds. */
   readonly dnsTtl?: number | string;
   readonly dnsMaxAnswers?: number;
+  readonly xdsAddr?: string;
 }
 
 /** The top-level fields of the file. */
@@ -65,6 +66,7 @@ export const CONFIG_KEYS = [
   "dnsDomain",
   "dnsTtl",
   "dnsMaxAnswers",
+  "xdsAddr",
 ] as const;
 export type ConfigKey = (typeof CONFIG_KEYS)[number];
 
@@ -155,6 +157,7 @@ export const CONFIG_SCHEMA: ConfigSchema = {
       expected: DNS_TTL_ALLOWED,
     },
     dnsMaxAnswers: { type: "integer", minimum: 1, maximum: MAX_DNS_ANSWERS },
+    xdsAddr: { type: "string", expected: HOST_PORT_ALLOWED },
   },
 };
 

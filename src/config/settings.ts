@@ -79,6 +79,8 @@ export interface ServerSettings {
   readonly dnsTtl: number;
   /** The most address or SRV records in one answer. */
   readonly dnsMaxAnswers: number;
+  /** Where the xDS (ADS) server listens for gRPC clients and Envoy; null = no xDS server. */
+  readonly xdsAddr: HostPort | null;
   /** Leader election and the replicated state (with --source kubernetes). */
   readonly ha: HaSettings;
 }
@@ -115,6 +117,7 @@ type FlagName =
   | "dns-domain"
   | "dns-ttl"
   | "dns-max-answers"
+  | "xds-addr"
   | "leader-elect"
   | "lease-namespace"
   | "lease-name"
@@ -243,6 +246,11 @@ const SETTINGS: Readonly<Record<FlagName, Setting>> = {
     String(DEFAULT_DNS_MAX_ANSWERS),
     ["The most A/AAAA or SRV records in one DNS answer, best first."],
   ),
+  "xds-addr": setting("xds-addr", "xdsAddr", ["HOST:PORT", "host:port"], "none (no xDS server)", [
+    "Also serve the policies over xDS (ADS, gRPC) at this address (e.g. 0.0.0.0:18000),",
+    "for proxyless gRPC clients (xds:///<service>.<namespace>) and Envoy.",
+    "Port 0 takes any free port.",
+  ]),
   "leader-elect": setting(
     "leader-elect",
     null,
@@ -344,6 +352,7 @@ const FLAG_ORDER: readonly FlagName[] = [
   "dns-domain",
   "dns-ttl",
   "dns-max-answers",
+  "xds-addr",
   "leader-elect",
   "lease-namespace",
   "lease-name",
@@ -420,6 +429,7 @@ function helpText(): string {
       [`dnsDomain: ${DEFAULT_DNS_DOMAIN}`, ""],
       [`dnsTtl: ${DEFAULT_DNS_TTL_SECONDS}s`, "or a number of seconds"],
       [`dnsMaxAnswers: ${DEFAULT_DNS_MAX_ANSWERS}`, ""],
+      ["xdsAddr: 0.0.0.0:18000", "absent: no xDS server"],
     ].map(([yaml = "", comment = ""]) =>
       comment === "" ? `  ${yaml}` : `  ${yaml.padEnd(36)}# ${comment}`,
     ),
@@ -451,6 +461,7 @@ const PARSE_OPTIONS = {
   "dns-domain": { type: "string" },
   "dns-ttl": { type: "string" },
   "dns-max-answers": { type: "string" },
+  "xds-addr": { type: "string" },
   "leader-elect": { type: "string" },
   "lease-namespace": { type: "string" },
   "lease-name": { type: "string" },
@@ -709,6 +720,18 @@ function dnsSettings(sources: Sources, problems: string[]): DnsSettings | undefi
   return { dnsAddr, dnsDomain, dnsTtl, dnsMaxAnswers };
 }
 
+/** The xDS server's address; undefined when it is wrong (the problem is recorded). */
+function xdsAddrValue(sources: Sources, problems: string[]): HostPort | null | undefined {
+  const found = find(SETTINGS["xds-addr"], sources);
+  return attempt(SETTINGS["xds-addr"], problems, () =>
+    found.source === "default"
+      ? null
+      : typeof found.value === "string"
+        ? parseHostPort(found.value, found.where)
+        : fail(found.where, found.value, HOST_PORT_ALLOWED),
+  );
+}
+
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
@@ -918,6 +941,7 @@ export function loadSettings(
     trustProxyValue(find(SETTINGS["trust-proxy"], usable)),
   );
   const dns = dnsSettings(usable, problems);
+  const xdsAddr = xdsAddrValue(usable, problems);
   const ha = haSettings(usable, problems, source);
 
   const strategies = usable.config?.strategies ?? {};
@@ -942,6 +966,7 @@ export function loadSettings(
     logLevel === undefined ||
     trustProxy === undefined ||
     dns === undefined ||
+    xdsAddr === undefined ||
     ha === undefined
   ) {
     return { kind: "error", message: problems.join("\n") };
@@ -960,6 +985,7 @@ export function loadSettings(
     logLevel,
     trustProxy,
     ...dns,
+    xdsAddr,
     ha,
   };
   return { kind: "ok", settings: Object.freeze(settings) };

@@ -74,6 +74,7 @@ describe("defaults", () => {
       dnsDomain: "lb.konsul.local",
       dnsTtl: 5,
       dnsMaxAnswers: 8,
+      xdsAddr: null,
       ha: { ...DEFAULT_HA_SETTINGS, leaderElect: true },
     });
   });
@@ -167,6 +168,7 @@ describe("flags", () => {
       dnsDomain: "lb.konsul.local",
       dnsTtl: 5,
       dnsMaxAnswers: 8,
+      xdsAddr: null,
       ha: { ...DEFAULT_HA_SETTINGS, leaderElect: true },
     });
   });
@@ -384,7 +386,7 @@ describe("invalid values", () => {
 describe("command line", () => {
   const FLAGS =
     "the flags are --file, --source, --kubeconfig, --config, --http-addr, --default-strategy, --log-level, " +
-    "--trust-proxy, --dns-addr, --dns-domain, --dns-ttl, --dns-max-answers, --leader-elect, " +
+    "--trust-proxy, --dns-addr, --dns-domain, --dns-ttl, --dns-max-answers, --xds-addr, --leader-elect, " +
     "--lease-namespace, --lease-name, --lease-duration, --renew-deadline, --retry-period, " +
     "--state-namespace, --state-configmap-prefix, --state-interval, --owner-configmap, --advertise-url, --help " +
     "(see konsul-lb serve --help)";
@@ -479,7 +481,7 @@ describe("config file", () => {
     expect(error(load(["--config", "c.yaml"], {}, { "c.yaml": "- logLevel: info\n" }))).toBe(
       'c.yaml: [{"logLevel":"info"}] is not allowed; expected a map with the fields httpAddr, ' +
         "logLevel, trustProxy, defaultStrategy, healthFilter, strategies, dnsAddr, dnsDomain, " +
-        "dnsTtl, dnsMaxAnswers",
+        "dnsTtl, dnsMaxAnswers, xdsAddr",
     );
   });
 
@@ -594,6 +596,7 @@ describe("help", () => {
       ["--dns-domain DOMAIN", "KONSUL_LB_DNS_DOMAIN", "lb.konsul.local."],
       ["--dns-ttl TTL", "KONSUL_LB_DNS_TTL", "5s"],
       ["--dns-max-answers COUNT", "KONSUL_LB_DNS_MAX_ANSWERS", "8"],
+      ["--xds-addr HOST:PORT", "KONSUL_LB_XDS_ADDR", "none"],
     ]) {
       const block = HELP_TEXT.slice(HELP_TEXT.indexOf(`  ${flag}\n`));
       expect(block).not.toBe(HELP_TEXT.slice(-1));
@@ -681,6 +684,29 @@ describe("parseHostPort round trip", () => {
           expect(parseHostPort(text, "x")).toEqual({ host: ip, port });
         },
       ),
+    );
+  });
+});
+
+describe("xDS settings", () => {
+  it("are off by default; the flag, the variable and the file turn the server on", () => {
+    expect(ok(load([])).xdsAddr).toBeNull();
+    expect(ok(load(["--xds-addr", "0.0.0.0:18000"])).xdsAddr).toEqual({
+      host: "0.0.0.0",
+      port: 18000,
+    });
+    const file = { "c.yaml": "xdsAddr: 127.0.0.1:18001\n" };
+    expect(ok(load(["--config", "c.yaml"], {}, file)).xdsAddr).toEqual({
+      host: "127.0.0.1",
+      port: 18001,
+    });
+    const env = { KONSUL_LB_XDS_ADDR: "[::1]:0" };
+    expect(ok(load(["--config", "c.yaml"], env, file)).xdsAddr).toEqual({ host: "::1", port: 0 });
+  });
+
+  it("reject an address without a port, naming the setting", () => {
+    expect(error(load(["--xds-addr", "18000"]))).toMatch(
+      /^--xds-addr: "18000" is not allowed \(no port\); expected host:port.*\(set by --xds-addr, KONSUL_LB_XDS_ADDR or xdsAddr in the config file\)$/,
     );
   });
 });
