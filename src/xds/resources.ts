@@ -141,8 +141,8 @@ function loadAssignment(service: XdsService, balancing: XdsBalancing, region: st
       return {
         // One locality per endpoint: the only weighting grpc-js honours under round robin.
         locality: {
-          region: endpoint.region ?? "",
-          zone: endpoint.zone ?? "",
+          ...(endpoint.region === null ? {} : { region: endpoint.region }),
+          ...(endpoint.zone === null ? {} : { zone: endpoint.zone }),
           sub_zone: endpoint.identity,
         },
         load_balancing_weight: { value: balancing.weights === "locality" ? weight : 1 },

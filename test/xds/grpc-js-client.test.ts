@@ -3,7 +3,15 @@
  * 127.0.0.x, a konsul-lb serving a manifest file whose EndpointSlices point at them, and
  * channels dialling xds:///<service>.<namespace>. Every assertion is on the backends' hits.
  */
+import { Writable } from "node:stream";
+import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createLogger } from "../../src/observability/logger.ts";
+import { startXdsServer } from "../../src/xds/ads-server.ts";
+import { EngineView } from "../../src/xds/engine-view.ts";
+import { packAny } from "../../src/xds/protos.ts";
+import { buildResources, type ResourceSource } from "../../src/xds/resources.ts";
+import { XdsMetrics } from "../../src/xds/xds-metrics.ts";
 import type { ServiceSpec } from "../support/manifests.ts";
 import { eventually, startTestService, type TestService } from "../support/service.ts";
 import {
@@ -161,5 +169,58 @@ describe("a proxyless gRPC client (grpc-js-xds) balanced by konsul-lb", () => {
     const first = await maglev.call("user-7");
     expect(await maglev.calls(20, () => "user-7")).toEqual({ [first]: 20 });
     expect(await metric(service, 'konsul_lb_xds_nacks_total{type="cluster"}')).toBe(0);
+  });
+
+  it("a Cluster the client rejects is NACKed, logged with the client's error and counted", async () => {
+    // The real mapping, except that web.rr's Cluster names an LB policy grpc-js does not have
+    // and no load_balancing_policy list to fall back on.
+    const invalidCluster = packAny("cluster", {
+      name: "web.rr",
+      type: "EDS",
+      eds_cluster_config: { eds_config: { ads: {} }, service_name: "web.rr" },
+      lb_policy: "LEAST_REQUEST",
+    });
+    const resources: ResourceSource = (view) => {
+      const real = buildResources(view);
+      if (real === null || real.name !== "web.rr") return real;
+      return {
+        ...real,
+        resource: (kind, facts) =>
+          kind === "cluster" ? invalidCluster : real.resource(kind, facts),
+      };
+    };
+    const registry = new Registry();
+    const logs: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        logs.push(JSON.parse(String(chunk)));
+        done();
+      },
+    });
+    const broken = await startXdsServer({
+      host: "127.0.0.1",
+      port: 0,
+      view: new EngineView(service.discovery),
+      metrics: new XdsMetrics(registry),
+      logger: createLogger("warn", sink),
+      resources,
+    });
+    const rejecting = xdsClient("web.rr", broken.port);
+    try {
+      await expect(rejecting.call()).rejects.toMatchObject({ code: 14 });
+      const nacks = async () =>
+        (await registry.getSingleMetric("konsul_lb_xds_nacks_total")?.get())?.values.find(
+          (v) => v.labels.type === "cluster",
+        )?.value ?? 0;
+      await eventually(async () => expect(await nacks()).toBeGreaterThanOrEqual(1));
+      expect(logs.find((line) => line.type === "cluster")).toMatchObject({
+        level: "warn",
+        client: "test-client",
+        error: expect.stringMatching(/LEAST_REQUEST/),
+      });
+    } finally {
+      rejecting.close();
+      await broken.close();
+    }
   });
 });
