@@ -51,10 +51,10 @@ export class AdsTestClient {
   ended: ServiceError | null = null;
   private readonly endWaiters: (() => void)[] = [];
 
-  constructor(
-    port: number,
-    private readonly node: Record<string, unknown> = { id: "ads-test" },
-  ) {
+  private readonly node: Record<string, unknown>;
+
+  constructor(port: number, node: Record<string, unknown> = { id: "ads-test" }) {
+    this.node = node;
     const request = messageType("discoveryRequest");
     const response = messageType("discoveryResponse");
     this.client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
