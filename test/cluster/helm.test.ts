@@ -138,6 +138,10 @@ const CASES: readonly Case[] = [
   { name: "defaults", values: {} },
   { name: "DNS on", values: { dns: { enabled: true, domain: "lb.example.", ttl: 30 } } },
   {
+    name: "xDS on, behind a NetworkPolicy",
+    values: { xds: { enabled: true, port: 15010 }, networkPolicy: { enabled: true } },
+  },
+  {
     name: "monitoring on (ServiceMonitor, PodDisruptionBudget, NetworkPolicy)",
     values: {
       metrics: { serviceMonitor: { enabled: true, interval: "15s", labels: { release: "prom" } } },
@@ -771,17 +775,12 @@ describe.skipIf(!clusterAvailable())("the chart against the real API server", ()
     it("opens DNS ports (container 5353, Service UDP and TCP) only when DNS is on", () => {
       const main = container(only(objects, "Deployment"));
       const service = only(objects, "Service");
-      const containerPorts = (main.ports as any[]).map((p) => [
-        p.name,
-        p.containerPort,
-        p.protocol,
-      ]);
-      const servicePorts = (service.spec.ports as any[]).map((p) => [
-        p.name,
-        p.port,
-        p.targetPort,
-        p.protocol,
-      ]);
+      const containerPorts = (main.ports as any[])
+        .filter((p) => p.name !== "xds")
+        .map((p) => [p.name, p.containerPort, p.protocol]);
+      const servicePorts = (service.spec.ports as any[])
+        .filter((p) => p.name !== "xds")
+        .map((p) => [p.name, p.port, p.targetPort, p.protocol]);
       expect(containerPorts[0]).toEqual(["http", settings.httpPort, "TCP"]);
       expect(servicePorts[0]).toEqual(["http", effective.service.port, "http", "TCP"]);
       if (!effective.dns.enabled) {
@@ -809,12 +808,37 @@ describe.skipIf(!clusterAvailable())("the chart against the real API server", ()
       ]);
       const policy = find(objects, "NetworkPolicy");
       if (policy) {
-        expect(policy.spec.ingress[0].ports.map((p: any) => p.port)).toEqual([
-          "http",
-          "dns-udp",
-          "dns-tcp",
-        ]);
+        expect(
+          policy.spec.ingress[0].ports.map((p: any) => p.port).filter((p: string) => p !== "xds"),
+        ).toEqual(["http", "dns-udp", "dns-tcp"]);
       }
+    });
+
+    it("opens the xDS port (container 18000, Service and NetworkPolicy) only when xDS is on", () => {
+      const main = container(only(objects, "Deployment"));
+      const service = only(objects, "Service");
+      const xdsContainer = (main.ports as any[]).filter((p) => p.name === "xds");
+      const xdsService = (service.spec.ports as any[]).filter((p) => p.name === "xds");
+      const policy = find(objects, "NetworkPolicy");
+      const policyPorts = policy?.spec.ingress[0].ports.map((p: any) => p.port) ?? [];
+      if (!effective.xds.enabled) {
+        expect(settings.xdsAddr).toBeNull();
+        expect([...xdsContainer, ...xdsService]).toEqual([]);
+        expect(policyPorts).not.toContain("xds");
+        return;
+      }
+      expect(settings.xdsAddr).toEqual({ host: "0.0.0.0", port: 18000 });
+      expect(xdsContainer).toEqual([{ name: "xds", containerPort: 18000, protocol: "TCP" }]);
+      expect(xdsService).toEqual([
+        {
+          name: "xds",
+          port: effective.xds.port,
+          targetPort: "xds",
+          protocol: "TCP",
+          appProtocol: "grpc",
+        },
+      ]);
+      if (policy) expect(policyPorts).toContain("xds");
     });
   });
 
