@@ -162,6 +162,8 @@ interface Subscription {
   wildcard: boolean;
   /** The nonce of the latest response; a request naming another nonce is stale. */
   nonce: string;
+  /** Whether the client has ACKed or NACKed that response; later requests only change names. */
+  answered: boolean;
 }
 
 /** The streams, their subscriptions, and the pushes on catalog changes. */
@@ -341,7 +343,8 @@ class AdsStream {
       // An answer to a response already superseded: the client will answer the newer one.
       return;
     }
-    if (subscription !== undefined && nonce !== "") {
+    if (subscription !== undefined && nonce !== "" && !subscription.answered) {
+      subscription.answered = true;
       const error = request.error_detail;
       if (error !== undefined && error !== null && (error.message ?? "") !== "") {
         metrics.nacks.inc({ type: kind });
@@ -367,7 +370,7 @@ class AdsStream {
       (!first && subscription?.wildcard === true && names.length === 0);
     const requested = new Set(names.filter((name) => name !== "*"));
     if (subscription === undefined) {
-      subscription = { names: requested, wildcard, nonce: "" };
+      subscription = { names: requested, wildcard, nonce: "", answered: false };
       this.subscriptions.set(kind, subscription);
     } else if (sameNames(subscription.names, requested) && subscription.wildcard === wildcard) {
       return;
@@ -447,6 +450,7 @@ class AdsStream {
     }
     const nonce = `${this.id}-${++this.nonce}`;
     subscription.nonce = nonce;
+    subscription.answered = false;
     const response: DiscoveryResponse = {
       version_info: this.service.version(),
       resources,

@@ -131,6 +131,8 @@ describe("the ADS server", () => {
     const second = await ads.next();
     expect(second.nonce).not.toBe(first.nonce);
     expect(second.resources.map((r) => r.name).sort()).toEqual(["cart.shop", "web.shop"]);
+    // That request answered the first nonce again: a change of names, not a second ACK.
+    expect(await value(registry, "konsul_lb_xds_acks_total", { type: "listener" })).toBe(1);
   });
 
   it("ignores a request that answers a superseded nonce", async () => {

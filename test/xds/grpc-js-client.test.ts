@@ -205,7 +205,8 @@ describe("a proxyless gRPC client (grpc-js-xds) balanced by konsul-lb", () => {
       logger: createLogger("warn", sink),
       resources,
     });
-    const rejecting = xdsClient("web.rr", broken.port);
+    // Without wait-for-ready, so that the call fails at once as a rejected Cluster makes it.
+    const rejecting = xdsClient("web.rr", broken.port, { waitForReady: false });
     try {
       await expect(rejecting.call()).rejects.toMatchObject({ code: 14 });
       const nacks = async () =>

@@ -111,6 +111,8 @@ export function serviceYaml(services: readonly ServiceSpec[]): string {
 export interface BootstrapOptions {
   readonly nodeId?: string;
   readonly region?: string;
+  /** Calls wait for a connection within their deadline (default) rather than fail at once. */
+  readonly waitForReady?: boolean;
 }
 
 /** A gRPC xDS bootstrap pointing at the konsul-lb at `port`. */
@@ -156,7 +158,10 @@ export function xdsClient(
   });
   const call = (sessionKey?: string) =>
     new Promise<string>((resolve, reject) => {
-      const metadata = new Metadata();
+      // wait-for-ready: a fresh process's first calls wait for the connections (grpc-js 1.14 under
+      // wrr_locality otherwise fails them at once with "No connection established"); the deadline
+      // still bounds them.
+      const metadata = new Metadata({ waitForReady: options.waitForReady ?? true });
       if (sessionKey !== undefined) metadata.set("x-session-key", sessionKey);
       client.makeUnaryRequest(
         WHO_PATH,
