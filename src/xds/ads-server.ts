@@ -164,6 +164,8 @@ interface Subscription {
   nonce: string;
   /** Whether the client has ACKed or NACKed that response; later requests only change names. */
   answered: boolean;
+  /** The resources of the latest response, to skip a push that would change nothing. */
+  sent: readonly AnyMessage[];
 }
 
 /** The streams, their subscriptions, and the pushes on catalog changes. */
@@ -301,8 +303,8 @@ class AdsStream {
   private nodeId = "";
   private userAgent = "";
   private nonce = 0;
-  /** Types whose response waits for the transport to drain. */
-  private readonly pending = new Set<ResourceKind>();
+  /** Types whose response waits for the transport to drain, and whether only if changed. */
+  private readonly pending = new Map<ResourceKind, boolean>();
   private waitingForDrain = false;
   private ended = false;
 
@@ -370,7 +372,7 @@ class AdsStream {
       (!first && subscription?.wildcard === true && names.length === 0);
     const requested = new Set(names.filter((name) => name !== "*"));
     if (subscription === undefined) {
-      subscription = { names: requested, wildcard, nonce: "", answered: false };
+      subscription = { names: requested, wildcard, nonce: "", answered: false, sent: [] };
       this.subscriptions.set(kind, subscription);
     } else if (sameNames(subscription.names, requested) && subscription.wildcard === wildcard) {
       return;
@@ -401,13 +403,13 @@ class AdsStream {
   changed(keys: ReadonlySet<string>): void {
     for (const [kind, subscription] of this.subscriptions) {
       if (subscription.wildcard) {
-        if (keys.size > 0) this.send(kind);
+        if (keys.size > 0) this.send(kind, true);
         continue;
       }
       for (const name of subscription.names) {
         const key = serviceKeyOf(name);
         if (key !== null && keys.has(key)) {
-          this.send(kind);
+          this.send(kind, true);
           break;
         }
       }
@@ -431,10 +433,15 @@ class AdsStream {
     this.call.emit("error", { code, details: message });
   }
 
-  private send(kind: ResourceKind): void {
+  /**
+   * Sends the current resources of one type. A push after a catalog change (`onlyIfChanged`)
+   * is skipped when it would carry the same resources as the last response: a Service change
+   * usually changes its endpoints alone, and the other three types need not travel again.
+   */
+  private send(kind: ResourceKind, onlyIfChanged = false): void {
     if (this.ended) return;
     if (this.waitingForDrain) {
-      this.pending.add(kind);
+      this.pending.set(kind, (this.pending.get(kind) ?? true) && onlyIfChanged);
       return;
     }
     const subscription = this.subscriptions.get(kind);
@@ -442,15 +449,19 @@ class AdsStream {
     const { metrics, logger } = this.options;
     const names = subscription.wildcard ? this.service.allNames() : [...subscription.names];
     const resources: AnyMessage[] = [];
+    const services: ServiceResources[] = [];
     for (const name of names) {
       const built = this.service.resourcesOf(name);
       if (built === null) continue;
       resources.push(built.resource(kind, this.client));
-      if (kind === "cluster") this.countFallback(built);
+      services.push(built);
     }
+    if (onlyIfChanged && sameResources(subscription.sent, resources)) return;
+    if (kind === "cluster") for (const built of services) this.countFallback(built);
     const nonce = `${this.id}-${++this.nonce}`;
     subscription.nonce = nonce;
     subscription.answered = false;
+    subscription.sent = resources;
     const response: DiscoveryResponse = {
       version_info: this.service.version(),
       resources,
@@ -468,7 +479,7 @@ class AdsStream {
         this.waitingForDrain = false;
         const again = [...this.pending];
         this.pending.clear();
-        for (const each of again) this.send(each);
+        for (const [each, onlyIfChanged] of again) this.send(each, onlyIfChanged);
       });
     }
   }
@@ -490,5 +501,17 @@ class AdsStream {
 function sameNames(a: ReadonlySet<string>, b: ReadonlySet<string>): boolean {
   if (a.size !== b.size) return false;
   for (const name of a) if (!b.has(name)) return false;
+  return true;
+}
+
+/** Whether two responses would carry the same resources (same objects, or the same bytes). */
+function sameResources(a: readonly AnyMessage[], b: readonly AnyMessage[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as AnyMessage;
+    const y = b[i] as AnyMessage;
+    if (x === y) continue;
+    if (x.type_url !== y.type_url || Buffer.compare(x.value, y.value) !== 0) return false;
+  }
   return true;
 }

@@ -53,11 +53,20 @@ export class AdsTestClient {
 
   private readonly node: Record<string, unknown>;
 
-  constructor(port: number, node: Record<string, unknown> = { id: "ads-test" }) {
+  /** `ownConnection`: a TCP connection of its own, as separate client processes have. */
+  constructor(
+    port: number,
+    node: Record<string, unknown> = { id: "ads-test" },
+    ownConnection = false,
+  ) {
     this.node = node;
     const request = messageType("discoveryRequest");
     const response = messageType("discoveryResponse");
-    this.client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
+    this.client = new Client(
+      `127.0.0.1:${port}`,
+      credentials.createInsecure(),
+      ownConnection ? { "grpc.use_local_subchannel_pool": 1 } : {},
+    );
     this.stream = this.client.makeBidiStreamRequest(
       "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources",
       (value: Record<string, unknown>) =>

@@ -189,6 +189,25 @@ describe("the ADS server", () => {
     expect((await web.next(5000)).resources).toHaveLength(1);
   });
 
+  it("pushes only the types whose resources changed", async () => {
+    const { listening } = await server();
+    const ads = client(listening.port);
+    for (const kind of ["listener", "endpoint"] as const) {
+      ads.send(kind, { resource_names: ["web.shop"] });
+      await ads.next();
+    }
+    const changed = SERVICES.map((s) =>
+      s.name === "web" ? { ...s, endpoints: s.endpoints.slice(0, 2) } : s,
+    );
+    await service.write(manifestYaml(changed, NODES));
+    const pushed = await ads.next(5000);
+    expect(pushed.type_url).toMatch(/ClusterLoadAssignment$/);
+    // The Listener is the same: it does not travel again.
+    expect(await ads.silentFor(300)).toBe(true);
+    await service.write(manifestYaml(SERVICES, NODES));
+    expect((await ads.next(5000)).type_url).toMatch(/ClusterLoadAssignment$/);
+  });
+
   it("treats a first LDS or CDS request without names as a wildcard (Envoy)", async () => {
     const { listening } = await server();
     const envoy = client(listening.port, { id: "envoy-1", user_agent_name: "envoy" });
