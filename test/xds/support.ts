@@ -22,22 +22,27 @@ register();
 const WHO_PATH = "/konsul.test.Who/Name";
 const raw = (value: Buffer) => value;
 
-const WHO_SERVICE: ServiceDefinition = {
-  Name: {
-    path: WHO_PATH,
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: raw,
-    requestDeserialize: raw,
-    responseSerialize: raw,
-    responseDeserialize: raw,
-  },
-};
+/** `Hold` answers like `Name`, after the backend's `holdMs`: a backend with long calls. */
+export const HOLD_PATH = "/konsul.test.Who/Hold";
+
+const rawMethod = (path: string) => ({
+  path,
+  requestStream: false,
+  responseStream: false,
+  requestSerialize: raw,
+  requestDeserialize: raw,
+  responseSerialize: raw,
+  responseDeserialize: raw,
+});
+
+const WHO_SERVICE: ServiceDefinition = { Name: rawMethod(WHO_PATH), Hold: rawMethod(HOLD_PATH) };
 
 export interface Backend {
   readonly name: string;
   readonly ip: string;
   hits: number;
+  /** How long `Hold` waits before answering. */
+  holdMs: number;
   readonly server: Server;
 }
 
@@ -66,11 +71,21 @@ export async function startBackends(prefix: string, count: number): Promise<Back
     try {
       for (let i = 0; i < count; i++) {
         const ip = `127.0.0.${i + 2}`;
-        const backend: Backend = { name: `${prefix}-${i}`, ip, hits: 0, server: new Server() };
+        const backend: Backend = {
+          name: `${prefix}-${i}`,
+          ip,
+          hits: 0,
+          holdMs: 0,
+          server: new Server(),
+        };
         backend.server.addService(WHO_SERVICE, {
           Name: (_call: ServerUnaryCall<Buffer, Buffer>, done: sendUnaryData<Buffer>) => {
             backend.hits++;
             done(null, Buffer.from(backend.name));
+          },
+          Hold: (_call: ServerUnaryCall<Buffer, Buffer>, done: sendUnaryData<Buffer>) => {
+            backend.hits++;
+            setTimeout(() => done(null, Buffer.from(backend.name)), backend.holdMs);
           },
         });
         list.push(backend);
