@@ -1,7 +1,7 @@
 // A proxyless gRPC client built on grpc-go's xDS support, for konsul-lb's tests: an independent
 // second client next to grpc-js-xds. It reads its bootstrap from GRPC_XDS_BOOTSTRAP_CONFIG,
-// dials -target (xds:///<service>.<namespace>), makes -calls calls of -method, -concurrency at a
-// time, each with the session key -key (header x-session-key) when given, and prints one JSON
+// dials -target (xds:///<service>.<namespace>), makes -warmup uncounted calls, then -calls calls
+// of -method, -concurrency at a time, each with the session key -key (header x-session-key) when given, and prints one JSON
 // object: how many calls each backend answered, or {"error": "..."}.
 package main
 
@@ -44,6 +44,7 @@ func main() {
 	concurrency := flag.Int("concurrency", 1, "calls in flight at a time")
 	key := flag.String("key", "", "session key (x-session-key header); none when empty")
 	timeout := flag.Duration("timeout", 20*time.Second, "deadline of the whole run")
+	warmup := flag.Int("warmup", 0, "uncounted calls of /konsul.test.Who/Name first, so that every connection is up")
 	flag.Parse()
 
 	conn, err := grpc.NewClient(*target, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -55,6 +56,16 @@ func main() {
 	defer cancel()
 	if *key != "" {
 		ctx = metadata.AppendToOutgoingContext(ctx, "x-session-key", *key)
+	}
+
+	// A fresh client picks only among the connections already up: without a warm-up, the first
+	// calls of a split pile onto whichever backend answered the handshake first.
+	for i := 0; i < *warmup; i++ {
+		request := []byte{}
+		var reply []byte
+		if err := conn.Invoke(ctx, "/konsul.test.Who/Name", &request, &reply, grpc.ForceCodec(rawCodec{}), grpc.WaitForReady(true)); err != nil {
+			fail(err)
+		}
 	}
 
 	var mu sync.Mutex
