@@ -126,16 +126,20 @@ describe("a proxyless gRPC client (grpc-js-xds) balanced by konsul-lb", () => {
     await eventually(async () =>
       expect(await sticky.call(keys.find((k) => before.get(k) === "web-2"))).not.toBe("web-2"),
     );
-    let moved = 0;
+    // Every key of the removed backend moves (the loop checks none stays on web-2). Of the
+    // others, grpc-js moves some: its ring keeps 1,024 entries (it cannot be given konsul-lb's
+    // n × virtualNodes), so each survivor gains entries, taking about 1/6 of the other's keys.
+    let survivors = 0;
+    let survivorsMoved = 0;
     for (const key of keys) {
       const now = await sticky.call(key);
-      expect(now).not.toBe("web-2");
-      if (now !== before.get(key)) moved++;
+      expect(now, key).not.toBe("web-2");
+      if (before.get(key) === "web-2") continue;
+      survivors++;
+      if (now !== before.get(key)) survivorsMoved++;
     }
-    const orphans = keys.filter((key) => before.get(key) === "web-2").length;
-    // The removed backend's keys must move; a few more may (the ring is rebuilt for 2 hosts).
-    expect(moved).toBeGreaterThanOrEqual(orphans);
-    expect(moved / keys.length).toBeLessThan(0.5);
+    expect(survivors).toBeGreaterThan(0);
+    expect(survivorsMoved / survivors).toBeLessThan(0.35);
   });
 
   it("a policy change reaches a running client without a restart", async () => {
