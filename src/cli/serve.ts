@@ -18,7 +18,6 @@ import type { Logger } from "../observability/logger.ts";
 import { Metrics } from "../observability/metrics.ts";
 import { FileSource } from "../sources/file-source.ts";
 import type { XdsListening } from "../xds/ads-server.ts";
-import { startXds } from "../xds/start.ts";
 
 export interface RunningService {
   readonly url: string;
@@ -112,6 +111,8 @@ export async function startService(
   let xds: XdsListening | null = null;
   if (settings.xdsAddr !== null) {
     try {
+      // Loaded only when asked for: gRPC and the Envoy protos cost memory and start-up time.
+      const { startXds } = await import("../xds/start.ts");
       xds = await startXds(settings.xdsAddr, discovery, metrics, logger);
     } catch (error) {
       clearInterval(sweep);
