@@ -15,7 +15,10 @@ import { manifestYaml, type ServiceSpec } from "../support/manifests.ts";
 import { startTestService, type TestService } from "../support/service.ts";
 import { AdsTestClient, unpack } from "./ads-client.ts";
 
-const NODES = [{ name: "node-a", region: "us-east", zone: "us-east-1a" }];
+const NODES = [
+  { name: "node-a", region: "us-east", zone: "us-east-1a" },
+  { name: "node-b", region: "eu-west", zone: "eu-west-1a" },
+];
 
 const SERVICES: ServiceSpec[] = [
   {
@@ -38,6 +41,23 @@ const SERVICES: ServiceSpec[] = [
     name: "pay",
     endpoints: [{ pod: "pay-0", ip: "10.0.2.1" }],
     policy: { strategy: "maglev", maglev: { tableSize: 65537, hashOn: "client-ip" } },
+  },
+  {
+    namespace: "shop",
+    name: "geo",
+    endpoints: [
+      { pod: "geo-east", ip: "10.0.4.1", node: "node-a" },
+      { pod: "geo-west", ip: "10.0.4.2", node: "node-b" },
+    ],
+    policy: {
+      strategy: "latency-based",
+      latency: {
+        map: {
+          "us-east": { "us-east": "1ms", "eu-west": "80ms" },
+          "eu-west": { "eu-west": "1ms", "us-east": "80ms" },
+        },
+      },
+    },
   },
   {
     namespace: "shop",
@@ -215,6 +235,7 @@ describe("the ADS server", () => {
     const all = await envoy.next();
     expect(all.resources.map((r) => r.name).sort()).toEqual([
       "cart.shop",
+      "geo.shop",
       "pay.shop",
       "queue.shop",
       "web.shop",
@@ -247,6 +268,23 @@ describe("the ADS server", () => {
     expect(
       await value(registry, "konsul_lb_xds_streams_refused_total", { reason: "name-limit" }),
     ).toBe(1);
+  });
+
+  it("latency-based: each client's endpoints in priorities by latency from its region", async () => {
+    const { listening } = await server();
+    const priorities = async (locality: Record<string, string>) => {
+      const ads = client(listening.port, { id: "geo-client", locality });
+      ads.send("endpoint", { resource_names: ["geo.shop"] });
+      const assignment = (await ads.next()).resources[0] as { endpoints: any[] };
+      return Object.fromEntries(
+        assignment.endpoints.map((l) => [l.locality.sub_zone, l.priority ?? 0]),
+      );
+    };
+    expect(await priorities({ region: "us-east" })).toEqual({ "geo-east": 0, "geo-west": 1 });
+    expect(await priorities({ region: "eu-west" })).toEqual({ "geo-east": 1, "geo-west": 0 });
+    // No region, or one the map does not know: no preference.
+    expect(await priorities({})).toEqual({ "geo-east": 0, "geo-west": 0 });
+    expect(await priorities({ region: "ap-south" })).toEqual({ "geo-east": 0, "geo-west": 0 });
   });
 
   describe("resources", () => {
