@@ -390,7 +390,7 @@ function setBy(spec: Setting): string {
 
 function helpText(): string {
   const lines = [
-    "konsul-lb serve: serve load-balancing decisions over HTTP and DNS.",
+    "konsul-lb serve: serve load-balancing decisions over HTTP, DNS and xDS.",
     "",
     "Usage:",
     "  konsul-lb serve [flags]",
