@@ -44,6 +44,15 @@ const SERVICES: ServiceSpec[] = [
   },
   {
     namespace: "shop",
+    name: "raw",
+    endpoints: [
+      { pod: "raw-0", ip: "10.0.5.1" },
+      { pod: "raw-1", ip: "10.0.5.2", ready: false },
+    ],
+    policy: { healthFilter: false },
+  },
+  {
+    namespace: "shop",
     name: "geo",
     endpoints: [
       { pod: "geo-east", ip: "10.0.4.1", node: "node-a" },
@@ -238,6 +247,7 @@ describe("the ADS server", () => {
       "geo.shop",
       "pay.shop",
       "queue.shop",
+      "raw.shop",
       "web.shop",
     ]);
   });
@@ -285,6 +295,28 @@ describe("the ADS server", () => {
     // No region, or one the map does not know: no preference.
     expect(await priorities({})).toEqual({ "geo-east": 0, "geo-west": 0 });
     expect(await priorities({ region: "ap-south" })).toEqual({ "geo-east": 0, "geo-west": 0 });
+  });
+
+  it("grpc-js gets its ring without explicit sizes, which it would reject", async () => {
+    const { listening } = await server();
+    const node = client(listening.port, { id: "node", user_agent_name: "gRPC Node Pure JS" });
+    node.send("cluster", { resource_names: ["cart.shop"] });
+    const cluster = (await node.next()).resources[0] as any;
+    const ring = unpack(
+      cluster.load_balancing_policy.policies[0].typed_extension_config.typed_config,
+    );
+    expect(ring).toEqual({ hash_function: "XX_HASH" });
+  });
+
+  it("healthFilter false: every endpoint UNKNOWN, so the client uses them all as the engine does", async () => {
+    const { listening } = await server();
+    const ads = client(listening.port);
+    ads.send("endpoint", { resource_names: ["raw.shop"] });
+    const assignment = (await ads.next()).resources[0] as { endpoints: any[] };
+    expect(assignment.endpoints.map((l) => l.lb_endpoints[0].health_status)).toEqual([
+      "UNKNOWN",
+      "UNKNOWN",
+    ]);
   });
 
   describe("resources", () => {
