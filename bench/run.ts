@@ -15,6 +15,7 @@ import { dnsSettings, renderDns, runDns } from "./dns.ts";
 import { engineSettings, renderEngine, runEngine } from "./engine.ts";
 import { httpSettings, renderHttp, runHttp } from "./http.ts";
 import { type Environment, writeSection } from "./report.ts";
+import { renderXds, runXds, xdsSettings } from "./xds.ts";
 
 /** One benchmark part: runs, then returns the markdown of its section (named like the part). */
 interface Part {
@@ -41,6 +42,10 @@ const PARTS: readonly Part[] = [
     name: "blocking",
     run: async ({ quick, environment }) =>
       renderBlocking(await runBlocking(blockingSettings(quick), environment)),
+  },
+  {
+    name: "xds",
+    run: async ({ quick, environment }) => renderXds(await runXds(xdsSettings(quick), environment)),
   },
 ];
 

@@ -8,7 +8,7 @@ const COMMANDS_TEXT = `${[
   "konsul-lb: load-balancing policy as a Kubernetes resource.",
   "",
   "Commands:",
-  "  serve      serve load-balancing decisions over HTTP and DNS (its help follows)",
+  "  serve      serve load-balancing decisions over HTTP, DNS and xDS (its help follows)",
   "  simulate   run a service's policy on synthetic traffic and report how requests spread",
   "             over its endpoints (konsul-lb simulate --help)",
   "",

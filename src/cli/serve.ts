@@ -23,6 +23,7 @@ import type { Logger } from "../observability/logger.ts";
 import { Metrics } from "../observability/metrics.ts";
 import { FileSource } from "../sources/file-source.ts";
 import { RecentPicks } from "../status/recent-picks.ts";
+import type { XdsListening } from "../xds/ads-server.ts";
 
 export interface RunningService {
   readonly url: string;
@@ -30,6 +31,8 @@ export interface RunningService {
   readonly discovery: Discovery;
   /** Where the DNS server listens (UDP and TCP), or null without one. */
   readonly dns: { readonly host: string; readonly port: number } | null;
+  /** Where the xDS (ADS) server listens, or null without one. */
+  readonly xds: { readonly host: string; readonly port: number } | null;
   /** Graceful stop: no new requests, in-flight ones finish, watchers close. */
   stop(): Promise<void>;
 }
@@ -123,6 +126,20 @@ export async function startService(
     }
   }
   let internal: Listening | null = null;
+  let xds: XdsListening | null = null;
+  if (settings.xdsAddr !== null) {
+    try {
+      // Loaded only when asked for: gRPC and the Envoy protos cost memory and start-up time.
+      const { startXds } = await import("../xds/start.ts");
+      xds = await startXds(settings.xdsAddr, discovery, metrics, logger);
+    } catch (error) {
+      clearInterval(sweep);
+      waiters.close();
+      await Promise.all([listening.close(), dns?.close()]);
+      await source.stop();
+      throw error;
+    }
+  }
   if (source.controller && settings.ha.leaderElect) {
     const controller = source.controller;
     const auth = new PeerAuth(
@@ -154,7 +171,7 @@ export async function startService(
     } catch (error) {
       clearInterval(sweep);
       waiters.close();
-      await Promise.all([listening.close(), dns?.close()]);
+      await Promise.all([listening.close(), dns?.close(), xds?.close()]);
       await source.stop();
       throw error;
     }
@@ -210,11 +227,12 @@ export async function startService(
     catalog,
     discovery,
     dns: dns === null ? null : { host: dns.host, port: dns.port },
+    xds: xds === null ? null : { host: xds.host, port: xds.port },
     async stop() {
       clearInterval(sweep);
       // Blocking queries are answered now, or the HTTP server would wait for them to time out.
       waiters.close();
-      await Promise.all([listening.close(), internal?.close(), dns?.close()]);
+      await Promise.all([listening.close(), internal?.close(), dns?.close(), xds?.close()]);
       // A leader writes its last snapshot and releases the Lease before the watches stop.
       await ha?.stop();
       await source.stop();

@@ -548,6 +548,23 @@ export const SETTINGS = {
     fallback: (): boolean => DEFAULT_STATUS_PAGE,
     parse: (value, where): boolean => parseSwitch(value, where),
   },
+  "xds-addr": {
+    flag: "xds-addr",
+    configKey: "xdsAddr",
+    schema: { type: "string", expected: HOST_PORT_ALLOWED },
+    // The chart fixes the address (container port 18000) and sets it with xds.enabled.
+    helm: null,
+    value: ["HOST:PORT", "host:port"],
+    defaultText: "none (no xDS server)",
+    help: [
+      "Also serve the policies over xDS (ADS, gRPC) at this address (e.g. 0.0.0.0:18000),",
+      "for proxyless gRPC clients (xds:///<service>.<namespace>) and Envoy.",
+      "Port 0 takes any free port.",
+    ],
+    example: [["xdsAddr: 0.0.0.0:18000", "absent: no xDS server"]],
+    fallback: (): HostPort | null => null,
+    parse: (value, where): HostPort | null => hostPort(value, where),
+  },
   "leader-elect": {
     flag: "leader-elect",
     configKey: null,
@@ -768,6 +785,7 @@ export const CONFIG_KEYS = [
   "dnsDomain",
   "dnsTtl",
   "dnsMaxAnswers",
+  "xdsAddr",
   "maxConnections",
   "maxConnectionsPerService",
   "maxBlockingWaiters",

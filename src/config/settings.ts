@@ -90,6 +90,8 @@ export interface ServerSettings {
   readonly maxBlockingWaiters: number;
   /** Serve the status page (/ui). */
   readonly statusPage: boolean;
+  /** Where the xDS (ADS) server listens for gRPC clients and Envoy; null = no xDS server. */
+  readonly xdsAddr: HostPort | null;
   /** Leader election and the replicated state (with --source kubernetes). */
   readonly ha: HaSettings;
 }
@@ -277,6 +279,7 @@ function serverSettings(values: SettingValues): ServerSettings {
     maxConnectionsPerService: values["max-connections-per-service"],
     maxBlockingWaiters: values["max-blocking-waiters"],
     statusPage: values["status-page"],
+    xdsAddr: values["xds-addr"],
     ha: {
       ...DEFAULT_HA_SETTINGS,
       leaderElect: values["leader-elect"],

@@ -156,6 +156,10 @@ const CASES: readonly Case[] = [
   { name: "defaults", values: {} },
   { name: "DNS on", values: { dns: { enabled: true, domain: "lb.example.", ttl: 30 } } },
   {
+    name: "xDS on, behind a NetworkPolicy",
+    values: { xds: { enabled: true, port: 15010 }, networkPolicy: { enabled: true } },
+  },
+  {
     name: "monitoring on (ServiceMonitor, dashboard, PrometheusRule, PodDisruptionBudget, NetworkPolicy)",
     values: {
       metrics: {
@@ -866,13 +870,13 @@ function chartAgainstTheApiServer(helmBinary: HelmBinary): void {
         effective.leaderElection.enabled ? [["internal", settings.internalAddr.port, "TCP"]] : [],
       );
       expect((service.spec.ports as any[]).map((p) => p.name)).not.toContain("internal");
-      const containerPorts = allContainerPorts.filter(([portName]) => portName !== "internal");
-      const servicePorts = (service.spec.ports as any[]).map((p) => [
-        p.name,
-        p.port,
-        p.targetPort,
-        p.protocol,
-      ]);
+      // xDS has a check of its own below.
+      const containerPorts = allContainerPorts.filter(
+        ([portName]) => portName !== "internal" && portName !== "xds",
+      );
+      const servicePorts = (service.spec.ports as any[])
+        .filter((p) => p.name !== "xds")
+        .map((p) => [p.name, p.port, p.targetPort, p.protocol]);
       expect(containerPorts[0]).toEqual(["http", settings.httpPort, "TCP"]);
       expect(servicePorts[0]).toEqual(["http", effective.service.port, "http", "TCP"]);
       if (!effective.dns.enabled) {
@@ -900,12 +904,37 @@ function chartAgainstTheApiServer(helmBinary: HelmBinary): void {
       ]);
       const policy = find(objects, "NetworkPolicy");
       if (policy) {
-        expect(policy.spec.ingress[0].ports.map((p: any) => p.port)).toEqual([
-          "http",
-          "dns-udp",
-          "dns-tcp",
-        ]);
+        expect(
+          policy.spec.ingress[0].ports.map((p: any) => p.port).filter((p: string) => p !== "xds"),
+        ).toEqual(["http", "dns-udp", "dns-tcp"]);
       }
+    });
+
+    it("opens the xDS port (container 18000, Service and NetworkPolicy) only when xDS is on", () => {
+      const main = container(only(objects, "Deployment"));
+      const service = only(objects, "Service");
+      const xdsContainer = (main.ports as any[]).filter((p) => p.name === "xds");
+      const xdsService = (service.spec.ports as any[]).filter((p) => p.name === "xds");
+      const policy = find(objects, "NetworkPolicy");
+      const policyPorts = policy?.spec.ingress[0].ports.map((p: any) => p.port) ?? [];
+      if (!effective.xds.enabled) {
+        expect(settings.xdsAddr).toBeNull();
+        expect([...xdsContainer, ...xdsService]).toEqual([]);
+        expect(policyPorts).not.toContain("xds");
+        return;
+      }
+      expect(settings.xdsAddr).toEqual({ host: "0.0.0.0", port: 18000 });
+      expect(xdsContainer).toEqual([{ name: "xds", containerPort: 18000, protocol: "TCP" }]);
+      expect(xdsService).toEqual([
+        {
+          name: "xds",
+          port: effective.xds.port,
+          targetPort: "xds",
+          protocol: "TCP",
+          appProtocol: "grpc",
+        },
+      ]);
+      if (policy) expect(policyPorts).toContain("xds");
     });
   });
 

@@ -80,6 +80,7 @@ describe("defaults", () => {
       maxConnectionsPerService: 10_000,
       maxBlockingWaiters: 10_000,
       statusPage: false,
+      xdsAddr: null,
       ha: { ...DEFAULT_HA_SETTINGS, leaderElect: true },
     });
   });
@@ -178,6 +179,7 @@ describe("flags", () => {
       maxConnectionsPerService: 10_000,
       maxBlockingWaiters: 10_000,
       statusPage: false,
+      xdsAddr: null,
       ha: { ...DEFAULT_HA_SETTINGS, leaderElect: true },
     });
   });
@@ -409,7 +411,7 @@ describe("invalid values", () => {
 describe("command line", () => {
   const FLAGS =
     "the flags are --file, --source, --kubeconfig, --config, --http-addr, --internal-addr, --default-strategy, --log-level, " +
-    "--trust-proxy, --dns-addr, --dns-domain, --dns-ttl, --dns-max-answers, --max-connections, --max-connections-per-service, --max-blocking-waiters, --status-page, --leader-elect, " +
+    "--trust-proxy, --dns-addr, --dns-domain, --dns-ttl, --dns-max-answers, --max-connections, --max-connections-per-service, --max-blocking-waiters, --status-page, --xds-addr, --leader-elect, " +
     "--lease-namespace, --lease-name, --lease-duration, --renew-deadline, --retry-period, " +
     "--state-namespace, --state-configmap-prefix, --state-interval, --owner-configmap, --advertise-url, --token-file, --help " +
     "(see konsul-lb serve --help)";
@@ -504,7 +506,7 @@ describe("config file", () => {
     expect(error(load(["--config", "c.yaml"], {}, { "c.yaml": "- logLevel: info\n" }))).toBe(
       'c.yaml: [{"logLevel":"info"}] is not allowed; expected a map with the fields httpAddr, ' +
         "internalAddr, logLevel, trustProxy, defaultStrategy, healthFilter, strategies, dnsAddr, dnsDomain, " +
-        "dnsTtl, dnsMaxAnswers, maxConnections, maxConnectionsPerService, maxBlockingWaiters",
+        "dnsTtl, dnsMaxAnswers, xdsAddr, maxConnections, maxConnectionsPerService, maxBlockingWaiters",
     );
   });
 
@@ -619,6 +621,7 @@ describe("help", () => {
       ["--dns-domain DOMAIN", "KONSUL_LB_DNS_DOMAIN", "lb.konsul.local."],
       ["--dns-ttl TTL", "KONSUL_LB_DNS_TTL", "5s"],
       ["--dns-max-answers COUNT", "KONSUL_LB_DNS_MAX_ANSWERS", "8"],
+      ["--xds-addr HOST:PORT", "KONSUL_LB_XDS_ADDR", "none"],
     ]) {
       const block = HELP_TEXT.slice(HELP_TEXT.indexOf(`  ${flag}\n`));
       expect(block).not.toBe(HELP_TEXT.slice(-1));
@@ -706,6 +709,29 @@ describe("parseHostPort round trip", () => {
           expect(parseHostPort(text, "x")).toEqual({ host: ip, port });
         },
       ),
+    );
+  });
+});
+
+describe("xDS settings", () => {
+  it("are off by default; the flag, the variable and the file turn the server on", () => {
+    expect(ok(load([])).xdsAddr).toBeNull();
+    expect(ok(load(["--xds-addr", "0.0.0.0:18000"])).xdsAddr).toEqual({
+      host: "0.0.0.0",
+      port: 18000,
+    });
+    const file = { "c.yaml": "xdsAddr: 127.0.0.1:18001\n" };
+    expect(ok(load(["--config", "c.yaml"], {}, file)).xdsAddr).toEqual({
+      host: "127.0.0.1",
+      port: 18001,
+    });
+    const env = { KONSUL_LB_XDS_ADDR: "[::1]:0" };
+    expect(ok(load(["--config", "c.yaml"], env, file)).xdsAddr).toEqual({ host: "::1", port: 0 });
+  });
+
+  it("reject an address without a port, naming the setting", () => {
+    expect(error(load(["--xds-addr", "18000"]))).toMatch(
+      /^--xds-addr: "18000" is not allowed \(no port\); expected host:port.*\(set by --xds-addr, KONSUL_LB_XDS_ADDR or xdsAddr in the config file\)$/,
     );
   });
 });

@@ -29,6 +29,7 @@ export const defaultSettings: ServerSettings = {
   logLevel: "silent",
   trustProxy: false,
   dnsAddr: null,
+  xdsAddr: null,
   dnsDomain: "lb.konsul.local",
   dnsTtl: 5,
   dnsMaxAnswers: 8,

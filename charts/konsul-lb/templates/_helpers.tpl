@@ -124,5 +124,8 @@ src/ha/leader-election.ts validateTimings, and the replica count that needs an e
 {{- $_ := set $config "dnsTtl" .Values.dns.ttl }}
 {{- $_ := set $config "dnsMaxAnswers" (int .Values.dns.maxAnswers) }}
 {{- end }}
+{{- if .Values.xds.enabled }}
+{{- $_ := set $config "xdsAddr" "0.0.0.0:18000" }}
+{{- end }}
 {{- toYaml $config }}
 {{- end }}
