@@ -51,6 +51,7 @@ describe("the table of settings", () => {
       ["dns-ttl", "1m", "dnsTtl: 1m"],
       ["dns-max-answers", "3", "dnsMaxAnswers: 3"],
       ["internal-addr", "127.0.0.1:9001", "internalAddr: 127.0.0.1:9001"],
+      ["xds-addr", "127.0.0.1:18000", "xdsAddr: 127.0.0.1:18000"],
       ["max-connections", "500", "maxConnections: 500"],
       ["max-connections-per-service", "50", "maxConnectionsPerService: 50"],
       ["max-blocking-waiters", "70", "maxBlockingWaiters: 70"],
