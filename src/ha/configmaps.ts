@@ -44,6 +44,8 @@ export interface ShardWrite {
 /** The few ConfigMap calls the state writer makes, each with a precondition. */
 export interface ShardApi {
   get(name: string): Promise<StoredShard | null>;
+  /** Every state ConfigMap of the prefix, read now from the API server (a quorum read). */
+  list(): Promise<StoredShard[]>;
   /** Throws ShardConflictError when it exists. */
   create(write: ShardWrite): Promise<StoredShard>;
   /** Throws ShardConflictError when the object is not at `resourceVersion` or is gone. */
@@ -87,6 +89,25 @@ export class KubernetesShardApi implements ShardApi {
       if (isNotFound(error)) return null;
       throw error;
     }
+  }
+
+  async list(): Promise<StoredShard[]> {
+    const found: StoredShard[] = [];
+    let continueToken: string | undefined;
+    do {
+      const page = await this.api.listNamespacedConfigMap(
+        {
+          namespace: this.namespace,
+          labelSelector: `${STATE_LABEL}=${this.prefix}`,
+          limit: 100,
+          _continue: continueToken,
+        },
+        timeoutOptions(REQUEST_TIMEOUT_MS),
+      );
+      for (const map of page.items) found.push(stored(map));
+      continueToken = page.metadata?._continue || undefined;
+    } while (continueToken !== undefined);
+    return found;
   }
 
   async create(write: ShardWrite): Promise<StoredShard> {

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Replication } from "../balancer/replication.ts";
 import { type InformerTiming, ResilientInformer } from "../kubernetes/informer.ts";
@@ -7,6 +8,7 @@ import { GroupCommit } from "./group-commit.ts";
 import type { HaMetrics } from "./ha-metrics.ts";
 import type { LeaderTerm } from "./leader-election.ts";
 import type { ObjectOwner } from "./owner.ts";
+import { decodeSnapshot, type Snapshot } from "./snapshot.ts";
 import { type LocalConnectionChanges, SnapshotReader } from "./snapshot-reader.ts";
 import { SnapshotWriter, type WriteOutcome } from "./snapshot-writer.ts";
 
@@ -44,6 +46,34 @@ export interface StateStoreOptions {
   readonly timing?: InformerTiming;
 }
 
+/** How soon a successor that could not read the state ConfigMaps tries again. */
+const TAKEOVER_RETRY_MS = 250;
+
+/**
+ * Reads every state ConfigMap afresh and hands each to the reader (which keeps the newest per
+ * ConfigMap and mirrors its connections while this replica does not lead yet). Returns each
+ * ConfigMap's name and resourceVersion, for the writer's first write. One that cannot be read
+ * as a snapshot is left out, as the watch leaves it out.
+ */
+export async function readAfresh(
+  api: ShardApi,
+  reader: SnapshotReader,
+): Promise<[string, string][]> {
+  const existing: [string, string][] = [];
+  for (const shard of await api.list()) {
+    existing.push([shard.name, shard.resourceVersion]);
+    if (shard.text === null) continue;
+    let snapshot: Snapshot;
+    try {
+      snapshot = decodeSnapshot(shard.text);
+    } catch {
+      continue;
+    }
+    reader.apply(shard.name, snapshot);
+  }
+  return existing;
+}
+
 /**
  * The replicated balancer state in ConfigMaps of the operator's namespace. Every replica
  * watches them (the reader); the leader alone writes them (the writer), once per interval.
@@ -55,6 +85,7 @@ export class StateStore {
   private readonly writer: SnapshotWriter;
   private readonly informer: ResilientInformer<TrimmedShard>;
   private readonly commit: GroupCommit;
+  private readonly api: ShardApi;
   private readonly options: StateStoreOptions;
   private readonly intervalMs: number;
   private timer: NodeJS.Timeout | undefined;
@@ -73,10 +104,11 @@ export class StateStore {
       logger: options.logger,
       metrics: options.metrics,
     });
+    this.api =
+      options.api ??
+      new KubernetesShardApi(options.config, options.namespace, options.prefix, options.owner);
     this.writer = new SnapshotWriter({
-      api:
-        options.api ??
-        new KubernetesShardApi(options.config, options.namespace, options.prefix, options.owner),
+      api: this.api,
       prefix: options.prefix,
       manager: options.manager,
       logger: options.logger,
@@ -131,16 +163,32 @@ export class StateStore {
    */
   async takeOver(term: LeaderTerm): Promise<void> {
     await this.whenSynced();
-    const current = this.options.term();
-    if (this.stopped || current === null || current.epoch !== term.epoch) return;
+    const stillLeading = () => {
+      const current = this.options.term();
+      return !this.stopped && current !== null && current.epoch === term.epoch;
+    };
+    // What the predecessor wrote last, read now rather than taken from the watch: a watch that
+    // broke or hung (this replica's API traffic was cut a while) can be many intervals behind,
+    // and this term's first write would then overwrite the newer snapshots as if they were a
+    // deposed leader's late writes, bringing back connections released since.
+    let existing: [string, string][] | null = null;
+    while (existing === null) {
+      if (!stillLeading()) return;
+      try {
+        existing = await readAfresh(this.api, this.reader);
+      } catch (error) {
+        this.options.logger.warn(
+          { epoch: term.epoch, err: error },
+          "balancer state: reading the state ConfigMaps before leading failed; retrying",
+        );
+        await sleep(TAKEOVER_RETRY_MS);
+      }
+    }
+    if (!stillLeading()) return;
     this.reader.noteEpoch(term.epoch);
     const states = this.reader.pickerStates();
     for (const [key, slots] of states) this.options.manager.importState(key, slots);
     this.leadingEpoch = term.epoch;
-    const existing: [string, string][] = [];
-    for (const shard of this.informer.values()) {
-      existing.push([shard.metadata.name, shard.metadata.resourceVersion ?? ""]);
-    }
     this.writer.begin(
       term,
       this.reader.currentShards(),

@@ -15,6 +15,10 @@ export class MemoryShards implements ShardApi {
     return this.objects.get(name) ?? null;
   }
 
+  async list(): Promise<StoredShard[]> {
+    return [...this.objects.values()];
+  }
+
   async create(write: ShardWrite): Promise<StoredShard> {
     if (this.objects.has(write.name)) throw new ShardConflictError("exists");
     return this.put(write, "create");

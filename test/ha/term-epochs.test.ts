@@ -13,6 +13,7 @@ import type { LeaseApi } from "../../src/ha/lease.ts";
 import { decodeSnapshot } from "../../src/ha/snapshot.ts";
 import { SnapshotReader } from "../../src/ha/snapshot-reader.ts";
 import { SnapshotWriter } from "../../src/ha/snapshot-writer.ts";
+import { readAfresh } from "../../src/ha/state-store.ts";
 import { endpoints } from "../balancer/fixtures.ts";
 import { MemoryLease } from "./memory-lease.ts";
 import { MemoryShards } from "./memory-shards.ts";
@@ -275,5 +276,46 @@ describe("one epoch per term", () => {
         kept: { epoch: 2, sequence: 7, leader: "a" },
       },
     });
+  });
+});
+
+describe("a successor reads the state afresh", () => {
+  it("continues from the predecessor's last write, not from what a lagging watch delivered", async () => {
+    const shards = new MemoryShards();
+    const leaderManager = new BalancerManager({ now: () => 0 });
+    const writer = new SnapshotWriter({
+      api: shards,
+      prefix: PREFIX,
+      manager: leaderManager,
+      logger: recorder().logger,
+      term: () => ({ identity: "old", epoch: 5 }),
+      highestEpoch: () => 5,
+    });
+    writer.begin({ identity: "old", epoch: 5 }, 1, []);
+    const ids = [0, 1, 2].map(() => leaderManager.openConnection(SERVICE, {}, 600_000).id);
+    await writer.write();
+    // The successor's watch delivered this first write, then hung.
+    const successorManager = new BalancerManager({ now: () => 0 });
+    const successor = new SnapshotReader({
+      prefix: PREFIX,
+      manager: successorManager,
+      isLeading: () => false,
+      logger: recorder().logger,
+    });
+    const [name, first] = [...shards.objects.entries()][0] as [string, { text: string | null }];
+    successor.apply(name, decodeSnapshot(first.text as string));
+    // The old leader releases two and writes again; the successor's watch never shows it.
+    for (const id of ids.slice(0, 2)) leaderManager.closeConnection(id);
+    await writer.write();
+    const listed = () =>
+      successorManager
+        .exportConnections(SERVICE.key)
+        .map((c) => c.id)
+        .sort();
+    expect(listed()).toEqual([...ids].sort());
+
+    const existing = await readAfresh(shards, successor);
+    expect(listed()).toEqual([ids[2]]);
+    expect(existing).toEqual([[name, shards.objects.get(name)?.resourceVersion]]);
   });
 });
