@@ -1,4 +1,9 @@
-/** The balancing core: strategies, pickers and the manager. Imports nothing from Kubernetes, HTTP or DNS. */
+/**
+ * The engine's API: what every other layer imports of it, and nothing else (lint enforces it:
+ * see biome.json). The engine imports nothing from Kubernetes, HTTP, DNS or xDS.
+ */
+export * from "./connection-book.ts";
+export * from "./connections.ts";
 export * from "./definition.ts";
 export * from "./endpoint.ts";
 export * from "./errors.ts";
@@ -6,11 +11,8 @@ export * from "./health.ts";
 export * from "./manager.ts";
 export * from "./policy.ts";
 export * from "./random.ts";
-export {
-  BUILT_IN_STRATEGIES,
-  DEFAULT_REGISTRY,
-  defaultRegistry,
-  StrategyRegistry,
-} from "./registry.ts";
+export * from "./registry.ts";
+export * from "./replication.ts";
+export { MAX_REGIONS } from "./strategies/latency-based/index.ts";
 export { latencyFromMap } from "./strategies/latency-based/tiers.ts";
 export * from "./strategy.ts";

@@ -7,8 +7,8 @@
  * tell that any other state is newer. Re-applying identical data changes nothing.
  */
 
-import type { Endpoint } from "../balancer/endpoint.ts";
-import { compareIdentity, isValidWeight } from "../balancer/endpoint.ts";
+import type { Endpoint } from "../balancer/index.ts";
+import { compareIdentity, isValidWeight } from "../balancer/index.ts";
 import type { ParsedPolicy } from "../policy/validate.ts";
 import { deepEqual } from "./deep-equal.ts";
 

@@ -1,5 +1,4 @@
-import { BalancerManager } from "../balancer/manager.ts";
-import { resolvePolicy } from "../balancer/policy.ts";
+import { BalancerManager, resolvePolicy } from "../balancer/index.ts";
 import { Catalog } from "../catalog/catalog.ts";
 import type { ServerSettings } from "../config/settings.ts";
 import { Discovery } from "../discovery/discovery.ts";

@@ -6,7 +6,7 @@
  */
 
 import { LineCounter, parseDocument } from "yaml";
-import { STRATEGY_NAMES } from "../balancer/strategy.ts";
+import { STRATEGY_NAMES } from "../balancer/index.ts";
 import { tryParseDuration } from "../policy/duration.ts";
 import type { PathSegment } from "../policy/field-path.ts";
 import { formatPath } from "../policy/field-path.ts";

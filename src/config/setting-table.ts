@@ -12,9 +12,11 @@
 import {
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_MAX_CONNECTIONS_PER_SERVICE,
-} from "../balancer/connection-book.ts";
-import { DEFAULT_VIRTUAL_NODES } from "../balancer/policy.ts";
-import { isStrategyName, STRATEGY_NAMES, type StrategyName } from "../balancer/strategy.ts";
+  DEFAULT_VIRTUAL_NODES,
+  isStrategyName,
+  STRATEGY_NAMES,
+  type StrategyName,
+} from "../balancer/index.ts";
 import { DEFAULT_STATE_PREFIX } from "../ha/configmaps.ts";
 import { DEFAULT_LEASE_NAME, DEFAULT_TOKEN_FILE, FALLBACK_NAMESPACE } from "../ha/ha-settings.ts";
 import {

@@ -9,7 +9,7 @@
 
 import { readFileSync } from "node:fs";
 import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
-import type { StrategyName } from "../balancer/strategy.ts";
+import type { StrategyName } from "../balancer/index.ts";
 import { DEFAULT_HA_SETTINGS, type HaSettings } from "../ha/ha-settings.ts";
 import { validateTimings } from "../ha/leader-election.ts";
 import { argumentProblem, type CommandFlags } from "./arguments.ts";

@@ -4,9 +4,8 @@
  * resolution into what the server uses.
  */
 
-import { DEFAULT_REGISTRY } from "../balancer/registry.ts";
-import type { StrategyName } from "../balancer/strategy.ts";
-import { STRATEGY_NAMES } from "../balancer/strategy.ts";
+import type { StrategyName } from "../balancer/index.ts";
+import { DEFAULT_REGISTRY, STRATEGY_NAMES } from "../balancer/index.ts";
 import { DURATION_EXAMPLES, DURATION_PATTERN, tryParseDuration } from "../policy/duration.ts";
 import type { ConfigSchema } from "./config-schema.ts";
 

@@ -1,17 +1,15 @@
-import type { StrategyDefinition } from "../balancer/definition.ts";
-import { isHealthy } from "../balancer/endpoint.ts";
-import { isBalancerError } from "../balancer/errors.ts";
+import type { ResolvedPolicy, StrategyDefinition, StrategyName } from "../balancer/index.ts";
 import {
   type BalancerManager,
   CONNECTION_STRATEGY,
+  isBalancerError,
+  isHealthy,
   type OpenedConnection,
   type Selection,
   type SelectOptions,
   type ServiceEndpoints,
   type SingleSelection,
-} from "../balancer/manager.ts";
-import type { ResolvedPolicy } from "../balancer/policy.ts";
-import type { StrategyName } from "../balancer/strategy.ts";
+} from "../balancer/index.ts";
 import { type Catalog, type CatalogEntry, serviceKey } from "../catalog/catalog.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { DecisionMetrics, type Timing } from "./decision-metrics.ts";

@@ -3,10 +3,12 @@
  * the client subnet scope. Read from the strategy's traits (src/balancer/definition.ts), so a
  * new strategy brings its DNS rules with it.
  */
-import type { StrategyDefinition } from "../balancer/definition.ts";
-import type { Endpoint } from "../balancer/endpoint.ts";
-import type { ResolvedPolicy } from "../balancer/policy.ts";
-import type { PickRequest } from "../balancer/strategy.ts";
+import type {
+  Endpoint,
+  PickRequest,
+  ResolvedPolicy,
+  StrategyDefinition,
+} from "../balancer/index.ts";
 import { scaleSrvWeights } from "./srv-weight.ts";
 
 /**

@@ -19,9 +19,8 @@ import dnsPacket, {
   type Question,
   type SoaAnswer,
 } from "dns-packet";
-import type { Endpoint } from "../balancer/endpoint.ts";
-import { isBalancerError } from "../balancer/errors.ts";
-import type { SelectOptions } from "../balancer/manager.ts";
+import type { Endpoint, SelectOptions } from "../balancer/index.ts";
+import { isBalancerError } from "../balancer/index.ts";
 import type { CatalogEntry } from "../catalog/catalog.ts";
 import {
   type Discovery,

@@ -4,7 +4,7 @@
  * rather than on every query.
  */
 import { isIPv4, isIPv6 } from "node:net";
-import type { Endpoint } from "../balancer/endpoint.ts";
+import type { Endpoint } from "../balancer/index.ts";
 import type { CatalogEndpoint, CatalogEntry } from "../catalog/catalog.ts";
 import type { Discovery } from "../discovery/discovery.ts";
 import { addressLabel, asciiLower } from "./names.ts";

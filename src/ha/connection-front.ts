@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import proxyAddr from "proxy-addr";
-import type { Connection, ConnectionEvent, Replication } from "../balancer/replication.ts";
+import type { Connection, ConnectionEvent, Replication } from "../balancer/index.ts";
 import { ApiError, errorCodeOf } from "../http/errors.ts";
 import { limitBroken, MAX_PUBLIC_BODY_BYTES } from "../http/limits.ts";
 import { matchRoute, pathOf } from "../http/routes.ts";

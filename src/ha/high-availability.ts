@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { hostname } from "node:os";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Registry } from "prom-client";
-import type { Replication } from "../balancer/replication.ts";
+import type { Replication } from "../balancer/index.ts";
 import type { Logger } from "../shared/logger.ts";
 import { isUninstalled } from "./api-calls.ts";
 import { ConnectionFront, type ConnectionTerms } from "./connection-front.ts";

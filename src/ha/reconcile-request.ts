@@ -1,4 +1,4 @@
-import type { Connection } from "../balancer/connections.ts";
+import type { Connection } from "../balancer/index.ts";
 import { ApiError, invalidParameter } from "../http/errors.ts";
 
 /** What a replica hands a new leader: the opens and releases the leader may not know of. */

@@ -1,4 +1,4 @@
-import type { Connection, Replication, SlotStates } from "../balancer/replication.ts";
+import type { Connection, Replication, SlotStates } from "../balancer/index.ts";
 import type { Logger } from "../shared/logger.ts";
 import { shardIndex } from "./configmaps.ts";
 import type { HaMetrics } from "./ha-metrics.ts";

@@ -1,4 +1,4 @@
-import type { Replication } from "../balancer/replication.ts";
+import type { Replication } from "../balancer/index.ts";
 import type { Logger } from "../shared/logger.ts";
 import {
   EPOCH_ANNOTATION,

@@ -1,4 +1,4 @@
-import type { CarriedState, Connection, Replication, SlotStates } from "../balancer/replication.ts";
+import type { CarriedState, Connection, Replication, SlotStates } from "../balancer/index.ts";
 
 /**
  * The replicated balancer state as the leader writes it into ConfigMaps: per service, what its

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { KubeConfig } from "@kubernetes/client-node";
-import type { Replication } from "../balancer/replication.ts";
+import type { Replication } from "../balancer/index.ts";
 import { type InformerTiming, ResilientInformer } from "../kubernetes/informer.ts";
 import type { Logger } from "../shared/logger.ts";
 import { KubernetesShardApi, type ShardApi, shardKind, type TrimmedShard } from "./configmaps.ts";

@@ -1,4 +1,4 @@
-import type { Endpoint } from "../balancer/endpoint.ts";
+import type { Endpoint } from "../balancer/index.ts";
 import type { Decision, DecisionKind, Discovery } from "../discovery/discovery.ts";
 import type { RecentPicks } from "../status/recent-picks.ts";
 import { endpointJson } from "./endpoint-json.ts";

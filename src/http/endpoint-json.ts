@@ -1,4 +1,4 @@
-import { type Endpoint, isHealthy } from "../balancer/endpoint.ts";
+import { type Endpoint, isHealthy } from "../balancer/index.ts";
 
 export interface EndpointJson {
   address: string;

@@ -1,5 +1,5 @@
 import type { ServerResponse } from "node:http";
-import { isBalancerError } from "../balancer/errors.ts";
+import { isBalancerError } from "../balancer/index.ts";
 import { ServiceNotFoundError } from "../discovery/discovery.ts";
 
 /**

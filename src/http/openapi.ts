@@ -1,4 +1,4 @@
-import { STRATEGY_NAMES } from "../balancer/strategy.ts";
+import { STRATEGY_NAMES } from "../balancer/index.ts";
 import { API_ERROR_CODES, API_ERRORS, type ApiErrorCode } from "./errors.ts";
 import {
   type Exposure,

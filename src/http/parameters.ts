@@ -1,5 +1,5 @@
 import { isIP } from "node:net";
-import type { SelectOptions } from "../balancer/manager.ts";
+import type { SelectOptions } from "../balancer/index.ts";
 import { invalidParameter } from "./errors.ts";
 
 const MAX_LIMIT = 10_000;

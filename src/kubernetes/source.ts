@@ -1,5 +1,5 @@
 import type { KubeConfig } from "@kubernetes/client-node";
-import { isHealthy } from "../balancer/endpoint.ts";
+import { isHealthy } from "../balancer/index.ts";
 import {
   type Catalog,
   type CatalogEntry,

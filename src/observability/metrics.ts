@@ -1,6 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
-import { isHealthy } from "../balancer/endpoint.ts";
-import type { BalancerManager } from "../balancer/manager.ts";
+import type { BalancerManager } from "../balancer/index.ts";
+import { isHealthy } from "../balancer/index.ts";
 import type { Catalog } from "../catalog/catalog.ts";
 
 const GAUGES_NAMED_LIKE_COUNTERS = [

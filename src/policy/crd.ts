@@ -9,7 +9,7 @@
  */
 
 import { stringify } from "yaml";
-import { DEFAULT_REGISTRY, type StrategyRegistry } from "../balancer/registry.ts";
+import { DEFAULT_REGISTRY, type StrategyRegistry } from "../balancer/index.ts";
 import { QUALIFIED_NAME_PATTERN } from "../shared/kubernetes-names.ts";
 import type { OpenApiSchema } from "./schema.ts";
 import {

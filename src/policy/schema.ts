@@ -16,12 +16,15 @@
  * CEL rules; a CRD whose rules might exceed the cost budget is refused.
  */
 
-import type { CrdSchemaKit } from "../balancer/definition.ts";
-import { MAX_WEIGHT, MIN_WEIGHT } from "../balancer/endpoint.ts";
-import type { HashOn } from "../balancer/policy.ts";
-import { HASH_ON_VALUES, MAX_CONNECTION_TIMEOUT_MS } from "../balancer/policy.ts";
-import { DEFAULT_REGISTRY, type StrategyRegistry } from "../balancer/registry.ts";
-import type { StrategyName } from "../balancer/strategy.ts";
+import type { CrdSchemaKit, HashOn, StrategyName } from "../balancer/index.ts";
+import {
+  DEFAULT_REGISTRY,
+  HASH_ON_VALUES,
+  MAX_CONNECTION_TIMEOUT_MS,
+  MAX_WEIGHT,
+  MIN_WEIGHT,
+  type StrategyRegistry,
+} from "../balancer/index.ts";
 import { DNS_1035_LABEL_PATTERN } from "../shared/kubernetes-names.ts";
 import { DURATION_PATTERN, durationRange, formatDuration } from "./duration.ts";
 import type { HealthCheckInput } from "./health-check.ts";
@@ -64,7 +67,7 @@ export {
   MAX_BALANCE_FACTOR,
   MIN_BALANCE_FACTOR,
   MIN_MAGLEV_TABLE_SIZE,
-} from "../balancer/policy.ts";
+} from "../balancer/index.ts";
 
 /** A Service name: an RFC 1035 label, as Kubernetes requires of Service names. */
 export { DNS_1035_LABEL_PATTERN };
@@ -78,7 +81,7 @@ export const MAX_SELECTOR_VALUES = 64;
 /** A label key: a DNS subdomain prefix (253), "/" and a name (63). */
 export const MAX_LABEL_KEY_LENGTH = 317;
 export const MAX_LABEL_VALUE_LENGTH = 63;
-export { MAX_REGIONS } from "../balancer/strategies/latency-based/index.ts";
+export { MAX_REGIONS } from "../balancer/index.ts";
 /** Far longer than any sensible duration ("2562047h47m16.854775807s" is 24 characters). */
 export const MAX_DURATION_LENGTH = 64;
 

@@ -4,12 +4,8 @@
  * field path, the value and what is allowed.
  */
 
-import type { SpecKit, SpecProblem } from "../balancer/definition.ts";
-import { isBalancerError } from "../balancer/errors.ts";
-import type { BalancerPolicy } from "../balancer/policy.ts";
-import { resolvePolicy } from "../balancer/policy.ts";
-import { DEFAULT_REGISTRY } from "../balancer/registry.ts";
-import type { StrategyName } from "../balancer/strategy.ts";
+import type { BalancerPolicy, SpecKit, SpecProblem, StrategyName } from "../balancer/index.ts";
+import { DEFAULT_REGISTRY, isBalancerError, resolvePolicy } from "../balancer/index.ts";
 import { showValue } from "../shared/show-value.ts";
 import {
   DURATION_EXAMPLES,

@@ -5,8 +5,8 @@
  */
 
 import { readFileSync } from "node:fs";
-import { BalancerManager, type ServiceEndpoints } from "../balancer/manager.ts";
-import type { StrategyName } from "../balancer/strategy.ts";
+import type { StrategyName } from "../balancer/index.ts";
+import { BalancerManager, type ServiceEndpoints } from "../balancer/index.ts";
 import { Catalog, type CatalogEntry, serviceKey } from "../catalog/catalog.ts";
 import { Discovery } from "../discovery/discovery.ts";
 import { parseManifests } from "../sources/manifests.ts";

@@ -4,8 +4,8 @@
  */
 
 import { parseArgs } from "node:util";
-import type { StrategyName } from "../balancer/strategy.ts";
-import { isStrategyName, STRATEGY_NAMES } from "../balancer/strategy.ts";
+import type { StrategyName } from "../balancer/index.ts";
+import { isStrategyName, STRATEGY_NAMES } from "../balancer/index.ts";
 import { argumentProblem, type CommandFlags } from "../config/arguments.ts";
 import { notAllowedMessage } from "../config/values.ts";
 

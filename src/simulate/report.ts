@@ -3,8 +3,7 @@
  * of 1; the JSON output is this object as it is.
  */
 
-import type { HashOn } from "../balancer/policy.ts";
-import type { StrategyName } from "../balancer/strategy.ts";
+import type { HashOn, StrategyName } from "../balancer/index.ts";
 
 export interface EndpointInfo {
   readonly identity: string;

@@ -5,14 +5,21 @@
  * what the X column of a `--compare` does.
  */
 
-import type { StrategyDefinition } from "../balancer/definition.ts";
-import { compareIdentity, type Endpoint, isHealthy } from "../balancer/endpoint.ts";
-import { filterHealthy } from "../balancer/health.ts";
-import { BalancerManager, type ServiceEndpoints } from "../balancer/manager.ts";
-import { type HashOn, type ResolvedPolicy, resolvePolicy } from "../balancer/policy.ts";
-import { seededRandom } from "../balancer/random.ts";
-import { DEFAULT_REGISTRY, type StrategyRegistry } from "../balancer/registry.ts";
-import type { PickRequest, StrategyName } from "../balancer/strategy.ts";
+import type { PickRequest, StrategyDefinition, StrategyName } from "../balancer/index.ts";
+import {
+  BalancerManager,
+  compareIdentity,
+  DEFAULT_REGISTRY,
+  type Endpoint,
+  filterHealthy,
+  type HashOn,
+  isHealthy,
+  type ResolvedPolicy,
+  resolvePolicy,
+  type ServiceEndpoints,
+  type StrategyRegistry,
+  seededRandom,
+} from "../balancer/index.ts";
 import type { CatalogEndpoint } from "../catalog/catalog.ts";
 import {
   type LoadedService,

@@ -3,8 +3,8 @@
  * engine's hashes and region lookups; nothing is contacted.
  */
 
-import type { RandomSource } from "../balancer/random.ts";
-import { randomIndex } from "../balancer/random.ts";
+import type { RandomSource } from "../balancer/index.ts";
+import { randomIndex } from "../balancer/index.ts";
 import type { RegionWeight } from "./options.ts";
 
 /** Client `index` (from 0) as an address of 10.0.0.0/8, from 10.0.0.1 on. */

@@ -4,7 +4,7 @@
  * same entries, in the same order, with the same warnings.
  */
 
-import { DEFAULT_WEIGHT, MAX_WEIGHT, MIN_WEIGHT } from "../balancer/endpoint.ts";
+import { DEFAULT_WEIGHT, MAX_WEIGHT, MIN_WEIGHT } from "../balancer/index.ts";
 import type { CatalogEndpoint, ServiceEntry } from "../catalog/catalog.ts";
 import { serviceKey } from "../catalog/catalog.ts";
 import { matchesSelector } from "../policy/selector.ts";

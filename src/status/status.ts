@@ -4,7 +4,7 @@
  * latest picks. Only what the discovery API already tells any client (no labels, connection
  * ids, probe details or replica state).
  */
-import { isHealthy } from "../balancer/endpoint.ts";
+import { isHealthy } from "../balancer/index.ts";
 import type { CatalogEntry } from "../catalog/catalog.ts";
 import type { Discovery } from "../discovery/discovery.ts";
 import { verdicts } from "../kubernetes/policy-status.ts";

@@ -2,9 +2,9 @@
  * The one place the xDS layer reads the catalog and the engine. Everything else in src/xds works
  * on the plain view below, so a change of the engine's API is an edit of this file alone.
  */
-import { isHealthy } from "../balancer/endpoint.ts";
-import { type HashOn, type ResolvedPolicy, resolvePolicy } from "../balancer/policy.ts";
-import type { StrategyName } from "../balancer/strategy.ts";
+
+import type { StrategyName } from "../balancer/index.ts";
+import { type HashOn, isHealthy, type ResolvedPolicy, resolvePolicy } from "../balancer/index.ts";
 import type { CatalogEntry } from "../catalog/catalog.ts";
 import type { Discovery } from "../discovery/discovery.ts";
 

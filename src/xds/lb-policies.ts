@@ -6,8 +6,7 @@
  * This table is meant to become a trait of each strategy's definition; until then it is the one
  * place that knows how a strategy looks over xDS (docs/xds.md shows it as a table).
  */
-import type { HashOn } from "../balancer/policy.ts";
-import type { StrategyName } from "../balancer/strategy.ts";
+import type { HashOn, StrategyName } from "../balancer/index.ts";
 import type { XdsService } from "./engine-view.ts";
 import type { MessageKey } from "./protos.ts";
 
