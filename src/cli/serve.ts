@@ -15,7 +15,7 @@ import { Decisions } from "../http/decisions.ts";
 import { ApiError } from "../http/errors.ts";
 import { createFastPick } from "../http/fast-pick.ts";
 import { createInternalApp } from "../http/internal-app.ts";
-import { type Listening, listen } from "../http/listen.ts";
+import { listen } from "../http/listen.ts";
 import { KubernetesController } from "../kubernetes/controller.ts";
 import { ControllerMetrics } from "../kubernetes/controller-metrics.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -23,6 +23,7 @@ import { Metrics } from "../observability/metrics.ts";
 import { FileSource } from "../sources/file-source.ts";
 import { RecentPicks } from "../status/recent-picks.ts";
 import type { XdsListening } from "../xds/ads-server.ts";
+import { Lifecycle } from "./lifecycle.ts";
 
 export interface RunningService {
   readonly url: string;
@@ -70,16 +71,28 @@ export async function startService(
   let ha: HighAvailability | null = null;
   const source = createSource(settings, catalog, metrics, logger, () => ha?.isLeader() ?? true);
   const haEnabled = Boolean(source.controller) && settings.ha.leaderElect;
-  // A file loads before the server answers; a cluster syncs in the background, and /readyz
-  // says 503 until it has.
-  if (source.kind === "file") await source.start();
-  const sweep = setInterval(() => manager.expireConnections(), CONNECTION_SWEEP_MS);
-  sweep.unref();
+  const lifecycle = new Lifecycle(logger);
+  await lifecycle.start(
+    "discovery",
+    () => discovery,
+    () => discovery.close(),
+  );
+  // A file loads before the server answers; a cluster syncs in the background (started last),
+  // and /readyz says 503 until it has.
+  await lifecycle.start(
+    "source",
+    () => (source.kind === "file" ? source.start() : undefined),
+    () => source.stop(),
+  );
+  const recentPicks = await lifecycle.start(
+    "recent picks",
+    () => (settings.statusPage ? new RecentPicks(catalog) : null),
+    (picks) => picks?.close(),
+  );
   const waiters = new ChangeWaiters(catalog, {
     limit: settings.maxBlockingWaiters,
     onCount: (count) => metrics.blockingWaiters.set(count),
   });
-  const recentPicks = settings.statusPage ? new RecentPicks(catalog) : null;
   const app = createApp({
     discovery,
     metrics,
@@ -90,118 +103,79 @@ export async function startService(
     waiters,
     recentPicks,
   });
-  let listening: Listening;
-  try {
-    // Debug logging logs every request from Express; the fast path would bypass it.
-    const fastPick = logger.isLevelEnabled("debug")
-      ? undefined
-      : createFastPick(new Decisions(discovery, recentPicks), app.get("trust proxy fn"));
-    // Followers hand connection changes to the leader; the leader and every read go on as usual.
-    listening = await listen(
-      app,
-      settings.httpHost,
-      settings.httpPort,
-      (req, res) =>
-        (ha?.handle(req, res, () => app(req, res)) ?? false) || (fastPick?.(req, res) ?? false),
+  if (source.controller && settings.ha.leaderElect) {
+    // Stopped after the public servers close: a leader's last snapshot holds every change.
+    const controller = source.controller;
+    const started = await lifecycle.start(
+      "high availability",
+      () =>
+        startHighAvailability(settings, controller, {
+          discovery,
+          manager,
+          metrics,
+          logger,
+          trustProxy: app.get("trust proxy fn"),
+          ha: () => ha,
+        }),
+      (running) => running.stop(),
     );
-  } catch (error) {
-    clearInterval(sweep);
-    await source.stop();
-    throw error;
+    ha = started.ha;
   }
+  await lifecycle.start(
+    "connection sweep",
+    () => {
+      const sweep = setInterval(() => manager.expireConnections(), CONNECTION_SWEEP_MS);
+      sweep.unref();
+      return sweep;
+    },
+    (sweep) => clearInterval(sweep),
+  );
+  // Debug logging logs every request from Express; the fast path would bypass it.
+  const fastPick = logger.isLevelEnabled("debug")
+    ? undefined
+    : createFastPick(new Decisions(discovery, recentPicks), app.get("trust proxy fn"));
+  // Followers hand connection changes to the leader; the leader and every read go on as usual.
+  const listening = await lifecycle.start(
+    "HTTP server",
+    () =>
+      listen(
+        app,
+        settings.httpHost,
+        settings.httpPort,
+        (req, res) =>
+          (ha?.handle(req, res, () => app(req, res)) ?? false) || (fastPick?.(req, res) ?? false),
+      ),
+    (server) => server.close(),
+  );
+  // Blocking queries are answered at stop, or the HTTP server would wait for them to time out.
+  await lifecycle.start(
+    "blocking queries",
+    () => waiters,
+    () => waiters.close(),
+  );
   let dns: DnsListening | null = null;
   if (settings.dnsAddr !== null) {
     const { host, port } = settings.dnsAddr;
     const domain = settings.dnsDomain;
     const { dnsTtl: ttl, dnsMaxAnswers: maxAnswers } = settings;
-    try {
-      dns = await startDns({ host, port, domain, ttl, maxAnswers }, discovery, metrics, logger);
-    } catch (error) {
-      clearInterval(sweep);
-      waiters.close();
-      await listening.close();
-      await source.stop();
-      throw error;
-    }
+    dns = await lifecycle.start(
+      "DNS server",
+      () => startDns({ host, port, domain, ttl, maxAnswers }, discovery, metrics, logger),
+      (server) => server.close(),
+    );
   }
-  let internal: Listening | null = null;
   let xds: XdsListening | null = null;
   if (settings.xdsAddr !== null) {
-    try {
-      // Loaded only when asked for: gRPC and the Envoy protos cost memory and start-up time.
-      const { startXds } = await import("../xds/start.ts");
-      xds = await startXds(settings.xdsAddr, discovery, metrics, logger);
-    } catch (error) {
-      clearInterval(sweep);
-      waiters.close();
-      await Promise.all([listening.close(), dns?.close()]);
-      await source.stop();
-      throw error;
-    }
-  }
-  if (source.controller && settings.ha.leaderElect) {
-    const controller = source.controller;
-    const auth = new PeerAuth(
-      new TokenFile(settings.ha.tokenFile),
-      new TokenReviewer({ config: controller.config }),
-      logger,
+    const address = settings.xdsAddr;
+    xds = await lifecycle.start(
+      "xDS server",
+      async () => {
+        // Loaded only when asked for: gRPC and the Envoy protos cost memory and start-up time.
+        const { startXds } = await import("../xds/start.ts");
+        return startXds(address, discovery, metrics, logger);
+      },
+      (server) => server.close(),
     );
-    // Replica to replica, on its own port: never reachable through the public one.
-    const internalApp = createInternalApp({
-      discovery,
-      logger,
-      authenticate: (authorization) => auth.check(authorization),
-      status: () => {
-        if (ha === null) throw new ApiError("Unavailable", "high availability is starting");
-        return ha.status();
-      },
-      reconcile: (body) => {
-        if (ha === null) throw new ApiError("NotLeader", "this replica is not the leader");
-        return ha.reconcile(body);
-      },
-      forwarded: (released) => {
-        if (ha === null) throw new ApiError("NotLeader", "this replica is not the leader");
-        ha.acceptForwarded(released);
-      },
-    });
-    try {
-      const { host, port } = settings.internalAddr;
-      internal = await listen(internalApp, host, port);
-    } catch (error) {
-      clearInterval(sweep);
-      waiters.close();
-      await Promise.all([listening.close(), dns?.close(), xds?.close()]);
-      await source.stop();
-      throw error;
-    }
-    logger.info({ url: internal.url }, `konsul-lb internal API on ${internal.url}`);
-    // Learned early, so that a token the kube-apiserver refuses is in the log at start.
-    auth.ownUser().then(
-      // Named as namespace/name: a log line with the full user name reads like an RBAC refusal.
-      (user) =>
-        logger.info(
-          { serviceAccount: user.split(":").slice(2).join("/") },
-          "internal API: admits this ServiceAccount only",
-        ),
-      (error: unknown) =>
-        logger.warn({ err: error }, "internal API: this replica's own identity is unknown yet"),
-    );
-    ha = new HighAvailability({
-      config: controller.config,
-      settings: settings.ha,
-      manager: manager.replication,
-      logger,
-      registry: metrics.registry,
-      address: advertisedUrl(settings.ha, internal.url, process.env),
-      credentials: () => auth.headers(),
-      connectionTerms: (key) => connectionTermsOf(discovery, key),
-      trustProxy: app.get("trust proxy fn"),
-      onStartedLeading: () => controller.refreshAllStatus(),
-    });
-    const started = ha;
-    started.start().catch((error: unknown) => {
-      logger.error({ err: error }, "leader election failed to start");
-    });
   }
   if (source.kind === "kubernetes") {
     source.start().then(
@@ -227,16 +201,89 @@ export async function startService(
     discovery,
     dns: dns === null ? null : { host: dns.host, port: dns.port },
     xds: xds === null ? null : { host: xds.host, port: xds.port },
+    // In reverse order of start: the servers close, then a leader writes its last snapshot and
+    // releases the Lease, then the watches stop.
+    stop: () => lifecycle.stop(),
+  };
+}
+
+interface HighAvailabilityParts {
+  readonly discovery: Discovery;
+  readonly manager: BalancerManager;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly trustProxy: (address: string, hop: number) => boolean;
+  /** The replica's HighAvailability once made (the internal API answers before it exists). */
+  readonly ha: () => HighAvailability | null;
+}
+
+/**
+ * The internal API on its own port, authenticated by the operator's ServiceAccount token, and
+ * leader election with the replicated state. Stops the internal API first, then the rest.
+ */
+async function startHighAvailability(
+  settings: ServerSettings,
+  controller: KubernetesController,
+  parts: HighAvailabilityParts,
+): Promise<{ readonly ha: HighAvailability; stop(): Promise<void> }> {
+  const { discovery, manager, metrics, logger } = parts;
+  const auth = new PeerAuth(
+    new TokenFile(settings.ha.tokenFile),
+    new TokenReviewer({ config: controller.config }),
+    logger,
+  );
+  const running = () => {
+    const ha = parts.ha();
+    if (ha === null) throw new ApiError("NotLeader", "this replica is not the leader");
+    return ha;
+  };
+  // Replica to replica, on its own port: never reachable through the public one.
+  const internalApp = createInternalApp({
+    discovery,
+    logger,
+    authenticate: (authorization) => auth.check(authorization),
+    status: () => {
+      const ha = parts.ha();
+      if (ha === null) throw new ApiError("Unavailable", "high availability is starting");
+      return ha.status();
+    },
+    reconcile: (body) => running().reconcile(body),
+    forwarded: (released) => running().acceptForwarded(released),
+  });
+  const { host, port } = settings.internalAddr;
+  const internal = await listen(internalApp, host, port);
+  logger.info({ url: internal.url }, `konsul-lb internal API on ${internal.url}`);
+  // Learned early, so that a token the kube-apiserver refuses is in the log at start.
+  auth.ownUser().then(
+    // Named as namespace/name: a log line with the full user name reads like an RBAC refusal.
+    (user) =>
+      logger.info(
+        { serviceAccount: user.split(":").slice(2).join("/") },
+        "internal API: admits this ServiceAccount only",
+      ),
+    (error: unknown) =>
+      logger.warn({ err: error }, "internal API: this replica's own identity is unknown yet"),
+  );
+  const ha = new HighAvailability({
+    config: controller.config,
+    settings: settings.ha,
+    manager: manager.replication,
+    logger,
+    registry: metrics.registry,
+    address: advertisedUrl(settings.ha, internal.url, process.env),
+    credentials: () => auth.headers(),
+    connectionTerms: (key) => connectionTermsOf(discovery, key),
+    trustProxy: parts.trustProxy,
+    onStartedLeading: () => controller.refreshAllStatus(),
+  });
+  ha.start().catch((error: unknown) => {
+    logger.error({ err: error }, "leader election failed to start");
+  });
+  return {
+    ha,
     async stop() {
-      clearInterval(sweep);
-      // Blocking queries are answered now, or the HTTP server would wait for them to time out.
-      waiters.close();
-      await Promise.all([listening.close(), internal?.close(), dns?.close(), xds?.close()]);
-      // A leader writes its last snapshot and releases the Lease before the watches stop.
-      await ha?.stop();
-      await source.stop();
-      recentPicks?.close();
-      discovery.close();
+      await internal.close();
+      await ha.stop();
     },
   };
 }
