@@ -246,36 +246,32 @@ export const MAX_DNS_ANSWERS = 1000;
 
 export const DNS_MAX_ANSWERS_ALLOWED = `an integer from 1 to ${MAX_DNS_ANSWERS}`;
 
-/** The most records in one DNS answer, from a number or its text. */
+/** A whole number from 1 to `max`, from a number or its text. */
+function parseCount(value: unknown, settingName: string, max: number, allowed: string): number {
+  const count =
+    typeof value === "number"
+      ? value
+      : typeof value === "string" && DIGITS.test(value)
+        ? Number(value)
+        : NaN;
+  if (!Number.isInteger(count) || count < 1 || count > max) {
+    throw new SettingsError(notAllowedMessage(settingName, value, allowed));
+  }
+  return count;
+}
+
 /** The caps take whole numbers; a million is far above what one process should hold. */
 export const MAX_LIMIT_SETTING = 1_000_000;
 export const LIMIT_ALLOWED = `a whole number from 1 to ${MAX_LIMIT_SETTING}`;
 
 /** A cap on what the server holds at once: a whole number from 1 to MAX_LIMIT_SETTING. */
 export function parseLimit(value: unknown, settingName: string): number {
-  const count =
-    typeof value === "number"
-      ? value
-      : typeof value === "string" && DIGITS.test(value)
-        ? Number(value)
-        : NaN;
-  if (!Number.isInteger(count) || count < 1 || count > MAX_LIMIT_SETTING) {
-    throw new SettingsError(notAllowedMessage(settingName, value, LIMIT_ALLOWED));
-  }
-  return count;
+  return parseCount(value, settingName, MAX_LIMIT_SETTING, LIMIT_ALLOWED);
 }
 
+/** The most records in one DNS answer, from a number or its text. */
 export function parseDnsMaxAnswers(value: unknown, settingName: string): number {
-  const count =
-    typeof value === "number"
-      ? value
-      : typeof value === "string" && DIGITS.test(value)
-        ? Number(value)
-        : NaN;
-  if (!Number.isInteger(count) || count < 1 || count > MAX_DNS_ANSWERS) {
-    throw new SettingsError(notAllowedMessage(settingName, value, DNS_MAX_ANSWERS_ALLOWED));
-  }
-  return count;
+  return parseCount(value, settingName, MAX_DNS_ANSWERS, DNS_MAX_ANSWERS_ALLOWED);
 }
 
 /** A name of a Kubernetes object or namespace: an RFC 1123 label or subdomain. */
