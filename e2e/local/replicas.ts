@@ -6,6 +6,7 @@
 // the chart's ServiceAccount token. Only the listen addresses change: loopback ports instead
 // of 8080 and 5353, which every replica would share on one machine.
 
+import { readFileSync, writeFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -54,6 +55,8 @@ export interface ReplicaSlot {
   readonly index: number;
   readonly http: number;
   readonly dns: number;
+  /** The internal API's port (replica to replica). */
+  readonly internal: number;
   pod: string | null;
   component: Component | null;
 }
@@ -61,6 +64,8 @@ export interface ReplicaSlot {
 export interface ReplicaInfo {
   readonly pod: string;
   readonly url: string;
+  /** The internal API, which admits only the chart ServiceAccount's token. */
+  readonly internalUrl: string;
   readonly dns: DnsAddress;
   readonly ready: boolean;
 }
@@ -101,11 +106,12 @@ export class LocalReplicas {
   async start(): Promise<void> {
     this.#release = await renderedRelease(this.#helm, this.#helmEnv);
     const pods = await this.#currentPods();
-    const ports = await freePorts(pods.length * 2);
+    const ports = await freePorts(pods.length * 3);
     this.#slots = pods.map((pod, index) => ({
       index,
-      http: ports[2 * index] as number,
-      dns: ports[2 * index + 1] as number,
+      http: ports[3 * index] as number,
+      dns: ports[3 * index + 1] as number,
+      internal: ports[3 * index + 2] as number,
       pod,
       component: null,
     }));
@@ -169,6 +175,7 @@ export class LocalReplicas {
         .map(async (slot) => ({
           pod: slot.pod as string,
           url: `http://127.0.0.1:${slot.http}`,
+          internalUrl: `http://127.0.0.1:${slot.internal}`,
           dns: { host: "127.0.0.1", port: slot.dns },
           ready: await readyz(slot.http),
         })),
@@ -315,7 +322,15 @@ export class LocalReplicas {
     const args = [...command.slice(1), ...(release.container.args ?? [])];
     const out: string[] = [];
     // The in-pod addresses and paths are replaced below; drop them whichever way they are written.
-    const replaced = ["--config", "--http-addr", "--dns-addr", "--advertise-url", "--kubeconfig"];
+    const replaced = [
+      "--config",
+      "--http-addr",
+      "--internal-addr",
+      "--dns-addr",
+      "--advertise-url",
+      "--kubeconfig",
+      "--token-file",
+    ];
     for (let i = 0; i < args.length; i++) {
       const arg = args[i] as string;
       const name = arg.split("=")[0] as string;
@@ -335,10 +350,27 @@ export class LocalReplicas {
       this.#kubeconfig,
       "--http-addr",
       `127.0.0.1:${slot.http}`,
+      "--internal-addr",
+      `127.0.0.1:${slot.internal}`,
       "--advertise-url",
-      `http://127.0.0.1:${slot.http}`,
+      `http://127.0.0.1:${slot.internal}`,
+      // The token the kubelet would mount: the one in the ServiceAccount's kubeconfig.
+      "--token-file",
+      this.#tokenFile(),
       ...(dns ? ["--dns-addr", `127.0.0.1:${slot.dns}`] : []),
     ];
+  }
+
+  /** The ServiceAccount token of the kubeconfig the replicas use, as a file. */
+  #tokenFile(): string {
+    const path = join(this.#runDir, "service-account.token");
+    const config = parseYaml(readFileSync(this.#kubeconfig, "utf8")) as {
+      users?: { user?: { token?: string } }[];
+    };
+    const token = config.users?.[0]?.user?.token;
+    if (!token) throw new Error(`${this.#kubeconfig} holds no token`);
+    writeFileSync(path, token, { mode: 0o600 });
+    return path;
   }
 
   #dnsEnabled(): boolean {

@@ -14,6 +14,8 @@ export interface Replica {
   /** The pod it runs as (locally: the pod whose name, env and config the process took). */
   readonly pod: string;
   readonly url: string;
+  /** The internal API (replica to replica), which admits only the chart's ServiceAccount. */
+  readonly internalUrl: string;
   readonly dns: DnsAddress;
 }
 
@@ -41,8 +43,8 @@ export interface ServiceSummary {
 
 export const DOMAIN = "lb.konsul.local";
 
-export async function getJson<T>(url: string): Promise<T> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+export async function getJson<T>(url: string, headers: Record<string, string> = {}): Promise<T> {
+  const response = await fetch(url, { headers, signal: AbortSignal.timeout(10_000) });
   const text = await response.text();
   if (!response.ok) throw new Error(`GET ${url}: ${response.status} ${text}`);
   return JSON.parse(text) as T;

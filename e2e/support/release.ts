@@ -1,11 +1,11 @@
 // The operator's high-availability side as the tests observe it: the Lease, each replica's
-// /internal/v1/ha, the state ConfigMaps the leader writes, and connection counts in /metrics.
+// /internal/v1/ha (on its internal API), the state ConfigMaps the leader writes, and connection counts in /metrics.
 
 import { STATE_LABEL } from "../../src/ha/configmaps.ts";
 import { decodeSnapshot, SNAPSHOT_KEY, type Snapshot } from "../../src/ha/snapshot.ts";
 import { clients, leaseHolder, podOfIdentity, waitFor } from "./cluster.ts";
 import { getJson, type Replica } from "./discovery.ts";
-import { LEASE_NAME, NAMESPACE, STATE_PREFIX } from "./env.ts";
+import { FULLNAME, LEASE_NAME, NAMESPACE, STATE_PREFIX } from "./env.ts";
 import type { Target } from "./target.ts";
 
 export interface HaStatus {
@@ -16,8 +16,35 @@ export interface HaStatus {
   stateEpoch: number;
 }
 
-export function haStatus(replica: Replica): Promise<HaStatus> {
-  return getJson<HaStatus>(`${replica.url}/internal/v1/ha`);
+/** A token of the chart's ServiceAccount, as a replica shows it; renewed every minute. */
+let operatorToken: { readonly token: string; readonly at: number } | null = null;
+
+async function tokenOfOperator(): Promise<string> {
+  // Renewed often enough that a reinstalled release (a new ServiceAccount) is not shown an old
+  // token for long, seldom enough that polling does not make a TokenReview per request.
+  if (operatorToken === null || Date.now() - operatorToken.at > 60_000) {
+    const request = await clients().core.createNamespacedServiceAccountToken({
+      namespace: NAMESPACE,
+      name: FULLNAME,
+      body: { spec: { audiences: [], expirationSeconds: 3600 } },
+    });
+    const token = request.status?.token;
+    if (!token) throw new Error(`no token for ServiceAccount ${NAMESPACE}/${FULLNAME}`);
+    operatorToken = { token, at: Date.now() };
+  }
+  return operatorToken.token;
+}
+
+/** The replica's HA status, from its internal API with the operator's own token. */
+export async function haStatus(replica: Replica): Promise<HaStatus> {
+  const authorization = `Bearer ${await tokenOfOperator()}`;
+  try {
+    return await getJson<HaStatus>(`${replica.internalUrl}/internal/v1/ha`, { authorization });
+  } catch (error) {
+    // A release installed again has a new ServiceAccount: ask again with a token of it.
+    operatorToken = null;
+    throw error;
+  }
 }
 
 export interface Leader {

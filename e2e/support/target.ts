@@ -60,7 +60,9 @@ class LocalTarget implements Target {
 
   async replicas(): Promise<Replica[]> {
     const { replicas } = (await this.#call("GET", "/replicas")) as { replicas: ControlReplica[] };
-    return replicas.filter((r) => r.ready).map(({ pod, url, dns }) => ({ pod, url, dns }));
+    return replicas
+      .filter((r) => r.ready)
+      .map(({ pod, url, internalUrl, dns }) => ({ pod, url, internalUrl, dns }));
   }
 
   async crash(pod: string): Promise<void> {
@@ -126,7 +128,7 @@ class KindTarget implements Target {
     return replicas;
   }
 
-  /** A port-forward to one pod's HTTP and DNS (TCP) ports, on free local ports. */
+  /** A port-forward to one pod's HTTP, internal API and DNS (TCP) ports, on free local ports. */
   #forward(pod: string): Promise<Replica> {
     const existing = this.#forwards.get(pod);
     if (existing && existing.child.exitCode === null) return existing.replica;
@@ -141,6 +143,7 @@ class KindTarget implements Target {
         `pod/${pod}`,
         "--address=127.0.0.1",
         ":8080",
+        ":8081",
         ":5353",
       ],
       { stdio: ["ignore", "pipe", "pipe"] },
@@ -155,10 +158,16 @@ class KindTarget implements Target {
           ports.set(m[2] as string, Number(m[1]));
         }
         const http = ports.get("8080");
+        const internal = ports.get("8081");
         const dns = ports.get("5353");
-        if (http && dns) {
+        if (http && internal && dns) {
           clearTimeout(timer);
-          resolve({ pod, url: `http://127.0.0.1:${http}`, dns: { host: "127.0.0.1", port: dns } });
+          resolve({
+            pod,
+            url: `http://127.0.0.1:${http}`,
+            internalUrl: `http://127.0.0.1:${internal}`,
+            dns: { host: "127.0.0.1", port: dns },
+          });
         }
       };
       child.stdout.on("data", onData);

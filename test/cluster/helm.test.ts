@@ -1466,16 +1466,29 @@ function chartAgainstTheApiServer(helmBinary: HelmBinary): void {
       // RBAC objects without waiting for the pods to stop, so a stopping leader is refused
       // (403) its last snapshot and the Lease's release. That is expected, and logged as such
       // (info), not as a failure.
-      const { args, env, kubeconfigPath } = await releaseOperatorCommand();
+      const { args, env, kubeconfigPath, token } = await releaseOperatorCommand();
+      const tokenPath = join(scratch, "uninstall.token");
+      await writeFile(tokenPath, token);
       const replica = await serveCli(
-        [...args, "--kubeconfig", kubeconfigPath, "--dns-addr", "127.0.0.1:0"],
+        [
+          ...args,
+          "--kubeconfig",
+          kubeconfigPath,
+          "--dns-addr",
+          "127.0.0.1:0",
+          "--internal-addr",
+          "127.0.0.1:0",
+          "--token-file",
+          tokenPath,
+        ],
         env,
       );
       operator = replica;
       await waitFor("leadership", async () => {
-        const ha = (await (await fetch(`${replica.url}/internal/v1/ha`)).json()) as {
-          leading: boolean;
-        };
+        const response = await fetch(`${replica.internalUrl}/internal/v1/ha`, {
+          headers: { authorization: `Bearer ${token}` },
+        });
+        const ha = (await response.json()) as { leading?: boolean };
         return ha.leading ? true : undefined;
       });
 
