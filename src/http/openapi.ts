@@ -1,4 +1,4 @@
-import { STRATEGY_NAMES } from "../balancer/index.ts";
+import { DEFAULT_REGISTRY, STRATEGY_NAMES, type StrategyRegistry } from "../balancer/index.ts";
 import { API_ERROR_CODES, API_ERRORS, type ApiErrorCode } from "./errors.ts";
 import {
   type Exposure,
@@ -79,8 +79,14 @@ function parameters(exposure: Exposure): Record<string, object> {
   return result;
 }
 
-/** The routes of one port as OpenAPI 3.1, derived from the route table. */
-export function openApiDocumentOf(exposure: Exposure) {
+/**
+ * The routes of one port as OpenAPI 3.1, derived from the route table; the strategy names from
+ * `registry` (the server's, unless a test brings one with more strategies).
+ */
+export function openApiDocumentOf(
+  exposure: Exposure,
+  registry: StrategyRegistry = DEFAULT_REGISTRY,
+) {
   return {
     openapi: "3.1.0",
     info: {
@@ -92,7 +98,10 @@ export function openApiDocumentOf(exposure: Exposure) {
           : "Replica to replica: leadership status and connection changes handed to the leader. Every request carries the operator's ServiceAccount token.",
     },
     paths: paths(exposure),
-    components: { parameters: parameters(exposure), schemas: SCHEMAS },
+    components: {
+      parameters: parameters(exposure),
+      schemas: { ...SCHEMAS, Strategy: { ...SCHEMAS.Strategy, enum: [...registry.names] } },
+    },
   };
 }
 

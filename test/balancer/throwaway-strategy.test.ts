@@ -14,6 +14,7 @@ import type { Picker, StrategyName } from "../../src/balancer/strategy.ts";
 import { Catalog } from "../../src/catalog/catalog.ts";
 import { Discovery } from "../../src/discovery/discovery.ts";
 import { DnsResponder } from "../../src/dns/responder.ts";
+import { openApiDocumentOf } from "../../src/http/openapi.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { Metrics } from "../../src/observability/metrics.ts";
 import { buildCrd, renderCrd } from "../../src/policy/crd.ts";
@@ -130,6 +131,16 @@ describe("a strategy defined in one place", () => {
     // The server's registry is a separate value, untouched.
     expect(defaultRegistry().get(NAME)).toBeUndefined();
     expect(renderCrd()).not.toContain(NAME);
+  });
+
+  it("appears in /openapi.json as a strategy a request may name", () => {
+    const strategy = (document: ReturnType<typeof openApiDocumentOf>) =>
+      document.components.schemas.Strategy.enum;
+    expect(strategy(openApiDocumentOf("public", registry))).toEqual([
+      ...DEFAULT_REGISTRY.names,
+      NAME,
+    ]);
+    expect(strategy(openApiDocumentOf("public"))).not.toContain(NAME);
   });
 
   it("has its settings resolved and checked with every other section", () => {
