@@ -438,6 +438,11 @@ describe.skipIf(!clusterAvailable())("HA fault rounds with a checker", () => {
       epoch: snapshot.epoch,
       leader: snapshot.leader,
       sequence: snapshot.sequence,
+      counts: Object.fromEntries(
+        Object.entries(service?.connections ?? {})
+          .filter(([, list]) => list.length > 0)
+          .map(([identity, list]) => [identity, list.length]),
+      ),
       listed: Object.values(service?.connections ?? {})
         .flat()
         .map(([id]) => id),
@@ -457,20 +462,25 @@ describe.skipIf(!clusterAvailable())("HA fault rounds with a checker", () => {
       { timeoutMs: 30_000 },
     );
     const epoch = (await haStatus(leader)).epoch;
-    // The leader's latest write of its epoch, once its counts are those of that write.
+    // The leader's latest write of its epoch, once the leader's counts, endpoint by endpoint,
+    // are those of that write and stay so, and no newer write arrived meanwhile: a write seen
+    // before the last one landed can have the same total with other ids.
+    const latestWrite = () =>
+      writes
+        .filter((w) => w.epoch === epoch)
+        .sort((a, b) => b.resourceVersion - a.resourceVersion)[0];
     return waitFor(
       "the leader's counts to match its latest snapshot",
       async () => {
-        const latest = writes
-          .filter((w) => w.epoch === epoch)
-          .sort((a, b) => b.resourceVersion - a.resourceVersion)[0];
+        const latest = latestWrite();
         const counts = await connectionCounts(leader, serviceKey);
         const total = Object.values(counts).reduce((a, b) => a + b, 0);
         if (latest === undefined && total === 0) return { leader, listed: new Set<string>() };
-        if (latest === undefined || latest.listed.length !== total) return undefined;
+        if (latest === undefined || !sameCounts(latest.counts, counts)) return undefined;
         await sleep(3 * STATE_INTERVAL_MS);
         const again = await connectionCounts(leader, serviceKey);
-        return sameCounts(again, counts) ? { leader, listed: new Set(latest.listed) } : undefined;
+        if (!sameCounts(again, counts) || latestWrite() !== latest) return undefined;
+        return { leader, listed: new Set(latest.listed) };
       },
       { timeoutMs: 30_000, intervalMs: 500 },
     );
@@ -486,6 +496,16 @@ describe.skipIf(!clusterAvailable())("HA fault rounds with a checker", () => {
       parts.push(
         `terms: ${report.terms.map((t) => `${t.replica}#${t.epoch} ${new Date(t.start).toISOString()}..${Number.isFinite(t.end) ? new Date(t.end).toISOString() : "-"} (${t.endedBy})`).join("; ")}`,
         `violations:\n${report.violations.map((v) => `  [${v.kind}] ${v.message}`).join("\n")}`,
+      );
+      const named = report.violations.map((v) => v.message.slice(0, 36));
+      const last = [...writes].sort((a, b) => a.resourceVersion - b.resourceVersion).slice(-8);
+      parts.push(
+        `last state writes seen: ${last
+          .map(
+            (w) =>
+              `${w.configmap}@${w.resourceVersion} epoch ${w.epoch} seq ${w.sequence} seen ${new Date(w.at).toISOString()} listed ${w.listed.length} [${named.map((id) => (w.listed.includes(id) ? "L" : w.released.includes(id) ? "R" : "-")).join("")}]`,
+          )
+          .join("; ")}`,
       );
     }
     for (const r of everyone) {

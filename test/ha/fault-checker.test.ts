@@ -50,6 +50,7 @@ function write(
     leader,
     sequence,
     listed,
+    counts: { web: listed.length },
     released,
   };
 }

@@ -52,6 +52,8 @@ export interface StateWrite {
   readonly sequence: number;
   /** Connection ids of the service under test, as listed (an id twice is a violation). */
   readonly listed: readonly string[];
+  /** Connections of the service under test by endpoint identity (endpoints with none left out). */
+  readonly counts: Readonly<Record<string, number>>;
   readonly released: readonly string[];
 }
 
