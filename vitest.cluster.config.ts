@@ -5,10 +5,6 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/cluster/**/*.test.ts"],
-    // The HA fault suite still finds violations after a kube-apiserver restart (see
-    // docs/high-availability.md, "Fault suite"): it runs with `npm run test:faults`, which sets
-    // KONSUL_LB_FAULT_ROUNDS, until they are fixed.
-    exclude: process.env.KONSUL_LB_FAULT_ROUNDS ? [] : ["test/cluster/ha-faults.test.ts"],
     globalSetup: ["test/cluster/global-setup.ts"],
     // One cluster is shared: files must not run at once, or they would see each other's
     // Nodes and fight over restarts of kube-apiserver.

@@ -65,10 +65,16 @@ export class ConnectionBook {
     }
   }
 
-  /** Counts a new connection on `identity` until it is closed or `ttlMs` passes. */
-  open(service: string, identity: string, ttlMs: number): Connection {
+  /**
+   * Counts a new connection on `identity` until it is closed or `ttlMs` passes. `id`, when
+   * given, is the id chosen by the replica that forwarded the open: an open under an id already
+   * counted replaces that connection rather than counting a second one, so a forward the leader
+   * answered too late (the forwarder then answered it itself, under the same id) counts once.
+   */
+  open(service: string, identity: string, ttlMs: number, id?: string): Connection {
+    if (id !== undefined) this.untrack(id);
     const connection = {
-      id: this.newConnectionId(),
+      id: id ?? this.newConnectionId(),
       service,
       identity,
       expiresAt: this.now() + ttlMs,

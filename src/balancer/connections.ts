@@ -1,3 +1,9 @@
+/**
+ * What a connection id received from another replica may look like. The engine makes UUIDs;
+ * this is looser, and bounded, so a replica of another version is not refused for its ids.
+ */
+export const CONNECTION_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+
 /** One counted connection (or in-flight request) on an endpoint of a service. */
 export interface Connection {
   readonly id: string;

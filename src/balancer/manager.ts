@@ -46,6 +46,8 @@ export interface SelectOptions extends PickRequest {
   readonly limit?: number | undefined;
   /** Overrides the policy's healthFilter for this request. */
   readonly healthFilter?: boolean | undefined;
+  /** An open's id, chosen by the replica that forwarded it (see ConnectionBook.open). */
+  readonly connectionId?: string | undefined;
 }
 
 export interface Selection {
@@ -202,7 +204,12 @@ export class BalancerManager implements Replication {
       strategy: options.strategy ?? CONNECTION_STRATEGY,
     });
     const ttl = timeoutMs ?? this.policyFor(service).leastConnections.connectionTimeoutMs;
-    const connection = this.connections.open(service.key, selection.endpoint.identity, ttl);
+    const connection = this.connections.open(
+      service.key,
+      selection.endpoint.identity,
+      ttl,
+      options.connectionId,
+    );
     return { ...selection, id: connection.id, expiresAt: connection.expiresAt };
   }
 

@@ -102,6 +102,10 @@ export async function startService(
     isReady: () => catalog.synced && (!haEnabled || (ha?.isReady() ?? false)),
     waiters,
     recentPicks,
+    connectionHooks: {
+      idFor: (req) => ha?.front.localIdOf(req),
+      settle: () => ha?.settle() ?? null,
+    },
   });
   if (source.controller && settings.ha.leaderElect) {
     // Stopped after the public servers close: a leader's last snapshot holds every change.

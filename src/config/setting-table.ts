@@ -18,7 +18,14 @@ import {
   type StrategyName,
 } from "../balancer/index.ts";
 import { DEFAULT_STATE_PREFIX } from "../ha/configmaps.ts";
-import { DEFAULT_LEASE_NAME, DEFAULT_TOKEN_FILE, FALLBACK_NAMESPACE } from "../ha/ha-settings.ts";
+import {
+  CONNECTION_DURABILITIES,
+  type ConnectionDurability,
+  DEFAULT_CONNECTION_DURABILITY,
+  DEFAULT_LEASE_NAME,
+  DEFAULT_TOKEN_FILE,
+  FALLBACK_NAMESPACE,
+} from "../ha/ha-settings.ts";
 import {
   DEFAULT_LEASE_DURATION_MS,
   DEFAULT_RENEW_DEADLINE_MS,
@@ -699,6 +706,32 @@ export const SETTINGS = {
     ],
     fallback: (): number => DEFAULT_STATE_INTERVAL_MS,
     parse: parsePositiveDuration,
+  },
+  "connection-durability": {
+    flag: "connection-durability",
+    configKey: null,
+    helm: {
+      path: "state.connectionDurability",
+      schema: {
+        type: "string",
+        enum: [...CONNECTION_DURABILITIES],
+        description:
+          "When the leader acknowledges a connection open or release made on it: interval (at once; " +
+          "lost if it crashes within one state interval) or write (once a state write holds it).",
+      },
+    },
+    value: ["MODE", "interval or write"],
+    defaultText: DEFAULT_CONNECTION_DURABILITY,
+    help: [
+      "interval: the leader answers an open or release at once, and a crash within one state",
+      "interval may lose it; write: it answers once a state write holding the change has",
+      "landed (503 Unavailable, the open undone, when none lands within 5s).",
+    ],
+    fallback: (): ConnectionDurability => DEFAULT_CONNECTION_DURABILITY,
+    parse: (value, where): ConnectionDurability =>
+      (CONNECTION_DURABILITIES as readonly unknown[]).includes(value)
+        ? (value as ConnectionDurability)
+        : fail(where, value, `one of ${CONNECTION_DURABILITIES.join(", ")}`),
   },
   "owner-configmap": {
     flag: "owner-configmap",

@@ -291,6 +291,7 @@ function serverSettings(values: SettingValues): ServerSettings {
       renewDeadlineMs: values["renew-deadline"],
       retryPeriodMs: values["retry-period"],
       stateIntervalMs: values["state-interval"],
+      connectionDurability: values["connection-durability"],
       ownerConfigMap: values["owner-configmap"],
       advertiseUrl: values["advertise-url"],
       tokenFile: values["token-file"],

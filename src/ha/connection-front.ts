@@ -1,9 +1,10 @@
+import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import proxyAddr from "proxy-addr";
 import type { Connection, ConnectionEvent, Replication } from "../balancer/index.ts";
 import { ApiError, errorCodeOf } from "../http/errors.ts";
 import { limitBroken, MAX_PUBLIC_BODY_BYTES } from "../http/limits.ts";
-import { matchRoute, pathOf } from "../http/routes.ts";
+import { FORWARDED_CONNECTION_ID_HEADER, matchRoute, pathOf } from "../http/routes.ts";
 import type { Logger } from "../shared/logger.ts";
 import type { HaMetrics } from "./ha-metrics.ts";
 import { parseReconcile, type ReconcileRequest } from "./reconcile-request.ts";
@@ -105,6 +106,8 @@ export class ConnectionFront implements LocalConnectionChanges {
   private retryTimer: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout;
   private stopped = false;
+  /** Opens this replica answers itself after a forward failed, with the id the forward carried. */
+  private readonly localIds = new WeakMap<IncomingMessage, string>();
 
   constructor(options: ConnectionFrontOptions) {
     this.options = options;
@@ -214,6 +217,11 @@ export class ConnectionFront implements LocalConnectionChanges {
 
   // ---- HTTP ----
 
+  /** The id an open handed back to the app (see handle's `local`) is to be counted under. */
+  localIdOf(req: IncomingMessage): string | undefined {
+    return this.localIds.get(req);
+  }
+
   /**
    * Takes the connection routes on a follower and the internal routes on every replica.
    * Returns false to leave a request to the app (always on the leader, for the public routes).
@@ -296,8 +304,16 @@ export class ConnectionFront implements LocalConnectionChanges {
       const caller = proxyAddr(req, this.options.trustProxy);
       if (caller) url.searchParams.set("client-ip", caller);
     }
-    const reply = await this.forward("POST", url, "open");
-    if (reply === null) return local();
+    // The id is chosen here: should the leader answer after this replica gave up on it, the
+    // open this replica then makes itself has the same id, and the two count as one.
+    const id = randomUUID();
+    const reply = await this.forward("POST", url, "open", {
+      [FORWARDED_CONNECTION_ID_HEADER]: id,
+    });
+    if (reply === null) {
+      this.localIds.set(req, id);
+      return local();
+    }
     if (reply.status === 201) {
       try {
         const body = JSON.parse(reply.text) as {
@@ -354,6 +370,7 @@ export class ConnectionFront implements LocalConnectionChanges {
     method: "POST" | "DELETE",
     url: URL,
     operation: "open" | "close",
+    headers: Record<string, string> = {},
   ): Promise<LeaderReply | null> {
     const deadline = AbortSignal.timeout(this.forwardTimeoutMs);
     try {
@@ -365,7 +382,7 @@ export class ConnectionFront implements LocalConnectionChanges {
       ]);
       const response = await fetch(url, {
         method,
-        headers: this.credentials(),
+        headers: { ...headers, ...this.credentials() },
         signal: deadline,
       });
       const text = await response.text();

@@ -16,6 +16,7 @@ export class HaMetrics implements LeaderMetricsSink {
   readonly stateEpoch: Gauge;
   readonly fingerprintMismatches: Counter;
   readonly forwarded: Counter<"operation" | "result">;
+  readonly durableWaitSeconds: Histogram<"result">;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -74,6 +75,13 @@ export class HaMetrics implements LeaderMetricsSink {
       name: "konsul_lb_forwarded_total",
       help: "Connection opens and releases a follower forwarded to the leader, by result (ok, local: answered here because no leader answered).",
       labelNames: ["operation", "result"],
+      registers,
+    });
+    this.durableWaitSeconds = new Histogram({
+      name: "konsul_lb_durable_wait_seconds",
+      help: "With --connection-durability write: how long the leader held an open or release for the state write holding it, by result (ok, or why it was refused: not-leader, overloaded, timeout, failed).",
+      labelNames: ["result"],
+      buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     });
   }

@@ -19,6 +19,8 @@ export interface HaSettings {
   readonly retryPeriodMs: number;
   /** At most one write per state ConfigMap this often. */
   readonly stateIntervalMs: number;
+  /** When the leader acknowledges a connection change made on it (see CONNECTION_DURABILITIES). */
+  readonly connectionDurability: ConnectionDurability;
   /**
    * A ConfigMap in the lease namespace that owns the Lease and the state ConfigMaps there, so
    * that Kubernetes' garbage collector removes them with it; null = they stay until deleted.
@@ -29,6 +31,17 @@ export interface HaSettings {
   /** The ServiceAccount token shown to other replicas; its identity is the one admitted. */
   readonly tokenFile: string;
 }
+
+/**
+ * When the leader acknowledges a connection open or release made on it (not forwarded: a
+ * follower keeps what it forwarded until the leader's snapshots show it). `interval`: at once,
+ * so a crash within one state interval can lose it. `write`: once a state write holding it has
+ * landed, at the cost of that write's latency on every such answer and more ConfigMap writes
+ * under load (group commit: one write for all the changes waiting for it).
+ */
+export const CONNECTION_DURABILITIES = ["interval", "write"] as const;
+export type ConnectionDurability = (typeof CONNECTION_DURABILITIES)[number];
+export const DEFAULT_CONNECTION_DURABILITY: ConnectionDurability = "interval";
 
 export const DEFAULT_LEASE_NAME = "konsul-lb-leader";
 /** Where the operator runs when the downward API does not say (POD_NAMESPACE). */
@@ -46,6 +59,7 @@ export const DEFAULT_HA_SETTINGS: HaSettings = {
   renewDeadlineMs: DEFAULT_RENEW_DEADLINE_MS,
   retryPeriodMs: DEFAULT_RETRY_PERIOD_MS,
   stateIntervalMs: DEFAULT_STATE_INTERVAL_MS,
+  connectionDurability: DEFAULT_CONNECTION_DURABILITY,
   ownerConfigMap: null,
   advertiseUrl: null,
   tokenFile: DEFAULT_TOKEN_FILE,

@@ -3,9 +3,11 @@ import { hostname } from "node:os";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Registry } from "prom-client";
 import type { Replication } from "../balancer/index.ts";
+import { ApiError } from "../http/errors.ts";
 import type { Logger } from "../shared/logger.ts";
 import { isUninstalled } from "./api-calls.ts";
 import { ConnectionFront, type ConnectionTerms } from "./connection-front.ts";
+import { CommitRefusedError } from "./group-commit.ts";
 import { HaMetrics } from "./ha-metrics.ts";
 import type { HaSettings } from "./ha-settings.ts";
 import { defaultIdentity, LeaderElector, type LeaderTerm } from "./leader-election.ts";
@@ -123,6 +125,30 @@ export class HighAvailability {
     });
     this.front = front;
     this.store = store;
+  }
+
+  /**
+   * What a change made on this replica through the public API waits for before it is
+   * acknowledged (ConnectionHooks.settle): with --connection-durability write, a leader answers
+   * once a state write holding the change has landed, and refuses with 503 when none does.
+   * Otherwise, and on a follower (which answers only without a leader, and keeps the change
+   * for the next one), at once.
+   */
+  settle(): Promise<void> | null {
+    if (this.settings.connectionDurability !== "write" || !this.elector.isLeader()) return null;
+    const started = process.hrtime.bigint();
+    const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
+    return this.store.durable().then(
+      () => this.metrics.durableWaitSeconds.observe({ result: "ok" }, seconds()),
+      (error: unknown) => {
+        const reason = error instanceof CommitRefusedError ? error.reason : "failed";
+        this.metrics.durableWaitSeconds.observe({ result: reason }, seconds());
+        throw new ApiError(
+          "Unavailable",
+          `the change could not be made durable (${reason}): ${error instanceof Error ? error.message : String(error)}; retry`,
+        );
+      },
+    );
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { Connection } from "../balancer/index.ts";
+import { CONNECTION_ID_PATTERN, type Connection } from "../balancer/index.ts";
 import { ApiError, invalidParameter } from "../http/errors.ts";
 
 /** What a replica hands a new leader: the opens and releases the leader may not know of. */
@@ -10,8 +10,7 @@ export interface ReconcileRequest {
 
 /** Most opens, and most releases, in one reconcile: a replica's pending changes, bounded. */
 export const MAX_RECONCILE_ITEMS = 50_000;
-/** Connection ids the manager makes are UUIDs; anything of this shape is accepted. */
-const ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const ID = CONNECTION_ID_PATTERN;
 /** namespace/name: a DNS label and a DNS-1035 label. */
 const SERVICE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\/[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const MAX_TEXT = 253;

@@ -25,6 +25,8 @@ export interface AppOptions {
   readonly waiters?: ChangeWaiters;
   /** The latest picks for the status page; absent or null: the status page is off. */
   readonly recentPicks?: RecentPicks | null;
+  /** How the HA tier takes part in the connection routes; absent: a single server. */
+  readonly connectionHooks?: ConnectionHooks;
 }
 
 function requestOf(req: Request): DecisionRequest {
@@ -36,10 +38,47 @@ function requestOf(req: Request): DecisionRequest {
   };
 }
 
+/** A change of the connection table, made and about to be acknowledged. */
+export interface ConnectionChange {
+  readonly kind: "open" | "release";
+  readonly id: string;
+}
+
+/** How a replicated server takes part in the connection routes; absent: a single server. */
+export interface ConnectionHooks {
+  /** The id an open is to be counted under, when one was chosen before it reached here. */
+  readonly idFor?: (req: Request) => string | undefined;
+  /**
+   * Told of a change once it is made, before it is acknowledged: null to acknowledge at once, or
+   * a promise that resolves when the change may be acknowledged and rejects with the ApiError
+   * to answer instead. A refused open is undone; a refused release stays made (releasing is
+   * idempotent, and the client is told to retry).
+   */
+  readonly settle?: (change: ConnectionChange) => Promise<void> | null;
+}
+
 /** Opening and releasing a counted connection: public routes, and the leader's internal ones. */
-export function connectionHandlers(discovery: Discovery, decisions: Decisions) {
-  const open: express.RequestHandler = (req, res) => {
-    const { entry, result } = decisions.run(requestOf(req), "open");
+export function connectionHandlers(
+  discovery: Discovery,
+  decisions: Decisions,
+  hooks: ConnectionHooks = {},
+) {
+  const open: express.RequestHandler = async (req, res) => {
+    const request = requestOf(req);
+    const connectionId = hooks.idFor?.(req);
+    const { entry, result } = decisions.run(
+      connectionId === undefined ? request : { ...request, connectionId },
+      "open",
+    );
+    const settling = hooks.settle?.({ kind: "open", id: result.id }) ?? null;
+    if (settling !== null) {
+      try {
+        await settling;
+      } catch (error) {
+        discovery.closeConnection(result.id);
+        throw error;
+      }
+    }
     res.status(201).json({
       id: result.id,
       service: { namespace: entry.namespace, name: entry.name },
@@ -48,7 +87,7 @@ export function connectionHandlers(discovery: Discovery, decisions: Decisions) {
       expiresAt: new Date(result.expiresAt).toISOString(),
     });
   };
-  const release: express.RequestHandler = (req, res) => {
+  const release: express.RequestHandler = async (req, res) => {
     const id = req.params.id as string;
     if (!discovery.closeConnection(id)) {
       throw new ApiError(
@@ -56,6 +95,7 @@ export function connectionHandlers(discovery: Discovery, decisions: Decisions) {
         `connection ${JSON.stringify(id)} is unknown, expired or already released`,
       );
     }
+    await hooks.settle?.({ kind: "release", id });
     res.status(204).end();
   };
   return { openConnection: open, releaseConnection: release };
@@ -156,7 +196,7 @@ export function createApp(options: AppOptions): express.Express {
       const reply = decisions.pick(requestOf(req));
       res.status(reply.status).json(reply.body);
     },
-    ...connectionHandlers(discovery, decisions),
+    ...connectionHandlers(discovery, decisions, options.connectionHooks),
     healthz: (_req, res) => {
       res.json({ status: "ok" });
     },

@@ -18,6 +18,8 @@ export interface DecisionRequest {
   readonly query: Record<string, unknown>;
   /** The client's address: the peer, or X-Forwarded-For when the server trusts proxies. */
   readonly callerIp: string | undefined;
+  /** An open's id chosen before (a forwarded open; see ConnectionHooks.idFor). */
+  readonly connectionId?: string | undefined;
 }
 
 /** Runs load-balancing decisions for the HTTP routes (Discovery records their metrics). */
@@ -37,7 +39,12 @@ export class Decisions {
       namespace: request.namespace,
       name: request.name,
       kind,
-      options: () => selectOptionsFrom(request.query, request.callerIp),
+      options: () => {
+        const options = selectOptionsFrom(request.query, request.callerIp);
+        return request.connectionId === undefined
+          ? options
+          : { ...options, connectionId: request.connectionId };
+      },
     });
     if (this.recentPicks !== null) {
       const picked = (decision.result as { endpoint?: Endpoint }).endpoint;

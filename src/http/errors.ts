@@ -44,7 +44,8 @@ export class ApiError extends Error {
     super(message);
     this.status = status;
     this.code = code;
-    this.headers = status === 429 ? { "Retry-After": String(RETRY_AFTER_SECONDS) } : {};
+    this.headers =
+      status === 429 || status === 503 ? { "Retry-After": String(RETRY_AFTER_SECONDS) } : {};
   }
 }
 

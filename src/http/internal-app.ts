@@ -1,11 +1,12 @@
 import express from "express";
+import { CONNECTION_ID_PATTERN } from "../balancer/index.ts";
 import type { Discovery } from "../discovery/discovery.ts";
 import type { Logger } from "../observability/logger.ts";
 import { answerErrors, connectionHandlers, serveRoutes } from "./app.ts";
 import { Decisions } from "./decisions.ts";
-import { type ApiError, errorJson } from "./errors.ts";
+import { type ApiError, errorJson, invalidParameter } from "./errors.ts";
 import { requestLimits } from "./limits.ts";
-import { type InternalRouteId, routesOf } from "./routes.ts";
+import { FORWARDED_CONNECTION_ID_HEADER, type InternalRouteId, routesOf } from "./routes.ts";
 
 /** The largest reconcile body: far above what a replica sends (see MAX_RECONCILE_ITEMS). */
 export const INTERNAL_BODY_LIMIT_BYTES = 8 * 1024 * 1024;
@@ -43,7 +44,20 @@ export function createInternalApp(options: InternalAppOptions): express.Express 
       res.status(refusal.status).json(errorJson(refusal));
     }, next);
   });
-  const connections = connectionHandlers(discovery, new Decisions(discovery));
+  const connections = connectionHandlers(discovery, new Decisions(discovery), {
+    idFor: (req) => {
+      const id = req.get(FORWARDED_CONNECTION_ID_HEADER);
+      if (id === undefined) return undefined;
+      if (!CONNECTION_ID_PATTERN.test(id)) {
+        throw invalidParameter(
+          FORWARDED_CONNECTION_ID_HEADER,
+          id,
+          "a connection id: 1 to 128 letters, digits and ._:-",
+        );
+      }
+      return id;
+    },
+  });
   const handlers: Record<InternalRouteId, express.RequestHandler> = {
     haStatus: (_req, res) => {
       res.json(options.status());
@@ -53,11 +67,11 @@ export function createInternalApp(options: InternalAppOptions): express.Express 
     },
     forwardOpen: (req, res, next) => {
       options.forwarded(null);
-      connections.openConnection(req, res, next);
+      return connections.openConnection(req, res, next);
     },
     forwardRelease: (req, res, next) => {
       options.forwarded(req.params.id as string);
-      connections.releaseConnection(req, res, next);
+      return connections.releaseConnection(req, res, next);
     },
   };
   app.use(requestLimits(INTERNAL_BODY_LIMIT_BYTES));

@@ -392,6 +392,13 @@ export function routesOf(exposure: Exposure): readonly RouteSpec[] {
   return ROUTES.filter((route) => route.exposure === exposure);
 }
 
+/**
+ * The header of a forwarded open (route forwardOpen) naming the id the forwarding replica chose
+ * for it: should the leader answer too late, the forwarder answers the client itself under the
+ * same id, and the connection is counted once.
+ */
+export const FORWARDED_CONNECTION_ID_HEADER = "konsul-lb-connection-id";
+
 /** Express's form of a path: `{name}` becomes `:name`. */
 export function expressPath(path: string): string {
   return path.replace(/\{(\w+)\}/g, ":$1");

@@ -114,6 +114,16 @@ function positiveInteger(name: string, fallback: number): number {
 
 const SEED = positiveInteger("KONSUL_LB_FAULT_SEED", randomInt(1, 2 ** 31));
 const ROUNDS = positiveInteger("KONSUL_LB_FAULT_ROUNDS", FAULT_KINDS.length);
+/** --connection-durability of the replicas: with write, the checker excuses no loss at all. */
+const DURABILITY = durability(process.env.KONSUL_LB_FAULT_DURABILITY);
+
+function durability(text: string | undefined): "interval" | "write" {
+  if (text === undefined || text === "" || text === "interval") return "interval";
+  if (text === "write") return "write";
+  throw new Error(
+    `KONSUL_LB_FAULT_DURABILITY=${JSON.stringify(text)} is not allowed; expected interval or write`,
+  );
+}
 
 interface Replica {
   readonly name: string;
@@ -207,6 +217,8 @@ describe.skipIf(!clusterAvailable())("HA fault rounds with a checker", () => {
         `${RETRY_MS}ms`,
         "--state-interval",
         `${STATE_INTERVAL_MS}ms`,
+        "--connection-durability",
+        DURABILITY,
         "--internal-addr",
         "127.0.0.1:0",
         "--token-file",
@@ -488,7 +500,7 @@ describe.skipIf(!clusterAvailable())("HA fault rounds with a checker", () => {
 
   function diagnostics(report: CheckReport | null): string {
     const parts = [
-      `seed ${SEED} (rerun: KONSUL_LB_FAULT_SEED=${SEED} KONSUL_LB_FAULT_ROUNDS=${ROUNDS})`,
+      `seed ${SEED} (rerun: KONSUL_LB_FAULT_SEED=${SEED} KONSUL_LB_FAULT_ROUNDS=${ROUNDS} KONSUL_LB_FAULT_DURABILITY=${DURABILITY})`,
       `faults: ${JSON.stringify(faults, null, 1)}`,
       `lease holders: ${leaseLog.join("; ")}`,
     ];
@@ -646,7 +658,11 @@ describe.skipIf(!clusterAvailable())("HA fault rounds with a checker", () => {
         }
         const final = await finalState();
         report = check({
-          settings: { stateIntervalMs: STATE_INTERVAL_MS, writeSlackMs: WRITE_SLACK_MS },
+          settings: {
+            stateIntervalMs: STATE_INTERVAL_MS,
+            writeSlackMs: WRITE_SLACK_MS,
+            durability: DURABILITY,
+          },
           replicas: everyone.map((r) => ({
             name: r.name,
             log: r.cli.output(),

@@ -74,6 +74,7 @@ describe("the chart's values.schema.json", () => {
       "leaderElection.retryPeriod",
       "state.configMapPrefix",
       "state.interval",
+      "state.connectionDurability",
     ]);
     const schema = chartValuesSchema(base);
     for (const { path } of helmRows) {

@@ -413,7 +413,7 @@ describe("command line", () => {
     "the flags are --file, --source, --kubeconfig, --config, --http-addr, --internal-addr, --default-strategy, --log-level, " +
     "--trust-proxy, --dns-addr, --dns-domain, --dns-ttl, --dns-max-answers, --max-connections, --max-connections-per-service, --max-blocking-waiters, --status-page, --xds-addr, --leader-elect, " +
     "--lease-namespace, --lease-name, --lease-duration, --renew-deadline, --retry-period, " +
-    "--state-namespace, --state-configmap-prefix, --state-interval, --owner-configmap, --advertise-url, --token-file, --help " +
+    "--state-namespace, --state-configmap-prefix, --state-interval, --connection-durability, --owner-configmap, --advertise-url, --token-file, --help " +
     "(see konsul-lb serve --help)";
 
   it("rejects an unknown flag, naming it", () => {

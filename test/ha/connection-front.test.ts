@@ -411,3 +411,73 @@ describe("ConnectionFront", () => {
     }
   });
 });
+
+describe("a forwarded open the leader answers too late", () => {
+  it("is counted once: the forward and this replica's own answer carry the same id", async () => {
+    // A leader so slow that the follower gives up on it (forwardTimeoutMs 500) and answers
+    // itself; the leader counts the open all the same, under the id the forward carried.
+    const leaderManager = new BalancerManager({ now: () => 1_000 });
+    const carried: (string | undefined)[] = [];
+    const leader = await serve((req, res) => {
+      const id = req.headers["konsul-lb-connection-id"] as string | undefined;
+      carried.push(id);
+      const opened = leaderManager.openConnection(SERVICE, { connectionId: id }, 60_000);
+      setTimeout(() => {
+        res.writeHead(201, { "content-type": "application/json" });
+        res.end(JSON.stringify({ id: opened.id }));
+      }, 800);
+    });
+    const { manager, front } = setup(false, leader.url);
+    let localId: string | undefined;
+    const follower = await serve((req, res) => {
+      const local = () => {
+        // What the app does with an open handed back: counts it under the id given.
+        localId = front.localIdOf(req);
+        const opened = manager.openConnection(SERVICE, { connectionId: localId }, 60_000);
+        res.writeHead(201, { "content-type": "application/json" });
+        res.end(JSON.stringify({ id: opened.id }));
+      };
+      if (!front.handle(req, res, local)) res.writeHead(598).end();
+    });
+    try {
+      const reply = await fetch(`${follower.url}/v1/services/shop/web/connections`, {
+        method: "POST",
+      });
+      expect(reply.status).toBe(201);
+      const { id } = (await reply.json()) as { id: string };
+      expect(carried).toEqual([id]);
+      expect(localId).toBe(id);
+      // The follower's pending open reaches the leader: the same id, counted once there.
+      const pending = manager.exportConnections(SERVICE.key);
+      const leaderFront = new ConnectionFront({
+        manager: leaderManager,
+        identity: "leader",
+        isLeader: () => true,
+        leader: () => null,
+        trustProxy: () => false,
+        logger: quiet,
+        now: () => 1_000,
+      });
+      fronts.push(leaderFront);
+      leaderFront.applyReconcile({ from: "me", opens: pending, closes: [] });
+      const total = [...leaderManager.connectionCounts(SERVICE.key).values()].reduce(
+        (a, b) => a + b,
+        0,
+      );
+      expect(total).toBe(1);
+      expect(leaderManager.getConnection(id)).toBeDefined();
+    } finally {
+      await follower.close();
+      await leader.close();
+    }
+  });
+
+  it("an open under an id already counted replaces it rather than counting it twice", () => {
+    const manager = new BalancerManager({ now: () => 1_000 });
+    manager.openConnection(SERVICE, { connectionId: "same" }, 60_000);
+    manager.openConnection(SERVICE, { connectionId: "same" }, 60_000);
+    const total = [...manager.connectionCounts(SERVICE.key).values()].reduce((a, b) => a + b, 0);
+    expect(total).toBe(1);
+    expect(manager.getConnection("same")).toBeDefined();
+  });
+});

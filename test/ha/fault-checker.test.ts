@@ -11,7 +11,11 @@ import {
   type StateWrite,
 } from "../support/ha-checker.ts";
 
-const SETTINGS: CheckSettings = { stateIntervalMs: 250, writeSlackMs: 1_000 };
+const SETTINGS: CheckSettings = {
+  stateIntervalMs: 250,
+  writeSlackMs: 1_000,
+  durability: "interval",
+};
 const T0 = Date.parse("2026-12-04T12:00:00.000Z");
 const iso = (ms: number) => new Date(T0 + ms).toISOString();
 
@@ -176,9 +180,9 @@ describe("the HA fault checker", () => {
       replica("a", [became("a_1", 1, 0)], 10_000),
       replica("b", [became("b_1", 2, 14_000)]),
     ];
-    const run = (history: ClientOp[], writes: StateWrite[] = []) =>
+    const run = (history: ClientOp[], writes: StateWrite[] = [], settings = SETTINGS) =>
       check({
-        settings: SETTINGS,
+        settings,
         replicas: killed,
         history,
         writes,
@@ -191,6 +195,17 @@ describe("the HA fault checker", () => {
     ]);
     expect(inWindow.violations).toEqual([]);
     expect(inWindow.stats).toMatchObject({ inLossWindow: 2, lostInWindow: 2 });
+    // With --connection-durability write there is no window: the same history breaks the promise.
+    const durable = run(
+      [openOp("a", "undone", 1_000), releaseOp("a", "undone", 9_900), openOp("a", "fresh", 9_800)],
+      [],
+      { ...SETTINGS, durability: "write" },
+    );
+    expect(durable.violations.map((v) => v.kind).sort()).toEqual([
+      "open-lost",
+      "released-counted-again",
+    ]);
+    expect(durable.stats).toMatchObject({ inLossWindow: 0, lostInWindow: 0 });
 
     // Through a follower, or earlier than one interval and its slack: not excused.
     expect(

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApiError } from "../../src/http/errors.ts";
 import { createInternalApp, INTERNAL_BODY_LIMIT_BYTES } from "../../src/http/internal-app.ts";
 import { type Listening, listen } from "../../src/http/listen.ts";
-import { pathOf, routesOf } from "../../src/http/routes.ts";
+import { FORWARDED_CONNECTION_ID_HEADER, pathOf, routesOf } from "../../src/http/routes.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { endpointSpecs, manifestYaml } from "../support/manifests.ts";
 import { startTestService, type TestService } from "../support/service.ts";
@@ -79,6 +79,29 @@ describe("the internal API", () => {
       reconcileConnections: 200,
     });
     expect(reconciled).toEqual([{ from: "f", opens: [], closes: [] }]);
+  });
+
+  it("counts a forwarded open under the id the forwarder chose, and refuses a malformed one", async () => {
+    const url = `${internal.url}${pathOf("forwardOpen", SAMPLE_PARAMS)}`;
+    const chosen = "0b6f3c8e-5d1a-4f7b-9c2e-8a4d6b1f3e70";
+    const headers = { authorization: OWN, [FORWARDED_CONNECTION_ID_HEADER]: chosen };
+    const opened = await fetch(url, { method: "POST", headers });
+    expect(opened.status).toBe(201);
+    expect(((await opened.json()) as { id: string }).id).toBe(chosen);
+    const again = await fetch(url, { method: "POST", headers });
+    expect(again.status).toBe(201);
+    await again.body?.cancel();
+    const ids = service.discovery.manager.exportConnections("shop/web").map((c) => c.id);
+    expect(ids.filter((id) => id === chosen)).toEqual([chosen]);
+    const bad = await fetch(url, {
+      method: "POST",
+      headers: { authorization: OWN, [FORWARDED_CONNECTION_ID_HEADER]: "no spaces allowed" },
+    });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: { message: string } }).error.message).toMatch(
+      /konsul-lb-connection-id: "no spaces allowed" is not allowed/,
+    );
+    service.discovery.manager.closeConnection(chosen);
   });
 
   it("refuses a caller without a token (401) and another account (403), in the one envelope", async () => {

@@ -16,6 +16,11 @@ export interface CheckSettings {
   readonly stateIntervalMs: number;
   /** What a write pass and its request may take on top of the interval (see lossWindow). */
   readonly writeSlackMs: number;
+  /**
+   * --connection-durability of the replicas. With "write" a leader acknowledges a change only
+   * once a state write holds it, so there is no loss window: nothing acknowledged may be lost.
+   */
+  readonly durability: "interval" | "write";
 }
 
 export interface ReplicaRecord {
@@ -166,6 +171,7 @@ export function lossWindow(
   writes: readonly StateWrite[],
   settings: CheckSettings,
 ): Term | null {
+  if (settings.durability === "write") return null;
   const killedAt = replicas.get(op.replica)?.killedAt ?? null;
   if (killedAt === null || killedAt < op.end) return null;
   if (killedAt - op.end > settings.stateIntervalMs + settings.writeSlackMs) return null;

@@ -1,0 +1,78 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type ConnectionChange, createApp } from "../../src/http/app.ts";
+import { ApiError } from "../../src/http/errors.ts";
+import { type Listening, listen } from "../../src/http/listen.ts";
+import { createLogger } from "../../src/observability/logger.ts";
+import { Metrics } from "../../src/observability/metrics.ts";
+import { endpointSpecs, manifestYaml } from "../support/manifests.ts";
+import { startTestService, type TestService } from "../support/service.ts";
+
+// The connection routes as a leader with --connection-durability write runs them: every change
+// waits for `settle` before it is acknowledged, and a refused open is undone.
+let service: TestService;
+let server: Listening;
+let verdict: "ok" | "refuse" = "ok";
+const settled: ConnectionChange[] = [];
+
+beforeAll(async () => {
+  service = await startTestService(
+    manifestYaml([{ namespace: "shop", name: "web", endpoints: endpointSpecs("web", 3) }]),
+  );
+  const app = createApp({
+    discovery: service.discovery,
+    metrics: new Metrics(service.catalog, service.discovery.manager),
+    logger: createLogger("silent"),
+    trustProxy: false,
+    isReady: () => true,
+    connectionHooks: {
+      settle: async (change) => {
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        settled.push(change);
+        if (verdict === "refuse") {
+          throw new ApiError("Unavailable", "the change could not be made durable (timeout)");
+        }
+      },
+    },
+  });
+  server = await listen(app, "127.0.0.1", 0);
+});
+afterAll(async () => {
+  await server.close();
+  await service.close();
+});
+
+const counted = () =>
+  [...service.discovery.manager.connectionCounts("shop/web").values()].reduce((a, b) => a + b, 0);
+
+describe("connection routes that wait for durability", () => {
+  it("acknowledges an open and a release only once settled", async () => {
+    verdict = "ok";
+    const opened = await fetch(`${server.url}/v1/services/shop/web/connections`, {
+      method: "POST",
+    });
+    expect(opened.status).toBe(201);
+    const { id } = (await opened.json()) as { id: string };
+    expect(settled.at(-1)).toEqual({ kind: "open", id });
+    expect(counted()).toBe(1);
+    const released = await fetch(`${server.url}/v1/connections/${id}`, { method: "DELETE" });
+    expect(released.status).toBe(204);
+    expect(settled.at(-1)).toEqual({ kind: "release", id });
+    expect(counted()).toBe(0);
+  });
+
+  it("answers 503 with Retry-After when refused, and undoes the open", async () => {
+    verdict = "refuse";
+    const opened = await fetch(`${server.url}/v1/services/shop/web/connections`, {
+      method: "POST",
+    });
+    expect(opened.status).toBe(503);
+    expect(opened.headers.get("retry-after")).toBe("1");
+    const body = (await opened.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe("Unavailable");
+    expect(body.error.message).toMatch(/durable/);
+    const refused = settled.at(-1) as ConnectionChange;
+    expect(refused.kind).toBe("open");
+    expect(service.discovery.manager.getConnection(refused.id)).toBeUndefined();
+    expect(counted()).toBe(0);
+  });
+});
