@@ -150,7 +150,11 @@ describe.skipIf(!clusterAvailable())("connection durability", () => {
     await createNode(core, node, { region: "r", zone: "r-a" });
     await createService(core, namespace, "web", { app: "web" }, [{ name: "http", port: 80 }]);
     for (let i = 0; i < 3; i++) {
-      await createPod(core, namespace, { name: `web-${i}`, nodeName: node, labels: { app: "web" } });
+      await createPod(core, namespace, {
+        name: `web-${i}`,
+        nodeName: node,
+        labels: { app: "web" },
+      });
       await setPodStatus(core, namespace, `web-${i}`, { ip: `10.46.0.${10 + i}`, ready: true });
     }
     // Connections live an hour: none expires during the test.
