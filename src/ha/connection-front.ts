@@ -68,6 +68,11 @@ interface PendingOpen {
   readonly record: Connection;
   /** When a leader acknowledged it; null while no leader has. */
   ackedAt: number | null;
+  /**
+   * Whether a leader may know it: sent in a reconcile, answered or not. A leader can count it
+   * before its answer arrives, so a release from then on must reach the leader as well.
+   */
+  sent: boolean;
 }
 
 interface PendingClose {
@@ -329,7 +334,7 @@ export class ConnectionFront implements LocalConnectionChanges {
           expiresAt: Date.parse(body.expiresAt),
         };
         this.options.manager.restoreConnection(record);
-        this.opens.set(record.id, { record, ackedAt: this.now() });
+        this.opens.set(record.id, { record, ackedAt: this.now(), sent: true });
         this.closes.delete(record.id);
       } catch (error) {
         this.options.logger.warn(
@@ -425,7 +430,7 @@ export class ConnectionFront implements LocalConnectionChanges {
       // last changes to the next leader like any follower.
       const now = this.now();
       if (event.kind === "opened") {
-        this.opens.set(connection.id, { record: connection, ackedAt: now });
+        this.opens.set(connection.id, { record: connection, ackedAt: now, sent: true });
       } else {
         this.opens.delete(connection.id);
         if (event.kind === "closed") {
@@ -442,14 +447,15 @@ export class ConnectionFront implements LocalConnectionChanges {
     }
     switch (event.kind) {
       case "opened":
-        this.opens.set(connection.id, { record: connection, ackedAt: null });
+        this.opens.set(connection.id, { record: connection, ackedAt: null, sent: false });
         this.scheduleReconcile();
         break;
       case "closed": {
         const open = this.opens.get(connection.id);
         this.opens.delete(connection.id);
-        // Opened and released here while no leader listened: nobody else ever knew of it.
-        if (open && open.ackedAt === null) break;
+        // Opened and released here while no leader listened: nobody else ever knew of it. Once
+        // sent to a leader, it may count there even though no answer has come back yet.
+        if (open && open.ackedAt === null && !open.sent) break;
         this.closes.set(connection.id, {
           id: connection.id,
           service: connection.service,
@@ -495,6 +501,7 @@ export class ConnectionFront implements LocalConnectionChanges {
       opens: opens.map((p) => p.record),
       closes: closes.map((p) => p.id),
     };
+    for (const pending of opens) pending.sent = true;
     try {
       const response = await fetch(new URL(pathOf("reconcileConnections"), address), {
         method: "POST",

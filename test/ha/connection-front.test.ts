@@ -481,3 +481,40 @@ describe("a forwarded open the leader answers too late", () => {
     expect(manager.getConnection("same")).toBeDefined();
   });
 });
+
+describe("an open handed to a new leader and released before its answer", () => {
+  it("sends the release on: the leader may count the open already", async () => {
+    // A new leader that takes the reconcile at once but answers it late.
+    const received: { opens: string[]; closes: string[] }[] = [];
+    const leader = await serve((req, res) => {
+      let text = "";
+      req.on("data", (chunk) => {
+        text += chunk;
+      });
+      req.on("end", () => {
+        const body = JSON.parse(text) as { opens: { id: string }[]; closes: string[] };
+        received.push({ opens: body.opens.map((o) => o.id), closes: body.closes });
+        setTimeout(() => {
+          res.writeHead(200, { "content-type": "application/json" });
+          res.end(JSON.stringify({ opened: body.opens.length, closed: body.closes.length }));
+        }, 300);
+      });
+    });
+    const { manager, front } = setup(false, leader.url);
+    try {
+      // Opened here while no leader answered (a failover's gap).
+      const { id } = manager.openConnection(SERVICE, {}, 60_000);
+      front.leaderChanged("leader", leader.url);
+      await vi.waitFor(() => expect(received).toHaveLength(1), { timeout: 2_000 });
+      // The client releases it before the leader's answer is back.
+      expect(manager.closeConnection(id)).toBe(true);
+      expect(front.pendingCounts().closes).toBe(1);
+      // And the release reaches the leader in the next reconcile.
+      await vi.waitFor(() => expect(received.some((r) => r.closes.includes(id))).toBe(true), {
+        timeout: 5_000,
+      });
+    } finally {
+      await leader.close();
+    }
+  });
+});
