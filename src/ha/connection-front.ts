@@ -102,7 +102,13 @@ export class ConnectionFront implements LocalConnectionChanges {
   private readonly opens = new Map<string, PendingOpen>();
   private readonly closes = new Map<string, PendingClose>();
   /** Released ids with the time of release and their service, oldest first. */
-  private readonly tombstones = new Map<string, { at: number; service: string | null }>();
+  /**
+   * Released ids, each kept until a late report of its opening can no longer count: at least
+   * the tombstone time, and for a known connection until it would have expired. A replica
+   * whose watch was cut can hold an acknowledged open for as long as the connection lives,
+   * never having seen the snapshots that showed its release, and hand it to a later leader.
+   */
+  private readonly tombstones = new Map<string, { until: number; service: string | null }>();
   private readonly tombstonesByService = new Map<string, Set<string>>();
   private readonly stopObserving: () => void;
   /** Resolves once the current leader has this replica's pending changes. */
@@ -203,9 +209,13 @@ export class ConnectionFront implements LocalConnectionChanges {
    */
   becameLeader(predecessorReleased: ReadonlyMap<string, readonly string[]> = new Map()): void {
     for (const [service, ids] of predecessorReleased) {
-      for (const id of ids) this.tombstone(id, service);
+      // Their expiry is not in the snapshot: the longest a connection of the service can live.
+      const lifetime = this.options.connectionTerms?.(service)?.timeoutMs ?? 0;
+      for (const id of ids) this.tombstone(id, service, this.now() + lifetime);
     }
-    for (const pending of this.closes.values()) this.tombstone(pending.id, pending.service);
+    for (const pending of this.closes.values()) {
+      this.tombstone(pending.id, pending.service, pending.expiresAt);
+    }
     this.opens.clear();
     this.closes.clear();
     this.reconciledWith = this.options.identity;
@@ -440,7 +450,7 @@ export class ConnectionFront implements LocalConnectionChanges {
             expiresAt: connection.expiresAt,
             ackedAt: now,
           });
-          this.tombstone(connection.id, connection.service);
+          this.tombstone(connection.id, connection.service, connection.expiresAt);
         }
       }
       return;
@@ -552,7 +562,7 @@ export class ConnectionFront implements LocalConnectionChanges {
       if (typeof id !== "string") continue;
       const dropped = manager.dropConnection(id);
       if (dropped) closed++;
-      this.tombstone(id, dropped?.service ?? null);
+      this.tombstone(id, dropped?.service ?? null, dropped?.expiresAt);
     }
     let refused = 0;
     const terms = new Map<string, ConnectionTerms | null | undefined>();
@@ -560,7 +570,9 @@ export class ConnectionFront implements LocalConnectionChanges {
       if (this.tombstones.has(reported.id)) {
         // Now its service is known: the release goes into that service's snapshots, where the
         // replica that reported the open sees it settled and stops counting it in its mirror.
-        if (typeof reported.service === "string") this.tombstone(reported.id, reported.service);
+        if (typeof reported.service === "string") {
+          this.tombstone(reported.id, reported.service, reported.expiresAt);
+        }
         continue;
       }
       if (!terms.has(reported.service)) {
@@ -612,8 +624,8 @@ export class ConnectionFront implements LocalConnectionChanges {
       const waiting = pending.service === null && pending.ackedAt === null;
       if (pending.expiresAt <= now && !waiting) this.closes.delete(id);
     }
-    for (const [id, { at, service }] of this.tombstones) {
-      if (now - at <= this.tombstoneMs) break;
+    for (const [id, { until, service }] of this.tombstones) {
+      if (until > now) continue;
       this.tombstones.delete(id);
       if (service !== null) {
         const ids = this.tombstonesByService.get(service);
@@ -623,12 +635,12 @@ export class ConnectionFront implements LocalConnectionChanges {
     }
   }
 
-  private tombstone(id: string, service: string | null): void {
-    // Re-inserted, so that the map stays ordered by time for the sweep.
+  /** Remembers a released id until `expiresAt` (the connection's), at least the tombstone time. */
+  private tombstone(id: string, service: string | null, expiresAt = 0): void {
     const previous = this.tombstones.get(id);
-    this.tombstones.delete(id);
     const known = service ?? previous?.service ?? null;
-    this.tombstones.set(id, { at: this.now(), service: known });
+    const until = Math.max(this.now() + this.tombstoneMs, expiresAt, previous?.until ?? 0);
+    this.tombstones.set(id, { until, service: known });
     if (known !== null) {
       let ids = this.tombstonesByService.get(known);
       if (!ids) {

@@ -518,3 +518,37 @@ describe("an open handed to a new leader and released before its answer", () => 
     }
   });
 });
+
+describe("a leader's released ids", () => {
+  it("refuse a late report of the open for as long as the connection could live", () => {
+    // A follower whose watch was cut holds an acknowledged open without seeing the release, and
+    // reports it to the leader long after the tombstone time: it must not count again.
+    let clock = 1_000;
+    const manager = new BalancerManager({ now: () => clock });
+    const leader = new ConnectionFront({
+      manager,
+      identity: "leader",
+      isLeader: () => true,
+      leader: () => null,
+      trustProxy: () => false,
+      logger: quiet,
+      tombstoneMs: 1_000,
+      now: () => clock,
+    });
+    fronts.push(leader);
+    const opened = manager.openConnection(SERVICE, {}, 60_000);
+    const record = manager.getConnection(opened.id);
+    expect(manager.closeConnection(opened.id)).toBe(true);
+    clock += 30_000;
+    (leader as unknown as { sweep(): void }).sweep();
+    leader.applyReconcile({ from: "follower", opens: [record as never], closes: [] });
+    expect(manager.getConnection(opened.id)).toBeUndefined();
+    expect(leader.releasedOf(SERVICE.key)).toContain(opened.id);
+    // Once it would have expired, the id is forgotten: a report then is refused as expired.
+    clock += 31_000;
+    (leader as unknown as { sweep(): void }).sweep();
+    expect(leader.releasedOf(SERVICE.key)).not.toContain(opened.id);
+    leader.applyReconcile({ from: "follower", opens: [record as never], closes: [] });
+    expect(manager.getConnection(opened.id)).toBeUndefined();
+  });
+});
