@@ -156,12 +156,11 @@ describe("ChangeWaiters", () => {
     gc();
     const perWaiter = (process.memoryUsage().heapUsed - before) / waits.length;
     expect(perWaiter).toBeLessThan(1024);
-    const started = performance.now();
+    // Every wait ends "changed" long before its 60 s deadline: the change woke them. How fast
+    // belongs to bench/blocking.ts; a time bound here failed on a loaded machine.
     bump(catalog, "a");
     const outcomes = await Promise.all(waits.map((wait) => wait.outcome));
-    const wakeMs = performance.now() - started;
     expect(outcomes.every((outcome) => outcome === "changed")).toBe(true);
-    expect(wakeMs).toBeLessThan(50);
     expect(waiters.size).toBe(0);
     waiters.close();
   });
