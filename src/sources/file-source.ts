@@ -20,11 +20,17 @@ export interface FileSourceOptions {
   readonly logger?: Pick<Logger, "info" | "warn" | "error">;
   /** Quiet time after a change before the file is read; editors write in several steps. */
   readonly debounceMs?: number;
+  /**
+   * Longest wait from the first change of a burst to the read: a file rewritten more often than
+   * the debounce would otherwise never be read.
+   */
+  readonly maxDelayMs?: number;
   /** Interval of the stat poll that backs up the directory watch. */
   readonly pollIntervalMs?: number;
 }
 
 export const DEFAULT_DEBOUNCE_MS = 150;
+export const DEFAULT_MAX_DELAY_MS = 1000;
 export const DEFAULT_POLL_INTERVAL_MS = 1000;
 
 /** The file could not be loaded; `errors` holds one message per problem. */
@@ -54,10 +60,13 @@ export class FileSource {
   readonly #catalog: Catalog;
   readonly #logger: Pick<Logger, "info" | "warn" | "error">;
   readonly #debounceMs: number;
+  readonly #maxDelayMs: number;
   readonly #pollIntervalMs: number;
   #watcher: FSWatcher | null = null;
   #pollListener: ((current: Stats, previous: Stats) => void) | null = null;
   #timer: NodeJS.Timeout | null = null;
+  /** When the first change of the burst the timer waits out was seen. */
+  #burstStartedAt = 0;
   /** The text last read, good or bad, so that an unchanged file is neither reloaded nor re-reported. */
   #lastText: string | null = null;
   #lastErrors: readonly string[] = [];
@@ -74,6 +83,7 @@ export class FileSource {
     this.#catalog = options.catalog;
     this.#logger = options.logger ?? SILENT_LOGGER;
     this.#debounceMs = options.debounceMs ?? DEFAULT_DEBOUNCE_MS;
+    this.#maxDelayMs = Math.max(this.#debounceMs, options.maxDelayMs ?? DEFAULT_MAX_DELAY_MS);
     this.#pollIntervalMs = options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
   }
 
@@ -170,11 +180,17 @@ export class FileSource {
 
   #schedule(): void {
     if (!this.#running) return;
-    if (this.#timer !== null) clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => {
-      this.#timer = null;
-      void this.reload();
-    }, this.#debounceMs);
+    const now = performance.now();
+    if (this.#timer === null) this.#burstStartedAt = now;
+    else clearTimeout(this.#timer);
+    const delay = Math.min(this.#debounceMs, this.#burstStartedAt + this.#maxDelayMs - now);
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = null;
+        void this.reload();
+      },
+      Math.max(0, delay),
+    );
     this.#timer.unref();
   }
 

@@ -123,6 +123,30 @@ describe("FileSource", () => {
     );
   });
 
+  it("reads a file that is rewritten faster than the debounce, within the longest delay", async () => {
+    await writeFile(file, manifests({ checkout: ["10.42.1.1"] }));
+    const catalog = new Catalog();
+    const source = new FileSource({
+      path: file,
+      catalog,
+      debounceMs: 200,
+      maxDelayMs: 400,
+      pollIntervalMs: 600_000,
+    });
+    sources.push(source);
+    await source.start();
+    // A rewrite every 50 ms for at most 4 s: each one alone would restart a 200 ms debounce, so
+    // only the longest delay lets a read happen while the writes go on.
+    let writes = 0;
+    const end = Date.now() + 4000;
+    while (addressesOf(catalog, "checkout")?.length === 1 && Date.now() < end) {
+      writes++;
+      await writeFile(file, manifests({ checkout: ["10.42.1.1", `10.42.9.${writes % 250}`] }));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(addressesOf(catalog, "checkout")).toHaveLength(2);
+  });
+
   it("picks up an edit within the documented time, with default settings", async () => {
     await writeFile(file, manifests({ checkout: ["10.42.1.1"] }));
     const catalog = new Catalog();
