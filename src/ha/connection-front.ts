@@ -206,6 +206,10 @@ export class ConnectionFront implements LocalConnectionChanges {
   /**
    * This replica leads now: its table is the truth. What it released, and what its
    * predecessor's last snapshots say was released, become tombstones against late reports.
+   * Its own opens that no snapshot listed yet (made while no leader answered, or acknowledged
+   * in an earlier term of its own and not yet written) stay, acknowledged by this term: taking
+   * over mirrors the predecessor's snapshot once more, and without them they would vanish from
+   * the table it is about to write. The first full write of this term settles them.
    */
   becameLeader(predecessorReleased: ReadonlyMap<string, readonly string[]> = new Map()): void {
     for (const [service, ids] of predecessorReleased) {
@@ -216,7 +220,11 @@ export class ConnectionFront implements LocalConnectionChanges {
     for (const pending of this.closes.values()) {
       this.tombstone(pending.id, pending.service, pending.expiresAt);
     }
-    this.opens.clear();
+    const now = this.now();
+    for (const pending of this.opens.values()) {
+      pending.ackedAt = now;
+      pending.sent = true;
+    }
     this.closes.clear();
     this.reconciledWith = this.options.identity;
     this.reconciled = Promise.resolve();

@@ -221,6 +221,20 @@ describe("ConnectionFront", () => {
     expect(front.releasedOf(SERVICE.key)).toEqual(["r1"]);
   });
 
+  it("a follower that becomes leader keeps the opens it made while no leader answered", () => {
+    const { manager, front, state } = setup(false);
+    const mine = manager.openConnection(SERVICE, {}, 60_000);
+    state.leading = true;
+    front.becameLeader(new Map([[SERVICE.key, ["r1"]]]));
+    // Taking over mirrors the predecessor's last snapshot, which never heard of it.
+    const merged = front.merge(SERVICE.key, [record("x"), record("r1")], []);
+    expect(merged.map((c) => c.id).sort()).toEqual([mine.id, "x"].sort());
+    expect(front.pendingCounts()).toEqual({ opens: 1, closes: 0, unacknowledged: 0 });
+    // Once this term has written every shard, the ConfigMaps hold it.
+    front.written(2_000);
+    expect(front.pendingCounts().opens).toBe(0);
+  });
+
   it("a follower refuses a reconcile: only the leader's table counts", () => {
     const { front } = setup(false);
     let refusal: ApiError | undefined;
