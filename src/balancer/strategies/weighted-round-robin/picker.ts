@@ -4,12 +4,18 @@ import { selectionSize } from "../shared/selection.ts";
 import { SmoothWeightTournament } from "./tournament.ts";
 
 /**
- * The longest cycle kept for replay, in picks: 4 bytes each, so at most 1 MiB per picker. The
+ * The longest cycle kept for replay, in picks: 1 to 4 bytes each, so at most 1 MiB per picker. The
  * cycle is the total weight over the weights' greatest common divisor, e.g. 5,500 picks for
  * 1,000 endpoints of weights 1..10; a service whose cycle is longer is served by the tournament
  * alone.
  */
 export const MAX_REPLAY_CYCLE = 1 << 18;
+
+/**
+ * Cycles up to this long are recorded while the picker is built (about 0.1 ms): most services'.
+ * Longer ones are recorded as they are picked, so that a build stays O(n) on the event loop.
+ */
+const MAX_CYCLE_RECORDED_AT_BUILD = 1024;
 
 /**
  * Cycles recorded before giving up on a repeat. From zero state NGINX's sequence repeats after
@@ -44,10 +50,10 @@ export class SmoothWeightedRoundRobinPicker implements Picker {
   /** Times each endpoint was chosen since the cycle began (while replaying). */
   private readonly chosenInCycle: Uint32Array;
   /** The recorded cycle; null when the service's cycle is too long to keep. */
-  private readonly schedule: Uint32Array | null;
+  private readonly schedule: Uint8Array | Uint16Array | Uint32Array | null;
   /** Picks made in the current cycle. */
   private position = 0;
-  /** Null once replaying. */
+  /** Null while replaying. */
   private tournament: SmoothWeightTournament | null;
   private cyclesLeftToRecord = MAX_RECORDED_CYCLES;
 
@@ -63,11 +69,14 @@ export class SmoothWeightedRoundRobinPicker implements Picker {
     const replayable = this.cycleLength <= MAX_REPLAY_CYCLE;
     // One buffer behind the arrays: each separate typed array costs a few hundred bytes of
     // bookkeeping, more than the data of a small service.
-    const buffer = new ArrayBuffer(n * 20 + (replayable ? this.cycleLength * 4 : 0));
+    // The schedule holds endpoint indexes in the narrowest type that fits them.
+    const Schedule = n <= 0x100 ? Uint8Array : n <= 0x1_0000 ? Uint16Array : Uint32Array;
+    const scheduleBytes = replayable ? this.cycleLength * Schedule.BYTES_PER_ELEMENT : 0;
+    const buffer = new ArrayBuffer(n * 20 + scheduleBytes);
     this.weight = new Float64Array(buffer, 0, n);
     this.cycleStart = new Float64Array(buffer, n * 8, n);
     this.chosenInCycle = new Uint32Array(buffer, n * 16, n);
-    this.schedule = replayable ? new Uint32Array(buffer, n * 20, this.cycleLength) : null;
+    this.schedule = replayable ? new Schedule(buffer, n * 20, this.cycleLength) : null;
     const carried = context.carried?.currentWeights;
     for (let i = 0; i < n; i++) {
       const endpoint = this.endpoints[i] as Endpoint;
@@ -78,7 +87,25 @@ export class SmoothWeightedRoundRobinPicker implements Picker {
         this.cycleStart[i] = value as number;
       }
     }
-    this.tournament = new SmoothWeightTournament(this.weight, this.cycleStart);
+    this.tournament = null;
+    if (this.cycleLength > MAX_CYCLE_RECORDED_AT_BUILD || !this.recordCycleAtBuild()) {
+      this.tournament = new SmoothWeightTournament(this.weight, this.cycleStart);
+    }
+  }
+
+  /**
+   * Records one cycle from the starting state and says whether it ends there: then the picker
+   * replays from its first pick and never keeps a tournament, which would be most of a small
+   * service's memory. Otherwise the recording is overwritten by the one made while picking.
+   */
+  private recordCycleAtBuild(): boolean {
+    const schedule = this.schedule as Uint8Array | Uint16Array | Uint32Array;
+    const trial = new SmoothWeightTournament(this.weight, this.cycleStart);
+    for (let k = 0; k < this.cycleLength; k++) schedule[k] = trial.pick();
+    for (let i = 0; i < this.endpoints.length; i++) {
+      if (trial.value(i) !== this.cycleStart[i]) return false;
+    }
+    return true;
   }
 
   /** Endpoint i's current weight. */
