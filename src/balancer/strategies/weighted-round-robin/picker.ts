@@ -160,12 +160,20 @@ export class SmoothWeightedRoundRobinPicker implements Picker {
   /** The endpoint a pick gives, then the rest by how soon they are due (current weight + weight). */
   select(_request: unknown, limit: number): Endpoint[] {
     const first = this.pick();
+    const n = this.endpoints.length;
+    const ordered = [first];
+    const size = selectionSize(n, limit);
+    if (size === 1) return ordered;
+    // Each endpoint's dueness once, rather than twice per comparison of the sort.
+    const dueness = new Float64Array(n);
     const rest: number[] = [];
-    for (let i = 0; i < this.endpoints.length; i++) if (this.endpoints[i] !== first) rest.push(i);
-    const dueness = (i: number) => this.value(i) + (this.weight[i] as number);
-    rest.sort((a, b) => dueness(b) - dueness(a) || a - b);
-    const ordered = [first, ...rest.map((i) => this.endpoints[i] as Endpoint)];
-    ordered.length = selectionSize(ordered.length, limit);
+    for (let i = 0; i < n; i++) {
+      if (this.endpoints[i] === first) continue;
+      dueness[i] = this.value(i) + (this.weight[i] as number);
+      rest.push(i);
+    }
+    rest.sort((a, b) => (dueness[b] as number) - (dueness[a] as number) || a - b);
+    for (let k = 0; k < size - 1; k++) ordered.push(this.endpoints[rest[k] as number] as Endpoint);
     return ordered;
   }
 
