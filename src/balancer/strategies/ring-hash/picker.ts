@@ -12,13 +12,12 @@ const TWO_POW_21 = 0x20_0000;
 const TWO_POW_53 = 2 ** 53;
 
 /**
- * Positions looked up per key (multi-probe consistent hashing, Appleton and O'Reilly 2015): a key
- * goes to the virtual node nearest after any of its probes. An endpoint whose points happen to
- * follow long gaps no longer collects every key in them, which evens the shares out at the same
- * ring size, and only the keys of an endpoint that leaves move (the others' distances do not
- * change). See docs/load-balancing.md for the measured spread.
+ * Two probes per key (multi-probe consistent hashing, Appleton and O'Reilly 2015): a key goes to
+ * the virtual node nearest after either of two positions derived from its hash. An endpoint
+ * whose points happen to follow long gaps no longer collects every key in them, which evens the
+ * shares out at the same ring size, and only the keys of an endpoint that leaves move (the
+ * others' distances do not change). See docs/load-balancing.md for the measured spread.
  */
-export const PROBES_PER_KEY = 2;
 
 /** The j-th probe of a key hash: a 53-bit position mixed from the hash (murmur3's finaliser). */
 function probeOf(hash: number, j: number): number {
@@ -33,7 +32,7 @@ function probeOf(hash: number, j: number): number {
 }
 
 /**
- * Consistent hashing on a ring of virtual nodes (ring.ts), two probes per key.
+ * Consistent hashing on a ring of virtual nodes (ring.ts), two probes per key (above).
  *
  * With a balance factor (bounded loads, Mirrokni et al. 2018; HAProxy's hash-balance-factor)
  * an endpoint already at ceil(factor/100 x average) in-flight requests, in proportion to its
@@ -70,34 +69,36 @@ export class RingHashPicker implements Picker {
     return entry - Math.floor(entry / this.ownerModulus) * this.ownerModulus;
   }
 
-  /** The first ring index at or after `point`; ring.length when it wraps. */
-  private successor(point: number): number {
-    const ring = this.ring;
-    const bucket = Math.floor(point * this.inverseBucketWidth);
-    let at = this.bucketStart[bucket] as number;
-    const end = this.bucketStart[bucket + 1] as number;
-    while (at < end && (ring[at] as number) < point) at++;
-    return at;
-  }
-
-  /** The ring index of the entry nearest after any of the key's probes (the lowest probe on ties). */
+  /**
+   * The ring index of the entry nearest after either probe of the key (the first on ties). Each
+   * probe's successor is found in its bucket of the index; the two look-ups are written out side
+   * by side so that their memory reads overlap.
+   */
   private positionOf(request: PickRequest): number {
-    const hash = hash53(hashKeyOf(request, this.hashOn, "ring-hash"));
+    const first = hash53(hashKeyOf(request, this.hashOn, "ring-hash"));
+    const second = probeOf(first, 1);
     const ring = this.ring;
+    const start = this.bucketStart;
+    const firstBucket = Math.floor(first * this.inverseBucketWidth);
+    const secondBucket = Math.floor(second * this.inverseBucketWidth);
+    let firstAt = start[firstBucket] as number;
+    let secondAt = start[secondBucket] as number;
+    const firstEnd = start[firstBucket + 1] as number;
+    const secondEnd = start[secondBucket + 1] as number;
+    while (firstAt < firstEnd && (ring[firstAt] as number) < first) firstAt++;
+    while (secondAt < secondEnd && (ring[secondAt] as number) < second) secondAt++;
     const length = ring.length;
-    let best = 0;
-    let bestDistance = Number.POSITIVE_INFINITY;
-    for (let j = 0; j < PROBES_PER_KEY; j++) {
-      const point = j === 0 ? hash : probeOf(hash, j);
-      const at = this.successor(point);
-      const distance =
-        at === length ? (ring[0] as number) + TWO_POW_53 - point : (ring[at] as number) - point;
-      if (distance < bestDistance) {
-        bestDistance = distance;
-        best = at === length ? 0 : at;
-      }
-    }
-    return best;
+    // Past the last entry, the successor is the first one, a turn of the ring later.
+    const firstDistance =
+      firstAt === length
+        ? (ring[0] as number) + TWO_POW_53 - first
+        : (ring[firstAt] as number) - first;
+    const secondDistance =
+      secondAt === length
+        ? (ring[0] as number) + TWO_POW_53 - second
+        : (ring[secondAt] as number) - second;
+    const at = secondDistance < firstDistance ? secondAt : firstAt;
+    return at === length ? 0 : at;
   }
 
   /** The owner of the first entry clockwise whose endpoint is under its bounded load. */
