@@ -12,7 +12,7 @@ import { SmoothWeightTournament } from "./tournament.ts";
 export const MAX_REPLAY_CYCLE = 1 << 18;
 
 /**
- * Cycles up to this long are recorded while the picker is built (about 0.1 ms): most services'.
+ * Cycles up to this long are recorded while the picker is built (0.1–0.3 ms): most services'.
  * Longer ones are recorded as they are picked, so that a build stays O(n) on the event loop.
  */
 const MAX_CYCLE_RECORDED_AT_BUILD = 1024;
