@@ -77,9 +77,12 @@ export class AnswerCache {
     if (entries === undefined) return null;
     for (const entry of entries) {
       if (!sameShape(entry.shape, shape)) continue;
+      // A copy: the socket may still hold an earlier one. TypedArray.set is one native copy;
+      // Buffer.copy goes through several checks in JavaScript first.
       const bytes = Buffer.allocUnsafe(entry.bytes.length);
-      entry.bytes.copy(bytes);
-      bytes.writeUInt16BE(id, 0);
+      bytes.set(entry.bytes);
+      bytes[0] = id >>> 8;
+      bytes[1] = id & 0xff;
       return { bytes, truncated: entry.truncated };
     }
     return null;

@@ -47,9 +47,24 @@ const KNOWN_CLASSES = new Set(["IN", "ANY", "CH", "HS", "CS"]);
 const MAX_REMEMBERED_QUERY = 512;
 const MAX_REMEMBERED_QUERIES = 4096;
 
+/** A remembered reading and the bytes it was read from (ID aside), to tell hash collisions apart. */
+interface Remembered {
+  readonly bytes: Buffer;
+  readonly reading: Reading;
+}
+
+/** FNV-1a of the message's bytes after the ID: a Map key without making a string per query. */
+function hashAfterId(message: Buffer): number {
+  let hash = 0x811c9dc5 | 0;
+  for (let i = 2; i < message.length; i++) {
+    hash = Math.imul(hash ^ (message[i] as number), 0x01000193);
+  }
+  return hash;
+}
+
 export class QueryReader {
   private readonly names: NameParser;
-  private readonly readings = new Map<string, Reading>();
+  private readonly readings = new Map<number, Remembered>();
 
   constructor(names: NameParser) {
     this.names = names;
@@ -58,17 +73,22 @@ export class QueryReader {
   /** The reading of a message of at least a header's 12 bytes that is not a response. */
   read(message: Buffer): Reading {
     if (message.length > MAX_REMEMBERED_QUERY) return this.readAfresh(message);
-    // Latin-1 maps each byte to one character: equal keys, equal bytes.
-    const key = message.toString("latin1", 2);
-    let reading = this.readings.get(key);
-    if (reading === undefined) {
-      reading = this.readAfresh(message);
-      if (this.readings.size >= MAX_REMEMBERED_QUERIES) {
-        const oldest = this.readings.keys().next();
-        if (!oldest.done) this.readings.delete(oldest.value);
-      }
-      this.readings.set(key, reading);
+    const hash = hashAfterId(message);
+    const remembered = this.readings.get(hash);
+    if (
+      remembered !== undefined &&
+      remembered.bytes.length === message.length - 2 &&
+      message.compare(remembered.bytes, 0, remembered.bytes.length, 2) === 0
+    ) {
+      return remembered.reading;
     }
+    const reading = this.readAfresh(message);
+    // A colliding message takes the slot: the later question is the likelier to come again.
+    if (remembered === undefined && this.readings.size >= MAX_REMEMBERED_QUERIES) {
+      const oldest = this.readings.keys().next();
+      if (!oldest.done) this.readings.delete(oldest.value);
+    }
+    this.readings.set(hash, { bytes: Buffer.from(message.subarray(2)), reading });
     return reading;
   }
 

@@ -97,6 +97,12 @@ interface Outcome {
   readonly cached?: CachedAnswer;
 }
 
+interface FoundEntry {
+  /** The catalog's index when the entry was found. */
+  readonly index: number;
+  readonly entry: CatalogEntry | undefined;
+}
+
 type Decision =
   | { readonly ok: true; readonly decision: DiscoveryDecision<"select"> }
   | { readonly ok: false; readonly outcome: Outcome };
@@ -112,6 +118,12 @@ export class DnsResponder {
   private readonly answers = new AnswerCache();
   private readonly counts: DnsMetrics;
   private readonly warned = new WeakSet<CatalogEntry>();
+  /**
+   * The catalog entry a parsed name found, while the catalog is unchanged. Repeated questions
+   * share their parsed name (query-reader.ts), so this spares building the service's key and
+   * looking it up on every query.
+   */
+  private readonly found = new WeakMap<ServiceName, FoundEntry>();
   private namespaces: { index: number; names: ReadonlySet<string> } = {
     index: -1,
     names: new Set(),
@@ -175,9 +187,18 @@ export class DnsResponder {
     }
   }
 
+  private entryOf(name: ServiceName): CatalogEntry | undefined {
+    const index = this.discovery.index;
+    const found = this.found.get(name);
+    if (found !== undefined && found.index === index) return found.entry;
+    const entry = this.discovery.find(name.namespace, name.service);
+    this.found.set(name, { index, entry });
+    return entry;
+  }
+
   /** A and AAAA records of the service's endpoints, best first. */
   private addressOutcome(exchange: Exchange, question: Question, name: ServiceName): Outcome {
-    const entry = this.discovery.find(name.namespace, name.service);
+    const entry = this.entryOf(name);
     if (entry === undefined) return this.nxDomain();
     const wantV4 = qtype(question) === "A" || qtype(question) === "ANY";
     const wantV6 = qtype(question) === "AAAA" || qtype(question) === "ANY";
@@ -217,7 +238,7 @@ export class DnsResponder {
     name: ServiceName,
     port: string,
   ): Outcome {
-    const entry = this.discovery.find(name.namespace, name.service);
+    const entry = this.entryOf(name);
     if (entry === undefined) return this.nxDomain();
     const facts = this.facts.of(entry);
     const eligible = facts.ports.get(port) ?? 0;

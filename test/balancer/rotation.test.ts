@@ -1,10 +1,15 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { MAX_REPLAY_CYCLE } from "../../src/balancer/strategies/weighted-round-robin/picker.ts";
 import { build, countBy, endpoints } from "./fixtures.ts";
 
 /** NGINX's smooth weighted round robin exactly as ngx_http_upstream_get_peer writes it: O(n). */
-function nginxSequence(weights: number[], initial: number[], picks: number): number[] {
-  const current = [...initial];
+function nginxSequence(
+  weights: number[],
+  initial: number[],
+  picks: number,
+  current: number[] = [...initial],
+): number[] {
   const total = weights.reduce((a, b) => a + b, 0);
   const sequence: number[] = [];
   for (let p = 0; p < picks; p++) {
@@ -121,6 +126,52 @@ describe("weighted-round-robin", () => {
       ),
       { numRuns: 300 },
     );
+  });
+
+  it("replays NGINX's sequence and current weights over many cycles, from any carried state", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 1, max: 12 }), fc.integer({ min: -60, max: 60 })), {
+          minLength: 1,
+          maxLength: 12,
+        }),
+        fc.integer({ min: 0, max: 400 }),
+        (spec, extra) => {
+          const weights = spec.map(([w]) => w);
+          const total = weights.reduce((a, b) => a + b, 0);
+          const initial = spec.map(([, c]) => Math.max(-total, Math.min(total, c)));
+          const list = named(weights.length, weights);
+          const currentWeights = Object.fromEntries(
+            list.map((e, i) => [e.identity, initial[i] as number]),
+          );
+          const { picker } = build("weighted-round-robin", list, { carried: { currentWeights } });
+          // Five cycles at least: two to record and settle, the rest replayed.
+          const picks = 5 * total + extra;
+          const ours = Array.from({ length: picks }, () =>
+            picker.endpoints.indexOf(picker.pick({})),
+          );
+          const current = [...initial];
+          expect(ours).toEqual(nginxSequence(weights, initial, picks, current));
+          const exported = picker.exportState().currentWeights ?? {};
+          expect(list.map((e) => exported[e.identity])).toEqual(current);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it("follows NGINX from the tournament alone when the cycle is too long to keep", () => {
+    // 300 x 1,000 + 999: a cycle of 300,999 picks, beyond MAX_REPLAY_CYCLE.
+    const weights = [...Array.from({ length: 300 }, () => 1000), 999];
+    expect(weights.reduce((a, b) => a + b, 0)).toBeGreaterThan(MAX_REPLAY_CYCLE);
+    const list = named(weights.length, weights);
+    const { picker } = build("weighted-round-robin", list);
+    const picks = 2000;
+    const ours = Array.from({ length: picks }, () => picker.endpoints.indexOf(picker.pick({})));
+    const current = weights.map(() => 0);
+    expect(ours).toEqual(nginxSequence(weights, current, picks, current));
+    const exported = picker.exportState().currentWeights ?? {};
+    expect(list.map((e) => exported[e.identity])).toEqual(current);
   });
 
   it("stays exact across its periodic rebase (over a million picks)", () => {

@@ -83,6 +83,21 @@ describe("the responder's remembered work", () => {
     expect(second.subarray(2)).toEqual(first.subarray(2));
   });
 
+  it("reads messages of the same length that differ in one byte as the different questions they are", () => {
+    const { responder } = world();
+    // "six" and "web" differ in every letter, "web" and "wed" in one; all three are as long.
+    const six = query(name("six"), "A", { id: 7 });
+    const web = query(name("web"), "A", { id: 7 });
+    const wed = query(name("web").replace("web", "wed"), "A", { id: 7 });
+    expect(six.length).toBe(web.length);
+    expect(wed.length).toBe(web.length);
+    for (let round = 0; round < 3; round++) {
+      expect(answerData(ask(responder, six))).toEqual(["10.8.0.1"]);
+      expect(answerData(ask(responder, web))).toHaveLength(4);
+      expect(ask(responder, wed).rcode).toBe("NXDOMAIN");
+    }
+  });
+
   it("never serves an answer of an older version of the service", () => {
     const { responder, catalog } = world();
     expect(answerData(ask(responder, query(name("web"), "A"))).sort()).toEqual([

@@ -2,111 +2,37 @@ import type { Endpoint } from "../../endpoint.ts";
 import { hash53 } from "../../hash.ts";
 import type { LoadView } from "../../loads.ts";
 import type { ResolvedPolicy } from "../../policy.ts";
-import { sfc32 } from "../../random.ts";
 import type { BuildContext, CarriedState, Picker, PickRequest } from "../../strategy.ts";
 import { hashKeyOf } from "../shared/hash-key.ts";
 import { tableFingerprint, walkDistinct } from "../shared/hash-table.ts";
 import { selectionSize } from "../shared/selection.ts";
+import { buildRing, entriesPerEndpoint, type Ring } from "./ring.ts";
 
 const TWO_POW_21 = 0x20_0000;
+const TWO_POW_53 = 2 ** 53;
 
 /**
- * How many ring entries each endpoint gets: virtualNodes per endpoint on average, shared out in
- * proportion to weight, the whole ring held within [minRingSize, maxRingSize] as Envoy bounds
- * it, every endpoint keeping at least one. Scaling by the average weight rather than by weight
- * alone keeps the ring at n x virtualNodes entries whatever the weights are. Cumulative
- * rounding makes the counts add up exactly.
+ * Two probes per key (multi-probe consistent hashing, Appleton and O'Reilly 2015): a key goes to
+ * the virtual node nearest after either of two positions derived from its hash. An endpoint
+ * whose points happen to follow long gaps no longer collects every key in them, which evens the
+ * shares out at the same ring size, and only the keys of an endpoint that leaves move (the
+ * others' distances do not change). See docs/load-balancing.md for the measured spread.
  */
-export function entriesPerEndpoint(
-  endpoints: readonly Endpoint[],
-  policy: ResolvedPolicy,
-): Uint32Array {
-  const { virtualNodes, minRingSize, maxRingSize } = policy.ringHash;
-  let totalWeight = 0;
-  for (const endpoint of endpoints) totalWeight += endpoint.weight;
-  const size = Math.min(maxRingSize, Math.max(minRingSize, endpoints.length * virtualNodes));
-  const counts = new Uint32Array(endpoints.length);
-  let cumulative = 0;
-  let assigned = 0;
-  for (let i = 0; i < endpoints.length; i++) {
-    cumulative += (endpoints[i] as Endpoint).weight;
-    const upTo = Math.round((size * cumulative) / totalWeight);
-    counts[i] = Math.max(1, upTo - assigned);
-    assigned = Math.max(upTo, assigned + 1);
-  }
-  return counts;
+
+/** The j-th probe of a key hash: a 53-bit position mixed from the hash (murmur3's finaliser). */
+function probeOf(hash: number, j: number): number {
+  const high = Math.floor(hash / TWO_POW_21);
+  let x = (high + Math.imul(j, 0x9e3779b9)) ^ (hash - high * TWO_POW_21);
+  x = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
+  x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
+  x ^= x >>> 16;
+  let y = Math.imul(x ^ j, 0x27d4eb2f);
+  y ^= y >>> 15;
+  return (x >>> 0) * TWO_POW_21 + (y & (TWO_POW_21 - 1));
 }
 
 /**
- * The positions of one endpoint's virtual nodes: a sfc32 stream seeded with the identity's
- * 64-bit hash. One hash per endpoint instead of one per virtual node keeps building a
- * 150,000-entry ring in the low milliseconds; the points depend on the identity alone.
- */
-function virtualNodePositions(
-  identity: string,
-  count: number,
-  out: Float64Array,
-  at: number,
-): void {
-  const next = sfc32(
-    Math.floor(hash53(identity) / TWO_POW_21) | 0,
-    hash53(identity, 1) | 0,
-    hash53(identity, 2) | 0,
-    1,
-  );
-  for (let i = 0; i < 12; i++) next();
-  for (let i = 0; i < count; i++) out[at + i] = next() * TWO_POW_21 + (next() >>> 11);
-}
-
-/**
- * Sorts hash positions in [0, 2^53) by distributing them into about one bucket per entry by
- * their top bits, then insertion-sorting each bucket. Hash positions are uniform, so buckets
- * hold one or two entries and the sort is linear: about ten times faster than the built-in
- * Float64Array sort on a 150,000-entry ring. A bucket that is crowded anyway is sorted natively.
- */
-export function sortUniform(values: Float64Array): Float64Array {
-  const n = values.length;
-  let bucketBits = 1;
-  while (bucketBits < 20 && 2 ** bucketBits < n) bucketBits++;
-  const bucketWidth = 2 ** (53 - bucketBits);
-  const start = new Uint32Array(2 ** bucketBits + 1);
-  for (let i = 0; i < n; i++) {
-    const bucket = Math.floor((values[i] as number) / bucketWidth) + 1;
-    start[bucket] = (start[bucket] as number) + 1;
-  }
-  for (let b = 1; b < start.length; b++) start[b] = (start[b] as number) + (start[b - 1] as number);
-  const sorted = new Float64Array(n);
-  const next = start.slice(0, -1);
-  for (let i = 0; i < n; i++) {
-    const value = values[i] as number;
-    const bucket = Math.floor(value / bucketWidth);
-    sorted[next[bucket] as number] = value;
-    next[bucket] = (next[bucket] as number) + 1;
-  }
-  for (let b = 0; b + 1 < start.length; b++) {
-    const from = start[b] as number;
-    const to = start[b + 1] as number;
-    if (to - from > 32) {
-      sorted.subarray(from, to).sort();
-      continue;
-    }
-    for (let i = from + 1; i < to; i++) {
-      const value = sorted[i] as number;
-      let j = i - 1;
-      while (j >= from && (sorted[j] as number) > value) {
-        sorted[j + 1] = sorted[j] as number;
-        j--;
-      }
-      sorted[j + 1] = value;
-    }
-  }
-  return sorted;
-}
-
-/**
- * Consistent hashing on a ring of virtual nodes with a binary search per pick. Each ring entry
- * is one float: the position's high bits with the owner's index in the low `indexBits` bits, so
- * a plain numeric sort orders the ring and no second array is needed.
+ * Consistent hashing on a ring of virtual nodes (ring.ts), two probes per key (above).
  *
  * With a balance factor (bounded loads, Mirrokni et al. 2018; HAProxy's hash-balance-factor)
  * an endpoint already at ceil(factor/100 x average) in-flight requests, in proportion to its
@@ -116,6 +42,8 @@ export class RingHashPicker implements Picker {
   readonly endpoints: readonly Endpoint[];
   readonly ring: Float64Array;
   private readonly ownerModulus: number;
+  private readonly bucketStart: Uint32Array;
+  private readonly inverseBucketWidth: number;
   private readonly hashOn: ResolvedPolicy["ringHash"]["hashOn"];
   private readonly balanceFactor: number | null;
   private readonly view: LoadView | null;
@@ -128,21 +56,11 @@ export class RingHashPicker implements Picker {
     this.balanceFactor = policy.ringHash.balanceFactor;
     this.view = this.balanceFactor === null ? null : context.loads.view(endpoints);
     this.totalWeight = endpoints.reduce((sum, e) => sum + e.weight, 0);
-    let indexBits = 1;
-    while (2 ** indexBits < endpoints.length) indexBits++;
-    this.ownerModulus = 2 ** indexBits;
-    const counts = entriesPerEndpoint(endpoints, policy);
-    const ring = new Float64Array(counts.reduce((sum, c) => sum + c, 0));
-    let at = 0;
-    for (let i = 0; i < endpoints.length; i++) {
-      const count = counts[i] as number;
-      virtualNodePositions((endpoints[i] as Endpoint).identity, count, ring, at);
-      for (let k = at; k < at + count; k++) {
-        ring[k] = Math.floor((ring[k] as number) / this.ownerModulus) * this.ownerModulus + i;
-      }
-      at += count;
-    }
-    this.ring = sortUniform(ring);
+    const ring: Ring = buildRing(endpoints, entriesPerEndpoint(endpoints, policy));
+    this.ring = ring.entries;
+    this.ownerModulus = ring.ownerModulus;
+    this.bucketStart = ring.bucketStart;
+    this.inverseBucketWidth = ring.inverseBucketWidth;
   }
 
   private ownerAt(position: number): number {
@@ -151,19 +69,36 @@ export class RingHashPicker implements Picker {
     return entry - Math.floor(entry / this.ownerModulus) * this.ownerModulus;
   }
 
-  /** The first ring position at or after the key's hash, wrapping to 0. */
+  /**
+   * The ring index of the entry nearest after either probe of the key (the first on ties). Each
+   * probe's successor is found in its bucket of the index; the two look-ups are written out side
+   * by side so that their memory reads overlap.
+   */
   private positionOf(request: PickRequest): number {
-    const hash = hash53(hashKeyOf(request, this.hashOn, "ring-hash"));
-    const target = Math.floor(hash / this.ownerModulus) * this.ownerModulus;
+    const first = hash53(hashKeyOf(request, this.hashOn, "ring-hash"));
+    const second = probeOf(first, 1);
     const ring = this.ring;
-    let low = 0;
-    let high = ring.length;
-    while (low < high) {
-      const mid = (low + high) >>> 1;
-      if ((ring[mid] as number) < target) low = mid + 1;
-      else high = mid;
-    }
-    return low === ring.length ? 0 : low;
+    const start = this.bucketStart;
+    const firstBucket = Math.floor(first * this.inverseBucketWidth);
+    const secondBucket = Math.floor(second * this.inverseBucketWidth);
+    let firstAt = start[firstBucket] as number;
+    let secondAt = start[secondBucket] as number;
+    const firstEnd = start[firstBucket + 1] as number;
+    const secondEnd = start[secondBucket + 1] as number;
+    while (firstAt < firstEnd && (ring[firstAt] as number) < first) firstAt++;
+    while (secondAt < secondEnd && (ring[secondAt] as number) < second) secondAt++;
+    const length = ring.length;
+    // Past the last entry, the successor is the first one, a turn of the ring later.
+    const firstDistance =
+      firstAt === length
+        ? (ring[0] as number) + TWO_POW_53 - first
+        : (ring[firstAt] as number) - first;
+    const secondDistance =
+      secondAt === length
+        ? (ring[0] as number) + TWO_POW_53 - second
+        : (ring[secondAt] as number) - second;
+    const at = secondDistance < firstDistance ? secondAt : firstAt;
+    return at === length ? 0 : at;
   }
 
   /** The owner of the first entry clockwise whose endpoint is under its bounded load. */

@@ -1,140 +1,179 @@
 import type { Endpoint } from "../../endpoint.ts";
 import type { BuildContext, CarriedState, Picker } from "../../strategy.ts";
 import { selectionSize } from "../shared/selection.ts";
+import { SmoothWeightTournament } from "./tournament.ts";
 
 /**
- * NGINX's smooth weighted round robin (weights 5,1,1 give a a b a c a a), in O(log n) per pick.
+ * The longest cycle kept for replay, in picks: 1 to 4 bytes each, so at most 1 MiB per picker. The
+ * cycle is the total weight over the weights' greatest common divisor, e.g. 5,500 picks for
+ * 1,000 endpoints of weights 1..10; a service whose cycle is longer is served by the tournament
+ * alone.
+ */
+export const MAX_REPLAY_CYCLE = 1 << 18;
+
+/**
+ * Cycles up to this long are recorded while the picker is built (0.1–0.3 ms): most services'.
+ * Longer ones are recorded as they are picked, so that a build stays O(n) on the event loop.
+ */
+const MAX_CYCLE_RECORDED_AT_BUILD = 1024;
+
+/**
+ * Cycles recorded before giving up on a repeat. From zero state NGINX's sequence repeats after
+ * one cycle; from a carried state (picks made under another endpoint set) it has been seen to
+ * need one cycle to settle, never more.
+ */
+const MAX_RECORDED_CYCLES = 3;
+
+function greatestCommonDivisor(a: number, b: number): number {
+  while (b !== 0) [a, b] = [b, a % b];
+  return a;
+}
+
+/**
+ * NGINX's smooth weighted round robin, replayed. NGINX's sequence is periodic: after `cycle`
+ * picks (total weight / gcd of the weights) every endpoint has been chosen its weight / gcd
+ * times and the current weights are back where they were. So the first picks come from the
+ * O(log n) tournament (tournament.ts) and are recorded; once a recorded cycle ends in the state
+ * it started from, the picker replays it: a pick is one array read. Building stays O(n), which
+ * matters more than the first cycle's picks: builds happen on the event loop at every change.
  *
- * NGINX adds every weight to every current weight on each pick and takes the maximum: O(n).
- * Here endpoint i's current weight after pick t is the line w_i * t + b_i, and a pick only lowers
- * the chosen endpoint's intercept b_i by the total weight. The maximum over all lines at time t
- * is kept in a kinetic tournament tree: each inner node holds the winner of its subtree and the
- * first time that winner can be overtaken, so a pick revisits only the nodes whose certificate
- * has expired plus the chosen leaf's path. Ties go to the lower index, as in NGINX.
+ * The current weights stay known while replaying (they are carried to the next picker and order
+ * `select`): start of cycle + picks so far in the cycle x weight - total weight x times chosen.
  */
 export class SmoothWeightedRoundRobinPicker implements Picker {
   readonly endpoints: readonly Endpoint[];
   private readonly weight: Float64Array;
-  private readonly intercept: Float64Array;
   private readonly totalWeight: number;
-  /** Leaves start here; a perfect binary tree of 2 * leafBase nodes, root at 1. */
-  private readonly leafBase: number;
-  private readonly winner: Int32Array;
-  private readonly expiry: Float64Array;
-  private time = 0;
+  private readonly cycleLength: number;
+  /** The current weights when the cycle being recorded or replayed began. */
+  private readonly cycleStart: Float64Array;
+  /** Times each endpoint was chosen since the cycle began (while replaying). */
+  private readonly chosenInCycle: Uint32Array;
+  /** The recorded cycle; null when the service's cycle is too long to keep. */
+  private readonly schedule: Uint8Array | Uint16Array | Uint32Array | null;
+  /** Picks made in the current cycle. */
+  private position = 0;
+  /** Null while replaying. */
+  private tournament: SmoothWeightTournament | null;
+  private cyclesLeftToRecord = MAX_RECORDED_CYCLES;
 
   constructor(context: BuildContext) {
     this.endpoints = context.endpoints;
     const n = this.endpoints.length;
-    let base = 1;
-    while (base < n) base *= 2;
-    this.leafBase = base;
-    // One buffer behind the four arrays: each separate typed array costs a few hundred bytes of
+    let gcd = 0;
+    for (const endpoint of this.endpoints) gcd = greatestCommonDivisor(endpoint.weight, gcd);
+    let totalWeight = 0;
+    for (const endpoint of this.endpoints) totalWeight += endpoint.weight;
+    this.totalWeight = totalWeight;
+    this.cycleLength = totalWeight / gcd;
+    const replayable = this.cycleLength <= MAX_REPLAY_CYCLE;
+    // One buffer behind the arrays: each separate typed array costs a few hundred bytes of
     // bookkeeping, more than the data of a small service.
-    const buffer = new ArrayBuffer((2 * n + 2 * base) * 8 + 2 * base * 4);
+    // The schedule holds endpoint indexes in the narrowest type that fits them.
+    const Schedule = n <= 0x100 ? Uint8Array : n <= 0x1_0000 ? Uint16Array : Uint32Array;
+    const scheduleBytes = replayable ? this.cycleLength * Schedule.BYTES_PER_ELEMENT : 0;
+    const buffer = new ArrayBuffer(n * 20 + scheduleBytes);
     this.weight = new Float64Array(buffer, 0, n);
-    this.intercept = new Float64Array(buffer, n * 8, n);
-    this.expiry = new Float64Array(buffer, 2 * n * 8, 2 * base).fill(Number.POSITIVE_INFINITY);
-    this.winner = new Int32Array(buffer, (2 * n + 2 * base) * 8, 2 * base).fill(-1);
-    this.endpoints.forEach((endpoint, i) => {
-      this.weight[i] = endpoint.weight;
-    });
-    this.totalWeight = this.weight.reduce((sum, w) => sum + w, 0);
+    this.cycleStart = new Float64Array(buffer, n * 8, n);
+    this.chosenInCycle = new Uint32Array(buffer, n * 16, n);
+    this.schedule = replayable ? new Schedule(buffer, n * 20, this.cycleLength) : null;
     const carried = context.carried?.currentWeights;
-    if (carried) {
-      for (let i = 0; i < n; i++) {
-        const value = carried[(this.endpoints[i] as Endpoint).identity];
-        // Replicated state is input like any other: keep it only when it is sane.
-        if (Number.isInteger(value) && Math.abs(value as number) <= this.totalWeight) {
-          this.intercept[i] = value as number;
-        }
+    for (let i = 0; i < n; i++) {
+      const endpoint = this.endpoints[i] as Endpoint;
+      this.weight[i] = endpoint.weight;
+      const value = carried?.[endpoint.identity];
+      // Replicated state is input like any other: keep it only when it is sane.
+      if (Number.isInteger(value) && Math.abs(value as number) <= this.totalWeight) {
+        this.cycleStart[i] = value as number;
       }
     }
-    this.rebuildTree();
-  }
-
-  private rebuildTree(): void {
-    for (let i = 0; i < this.leafBase; i++) {
-      this.winner[this.leafBase + i] = i < this.endpoints.length ? i : -1;
+    this.tournament = null;
+    if (this.cycleLength > MAX_CYCLE_RECORDED_AT_BUILD || !this.recordCycleAtBuild()) {
+      this.tournament = new SmoothWeightTournament(this.weight, this.cycleStart);
     }
-    for (let node = this.leafBase - 1; node >= 1; node--) this.recompute(node);
-  }
-
-  private value(i: number): number {
-    return (this.weight[i] as number) * this.time + (this.intercept[i] as number);
   }
 
   /**
-   * Decides one inner node from its children: the winner (the larger current weight, the lower
-   * index on ties) and the first time anything under it can change — the earlier of its
-   * children's times and the time the losing child overtakes, if its weight is larger. Written
-   * as one flat function over local arrays: it runs log2(n) times per pick.
+   * Records one cycle from the starting state and says whether it ends there: then the picker
+   * replays from its first pick and never keeps a tournament, which would be most of a small
+   * service's memory. Otherwise the recording is overwritten by the one made while picking.
    */
-  private recompute(node: number): void {
-    const winner = this.winner;
-    const weight = this.weight;
-    const intercept = this.intercept;
-    const time = this.time;
-    const left = winner[2 * node] as number;
-    const right = winner[2 * node + 1] as number;
-    let expiry = Math.min(this.expiry[2 * node] as number, this.expiry[2 * node + 1] as number);
-    if (right < 0 || left < 0) {
-      winner[node] = right < 0 ? left : right;
-      this.expiry[node] = expiry;
-      return;
+  private recordCycleAtBuild(): boolean {
+    const schedule = this.schedule as Uint8Array | Uint16Array | Uint32Array;
+    const trial = new SmoothWeightTournament(this.weight, this.cycleStart);
+    for (let k = 0; k < this.cycleLength; k++) schedule[k] = trial.pick();
+    for (let i = 0; i < this.endpoints.length; i++) {
+      if (trial.value(i) !== this.cycleStart[i]) return false;
     }
-    const leftValue = (weight[left] as number) * time + (intercept[left] as number);
-    const rightValue = (weight[right] as number) * time + (intercept[right] as number);
-    const leftWins = leftValue > rightValue || (leftValue === rightValue && left < right);
-    const leader = leftWins ? left : right;
-    const loser = leftWins ? right : left;
-    winner[node] = leader;
-    const gain = (weight[loser] as number) - (weight[leader] as number);
-    if (gain > 0) {
-      // The loser wins at the first step s with lead - gain*s < 0, or == 0 when it has the
-      // lower index. Values stay small (see the rebase in pick), so the division is exact
-      // enough that one correction suffices.
-      const lead = leftWins ? leftValue - rightValue : rightValue - leftValue;
-      let steps = Math.floor(lead / gain);
-      if (steps * gain > lead) steps--;
-      if (!(steps * gain === lead && loser < leader)) steps++;
-      if (time + steps < expiry) expiry = time + steps;
-    }
-    this.expiry[node] = expiry;
+    return true;
   }
 
-  /** Re-decides every node whose certificate expired by now. */
-  private refresh(node: number): void {
-    if (node >= this.leafBase) return;
-    if ((this.expiry[2 * node] as number) <= this.time) this.refresh(2 * node);
-    if ((this.expiry[2 * node + 1] as number) <= this.time) this.refresh(2 * node + 1);
-    this.recompute(node);
+  /** Endpoint i's current weight. */
+  private value(i: number): number {
+    if (this.tournament) return this.tournament.value(i);
+    return (
+      (this.cycleStart[i] as number) +
+      this.position * (this.weight[i] as number) -
+      this.totalWeight * (this.chosenInCycle[i] as number)
+    );
   }
 
   pick(): Endpoint {
-    // Rebase now and then so that weight * time stays far from 2^53.
-    if (this.time >= 1 << 20) {
-      for (let i = 0; i < this.endpoints.length; i++) this.intercept[i] = this.value(i);
-      this.time = 0;
-      this.rebuildTree();
+    const schedule = this.schedule;
+    if (this.tournament === null && schedule !== null) {
+      let at = this.position;
+      if (at === this.cycleLength) {
+        // Back where the cycle began: the start state is exact again.
+        this.chosenInCycle.fill(0);
+        at = 0;
+      }
+      const chosen = schedule[at] as number;
+      this.position = at + 1;
+      this.chosenInCycle[chosen] = (this.chosenInCycle[chosen] as number) + 1;
+      return this.endpoints[chosen] as Endpoint;
     }
-    this.time += 1;
-    if ((this.expiry[1] as number) <= this.time) this.refresh(1);
-    const chosen = this.winner[1] as number;
-    this.intercept[chosen] = (this.intercept[chosen] as number) - this.totalWeight;
-    for (let node = (this.leafBase + chosen) >> 1; node >= 1; node >>= 1) this.recompute(node);
-    return this.endpoints[chosen] as Endpoint;
+    return this.endpoints[this.recordedPick(this.tournament as SmoothWeightTournament)] as Endpoint;
+  }
+
+  /** A pick from the tournament, recorded; at the end of a cycle, replay starts if it repeats. */
+  private recordedPick(tournament: SmoothWeightTournament): number {
+    const chosen = tournament.pick();
+    if (this.schedule === null || this.cyclesLeftToRecord === 0) return chosen;
+    this.schedule[this.position] = chosen;
+    this.position++;
+    if (this.position < this.cycleLength) return chosen;
+    let repeats = true;
+    for (let i = 0; i < this.endpoints.length; i++) {
+      const now = tournament.value(i);
+      if (now !== this.cycleStart[i]) repeats = false;
+      this.cycleStart[i] = now;
+    }
+    this.cyclesLeftToRecord--;
+    if (repeats) {
+      this.tournament = null;
+      this.chosenInCycle.fill(0);
+    }
+    this.position = 0;
+    return chosen;
   }
 
   /** The endpoint a pick gives, then the rest by how soon they are due (current weight + weight). */
   select(_request: unknown, limit: number): Endpoint[] {
     const first = this.pick();
+    const n = this.endpoints.length;
+    const ordered = [first];
+    const size = selectionSize(n, limit);
+    if (size === 1) return ordered;
+    // Each endpoint's dueness once, rather than twice per comparison of the sort.
+    const dueness = new Float64Array(n);
     const rest: number[] = [];
-    for (let i = 0; i < this.endpoints.length; i++) if (this.endpoints[i] !== first) rest.push(i);
-    const dueness = (i: number) => this.value(i) + (this.weight[i] as number);
-    rest.sort((a, b) => dueness(b) - dueness(a) || a - b);
-    const ordered = [first, ...rest.map((i) => this.endpoints[i] as Endpoint)];
-    ordered.length = selectionSize(ordered.length, limit);
+    for (let i = 0; i < n; i++) {
+      if (this.endpoints[i] === first) continue;
+      dueness[i] = this.value(i) + (this.weight[i] as number);
+      rest.push(i);
+    }
+    rest.sort((a, b) => (dueness[b] as number) - (dueness[a] as number) || a - b);
+    for (let k = 0; k < size - 1; k++) ordered.push(this.endpoints[rest[k] as number] as Endpoint);
     return ordered;
   }
 
