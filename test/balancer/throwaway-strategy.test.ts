@@ -127,6 +127,9 @@ describe("a strategy defined in one place", () => {
       "primaryBackup",
       "leastConnections",
       "healthCheck",
+      "subsets",
+      "defaultSubset",
+      "slowStart",
     ]);
     // The server's registry is a separate value, untouched.
     expect(defaultRegistry().get(NAME)).toBeUndefined();
