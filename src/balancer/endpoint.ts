@@ -25,6 +25,12 @@ export interface Endpoint {
    * null = unknown, and the endpoint takes its full weight.
    */
   readonly readySince?: number | null;
+  /**
+   * Set on the copy a slow-start ramp builds: the share of its weight the endpoint takes now
+   * (`weight` already includes it). Ring-hash reads it to size the other endpoints as if the
+   * ramp were over, so that a step adds points for the ramping endpoint and moves no others.
+   */
+  readonly rampFactor?: number;
 }
 
 export const MIN_WEIGHT = 1;

@@ -152,7 +152,7 @@ export function rampWeights(build: BuildShape, policy: ResolvedPolicy, now: numb
   const endpoints = build.endpoints.map((endpoint, i) => {
     const weight = (standIn ? 1 : endpoint.weight) * (factors[i] as number);
     if (weight === endpoint.weight) return endpoint;
-    const copy = { ...endpoint, weight };
+    const copy = { ...endpoint, weight, rampFactor: factors[i] as number };
     originals.set(copy, endpoint);
     return copy;
   });

@@ -15,7 +15,9 @@ const TWO_POW_21 = 0x20_0000;
  * proportion to weight, the whole ring held within [minRingSize, maxRingSize] as Envoy bounds
  * it, every endpoint keeping at least one. Scaling by the average weight rather than by weight
  * alone keeps the ring at n x virtualNodes entries whatever the weights are. Cumulative
- * rounding makes the counts add up exactly.
+ * rounding makes the counts add up exactly. An endpoint in a slow-start ramp is counted at its
+ * full weight and then given its ramp's share of its entries (a prefix of its final points), so
+ * each step of the ramp adds its points and leaves every other endpoint's as they are.
  */
 export function entriesPerEndpoint(
   endpoints: readonly Endpoint[],
@@ -23,18 +25,29 @@ export function entriesPerEndpoint(
 ): Uint32Array {
   const { virtualNodes, minRingSize, maxRingSize } = policy.ringHash;
   let totalWeight = 0;
-  for (const endpoint of endpoints) totalWeight += endpoint.weight;
+  for (const endpoint of endpoints) totalWeight += fullWeight(endpoint);
   const size = Math.min(maxRingSize, Math.max(minRingSize, endpoints.length * virtualNodes));
   const counts = new Uint32Array(endpoints.length);
   let cumulative = 0;
   let assigned = 0;
   for (let i = 0; i < endpoints.length; i++) {
-    cumulative += (endpoints[i] as Endpoint).weight;
+    const endpoint = endpoints[i] as Endpoint;
+    cumulative += fullWeight(endpoint);
     const upTo = Math.round((size * cumulative) / totalWeight);
-    counts[i] = Math.max(1, upTo - assigned);
+    const full = Math.max(1, upTo - assigned);
+    counts[i] =
+      endpoint.rampFactor === undefined
+        ? full
+        : Math.max(1, Math.round(full * endpoint.rampFactor));
     assigned = Math.max(upTo, assigned + 1);
   }
   return counts;
+}
+
+function fullWeight(endpoint: Endpoint): number {
+  return endpoint.rampFactor === undefined
+    ? endpoint.weight
+    : endpoint.weight / endpoint.rampFactor;
 }
 
 /**
