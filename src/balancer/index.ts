@@ -14,7 +14,7 @@ export {
   rampFactor,
   type SlowStart,
 } from "./features/slow-start/index.ts";
-export { MAX_SUBSETS, subsetNames } from "./features/subsets/index.ts";
+export { MAX_SUBSETS, subsetMembers, subsetNames } from "./features/subsets/index.ts";
 export * from "./health.ts";
 export * from "./manager.ts";
 export * from "./policy.ts";

@@ -213,6 +213,7 @@ describe("a strategy defined in one place", () => {
         compare: false,
         seed: 1,
         hold: 0,
+        subset: null,
       },
       undefined,
       registry,

@@ -172,6 +172,21 @@ export const subsetsFeature: PolicyFeature = {
   },
 };
 
+/**
+ * The endpoints of a request for subset `name` (the policy's default subset when null), in the
+ * order given; null when the policy has no subset of that name.
+ */
+export function subsetMembers(
+  policy: ResolvedPolicy,
+  name: string | null,
+  endpoints: readonly Endpoint[],
+): Endpoint[] | null {
+  const subsets = policy.subsets as ResolvedSubsets;
+  const narrowing = name === null ? subsets.defaultSubset : (subsets.byName.get(name) ?? null);
+  if (narrowing === null) return name === null ? [...endpoints] : null;
+  return narrowing.filter(endpoints);
+}
+
 /** The subsets a policy names, in its order. */
 export function subsetNames(policy: ResolvedPolicy): string[] {
   return [...(policy.subsets as ResolvedSubsets).byName.keys()];
