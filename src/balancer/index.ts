@@ -12,6 +12,7 @@ export {
   MAX_SLOW_START_WINDOW_MS,
   RAMP_STEPS,
   rampFactor,
+  rampingAt,
   type SlowStart,
 } from "./features/slow-start/index.ts";
 export { MAX_SUBSETS, subsetMembers, subsetNames } from "./features/subsets/index.ts";

@@ -135,6 +135,29 @@ export const slowStartFeature: PolicyFeature = {
 };
 
 /**
+ * How many of `endpoints` are within their slow-start window at `now`, and when the first of
+ * those ramps ends (null when none ramps): what the policy's status reports, and when it is due
+ * again.
+ */
+export function rampingAt(
+  endpoints: readonly Endpoint[],
+  windowMs: number,
+  now: number,
+): { ramping: number; firstEnd: number | null } {
+  let ramping = 0;
+  let firstEnd: number | null = null;
+  for (const endpoint of endpoints) {
+    const since = endpoint.readySince;
+    if (since === undefined || since === null || !endpoint.ready) continue;
+    const end = since + windowMs;
+    if (end <= now) continue;
+    ramping++;
+    firstEnd = firstEnd === null ? end : Math.min(firstEnd, end);
+  }
+  return { ramping, firstEnd };
+}
+
+/**
  * The build with ramping endpoints' weights scaled (copies; `originals` maps them back), or the
  * build itself when none ramps at this step.
  */
