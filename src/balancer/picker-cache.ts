@@ -114,7 +114,7 @@ export class PickerCache {
     const policy = this.policyOf(service, state);
     const healthFilter = options.healthFilter ?? policy.healthFilter;
     const narrowing = narrowingOf(policy, options);
-    const slotKey = narrowing === null ? strategy.name : `${strategy.name}/${narrowing.name}`;
+    const slotKey = narrowing === null ? strategy.name : narrowedSlotKey(strategy.name, narrowing);
     let slots = state.pickers.get(slotKey);
     if (!slots) {
       slots = {};
@@ -297,6 +297,26 @@ function narrowingOf(policy: ResolvedPolicy, options: SelectOptions): Narrowing 
     if (narrowing !== null) return narrowing;
   }
   return null;
+}
+
+/**
+ * "<strategy>/<part>", made once per narrowing and strategy: a string built per request would
+ * also be hashed afresh by the slot lookup, which cost more than the pick.
+ */
+const narrowedKeys = new WeakMap<Narrowing, Map<string, string>>();
+
+function narrowedSlotKey(strategy: string, narrowing: Narrowing): string {
+  let keys = narrowedKeys.get(narrowing);
+  if (keys === undefined) {
+    keys = new Map();
+    narrowedKeys.set(narrowing, keys);
+  }
+  let key = keys.get(strategy);
+  if (key === undefined) {
+    key = `${strategy}/${narrowing.name}`;
+    keys.set(strategy, key);
+  }
+  return key;
 }
 
 function slotName(strategy: string, healthFilter: boolean): string {

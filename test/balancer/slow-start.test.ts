@@ -4,6 +4,7 @@ import type { Endpoint } from "../../src/balancer/endpoint.ts";
 import { RAMP_STEPS, rampFactor, rampStep } from "../../src/balancer/features/slow-start/index.ts";
 import { BalancerManager, type ServiceEndpoints } from "../../src/balancer/manager.ts";
 import { resolvePolicy } from "../../src/balancer/policy.ts";
+import { seededRandom } from "../../src/balancer/random.ts";
 import type { StrategyName } from "../../src/balancer/strategy.ts";
 import { endpoint } from "./fixtures.ts";
 
@@ -95,6 +96,7 @@ describe("the slow-start weight (Envoy's formula)", () => {
         const { at, next } = rampStep(now, windowMs);
         return at <= now && now < next && Math.abs(next - at - windowMs / RAMP_STEPS) < 1e-6;
       }),
+      { numRuns: 20_000 },
     );
   });
 
@@ -134,7 +136,7 @@ describe("slow start in the weighing strategies", () => {
 
   it.each(cases)("%s: a newcomer's share follows the ramp", (strategy) => {
     let now = 0;
-    const manager = new BalancerManager({ now: () => now });
+    const manager = new BalancerManager({ now: () => now, random: seededRandom(7) });
     const web = service(strategy, endpointsWithNewcomer(4, 0));
     const full = 1 / 4;
     for (const progress of [0.1, 0.5, 1]) {
@@ -175,7 +177,7 @@ describe("slow start in the weighing strategies", () => {
   });
 
   it("an endpoint of unknown readiness time, or ready before the window, takes its full weight", () => {
-    const manager = new BalancerManager({ now: () => 10 * WINDOW });
+    const manager = new BalancerManager({ now: () => 10 * WINDOW, random: seededRandom(7) });
     const web = service("weighted-random", endpointsWithNewcomer(4, 5 * WINDOW));
     expect(shareOf(manager, web, "pod-3", 4000)).toBeCloseTo(0.25, 1);
   });

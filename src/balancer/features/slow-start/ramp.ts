@@ -28,6 +28,9 @@ export function rampFactor(sinceReadyMs: number, slowStart: SlowStart): number {
 /** The grid instant at or before `now` at which weights are evaluated, and the next one. */
 export function rampStep(now: number, windowMs: number): { at: number; next: number } {
   const stepMs = windowMs / RAMP_STEPS;
-  const at = Math.floor(now / stepMs) * stepMs;
-  return { at, next: at + stepMs };
+  let step = Math.floor(now / stepMs);
+  // A step of a fractional length can round either way: keep at <= now < next exactly.
+  if (step * stepMs > now) step--;
+  else if ((step + 1) * stepMs <= now) step++;
+  return { at: step * stepMs, next: (step + 1) * stepMs };
 }
