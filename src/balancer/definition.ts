@@ -32,6 +32,8 @@ export interface CrdSchemaKit {
   durationRange(minMs: number, maxMs: number | null): string;
   /** The `hashOn` node: session-key or client-ip, default session-key. */
   hashOn(): SchemaNode;
+  /** A metav1.LabelSelector node over the labels of the endpoints' pods. */
+  labelSelector(): SchemaNode;
 }
 
 /** What the policy layer hands a section to read the spec's units (durations as text). */

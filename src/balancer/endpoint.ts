@@ -17,6 +17,20 @@ export interface Endpoint {
   readonly terminating: boolean;
   /** Result of an active health probe, or null where none runs. */
   readonly probeHealthy: boolean | null;
+  /** The labels of the endpoint's pod, which subsets select on; absent = none known. */
+  readonly labels?: Readonly<Record<string, string>>;
+  /**
+   * When the endpoint last became ready, in milliseconds since the epoch, from the object's own
+   * timestamps (so a restart of the operator does not restart a slow-start ramp); absent or
+   * null = unknown, and the endpoint takes its full weight.
+   */
+  readonly readySince?: number | null;
+  /**
+   * Set on the copy a slow-start ramp builds: the share of its weight the endpoint takes now
+   * (`weight` already includes it). Ring-hash reads it to size the other endpoints as if the
+   * ramp were over, so that a step adds points for the ramping endpoint and moves no others.
+   */
+  readonly rampFactor?: number;
 }
 
 export const MIN_WEIGHT = 1;

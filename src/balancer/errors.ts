@@ -10,7 +10,8 @@ export type BalancerErrorCode =
   | "NoEndpoints"
   | "InvalidEndpoint"
   | "InvalidPolicy"
-  | "TooManyConnections";
+  | "TooManyConnections"
+  | "UnknownSubset";
 
 export class BalancerError extends Error {
   readonly code: BalancerErrorCode;

@@ -7,6 +7,15 @@ export * from "./connections.ts";
 export * from "./definition.ts";
 export * from "./endpoint.ts";
 export * from "./errors.ts";
+export { POLICY_FEATURES, type PolicyFeature, type SpecRule } from "./features/index.ts";
+export {
+  MAX_SLOW_START_WINDOW_MS,
+  RAMP_STEPS,
+  rampFactor,
+  rampingAt,
+  type SlowStart,
+} from "./features/slow-start/index.ts";
+export { MAX_SUBSETS, subsetMembers, subsetNames } from "./features/subsets/index.ts";
 export * from "./health.ts";
 export * from "./manager.ts";
 export * from "./policy.ts";

@@ -17,7 +17,7 @@ import type { BalancerPolicy, ResolvedPolicy } from "./policy.ts";
 import { type RandomSource, systemRandom } from "./random.ts";
 import { DEFAULT_REGISTRY, type StrategyName, type StrategyRegistry } from "./registry.ts";
 import { type Replication, replicationOf } from "./replication.ts";
-import { ServiceStates } from "./service-state.ts";
+import { type CachedPicker, ServiceStates } from "./service-state.ts";
 import { latencyFromMap } from "./strategies/latency-based/tiers.ts";
 import type { CarriedState, LatencyFunction, Picker, PickRequest } from "./strategy.ts";
 import { selectionSize } from "./strategy.ts";
@@ -48,6 +48,8 @@ export interface SelectOptions extends PickRequest {
   readonly healthFilter?: boolean | undefined;
   /** An open's id, chosen by the replica that forwarded it (see ConnectionBook.open). */
   readonly connectionId?: string | undefined;
+  /** The policy's subset to balance over; absent = its defaultSubset, else the whole service. */
+  readonly subset?: string | undefined;
 }
 
 export interface Selection {
@@ -122,6 +124,7 @@ export class BalancerManager implements Replication {
       random: options.random ?? systemRandom,
       latencyFor: options.latency ?? ((policy) => latencyFromMap(policy.latency.map)),
       onHealthPanic: options.onHealthPanic,
+      now: options.now ?? Date.now,
     });
     this.connections = new ConnectionBook(
       this.states,
@@ -171,7 +174,7 @@ export class BalancerManager implements Replication {
     const { strategy, cached } = this.pickers.pickerFor(service, options);
     return {
       strategy: strategy.name as StrategyName,
-      endpoints: listOf(cached.picker, options, limit),
+      endpoints: asCataloged(cached, listOf(cached.picker, options, limit)),
       excluded: cached.excluded,
       panic: cached.panic,
     };
@@ -181,7 +184,10 @@ export class BalancerManager implements Replication {
     const { strategy, cached } = this.pickers.pickerFor(service, options);
     return {
       strategy: strategy.name as StrategyName,
-      endpoint: cached.picker.pick(options),
+      endpoint:
+        cached.originals === null
+          ? cached.picker.pick(options)
+          : original(cached.originals, cached.picker.pick(options)),
       excluded: cached.excluded,
       panic: cached.panic,
     };
@@ -274,6 +280,16 @@ export class BalancerManager implements Replication {
   importState(serviceKey: string, slots: SlotStates): void {
     this.replication.importState(serviceKey, slots);
   }
+}
+
+/** The catalog's endpoint for the copy a picker holds (see CachedPicker.originals). */
+function original(originals: ReadonlyMap<Endpoint, Endpoint>, endpoint: Endpoint): Endpoint {
+  return originals.get(endpoint) ?? endpoint;
+}
+
+function asCataloged(cached: CachedPicker, endpoints: Endpoint[]): Endpoint[] {
+  const originals = cached.originals;
+  return originals === null ? endpoints : endpoints.map((e) => original(originals, e));
 }
 
 /**

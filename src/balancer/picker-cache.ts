@@ -15,6 +15,8 @@ import {
   MIN_WEIGHT,
 } from "./endpoint.ts";
 import { BalancerError } from "./errors.ts";
+import type { BuildShape, Narrowing } from "./features/index.ts";
+import { POLICY_FEATURES } from "./features/index.ts";
 import { filterHealthy } from "./health.ts";
 import type { SelectOptions, ServiceEndpoints } from "./manager.ts";
 import { type BalancerPolicy, type ResolvedPolicy, resolvePolicy } from "./policy.ts";
@@ -36,7 +38,13 @@ export interface PickerCacheOptions {
   readonly random: RandomSource;
   readonly latencyFor: (policy: ResolvedPolicy) => LatencyFunction;
   readonly onHealthPanic: ((service: string, healthy: number, total: number) => void) | undefined;
+  /** Milliseconds since the epoch: when a slow-start step is due. */
+  readonly now: () => number;
 }
+
+/** The features that narrow a request or reshape a build, picked out once. */
+const NARROWING_FEATURES = POLICY_FEATURES.filter((feature) => feature.narrow !== undefined);
+const SHAPING_FEATURES = POLICY_FEATURES.filter((feature) => feature.shape !== undefined);
 
 export class PickerCache {
   private readonly states: ServiceStates;
@@ -105,14 +113,31 @@ export class PickerCache {
     state.changes++;
     const policy = this.policyOf(service, state);
     const healthFilter = options.healthFilter ?? policy.healthFilter;
-    let slots = state.pickers.get(strategy.name);
+    const narrowing = narrowingOf(policy, options);
+    const slotKey = narrowing === null ? strategy.name : narrowedSlotKey(strategy.name, narrowing);
+    let slots = state.pickers.get(slotKey);
     if (!slots) {
       slots = {};
-      state.pickers.set(strategy.name, slots);
+      state.pickers.set(slotKey, slots);
     }
     const previous = healthFilter ? slots.healthy : slots.all;
-    if (previous && previous.version === service.version) return { strategy, cached: previous };
-    const cached = this.build(service, state, strategy, slots, healthFilter);
+    if (
+      previous &&
+      previous.version === service.version &&
+      (previous.validUntil === Number.POSITIVE_INFINITY || previous.validUntil > this.options.now())
+    ) {
+      return { strategy, cached: previous };
+    }
+    const cached = this.build(
+      service,
+      state,
+      strategy,
+      slots,
+      healthFilter,
+      policy,
+      undefined,
+      narrowing,
+    );
     return { strategy, cached };
   }
 
@@ -132,6 +157,7 @@ export class PickerCache {
       return;
     }
     for (const [name, slots] of state.pickers) {
+      // A subset's slots ("<strategy>/<subset>") are rebuilt by their next request.
       const strategy = this.options.registry.get(name);
       if (!strategy) continue;
       for (const healthFilter of [true, false]) {
@@ -154,6 +180,7 @@ export class PickerCache {
     healthFilter: boolean,
     policy: ResolvedPolicy = this.policyOf(service, state),
     imported?: CarriedState,
+    narrowing: Narrowing | null = null,
   ): CachedPicker {
     const previous = healthFilter ? slots.healthy : slots.all;
     let carried = imported;
@@ -165,11 +192,31 @@ export class PickerCache {
       if (state.imported.size === 0) state.imported = null;
     }
     carried ??= previous?.picker.exportState();
-    const filtered = filterHealthy(sortedValidated(service), healthFilter, policy.panicThreshold);
-    if (filtered.panic)
-      this.options.onHealthPanic?.(service.key, filtered.healthy, service.endpoints.length);
-    const picker = strategy.build({
+    const all = sortedValidated(service);
+    const part = narrowing === null ? all : narrowing.filter(all);
+    if (part.length === 0) {
+      throw new BalancerError(
+        "NoEndpoints",
+        `subset ${narrowing?.name} of service ${service.key} has no endpoints`,
+      );
+    }
+    const filtered = filterHealthy(part, healthFilter, policy.panicThreshold);
+    if (filtered.panic) this.options.onHealthPanic?.(service.key, filtered.healthy, part.length);
+    let shape: BuildShape = {
       endpoints: filtered.endpoints,
+      strategy,
+      validUntil: Number.POSITIVE_INFINITY,
+      originals: null,
+    };
+    if (SHAPING_FEATURES.length > 0) {
+      const now = this.options.now();
+      for (const feature of SHAPING_FEATURES) shape = feature.shape?.(shape, policy, now) ?? shape;
+    }
+    // A stand-in strategy (slow start builds round-robin as smooth weighted round robin) keeps
+    // no state of the slot's own strategy: carry none across.
+    if (shape.strategy !== strategy && carried?.cursor !== undefined) carried = undefined;
+    const picker = shape.strategy.build({
+      endpoints: shape.endpoints,
       policy,
       carried,
       loads: state.loads,
@@ -183,6 +230,8 @@ export class PickerCache {
       picker,
       excluded: filtered.excluded,
       panic: filtered.panic,
+      validUntil: shape.validUntil,
+      originals: shape.originals,
     };
     if (healthFilter) slots.healthy = cached;
     else slots.all = cached;
@@ -197,6 +246,8 @@ export class PickerCache {
     const state: Record<string, CarriedState> = {};
     const service = this.states.get(serviceKey);
     for (const [name, slots] of service?.pickers ?? []) {
+      // A subset's rotation is not replicated: a new leader starts it afresh.
+      if (name.includes("/")) continue;
       if (slots.healthy) state[`${name}|healthy`] = exported(slots.healthy);
       if (slots.all) state[`${name}|all`] = exported(slots.all);
     }
@@ -237,6 +288,35 @@ export class PickerCache {
       }
     }
   }
+}
+
+/** The part of the service a request is narrowed to by a feature (a subset), or null. */
+function narrowingOf(policy: ResolvedPolicy, options: SelectOptions): Narrowing | null {
+  for (const feature of NARROWING_FEATURES) {
+    const narrowing = feature.narrow?.(policy, options) ?? null;
+    if (narrowing !== null) return narrowing;
+  }
+  return null;
+}
+
+/**
+ * "<strategy>/<part>", made once per narrowing and strategy: a string built per request would
+ * also be hashed afresh by the slot lookup, which cost more than the pick.
+ */
+const narrowedKeys = new WeakMap<Narrowing, Map<string, string>>();
+
+function narrowedSlotKey(strategy: string, narrowing: Narrowing): string {
+  let keys = narrowedKeys.get(narrowing);
+  if (keys === undefined) {
+    keys = new Map();
+    narrowedKeys.set(narrowing, keys);
+  }
+  let key = keys.get(strategy);
+  if (key === undefined) {
+    key = `${strategy}/${narrowing.name}`;
+    keys.set(strategy, key);
+  }
+  return key;
 }
 
 function slotName(strategy: string, healthFilter: boolean): string {

@@ -4,6 +4,7 @@ import {
   MAX_CONNECTION_TIMEOUT_MS,
   type ResolvedConnectionSettings,
 } from "./connection-settings.ts";
+import { POLICY_FEATURES } from "./features/index.ts";
 import { DEFAULT_REGISTRY, type StrategyRegistry } from "./registry.ts";
 import type { LatencySettings, ResolvedLatency } from "./strategies/latency-based/index.ts";
 import {
@@ -100,5 +101,6 @@ export function resolvePolicy(
       serverDefaults[section.key] as object | undefined,
     );
   }
+  for (const feature of POLICY_FEATURES) resolved[feature.key] = feature.resolve(p);
   return resolved as ResolvedPolicy;
 }

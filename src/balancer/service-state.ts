@@ -1,3 +1,4 @@
+import type { Endpoint } from "./endpoint.ts";
 import { LoadTracker } from "./loads.ts";
 import type { ServiceEndpoints } from "./manager.ts";
 import type { ResolvedPolicy } from "./policy.ts";
@@ -10,6 +11,10 @@ export interface CachedPicker {
   readonly picker: Picker;
   readonly excluded: number;
   readonly panic: boolean;
+  /** Milliseconds since the epoch after which the picker is rebuilt (a slow-start step). */
+  readonly validUntil: number;
+  /** The catalog's endpoint by the copy the picker holds (ramped weights); null = no copies. */
+  readonly originals: ReadonlyMap<Endpoint, Endpoint> | null;
   /**
    * The exported state of a picker whose state is only a table fingerprint: that never changes
    * for one picker, and hashing a large table at every export would cost more than the export.
@@ -37,7 +42,7 @@ export interface ServiceState {
   /** Grows at every decision or connection change: exporters skip services where it did not. */
   changes: number;
   /**
-   * By strategy, then by health filter. Two levels rather than one "strategy|filter" string key:
+   * By strategy (or "<strategy>/<subset>" for a subset's), then by health filter. Two levels rather than one "strategy|filter" string key:
    * building that string on every request cost more than the pick itself.
    */
   readonly pickers: Map<string, PickerSlots>;

@@ -29,6 +29,7 @@ export class ApiCallError<Code extends ApiErrorCode = ApiErrorCode> extends Kons
 
 export class InvalidParameter extends ApiCallError<"InvalidParameter"> {}
 export class UnknownStrategy extends ApiCallError<"UnknownStrategy"> {}
+export class UnknownSubset extends ApiCallError<"UnknownSubset"> {}
 export class MissingSessionKey extends ApiCallError<"MissingSessionKey"> {}
 export class ServiceNotFound extends ApiCallError<"ServiceNotFound"> {}
 export class ConnectionNotFound extends ApiCallError<"ConnectionNotFound"> {}
@@ -55,6 +56,7 @@ type ErrorClass<Code extends ApiErrorCode> = new (
 export const ERROR_CLASSES = {
   InvalidParameter,
   UnknownStrategy,
+  UnknownSubset,
   MissingSessionKey,
   ServiceNotFound,
   ConnectionNotFound,
@@ -78,6 +80,7 @@ export const ERROR_CLASSES = {
 export const API_STATUS = {
   InvalidParameter: 400,
   UnknownStrategy: 400,
+  UnknownSubset: 400,
   MissingSessionKey: 400,
   ServiceNotFound: 404,
   ConnectionNotFound: 404,

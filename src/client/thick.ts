@@ -81,6 +81,7 @@ function selectOptions(options: PickOptions | undefined): SelectOptions {
     clientIp: options?.clientIp,
     sessionKey: options?.sessionKey,
     clientRegion: options?.clientRegion,
+    subset: options?.subset,
   };
 }
 

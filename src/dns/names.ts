@@ -4,10 +4,11 @@
  *   <service>.<namespace>.<domain>                        A / AAAA, best first by the strategy
  *   <key>.hash.<service>.<namespace>.<domain>             ... with <key> as the session key
  *   <region>.region.<service>.<namespace>.<domain>        ... with <region> as the client region
+ *   <subset>.subset.<service>.<namespace>.<domain>        ... over the policy's subset <subset>
  *   _<port>._<protocol>.<service>.<namespace>.<domain>    SRV of the named port
  *   <address>.ep.<service>.<namespace>.<domain>           one endpoint's address (SRV targets)
  *
- * The `hash` and `region` qualifiers combine with each other and with the SRV form
+ * The `hash`, `region` and `subset` qualifiers combine with each other and with the SRV form
  * (`_http._tcp.user-42.hash.checkout.shop.<domain>`). Names compare without regard to ASCII case
  * (RFC 4343), so everything is read lowercased, session keys included: resolvers may randomise
  * the case of a name they forward (the "0x20" defence against spoofing), and a key must land on
@@ -45,6 +46,8 @@ export interface ServiceName {
   readonly service: string;
   readonly sessionKey: string | undefined;
   readonly clientRegion: string | undefined;
+  /** The policy's subset the name asks for; undefined = its default subset, else all. */
+  readonly subset: string | undefined;
   /** Present for the SRV form. */
   readonly srv: { readonly port: string; readonly protocol: string } | undefined;
 }
@@ -52,7 +55,7 @@ export interface ServiceName {
 /** Protocols of the SRV form. The catalog keeps port names, not their protocols (see README). */
 export const SRV_PROTOCOLS: readonly string[] = ["tcp", "udp", "sctp"];
 
-const QUALIFIERS = new Set(["hash", "region", "ep"]);
+const QUALIFIERS = new Set(["hash", "region", "subset", "ep"]);
 const UPPER = /[A-Z]/;
 
 /** ASCII-only lowercasing, as DNS compares names; other characters are left alone. */
@@ -96,6 +99,7 @@ export class NameParser {
         service,
         sessionKey: undefined,
         clientRegion: undefined,
+        subset: undefined,
         srv: undefined,
       };
     }
@@ -141,6 +145,7 @@ export class NameParser {
       service,
       sessionKey: values.get("hash"),
       clientRegion: values.get("region"),
+      subset: values.get("subset"),
       srv,
     };
   }

@@ -331,6 +331,7 @@ export class DnsResponder {
       clientIp,
       sessionKey: name.sessionKey ?? clientIp,
       clientRegion: this.regionOf(name, facts),
+      subset: name.subset,
       // When some endpoints cannot be answered (another family, no such port), select them all
       // and filter, so the answer still holds up to maxAnswers records.
       limit: eligible === entry.endpoints.length ? this.maxAnswers : 0,
@@ -353,6 +354,8 @@ export class DnsResponder {
     if (error instanceof ServiceNotFoundError) return this.nxDomain();
     if (isBalancerError(error)) {
       if (error.code === "NoEndpoints") return this.noData();
+      // A subset the policy does not define names nothing.
+      if (error.code === "UnknownSubset") return this.nxDomain();
       if (error.code === "UnknownStrategy") {
         if (!this.warned.has(entry)) {
           this.warned.add(entry);

@@ -10,6 +10,7 @@ import { ServiceNotFoundError } from "../discovery/discovery.ts";
 export const API_ERRORS = {
   InvalidParameter: 400,
   UnknownStrategy: 400,
+  UnknownSubset: 400,
   MissingSessionKey: 400,
   ServiceNotFound: 404,
   ConnectionNotFound: 404,
@@ -97,6 +98,8 @@ export function toApiError(error: unknown): ApiError {
     switch (error.code) {
       case "UnknownStrategy":
         return new ApiError("UnknownStrategy", error.message);
+      case "UnknownSubset":
+        return new ApiError("UnknownSubset", error.message);
       case "MissingSessionKey":
         return new ApiError("MissingSessionKey", error.message);
       case "MissingClientIP":

@@ -22,6 +22,16 @@ function text(query: Query, name: string): string | undefined {
   return value;
 }
 
+const SUBSET_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+function subsetFrom(query: Query): string | undefined {
+  const subset = single(query, "subset");
+  if (subset !== undefined && !SUBSET_NAME.test(subset)) {
+    throw invalidParameter("subset", subset, "a subset name: a DNS label of at most 63 characters");
+  }
+  return subset;
+}
+
 /**
  * Reads the selection parameters; every bad value is an InvalidParameter naming the parameter.
  * `callerIp` is the client IP when the request gives none (the peer, or X-Forwarded-For when
@@ -53,5 +63,6 @@ export function selectOptionsFrom(query: Query, callerIp: string | undefined): S
     clientIp: clientIp ?? callerIp,
     sessionKey: text(query, "session-key"),
     clientRegion: text(query, "client-region"),
+    subset: subsetFrom(query),
   };
 }

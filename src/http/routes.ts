@@ -67,6 +67,12 @@ export const PARAMETERS = {
       "With index: the longest to hold the answer, a duration such as 30s or 5m; default and maximum 5m, stretched by up to 1/16 at random. Without index it has no effect",
     schema: { type: "string", examples: ["30s", "5m"] },
   },
+  subset: {
+    in: "query",
+    description:
+      "The policy's subset to balance over (spec.subsets); default: the policy's defaultSubset, else the whole service",
+    schema: { type: "string", pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", maxLength: 63 },
+  },
   "health-filter": {
     in: "query",
     description:
@@ -113,11 +119,13 @@ const SELECTION = [
   "session-key",
   "client-region",
   "health-filter",
+  "subset",
 ] as const satisfies readonly ParameterName[];
 const BLOCKING = ["index", "wait"] as const satisfies readonly ParameterName[];
 const SELECTION_ERRORS = [
   "InvalidParameter",
   "UnknownStrategy",
+  "UnknownSubset",
   "MissingSessionKey",
   "ServiceNotFound",
   "NoEndpoints",

@@ -5,6 +5,7 @@ import {
   PatchStrategy,
   setHeaderOptions,
 } from "@kubernetes/client-node";
+import { rampingAt } from "../balancer/index.ts";
 import {
   POLICY_API_VERSION,
   POLICY_GROUP,
@@ -36,7 +37,21 @@ export interface PolicyStatus {
     readonly total: number;
     readonly healthy: number;
     readonly summary: string;
+    /** Endpoints within their slow-start window when the status was written. */
+    readonly rampingUp: number;
   };
+}
+
+/**
+ * The endpoints of the policy's Service in a slow-start ramp at `now`, and when the first ramp
+ * ends (null when none ramps, or the policy sets no slowStart).
+ */
+export function rampOf(view: PolicyView, now: Date): { ramping: number; firstEnd: number | null } {
+  const windowMs = (view.validation.ok ? view.validation.policy.balancer.slowStart : undefined) as
+    | { windowMs?: number }
+    | undefined;
+  if (windowMs?.windowMs === undefined || !view.target) return { ramping: 0, firstEnd: null };
+  return rampingAt(view.target.endpoints, windowMs.windowMs, now.getTime());
 }
 
 type Verdict = Omit<Condition, "lastTransitionTime" | "observedGeneration">;
@@ -46,8 +61,9 @@ type Verdict = Omit<Condition, "lastTransitionTime" | "observedGeneration">;
  * Accepted — the spec is valid and this policy is the one that applies to its Service;
  * ResolvedRefs — the target Service exists; Ready — accepted, resolved, with healthy endpoints.
  */
-export function verdicts(view: PolicyView): Verdict[] {
+export function verdicts(view: PolicyView, now: Date = new Date()): Verdict[] {
   const counts = endpointCounts(view.target);
+  const { ramping } = rampOf(view, now);
   let accepted: Verdict;
   if (!view.validation.ok) {
     accepted = {
@@ -104,7 +120,9 @@ export function verdicts(view: PolicyView): Verdict[] {
       type: "Ready",
       status: "True",
       reason: "Ready",
-      message: `${counts.healthy} of ${counts.total} endpoints are healthy`,
+      message:
+        `${counts.healthy} of ${counts.total} endpoints are healthy` +
+        (ramping > 0 ? `; ${ramping} ramping up (slow start)` : ""),
     };
   }
   return [accepted, resolved, ready];
@@ -115,9 +133,10 @@ export function desiredStatus(view: PolicyView, now: Date): PolicyStatus {
   const generation = view.object.metadata.generation;
   const previous = currentConditions(view.object);
   const counts = endpointCounts(view.target);
+  const { ramping } = rampOf(view, now);
   return {
     observedGeneration: generation,
-    conditions: verdicts(view).map((verdict) => {
+    conditions: verdicts(view, now).map((verdict) => {
       const before = previous.find((condition) => condition.type === verdict.type);
       return {
         ...verdict,
@@ -128,7 +147,7 @@ export function desiredStatus(view: PolicyView, now: Date): PolicyStatus {
             : now.toISOString().replace(/\.\d+Z$/, "Z"),
       };
     }),
-    endpoints: { ...counts, summary: `${counts.healthy}/${counts.total}` },
+    endpoints: { ...counts, summary: `${counts.healthy}/${counts.total}`, rampingUp: ramping },
   };
 }
 
@@ -145,7 +164,8 @@ export function sameStatus(current: unknown, desired: PolicyStatus): boolean {
   if (
     endpoints?.total !== desired.endpoints.total ||
     endpoints.healthy !== desired.endpoints.healthy ||
-    endpoints.summary !== desired.endpoints.summary
+    endpoints.summary !== desired.endpoints.summary ||
+    (endpoints.rampingUp ?? 0) !== desired.endpoints.rampingUp
   ) {
     return false;
   }
@@ -188,6 +208,11 @@ export class PolicyStatusWriter {
   private readonly logger: PolicyStatusWriterOptions["logger"];
   private readonly now: () => Date;
   private readonly queue: WorkQueue;
+  /**
+   * By policy: a write due when the first of its endpoints' slow-start ramps ends, since no
+   * object changes then. One per policy, replaced at each write.
+   */
+  private readonly rampTimers = new Map<string, NodeJS.Timeout>();
 
   constructor(options: PolicyStatusWriterOptions) {
     this.custom = options.config.makeApiClient(CustomObjectsApi);
@@ -215,13 +240,17 @@ export class PolicyStatusWriter {
 
   stop(): void {
     this.queue.stop();
+    for (const timer of this.rampTimers.values()) clearTimeout(timer);
+    this.rampTimers.clear();
   }
 
   private async write(key: string): Promise<void> {
     if (!this.canWrite()) return;
     const view = this.view(key);
     if (!view) return;
-    const desired = desiredStatus(view, this.now());
+    const now = this.now();
+    this.scheduleRampEnd(key, rampOf(view, now).firstEnd, now);
+    const desired = desiredStatus(view, now);
     if (sameStatus(view.object.status, desired)) return;
     const { name, namespace = "default" } = view.object.metadata;
     await this.custom.patchNamespacedCustomObjectStatus(
@@ -243,6 +272,22 @@ export class PolicyStatusWriter {
       setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply),
     );
     await this.recordTransitions(view, desired);
+  }
+
+  private scheduleRampEnd(key: string, firstEnd: number | null, now: Date): void {
+    clearTimeout(this.rampTimers.get(key));
+    this.rampTimers.delete(key);
+    if (firstEnd === null) return;
+    // A second late, so that the ramp has surely ended when the count is taken again.
+    const timer = setTimeout(
+      () => {
+        this.rampTimers.delete(key);
+        this.queue.add(key);
+      },
+      Math.max(0, firstEnd - now.getTime()) + 1000,
+    );
+    timer.unref();
+    this.rampTimers.set(key, timer);
   }
 
   private async recordTransitions(view: PolicyView, desired: PolicyStatus): Promise<void> {

@@ -38,6 +38,14 @@ export interface TrimmedPod extends Trimmed {
     readonly labels: Readonly<Record<string, string>>;
     readonly annotations: Readonly<Record<string, string>>;
   };
+  /** Only the Ready condition: its transition time starts a slow-start ramp. */
+  readonly status: {
+    readonly conditions: readonly {
+      type: string;
+      status: string;
+      lastTransitionTime: string | null;
+    }[];
+  };
 }
 
 export interface TrimmedNode extends Trimmed {
@@ -55,6 +63,25 @@ export interface TrimmedPolicy extends Trimmed {
 }
 
 type Json = Record<string, unknown>;
+
+/** The pod's Ready condition alone, its time as RFC 3339 (a typed client hands a Date). */
+function readyCondition(
+  pod: unknown,
+): { type: string; status: string; lastTransitionTime: string | null }[] {
+  const conditions = ((pod as Json).status as Json | undefined)?.conditions;
+  if (!Array.isArray(conditions)) return [];
+  const ready = conditions.find((c) => (c as Json)?.type === "Ready") as Json | undefined;
+  if (ready === undefined) return [];
+  const time = ready.lastTransitionTime;
+  return [
+    {
+      type: "Ready",
+      status: String(ready.status ?? "Unknown"),
+      lastTransitionTime:
+        time instanceof Date ? time.toISOString() : typeof time === "string" ? time : null,
+    },
+  ];
+}
 
 function metaOf(
   object: unknown,
@@ -195,6 +222,7 @@ export function watchedKinds(config: KubeConfig): WatchedKinds {
             labels: { ...(meta.labels ?? {}) },
             annotations: pick(meta.annotations, [WEIGHT_ANNOTATION]),
           },
+          status: { conditions: readyCondition(object) },
         };
       },
     },

@@ -117,6 +117,12 @@ export const policyStatusSchema: OpenApiSchema = {
           // A printer column cannot join two fields, so the operator writes them joined.
           description: 'healthy/total, such as "2/3", for the Endpoints column of kubectl get.',
         },
+        rampingUp: {
+          type: "integer",
+          minimum: 0,
+          description:
+            "Endpoints within their slow-start window (spec.slowStart) when the status was written.",
+        },
       },
     },
   },
@@ -157,6 +163,13 @@ const printerColumns: PrinterColumn[] = [
     type: "string",
     jsonPath: conditionStatus("Ready"),
     description: "Accepted, its Service found, and at least one endpoint healthy.",
+  },
+  {
+    name: "Ramping",
+    type: "integer",
+    jsonPath: ".status.endpoints.rampingUp",
+    description: "Endpoints within their slow-start window.",
+    priority: 1,
   },
   {
     name: "Accepted",

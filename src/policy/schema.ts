@@ -23,6 +23,7 @@ import {
   MAX_CONNECTION_TIMEOUT_MS,
   MAX_WEIGHT,
   MIN_WEIGHT,
+  POLICY_FEATURES,
   type StrategyRegistry,
 } from "../balancer/index.ts";
 import { DNS_1035_LABEL_PATTERN } from "../shared/kubernetes-names.ts";
@@ -140,6 +141,9 @@ export interface LoadBalancingPolicySpec {
   latency?: { map?: Record<string, Record<string, string>> };
   leastConnections?: { connectionTimeout?: string };
   healthCheck?: HealthCheckInput;
+  subsets?: { name: string; selector: LabelSelector }[];
+  defaultSubset?: string;
+  slowStart?: { window: string; aggression?: number; minWeightPercent?: number };
 }
 
 function hashOnSchema(): OpenApiSchema {
@@ -362,7 +366,16 @@ const crdKit: CrdSchemaKit = {
   formatDuration,
   durationRange,
   hashOn: hashOnSchema,
+  labelSelector: () => labelSelectorSchema,
 };
+
+/** The spec's properties each policy feature adds, in the features' order. */
+function featureSchemas(): Record<string, OpenApiSchema> {
+  return Object.assign(
+    {},
+    ...POLICY_FEATURES.map((feature) => feature.crd(crdKit) as Record<string, OpenApiSchema>),
+  );
+}
 
 /** Each strategy setting section of the registry, under its key, in the registry's order. */
 function sectionSchemas(registry: StrategyRegistry): Record<string, OpenApiSchema> {
@@ -384,6 +397,7 @@ export function policySpecSchema(registry: StrategyRegistry = DEFAULT_REGISTRY):
     type: "object",
     description: "How the operator balances requests over the endpoints of one Service.",
     required: ["targetRef"],
+    "x-kubernetes-validations": POLICY_FEATURES.flatMap((feature) => feature.specRules ?? []),
     properties: {
       targetRef: {
         type: "object",
@@ -451,6 +465,7 @@ export function policySpecSchema(registry: StrategyRegistry = DEFAULT_REGISTRY):
       },
       ...sectionSchemas(registry),
       healthCheck: healthCheckSchema,
+      ...featureSchemas(),
     },
   };
 }

@@ -4,64 +4,18 @@ import {
   LABEL_NAME,
   LABEL_NAME_MAX_LENGTH,
 } from "../shared/kubernetes-names.ts";
+import type { LabelSelector } from "../shared/label-selector.ts";
 import { appendPath } from "./field-path.ts";
 
-/**
- * metav1.LabelSelector: matching and the checks the Kubernetes API server applies to one.
- * A selector matches when every matchLabels pair and every matchExpressions requirement holds;
- * an empty selector matches every set of labels.
- */
-
-export const SELECTOR_OPERATORS = ["In", "NotIn", "Exists", "DoesNotExist"] as const;
-export type SelectorOperator = (typeof SELECTOR_OPERATORS)[number];
-
-export interface LabelSelectorRequirement {
-  readonly key: string;
-  readonly operator: SelectorOperator;
-  readonly values?: readonly string[];
-}
-
-export interface LabelSelector {
-  readonly matchLabels?: Readonly<Record<string, string>>;
-  readonly matchExpressions?: readonly LabelSelectorRequirement[];
-}
-
-export type Labels = Readonly<Record<string, string>>;
-
-function has(labels: Labels, key: string): boolean {
-  return Object.hasOwn(labels, key);
-}
-
-function requirementHolds(requirement: LabelSelectorRequirement, labels: Labels): boolean {
-  const present = has(labels, requirement.key);
-  const values = requirement.values ?? [];
-  switch (requirement.operator) {
-    case "In":
-      return present && values.includes(labels[requirement.key] as string);
-    case "NotIn":
-      // As in Kubernetes, a missing label is "not in" any set.
-      return !present || !values.includes(labels[requirement.key] as string);
-    case "Exists":
-      return present;
-    case "DoesNotExist":
-      return !present;
-  }
-}
-
-/** Whether `labels` satisfy `selector`. A null selector selects nothing, as in Kubernetes. */
-export function matchesSelector(
-  selector: LabelSelector | null | undefined,
-  labels: Labels,
-): boolean {
-  if (selector === null || selector === undefined) return false;
-  for (const [key, value] of Object.entries(selector.matchLabels ?? {})) {
-    if (!has(labels, key) || labels[key] !== value) return false;
-  }
-  for (const requirement of selector.matchExpressions ?? []) {
-    if (!requirementHolds(requirement, labels)) return false;
-  }
-  return true;
-}
+/** Matching lives with the engine's other shared vocabulary; the API server's checks live here. */
+export {
+  type LabelSelector,
+  type LabelSelectorRequirement,
+  type Labels,
+  matchesSelector,
+  SELECTOR_OPERATORS,
+  type SelectorOperator,
+} from "../shared/label-selector.ts";
 
 export const LABEL_KEY_RULE =
   "a label key: an optional DNS subdomain prefix and '/', then at most 63 letters, digits, " +

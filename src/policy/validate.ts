@@ -5,7 +5,12 @@
  */
 
 import type { BalancerPolicy, SpecKit, SpecProblem, StrategyName } from "../balancer/index.ts";
-import { DEFAULT_REGISTRY, isBalancerError, resolvePolicy } from "../balancer/index.ts";
+import {
+  DEFAULT_REGISTRY,
+  isBalancerError,
+  POLICY_FEATURES,
+  resolvePolicy,
+} from "../balancer/index.ts";
 import { showValue } from "../shared/show-value.ts";
 import {
   DURATION_EXAMPLES,
@@ -112,8 +117,37 @@ function semanticProblems(spec: LoadBalancingPolicySpec): SchemaProblem[] {
       problems.push({ path, message });
     }
   });
+  spec.subsets?.forEach((subset, index) => {
+    const path = [...SPEC, "subsets", index, "selector"];
+    for (const message of selectorErrors(subset.selector, formatPath(path))) {
+      problems.push({ path, message });
+    }
+  });
   sectionsFromSpec(spec, problems);
+  featuresFromSpec(spec, problems);
   return problems;
+}
+
+/**
+ * The policy features' fields the spec sets, in the engine's units; what the features' rules
+ * forbid (the CRD's CEL rules, in code) is added to `problems`.
+ */
+function featuresFromSpec(
+  spec: LoadBalancingPolicySpec,
+  problems: SchemaProblem[],
+): Record<string, unknown> {
+  const fields: Record<string, unknown> = {};
+  for (const feature of POLICY_FEATURES) {
+    const found: SpecProblem[] = [];
+    Object.assign(
+      fields,
+      feature.fromSpec(spec as unknown as Record<string, unknown>, specKit, found),
+    );
+    for (const { path, value, allowed } of found) {
+      problems.push(notAllowed([...SPEC, ...path], value, allowed));
+    }
+  }
+  return fields;
 }
 
 function copySelector(selector: LabelSelector): LabelSelector {
@@ -159,7 +193,7 @@ function balancerPolicy(spec: LoadBalancingPolicySpec): BalancerPolicy {
   const policy: BalancerPolicy = {};
   if (spec.healthFilter !== undefined) policy.healthFilter = spec.healthFilter;
   if (spec.panicThreshold !== undefined) policy.panicThreshold = spec.panicThreshold;
-  Object.assign(policy, sectionsFromSpec(spec, []));
+  Object.assign(policy, sectionsFromSpec(spec, []), featuresFromSpec(spec, []));
   return policy;
 }
 

@@ -4,6 +4,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { EXIT_FAILURE, EXIT_USAGE, loadService, SimulateError } from "./load.ts";
 import { type OutputFormat, parseSimulateArgs } from "./options.ts";
 import { progressFor } from "./progress.ts";
+import { type RampReport, simulateRamp } from "./ramp.ts";
+import { formatRampSvg, formatRampTable } from "./ramp-format.ts";
 import type { SimulationReport } from "./report.ts";
 import { simulate } from "./simulate.ts";
 import { formatSvg } from "./svg.ts";
@@ -53,6 +55,10 @@ export function runSimulate(argv: readonly string[], io: SimulateIo = processIo)
   let report: SimulationReport;
   try {
     const loaded = loadService(options.file, options.namespace, options.name, io.readFile);
+    if (options.ramp !== null) {
+      const ramp = simulateRamp(loaded, options.ramp, options);
+      return deliver(io, options, formatRamp(ramp, options.format));
+    }
     report = simulate(loaded, options, progressFor(io.stderr));
   } catch (error) {
     if (!(error instanceof SimulateError)) throw error;
@@ -63,7 +69,21 @@ export function runSimulate(argv: readonly string[], io: SimulateIo = processIo)
   if (options.format !== "table") {
     for (const warning of report.warnings) complain(io, `warning: ${warning}`);
   }
-  const text = formatReport(report, options.format);
+  return deliver(io, options, formatReport(report, options.format));
+}
+
+function formatRamp(report: RampReport, format: OutputFormat): string {
+  if (format === "json") return `${JSON.stringify(report, null, 2)}\n`;
+  if (format === "svg") return formatRampSvg(report);
+  return formatRampTable(report);
+}
+
+/** Writes the report where the options say; returns the exit code. */
+function deliver(
+  io: SimulateIo,
+  options: { readonly out: string | null; readonly format: OutputFormat },
+  text: string,
+): number {
   if (options.out === null) {
     io.stdout.write(text);
     return 0;

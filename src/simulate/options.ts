@@ -37,6 +37,10 @@ export interface SimulateOptions {
   readonly seed: number;
   /** Picks each simulated connection stays open for; 0 = none is held. */
   readonly hold: number;
+  /** The policy's subset the requests ask for; null = none named. */
+  readonly subset: string | null;
+  /** Simulate this endpoint's slow-start ramp instead; null = the ordinary report. */
+  readonly ramp: string | null;
 }
 
 export type SimulateParse =
@@ -71,6 +75,8 @@ const PARSE_OPTIONS = {
   out: { type: "string" },
   seed: { type: "string" },
   hold: { type: "string" },
+  subset: { type: "string" },
+  ramp: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -90,6 +96,8 @@ const VALUE_TEXT: Readonly<Record<FlagName, string>> = {
   out: "the path of a file to write the report to",
   seed: `a whole number from 0 to ${MAX_SEED}`,
   hold: `a whole number of picks from 0 to ${MAX_HOLD.toLocaleString("en-US")}`,
+  subset: "the name of a subset of the service's policy (spec.subsets)",
+  ramp: "the identity of an endpoint of the service (its pod name)",
 };
 
 const FLAG_NAMES = Object.keys(VALUE_TEXT) as FlagName[];
@@ -139,6 +147,14 @@ export const SIMULATE_HELP_TEXT = `${[
   "      Each request opens a connection through the engine that stays open for this many",
   "      later picks (what least-connections, least-request and ring-hash's bounded load",
   `      see). 0 = none held. Default ${DEFAULT_HOLD}.`,
+  "  --subset NAME",
+  "      Every request asks for this subset of the service's policy (spec.subsets).",
+  "  --ramp ENDPOINT",
+  "      Simulate the slow-start ramp of this endpoint (the policy must set slowStart): it",
+  "      becomes ready at the start of the window, and at each step of the ramp the report",
+  "      gives its weight, its share of --requests requests and, for a hash strategy, its",
+  "      share of the distinct keys and the keys moved since the previous step against the",
+  "      ideal. svg draws the ramp curve.",
   "  -h, --help",
   "      Show this help.",
   "",
@@ -204,6 +220,8 @@ function serviceValue(text: string | undefined): { namespace: string; name: stri
   if (parts.length !== 2 || namespace === "" || name === "") fail("service", text);
   return { namespace, name };
 }
+
+const SUBSET_NAME = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 const REGION_NAME = /^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$/;
 
@@ -314,6 +332,19 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateParse {
   const format = attempt(() => formatValue(flags.format, out ?? null));
   const seed = attempt(() => wholeNumber("seed", flags.seed, 0, MAX_SEED, DEFAULT_SEED));
   const hold = attempt(() => wholeNumber("hold", flags.hold, 0, MAX_HOLD, DEFAULT_HOLD));
+  const subset = attempt(() => {
+    if (flags.subset !== undefined && !SUBSET_NAME.test(flags.subset)) fail("subset", flags.subset);
+    return flags.subset ?? null;
+  });
+  const ramp = attempt(() => {
+    if (flags.ramp === "") fail("ramp", flags.ramp, "empty");
+    if (flags.ramp !== undefined && flags.compare !== undefined) {
+      throw new FlagProblem(
+        "--ramp and --compare are not allowed together; expected --ramp with at most --strategy",
+      );
+    }
+    return flags.ramp ?? null;
+  });
 
   if (
     problems.length > 0 ||
@@ -327,7 +358,9 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateParse {
     out === undefined ||
     format === undefined ||
     seed === undefined ||
-    hold === undefined
+    hold === undefined ||
+    subset === undefined ||
+    ramp === undefined
   ) {
     return { kind: "error", message: problems.join("\n") };
   }
@@ -346,6 +379,8 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateParse {
       out,
       seed,
       hold,
+      subset,
+      ramp,
     },
   };
 }

@@ -74,6 +74,8 @@ export interface SimulationReport {
   readonly file: string;
   /** The name of the policy targeting the service; null without one. */
   readonly policy: string | null;
+  /** The policy's subset every request asked for; null = none named. */
+  readonly subset: string | null;
   /** The strategy the server would use for the service: its policy's, else the default. */
   readonly serviceStrategy: StrategyName;
   readonly seed: number;

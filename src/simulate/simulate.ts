@@ -19,12 +19,17 @@ import {
   type ServiceEndpoints,
   type StrategyRegistry,
   seededRandom,
+  subsetMembers,
+  subsetNames,
 } from "../balancer/index.ts";
 import type { CatalogEndpoint } from "../catalog/catalog.ts";
 import {
+  EXIT_FAILURE,
+  EXIT_USAGE,
   type LoadedService,
   SERVER_DEFAULT_HEALTH_FILTER,
   SERVER_DEFAULT_STRATEGY,
+  SimulateError,
 } from "./load.ts";
 import type { RegionWeight, SimulateOptions } from "./options.ts";
 import { Progress, type ProgressSink, silentProgress } from "./progress.ts";
@@ -42,7 +47,16 @@ import { Traffic } from "./traffic.ts";
 /** What a run needs from the options: everything but where the report goes. */
 export type SimulationSettings = Pick<
   SimulateOptions,
-  "file" | "requests" | "clients" | "keys" | "regions" | "strategies" | "compare" | "seed" | "hold"
+  | "file"
+  | "requests"
+  | "clients"
+  | "keys"
+  | "regions"
+  | "strategies"
+  | "compare"
+  | "seed"
+  | "hold"
+  | "subset"
 >;
 
 // Connections are closed by the simulation itself, never by their timeout: the clock stands
@@ -146,7 +160,7 @@ function countRequests(
   let inRegion = 0;
   for (let i = 0; i < settings.requests; i++) {
     const request = traffic.draw(random);
-    const options = { ...request, strategy };
+    const options = { ...request, strategy, subset: settings.subset ?? undefined };
     let endpoint: Endpoint;
     if (hold > 0) {
       const slot = i % (hold + 1);
@@ -180,7 +194,8 @@ function mapKeys(
   for (let k = 0; k < keys.length; k++) {
     const key = keys[k] as string;
     const request: PickRequest = hashOn === "client-ip" ? { clientIp: key } : { sessionKey: key };
-    const { endpoint } = manager.selectOne(service, { ...request, strategy });
+    const subset = context.settings.subset ?? undefined;
+    const { endpoint } = manager.selectOne(service, { ...request, strategy, subset });
     mapping[k] = context.indexOf.get(endpoint.identity) as number;
     context.progress.advance(1);
   }
@@ -317,7 +332,17 @@ export function simulate(
   const { view, entry } = loaded;
   const policy = resolvePolicy(view.policy, registry, SERVER_POLICY_DEFAULTS);
   const endpoints = [...entry.endpoints].sort(compareIdentity);
-  const filtered = filterHealthy(endpoints, policy.healthFilter, policy.panicThreshold);
+  const members = subsetMembers(policy, settings.subset, endpoints);
+  if (members === null || members.length === 0) {
+    const names = subsetNames(policy);
+    throw new SimulateError(
+      members === null
+        ? `--subset: ${JSON.stringify(settings.subset)} is not allowed (not a subset of the policy); expected ${names.length === 0 ? "no --subset: the policy defines no subsets" : `one of ${names.join(", ")}`}`
+        : `--subset: ${settings.subset ?? "the default subset"} of ${entry.namespace}/${entry.name} has no endpoints`,
+      members === null ? EXIT_USAGE : EXIT_FAILURE,
+    );
+  }
+  const filtered = filterHealthy(members, policy.healthFilter, policy.panicThreshold);
   const balanced = filtered.endpoints;
   const serviceStrategy = newManager(settings.seed, registry).strategyFor(view);
   const strategies = settings.strategies ?? [serviceStrategy];
@@ -367,6 +392,7 @@ export function simulate(
     policy: entry.policy === null ? null : `${entry.policy.namespace}/${entry.policy.name}`,
     serviceStrategy,
     seed: settings.seed,
+    subset: settings.subset,
     requests: settings.requests,
     clients: settings.clients,
     keys: settings.keys,

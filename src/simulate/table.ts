@@ -76,13 +76,18 @@ function header(report: SimulationReport): string[] {
   const only = report.compare ? undefined : report.strategies[0];
   const balanced = report.endpoints.filter((e) => e.balanced).length;
   const lines = [`${report.service} (${report.file}): ${strategySource(report, only)}`];
+  if (report.subset !== null) lines.push(`every request asks for subset ${report.subset}`);
   const left = report.endpoints.length - balanced;
   lines.push(
     report.panic
       ? `${report.endpoints.length} endpoints, too few healthy: the engine balances over all of them (panic)`
       : left === 0
         ? `${report.endpoints.length} endpoints, all balanced`
-        : `${report.endpoints.length} endpoints, ${balanced} balanced: ${left} left out by the health filter`,
+        : `${report.endpoints.length} endpoints, ${balanced} balanced: ${left} left out by ${
+            report.subset === null
+              ? "the health filter"
+              : `subset ${report.subset} or the health filter`
+          }`,
   );
   lines.push(
     `${count(report.requests)} requests from ${count(report.clients)} client IPs and ` +

@@ -59,8 +59,17 @@ export interface EndpointSlice {
   readonly ports?: readonly SlicePort[] | null;
 }
 
+/** One of a pod's conditions; the translation reads Ready's transition time (slow start). */
+export interface PodCondition {
+  readonly type?: string | null;
+  readonly status?: string | null;
+  /** RFC 3339, or a Date from a typed client. */
+  readonly lastTransitionTime?: string | Date | null;
+}
+
 export interface Pod {
   readonly metadata?: ObjectMeta | null;
+  readonly status?: { readonly conditions?: readonly PodCondition[] | null } | null;
 }
 
 export interface Node {

@@ -71,7 +71,15 @@ const metadataOnlyShape: OpenApiSchema = { type: "object", properties: { metadat
 export const OBJECT_SHAPE_CHECKS: Readonly<Record<string, SchemaCheck>> = {
   Service: compileSchema(serviceShape),
   EndpointSlice: compileSchema(endpointSliceShape),
-  Pod: compileSchema(metadataOnlyShape),
+  Pod: compileSchema({
+    type: "object",
+    properties: {
+      metadata,
+      status: object({
+        conditions: listOf(object({ type: text, status: text, lastTransitionTime: text })),
+      }),
+    },
+  }),
   Node: compileSchema(metadataOnlyShape),
 };
 

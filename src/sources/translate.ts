@@ -209,6 +209,20 @@ function weightOf(
   return DEFAULT_WEIGHT;
 }
 
+/**
+ * When the pod last became ready, from its Ready condition's transition time, in milliseconds
+ * since the epoch; null when unknown. An object's own timestamp, so a restart of the operator
+ * does not restart anyone's slow-start ramp. (EndpointSlice conditions carry no times.)
+ */
+function readySinceOf(pod: Pod | undefined): number | null {
+  const ready = pod?.status?.conditions?.find((condition) => condition?.type === "Ready");
+  if (ready?.status !== "True") return null;
+  const time = ready.lastTransitionTime;
+  if (time === undefined || time === null) return null;
+  const ms = time instanceof Date ? time.getTime() : Date.parse(time);
+  return Number.isFinite(ms) ? ms : null;
+}
+
 function endpointsOf(
   service: Service,
   slices: readonly EndpointSlice[],
@@ -237,6 +251,7 @@ function endpointsOf(
       const nodeLabels =
         nodeName === null ? undefined : lookups.nodes.get(nodeName)?.metadata?.labels;
       const ready = endpoint.conditions?.ready ?? true;
+      const readySince = ready ? readySinceOf(pod) : null;
       byIdentity.set(identity, {
         identity,
         address,
@@ -252,6 +267,8 @@ function endpointsOf(
         probeHealthy: null,
         labels,
         podName: ref?.name ?? null,
+        // Only where known: most endpoints have no ramp to run.
+        ...(readySince === null ? {} : { readySince }),
       });
     }
   }

@@ -40,6 +40,7 @@ export function policyChart(discovery: Discovery, entry: CatalogEntry): string |
         compare: false,
         seed: DEFAULT_SEED,
         hold: DEFAULT_HOLD,
+        subset: null,
       },
     );
     svg = formatSvg(report);

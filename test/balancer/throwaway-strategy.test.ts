@@ -127,6 +127,9 @@ describe("a strategy defined in one place", () => {
       "primaryBackup",
       "leastConnections",
       "healthCheck",
+      "subsets",
+      "defaultSubset",
+      "slowStart",
     ]);
     // The server's registry is a separate value, untouched.
     expect(defaultRegistry().get(NAME)).toBeUndefined();
@@ -210,6 +213,7 @@ describe("a strategy defined in one place", () => {
         compare: false,
         seed: 1,
         hold: 0,
+        subset: null,
       },
       undefined,
       registry,

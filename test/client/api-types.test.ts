@@ -50,6 +50,7 @@ describe("the client's types come from the route table", () => {
       sessionKey?: string;
       clientRegion?: string;
       healthFilter?: boolean;
+      subset?: string;
     }>();
     expectTypeOf<EndpointsOptions>().toEqualTypeOf<PickOptions>();
   });
@@ -59,6 +60,7 @@ describe("the client's types come from the route table", () => {
     expectTypeOf<ErrorCodeOf<"pickEndpoint">>().toEqualTypeOf<
       | "InvalidParameter"
       | "UnknownStrategy"
+      | "UnknownSubset"
       | "MissingSessionKey"
       | "ServiceNotFound"
       | "NoEndpoints"

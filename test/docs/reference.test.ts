@@ -467,6 +467,7 @@ describe("docs/load-balancing-strategy-comparison.md", () => {
       compare: true,
       seed: 1,
       hold: 100,
+      subset: null,
     });
     const chunk = comparison
       .split(/\n\n/)

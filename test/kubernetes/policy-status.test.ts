@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { CatalogEntry } from "../../src/catalog/catalog.ts";
-import { desiredStatus, sameStatus, verdicts } from "../../src/kubernetes/policy-status.ts";
+import { desiredStatus, rampOf, sameStatus, verdicts } from "../../src/kubernetes/policy-status.ts";
 import type { TrimmedPolicy } from "../../src/kubernetes/resources.ts";
 import type { PolicyView } from "../../src/kubernetes/source.ts";
 import { validatePolicy } from "../../src/policy/validate.ts";
@@ -94,7 +94,7 @@ describe("policy conditions", () => {
 describe("status writes", () => {
   it("keeps a condition's transition time while its status holds, and counts endpoints", () => {
     const first = desiredStatus(view(), new Date("2026-01-01T00:00:00.123Z"));
-    expect(first.endpoints).toEqual({ total: 2, healthy: 1, summary: "1/2" });
+    expect(first.endpoints).toEqual({ total: 2, healthy: 1, summary: "1/2", rampingUp: 0 });
     expect(first.observedGeneration).toBe(2);
     expect(first.conditions[0]?.lastTransitionTime).toBe("2026-01-01T00:00:00Z");
     const later = desiredStatus(view({ object: policy(first) }), new Date("2026-02-01T00:00:00Z"));
@@ -115,7 +115,50 @@ describe("status writes", () => {
     expect(sameStatus(null, desired)).toBe(false);
     expect(sameStatus({ ...desired, observedGeneration: 1 }, desired)).toBe(false);
     expect(
-      sameStatus({ ...desired, endpoints: { total: 2, healthy: 2, summary: "2/2" } }, desired),
+      sameStatus(
+        { ...desired, endpoints: { total: 2, healthy: 2, summary: "2/2", rampingUp: 0 } },
+        desired,
+      ),
     ).toBe(false);
+    expect(
+      sameStatus({ ...desired, endpoints: { ...desired.endpoints, rampingUp: 1 } }, desired),
+    ).toBe(false);
+  });
+});
+
+describe("slow start in the status", () => {
+  const withRamp = (readySince: (number | null)[]): PolicyView => {
+    const target = entry(readySince.map(() => true));
+    return view({
+      validation: validatePolicy(
+        { name: "web-lb", namespace: "shop" },
+        { targetRef: { name: "web" }, slowStart: { window: "60s" } },
+      ),
+      target: {
+        ...target,
+        endpoints: target.endpoints.map((e, i) =>
+          readySince[i] === null ? e : { ...e, readySince: readySince[i] },
+        ),
+      },
+    });
+  };
+  const now = new Date("2026-12-05T06:00:00Z");
+  const ago = (seconds: number) => now.getTime() - seconds * 1000;
+
+  it("counts the endpoints within their window, and says so in Ready's message", () => {
+    const status = desiredStatus(withRamp([ago(10), ago(59), ago(61), null]), now);
+    expect(status.endpoints.rampingUp).toBe(2);
+    expect(status.conditions[2]?.message).toBe(
+      "4 of 4 endpoints are healthy; 2 ramping up (slow start)",
+    );
+    expect(rampOf(withRamp([ago(10), ago(59)]), now).firstEnd).toBe(ago(59) + 60_000);
+  });
+
+  it("counts none without slowStart in the policy, or once every window has passed", () => {
+    expect(desiredStatus(view(), now).endpoints.rampingUp).toBe(0);
+    const later = desiredStatus(withRamp([ago(120)]), now);
+    expect(later.endpoints.rampingUp).toBe(0);
+    expect(later.conditions[2]?.message).toBe("1 of 1 endpoints are healthy");
+    expect(rampOf(withRamp([ago(120)]), now).firstEnd).toBeNull();
   });
 });

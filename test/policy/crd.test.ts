@@ -153,6 +153,7 @@ describe("the checked-in CRD", () => {
       "Strategy",
       "Endpoints",
       "Ready",
+      "Ramping",
       "Accepted",
       "Age",
     ]);
@@ -276,6 +277,7 @@ describe("the CRD's schema is structural, as the API server requires", () => {
       "total",
       "healthy",
       "summary",
+      "rampingUp",
     ]);
     const written = {
       ...policyObject({ targetRef: { name: "checkout" } }),

@@ -38,9 +38,24 @@ describe("simulate flags", () => {
         out: null,
         seed: DEFAULT_SEED,
         hold: DEFAULT_HOLD,
+        subset: null,
+        ramp: null,
       },
     });
     expect(DEFAULT_SEED).toBe(1);
+  });
+
+  it("reads --subset and --ramp, and names a bad value", () => {
+    const parsed = parseSimulateArgs([...BASE, "--subset", "canary", "--ramp", "pod-1"]);
+    expect(parsed.kind === "ok" && parsed.options.subset).toBe("canary");
+    expect(parsed.kind === "ok" && parsed.options.ramp).toBe("pod-1");
+    const bad = parseSimulateArgs([...BASE, "--subset", "Canary_1"]);
+    expect(bad.kind).toBe("error");
+    expect(bad.kind === "error" && bad.message).toContain('--subset: "Canary_1" is not allowed');
+    const both = parseSimulateArgs([...BASE, "--ramp", "pod-1", "--compare", "all"]);
+    expect(both.kind === "error" && both.message).toContain(
+      "--ramp and --compare are not allowed together",
+    );
   });
 
   it("reads every flag", () => {

@@ -453,3 +453,39 @@ describe("translateSnapshot: determinism", () => {
     expect(backward).toEqual(forward);
   });
 });
+
+describe("translateSnapshot: readiness time for slow start", () => {
+  const readyPod = (name: string, status: string, time: string | Date | null): Pod => ({
+    ...pod(name),
+    status: { conditions: [{ type: "Ready", status, lastTransitionTime: time }] },
+  });
+
+  it("is the pod's Ready condition's transition time, for ready endpoints only", () => {
+    const endpoints = endpointsOf({
+      services: [svc("checkout")],
+      endpointSlices: [
+        slice("checkout-1", "checkout", [
+          ep("10.0.0.1", "a"),
+          ep("10.0.0.2", "b"),
+          ep("10.0.0.3", "c", { conditions: { ready: false } }),
+          ep("10.0.0.4", "d"),
+          ep("10.0.0.5", "e"),
+        ]),
+      ],
+      pods: [
+        readyPod("a", "True", "2026-12-05T06:00:00Z"),
+        readyPod("b", "True", new Date("2026-12-05T06:01:00Z")),
+        readyPod("c", "False", "2026-12-05T06:02:00Z"),
+        readyPod("d", "True", "not a time"),
+        pod("e"),
+      ],
+    });
+    expect(endpoints.map((e) => e.readySince)).toEqual([
+      Date.parse("2026-12-05T06:00:00Z"),
+      Date.parse("2026-12-05T06:01:00Z"),
+      undefined,
+      undefined,
+      undefined,
+    ]);
+  });
+});

@@ -5,6 +5,8 @@
  * the API server's message (schema, cel) or the Accepted=False condition (controller).
  */
 
+import { AGGRESSION_RULE_MESSAGE } from "../../src/balancer/features/slow-start/index.ts";
+import { SUBSET_RULE_MESSAGES } from "../../src/balancer/features/subsets/index.ts";
 import { HEALTH_CHECK_RULE_MESSAGES } from "../../src/policy/health-check.ts";
 import { POLICY_RULE_MESSAGES } from "../../src/policy/schema.ts";
 
@@ -380,5 +382,81 @@ export const INVALID_POLICIES: readonly InvalidPolicy[] = [
     },
     expectMessageContains: "expected a duration of at most 2562047h",
     fileMessageContains: "expected a duration of at most 2562047h",
+  },
+  // ---- policy features: subsets and slow start
+  {
+    name: "subset-name-not-a-dns-label",
+    rejectedBy: "schema",
+    spec: { targetRef, subsets: [{ name: "V1", selector: { matchLabels: { version: "v1" } } }] },
+    expectMessageContains: "spec.subsets[0].name in body should match",
+    fileMessageContains: 'spec.subsets[0].name: "V1" is not allowed',
+  },
+  {
+    name: "subset-names-twice",
+    rejectedBy: "cel",
+    spec: {
+      targetRef,
+      subsets: [
+        { name: "v1", selector: { matchLabels: { version: "v1" } } },
+        { name: "v1", selector: { matchLabels: { version: "v2" } } },
+      ],
+    },
+    expectMessageContains: SUBSET_RULE_MESSAGES.unique,
+    fileMessageContains: 'spec.subsets[1].name: "v1" is not allowed',
+  },
+  {
+    name: "default-subset-not-a-subset",
+    rejectedBy: "cel",
+    spec: {
+      targetRef,
+      subsets: [{ name: "v1", selector: { matchLabels: { version: "v1" } } }],
+      defaultSubset: "v3",
+    },
+    expectMessageContains: SUBSET_RULE_MESSAGES.defaultNamesSubset,
+    fileMessageContains: 'spec.defaultSubset: "v3" is not allowed; expected one of v1',
+  },
+  {
+    name: "slow-start-without-window",
+    rejectedBy: "schema",
+    spec: { targetRef, slowStart: { aggression: 2 } },
+    expectMessageContains: "spec.slowStart.window: Required value",
+    fileMessageContains: "spec.slowStart.window: is required",
+  },
+  {
+    name: "slow-start-window-too-long",
+    rejectedBy: "cel",
+    spec: { targetRef, slowStart: { window: "2h" } },
+    expectMessageContains: "window must be from 1ms to 1h",
+    fileMessageContains: 'spec.slowStart.window: "2h" is not allowed',
+  },
+  {
+    name: "slow-start-window-sub-millisecond",
+    rejectedBy: "cel",
+    spec: { targetRef, slowStart: { window: "1500us" } },
+    expectMessageContains: `window ${HEALTH_CHECK_RULE_MESSAGES.wholeMilliseconds}`,
+    fileMessageContains: "whole number of milliseconds",
+  },
+  {
+    // A whole number: the API server reads it as an int, and `minimum` alone would let 0 pass
+    // an exclusive bound; the CEL rule converts with double() first.
+    name: "slow-start-aggression-zero",
+    rejectedBy: "cel",
+    spec: { targetRef, slowStart: { window: "30s", aggression: 0 } },
+    expectMessageContains: AGGRESSION_RULE_MESSAGE,
+    fileMessageContains: "spec.slowStart.aggression: 0 is not allowed",
+  },
+  {
+    name: "slow-start-aggression-negative",
+    rejectedBy: "cel",
+    spec: { targetRef, slowStart: { window: "30s", aggression: -0.5 } },
+    expectMessageContains: AGGRESSION_RULE_MESSAGE,
+    fileMessageContains: "spec.slowStart.aggression: -0.5 is not allowed",
+  },
+  {
+    name: "slow-start-min-weight-over-100",
+    rejectedBy: "schema",
+    spec: { targetRef, slowStart: { window: "30s", minWeightPercent: 150 } },
+    expectMessageContains: "spec.slowStart.minWeightPercent: Invalid value",
+    fileMessageContains: "spec.slowStart.minWeightPercent: 150 is not allowed",
   },
 ];

@@ -9,6 +9,8 @@ export interface EndpointSpec {
   readonly zone?: string;
   readonly labels?: Record<string, string>;
   readonly weightAnnotation?: string;
+  /** The pod's Ready condition's lastTransitionTime (RFC 3339), for slow start. */
+  readonly readySince?: string;
 }
 
 export interface ServiceSpec {
@@ -64,7 +66,14 @@ export function objectsFor(
             : {}),
         },
         spec: { nodeName: e.node ?? null, containers: [{ name: "app", image: "app:1" }] },
-        status: { podIP: e.ip },
+        status: {
+          podIP: e.ip,
+          ...(e.readySince
+            ? {
+                conditions: [{ type: "Ready", status: "True", lastTransitionTime: e.readySince }],
+              }
+            : {}),
+        },
       });
     }
     if (service.endpoints.length > 0) {

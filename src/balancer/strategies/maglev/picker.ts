@@ -20,11 +20,12 @@ export function buildMaglevTable(
   const n = endpoints.length;
   const table = n <= 0xffff ? new Uint16Array(size) : new Uint32Array(size);
   const filled = new Uint8Array(size);
-  // Integer typed arrays throughout: the probe loop runs about size x ln(size) times.
+  // Typed arrays throughout: the probe loop runs about size x ln(size) times. Weights are
+  // floats: slow start ramps an endpoint's weight by a fraction.
   const position = new Int32Array(n);
   const skip = new Int32Array(n);
-  const weight = new Int32Array(n);
-  const credit = new Int32Array(n);
+  const weight = new Float64Array(n);
+  const credit = new Float64Array(n);
   let maxWeight = 0;
   for (let i = 0; i < n; i++) {
     const endpoint = endpoints[i] as Endpoint;

@@ -22,14 +22,31 @@ export function entriesPerEndpoint(
 ): Uint32Array {
   const { virtualNodes, minRingSize, maxRingSize } = policy.ringHash;
   let natural = 0;
-  for (const endpoint of endpoints) natural += virtualNodes * endpoint.weight;
+  for (const endpoint of endpoints) natural += virtualNodes * fullWeight(endpoint);
   const multiplier = Math.max(1, Math.ceil(minRingSize / natural));
   const scale = natural * multiplier > maxRingSize ? maxRingSize / natural : multiplier;
   const counts = new Uint32Array(endpoints.length);
   for (let i = 0; i < endpoints.length; i++) {
-    counts[i] = Math.max(1, Math.floor(virtualNodes * (endpoints[i] as Endpoint).weight * scale));
+    const endpoint = endpoints[i] as Endpoint;
+    const full = Math.max(1, Math.floor(virtualNodes * fullWeight(endpoint) * scale));
+    counts[i] =
+      endpoint.rampFactor === undefined
+        ? full
+        : Math.max(1, Math.round(full * endpoint.rampFactor));
   }
   return counts;
+}
+
+/**
+ * An endpoint in a slow-start ramp counts at its full weight for the ring's scale and then gets
+ * its ramp's share of its entries: a prefix of its final points (the point stream only adds
+ * points as the count grows), so each step of the ramp adds points and every key that moves,
+ * moves to the ramping endpoint.
+ */
+function fullWeight(endpoint: Endpoint): number {
+  return endpoint.rampFactor === undefined
+    ? endpoint.weight
+    : endpoint.weight / endpoint.rampFactor;
 }
 
 /**
