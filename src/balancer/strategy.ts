@@ -8,6 +8,9 @@ export interface PickRequest {
   readonly clientIp?: string | undefined;
   readonly sessionKey?: string | undefined;
   readonly clientRegion?: string | undefined;
+  /** The caller's zone and node, for locality (spec.locality). */
+  readonly clientZone?: string | undefined;
+  readonly clientNode?: string | undefined;
 }
 
 /**
