@@ -12,8 +12,14 @@ import { serviceKey } from "./catalog.ts";
 /** Addresses indexed at most; beyond it, further addresses stay unknown until some leave. */
 export const MAX_INDEXED_ADDRESSES = 500_000;
 
-interface Located {
+/** A caller's place, and the Service it backs (the first that listed its address). */
+export interface CallerPlace {
   readonly locality: CallerLocality;
+  /** "namespace/name". */
+  readonly service: string;
+}
+
+interface Located extends CallerPlace {
   /** How many Services list the address: it leaves the index with the last one. */
   services: number;
 }
@@ -45,8 +51,8 @@ export class CallerLocalityIndex {
   }
 
   /** The place of the pod (or node) with this address, or undefined when none is known. */
-  locate(address: string): CallerLocality | undefined {
-    return this.#byAddress.get(address)?.locality;
+  locate(address: string): CallerPlace | undefined {
+    return this.#byAddress.get(address);
   }
 
   #update(catalog: Catalog, namespace: string, name: string): void {
@@ -73,6 +79,7 @@ export class CallerLocalityIndex {
             zone: endpoint.zone ?? undefined,
             region: endpoint.region ?? undefined,
           },
+          service: key,
           services: 1,
         });
       } else {

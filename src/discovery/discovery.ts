@@ -210,7 +210,8 @@ export class Discovery {
   /**
    * The request with its caller's place, for a policy with a locality: the place the request
    * names (client-node, client-zone, client-region: any of them, and then only those), else the
-   * place of the pod or node whose address the client IP is, else none.
+   * place of the pod or node whose address the client IP is — with that pod's Service as the
+   * callers whose share of the local tier is the tier's fair share — else none.
    */
   private located(options: SelectOptions, policy: ResolvedPolicy): SelectOptions {
     if (policy.locality === null || policy.locality === undefined) return options;
@@ -224,11 +225,18 @@ export class Discovery {
     }
     const place = this.callers.locate(normalizeClientIp(options.clientIp));
     if (place === undefined) return options;
+    const { node, zone, region } = place.locality;
+    const [namespace = "", name = ""] = place.service.split("/");
+    const peers = this.catalog.get(namespace, name);
     return {
       ...options,
-      clientNode: place.node,
-      clientZone: place.zone,
-      clientRegion: place.region,
+      clientNode: node,
+      clientZone: zone,
+      clientRegion: region,
+      callerPeers:
+        peers === undefined
+          ? undefined
+          : { key: `${place.service}@${peers.version}`, endpoints: peers.endpoints },
     };
   }
 

@@ -179,6 +179,17 @@ describe("locality: the overload guard", () => {
     expect(again).toEqual(counts);
   });
 
+  it("takes the share of the callers in the tier as its fair share when the callers are known", () => {
+    const list = fleet({ a: { count: 3 }, b: { count: 3 }, c: { count: 3 } });
+    // 6 of 10 callers in zone a: a third of the endpoints cannot carry 60% of the load.
+    const callers = fleet({ a: { count: 6 }, b: { count: 2 }, c: { count: 2 } });
+    const plan = planTiers(list, { zone: "a" }, ["zone"], GUARD, HEALTH, callers);
+    expect(plan?.keep).toBeCloseTo(1 / 3 / 0.6, 10);
+    // Callers spread like the endpoints: all local.
+    const even = fleet({ a: { count: 1 }, b: { count: 1 }, c: { count: 1 } });
+    expect(planTiers(list, { zone: "a" }, ["zone"], GUARD, HEALTH, even)?.keep).toBe(1);
+  });
+
   it("keeps everything local without the guard", () => {
     const list = fleet({ a: { count: 3, unhealthy: 2 }, b: { count: 3 } });
     const manager = new BalancerManager();

@@ -57,7 +57,11 @@ describe("caller locality from the client address", () => {
     const catalog = new Catalog();
     catalog.replaceAll([service("shop", "web", callers()), service("shop", "cart", backends())]);
     const index = new CallerLocalityIndex(catalog);
-    expect(index.locate("10.2.1.1")).toEqual({ node: "node-eu-1b", zone: "eu-1b", region: "eu" });
+    expect(index.locate("10.2.1.1")).toEqual({
+      locality: { node: "node-eu-1b", zone: "eu-1b", region: "eu" },
+      service: "shop/web",
+      services: 1,
+    });
     expect(index.size).toBe(6);
     catalog.remove("shop", "web");
     expect(index.locate("10.2.1.1")).toBeUndefined();
@@ -71,7 +75,7 @@ describe("caller locality from the client address", () => {
     catalog.replaceAll([service("a", "one", [pod]), service("a", "two", [pod])]);
     const index = new CallerLocalityIndex(catalog);
     catalog.remove("a", "one");
-    expect(index.locate("10.9.9.9")?.zone).toBe("z");
+    expect(index.locate("10.9.9.9")?.locality.zone).toBe("z");
     catalog.remove("a", "two");
     expect(index.locate("10.9.9.9")).toBeUndefined();
   });
@@ -99,6 +103,39 @@ describe("caller locality from the client address", () => {
     ]);
     // A caller that backs no service is unknown: no preference.
     expect(zonesPicked(discovery, { clientIp: "192.0.2.7" })).toEqual(ZONES);
+    discovery.close();
+  });
+
+  it("spills when the caller's own Service has more of its pods in the zone than the backend", () => {
+    const catalog = new Catalog();
+    // Three of the four web pods in eu-1a; the backend has half of its pods there.
+    const web = [0, 1, 2, 3].map((i) =>
+      endpoint(`web-${i}`, {
+        address: `10.3.0.${i + 1}`,
+        zone: i < 3 ? "eu-1a" : "eu-1b",
+        region: "eu",
+        node: i < 3 ? "node-eu-1a" : "node-eu-1b",
+      }),
+    );
+    catalog.replaceAll([
+      service("shop", "web", web),
+      service("shop", "cart", backends(), localityPolicy()),
+    ]);
+    const discovery = new Discovery(catalog, new BalancerManager());
+    let local = 0;
+    const picks = 3000;
+    for (let i = 0; i < picks; i++) {
+      const decision = discovery.decide({
+        namespace: "shop",
+        name: "cart",
+        kind: "pick",
+        options: { clientIp: "10.3.0.1" },
+      });
+      if (decision.result.endpoint.zone === "eu-1a") local++;
+    }
+    // Keeps 0.5 / 0.75 = 2/3 of its requests in eu-1a.
+    expect(local / picks).toBeGreaterThan(0.62);
+    expect(local / picks).toBeLessThan(0.71);
     discovery.close();
   });
 

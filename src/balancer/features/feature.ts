@@ -13,6 +13,7 @@ import type {
 } from "../definition.ts";
 import type { Endpoint } from "../endpoint.ts";
 import type { BalancerPolicy, ResolvedPolicy } from "../policy.ts";
+import type { CallerPeers } from "../strategy.ts";
 
 /** A CEL rule on the whole spec, for fields that refer to each other. */
 export interface SpecRule {
@@ -43,6 +44,8 @@ export interface RouteRequest {
   readonly clientNode?: string | undefined;
   readonly clientZone?: string | undefined;
   readonly clientRegion?: string | undefined;
+  /** The pods of the caller's own Service, as its peers among the callers; absent = unknown. */
+  readonly callerPeers?: CallerPeers | undefined;
 }
 
 /** The (narrowed) service a request is routed within. */

@@ -124,9 +124,10 @@ export const localityFeature: PolicyFeature = {
           default: true,
           description:
             "Spill the share of requests a tier cannot carry: while the tier holds a smaller " +
-            "share of the healthy endpoints than its fair share (its share of all the " +
-            "Service's endpoints, or minLocalHealthyPercent if greater), it keeps only " +
-            "that ratio of its callers' requests and sends the rest to the next tier.",
+            "share of the healthy endpoints than its fair share (the share of the caller's own " +
+            "Service's pods in the tier when the caller is placed by its address, else the " +
+            "tier's share of all the Service's endpoints; minLocalHealthyPercent if greater), " +
+            "it keeps only that ratio of its callers' requests and sends the rest to the next tier.",
         },
         minLocalHealthyPercent: {
           type: "number",
@@ -243,14 +244,19 @@ function routeToTier(
     region: request.clientRegion,
   };
   if (!locality.labels.some((label) => caller[label] !== undefined)) return null;
-  const planKey = `${caller.node ?? ""}|${caller.zone ?? ""}|${caller.region ?? ""}`;
+  const peers = request.callerPeers;
+  const planKey = `${caller.node ?? ""}|${caller.zone ?? ""}|${caller.region ?? ""}|${peers?.key ?? ""}`;
   let routed = part.cache.get(planKey) as RoutedPlan | null | undefined;
   if (routed === undefined) {
     if (part.cache.size >= MAX_TIER_PLANS) part.cache.clear();
-    const plan = planTiers(part.endpoints(), caller, locality.labels, locality.guard, {
-      healthFilter: part.healthFilter,
-      panicThreshold: policy.panicThreshold,
-    });
+    const plan = planTiers(
+      part.endpoints(),
+      caller,
+      locality.labels,
+      locality.guard,
+      { healthFilter: part.healthFilter, panicThreshold: policy.panicThreshold },
+      peers?.endpoints,
+    );
     routed = plan === null ? null : routedPlan(plan);
     part.cache.set(planKey, routed);
   }

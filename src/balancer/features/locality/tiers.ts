@@ -28,6 +28,8 @@ export interface CallerLocality {
 export interface Tier {
   /** Unique among the tiers of every caller of the service: the picker cache's key. */
   readonly name: string;
+  /** Which tier it is: the index of its label, or the number of labels for the rest. */
+  readonly index: number;
   /** In the order given (sorted by identity, as pickers are built from). */
   readonly endpoints: readonly Endpoint[];
   readonly healthy: number;
@@ -87,6 +89,7 @@ export function partitionTiers(
     const healthy = healthFilter ? list.filter(isHealthy).length : list.length;
     tiers.push({
       name: `${matched.slice(0, index + 1).join("|")}#${index}`,
+      index,
       endpoints: list,
       healthy,
     });
@@ -112,9 +115,10 @@ export function keepShare(localHealthyShare: number, fairShare: number): number 
 
 /**
  * Where a caller's requests go, or null when locality changes nothing (no tier of the caller's
- * is usable, or the first usable tier is the whole service). `callerShare` is the share of the
- * service's callers that sit in the caller's local tier; unknown, it is taken to be the local
- * tier's share of all the service's endpoints (the capacity the tier was given).
+ * is usable, or the first usable tier is the whole service). `callers` are where the service's
+ * callers are (the pods of the caller's own Service, as Envoy takes its local cluster): the share
+ * of them in the caller's local tier is the tier's fair share. Unknown, the fair share is the
+ * local tier's share of all the service's endpoints (the capacity the tier was given).
  */
 export function planTiers(
   endpoints: readonly Endpoint[],
@@ -122,7 +126,7 @@ export function planTiers(
   labels: readonly LocalityLabel[],
   guard: GuardSettings,
   health: HealthSettings,
-  callerShare?: number,
+  callers?: readonly Endpoint[],
 ): TierPlan | null {
   if (labels.length === 0) return null;
   const tiers = partitionTiers(endpoints, caller, labels, health.healthFilter);
@@ -133,8 +137,21 @@ export function planTiers(
   if (!guard.overloadGuard || spill === null) return { local, spill, keep: 1 };
   const totalHealthy = tiers.reduce((sum, tier) => sum + tier.healthy, 0);
   const fairShare = Math.max(
-    callerShare ?? local.endpoints.length / endpoints.length,
+    callers === undefined || callers.length === 0
+      ? local.endpoints.length / endpoints.length
+      : callerShare(callers, caller, labels, local.index),
     guard.minLocalHealthyPercent / 100,
   );
   return { local, spill, keep: keepShare(local.healthy / totalHealthy, fairShare) };
+}
+
+/** The share of `callers` in the caller's tier number `index`. */
+function callerShare(
+  callers: readonly Endpoint[],
+  caller: CallerLocality,
+  labels: readonly LocalityLabel[],
+  index: number,
+): number {
+  const tier = partitionTiers(callers, caller, labels, false).find((t) => t.index === index);
+  return (tier?.endpoints.length ?? 0) / callers.length;
 }
