@@ -266,6 +266,41 @@ describe("locality: the overload guard", () => {
   });
 });
 
+describe("locality: distribute", () => {
+  const rule = { from: "eu/a", to: { "eu/a": 80, "eu/b": 20 } };
+
+  it("shares a locality's requests by the rule's percents, per key for hash strategies", () => {
+    const list = fleet({ a: { count: 3 }, b: { count: 3 }, c: { count: 3 } });
+    const manager = new BalancerManager();
+    const svc = { ...service(list, { locality: { distribute: [rule] } }), strategy: "maglev" };
+    const counts = zonesOf(manager, svc, { clientZone: "a", clientRegion: "eu" }, 5000);
+    expect(Object.keys(counts).sort()).toEqual(["a", "b"]);
+    expect((counts.a ?? 0) / 5000).toBeGreaterThan(0.77);
+    expect((counts.a ?? 0) / 5000).toBeLessThan(0.83);
+    expect(zonesOf(manager, svc, { clientZone: "a", clientRegion: "eu" }, 5000)).toEqual(counts);
+    // Callers the rule does not hold: the tiers.
+    expect(zonesOf(manager, svc, { clientZone: "c", clientRegion: "us" }, 100)).toEqual({ c: 100 });
+  });
+
+  it("gives a destination without usable endpoints' share to the others", () => {
+    const list = fleet({ a: { count: 3 }, b: { count: 3, unhealthy: 3 }, c: { count: 3 } });
+    const manager = new BalancerManager({ random: seededRandom(9) });
+    const svc = service(list, { locality: { distribute: [rule] } });
+    expect(zonesOf(manager, svc, { clientZone: "a", clientRegion: "eu" }, 100)).toEqual({
+      a: 100,
+    });
+  });
+
+  it("names the bad field", () => {
+    expect(() =>
+      resolvePolicy({ locality: { distribute: [{ from: "eu/a", to: { "eu/a": 60 } }] } }),
+    ).toThrow(/locality\.distribute\[0\]\.to: "percents adding up to 60" is not allowed/);
+    expect(() => resolvePolicy({ locality: { distribute: [{ from: "eu//", to: {} }] } })).toThrow(
+      /locality\.distribute\[0\]\.from: "eu\/\/"/,
+    );
+  });
+});
+
 describe("locality: settings", () => {
   it("names the bad field", () => {
     expect(() => resolvePolicy({ locality: { mode: "PreferSameRack" } })).toThrow(

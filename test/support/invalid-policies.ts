@@ -512,4 +512,44 @@ export const INVALID_POLICIES: readonly InvalidPolicy[] = [
     expectMessageContains: "spec.locality.minLocalHealthyPercent: Invalid value",
     fileMessageContains: "spec.locality.minLocalHealthyPercent: 150 is not allowed",
   },
+  {
+    name: "locality-distribute-not-100",
+    rejectedBy: "cel",
+    spec: {
+      targetRef,
+      locality: { distribute: [{ from: "eu-west/eu-west-1a", to: { "eu-west/*": 70 } }] },
+    },
+    expectMessageContains: LOCALITY_RULE_MESSAGES.distributeTotal,
+    fileMessageContains: "spec.locality.distribute[0].to:",
+  },
+  {
+    name: "locality-distribute-bad-from",
+    rejectedBy: "schema",
+    spec: {
+      targetRef,
+      locality: { distribute: [{ from: "eu-west/", to: { "*": 100 } }] },
+    },
+    expectMessageContains: "spec.locality.distribute[0].from in body should match",
+    fileMessageContains: 'spec.locality.distribute[0].from: "eu-west/" is not allowed',
+  },
+  {
+    name: "locality-distribute-bad-target",
+    rejectedBy: "cel",
+    spec: {
+      targetRef,
+      locality: { distribute: [{ from: "*", to: { "eu-west/a/b": 100 } }] },
+    },
+    expectMessageContains: "the localities of to must be written region, region/zone",
+    fileMessageContains: 'spec.locality.distribute[0].to: "eu-west/a/b" is not allowed',
+  },
+  {
+    name: "locality-distribute-with-mode-none",
+    rejectedBy: "cel",
+    spec: {
+      targetRef,
+      locality: { mode: "None", distribute: [{ from: "*", to: { "*": 100 } }] },
+    },
+    expectMessageContains: LOCALITY_RULE_MESSAGES.distributeWithoutMode,
+    fileMessageContains: "spec.locality.distribute:",
+  },
 ];

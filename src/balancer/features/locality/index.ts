@@ -10,6 +10,15 @@ import type { ResolvedPolicy } from "../../policy.ts";
 import { invalid } from "../../strategies/shared/settings-check.ts";
 import type { Narrowing, PolicyFeature, RoutePart, RouteRequest } from "../feature.ts";
 import {
+  checkDistribute,
+  type DistributeRule,
+  destinations,
+  LOCALITY_PATTERN,
+  MAX_DISTRIBUTE_RULES,
+  MAX_DISTRIBUTE_TARGETS,
+  ruleFor,
+} from "./distribute.ts";
+import {
   type CallerLocality,
   type GuardSettings,
   LOCALITY_LABEL_KEYS,
@@ -57,6 +66,8 @@ const SPILL_SEED = 0x10ca1;
 
 export const LOCALITY_RULE_MESSAGES = {
   failoverWithoutMode: "failoverPriority cannot be set with mode None",
+  distributeWithoutMode: "distribute cannot be set with mode None",
+  distributeTotal: "the percents of distribute[].to must add up to 100",
   uniqueLabels: "failoverPriority must not name a label twice",
 } as const;
 
@@ -66,11 +77,14 @@ export interface LocalitySettings {
   failoverPriority?: string[];
   overloadGuard?: boolean;
   minLocalHealthyPercent?: number;
+  distribute?: DistributeRule[];
 }
 
 export interface ResolvedLocality {
   /** The tiers' labels, nearest first. */
   readonly labels: readonly LocalityLabel[];
+  /** Explicit shares for callers of some localities, before the tiers. */
+  readonly distribute: readonly DistributeRule[];
   readonly guard: GuardSettings;
 }
 
@@ -129,6 +143,45 @@ export const localityFeature: PolicyFeature = {
             "tier's share of all the Service's endpoints; minLocalHealthyPercent if greater), " +
             "it keeps only that ratio of its callers' requests and sends the rest to the next tier.",
         },
+        distribute: {
+          type: "array",
+          maxItems: MAX_DISTRIBUTE_RULES,
+          description:
+            "Explicit shares, as Istio's distribute: requests of callers from a locality go to " +
+            "the localities of to by their percents (adding up to 100), ahead of the tiers. A " +
+            "locality is region, region/zone, region/* or *; the first rule whose from holds " +
+            "the caller applies. A destination with no usable endpoint gives its share to the " +
+            "others.",
+          items: {
+            type: "object",
+            required: ["from", "to"],
+            properties: {
+              from: {
+                type: "string",
+                pattern: LOCALITY_PATTERN,
+                maxLength: 253,
+                description: "The callers' locality: region, region/zone, region/* or *.",
+              },
+              to: {
+                type: "object",
+                maxProperties: MAX_DISTRIBUTE_TARGETS,
+                description: "Percent of the requests by destination locality.",
+                additionalProperties: { type: "integer", minimum: 0, maximum: 100 },
+                "x-kubernetes-validations": [
+                  {
+                    rule: `self.all(k, k.matches(r'${LOCALITY_PATTERN}'))`,
+                    message:
+                      "the localities of to must be written region, region/zone, region/* or *",
+                  },
+                  {
+                    rule: "self.map(k, self[k]).sum() == 100",
+                    message: LOCALITY_RULE_MESSAGES.distributeTotal,
+                  },
+                ],
+              },
+            },
+          },
+        },
         minLocalHealthyPercent: {
           type: "number",
           maximum: 100,
@@ -148,6 +201,11 @@ export const localityFeature: PolicyFeature = {
           rule: "!has(self.failoverPriority) || !has(self.mode) || self.mode != 'None'",
           message: LOCALITY_RULE_MESSAGES.failoverWithoutMode,
           fieldPath: ".failoverPriority",
+        },
+        {
+          rule: "!has(self.distribute) || !has(self.mode) || self.mode != 'None'",
+          message: LOCALITY_RULE_MESSAGES.distributeWithoutMode,
+          fieldPath: ".distribute",
         },
       ],
     },
@@ -172,6 +230,33 @@ export const localityFeature: PolicyFeature = {
         allowed: `no failoverPriority with mode None (${LOCALITY_RULE_MESSAGES.failoverWithoutMode})`,
       });
     }
+    if (written.distribute !== undefined && written.mode === "None") {
+      problems.push({
+        path: ["locality", "distribute"],
+        value: written.distribute,
+        allowed: `no distribute with mode None (${LOCALITY_RULE_MESSAGES.distributeWithoutMode})`,
+      });
+    }
+    (written.distribute ?? []).forEach((rule, index) => {
+      const to = rule.to ?? {};
+      for (const target of Object.keys(to)) {
+        if (!new RegExp(LOCALITY_PATTERN).test(target)) {
+          problems.push({
+            path: ["locality", "distribute", index, "to"],
+            value: target,
+            allowed: "localities written region, region/zone, region/* or *",
+          });
+        }
+      }
+      const total = Object.values(to).reduce((sum, percent) => sum + percent, 0);
+      if (total !== 100) {
+        problems.push({
+          path: ["locality", "distribute", index, "to"],
+          value: to,
+          allowed: `percents adding up to 100, not ${total} (${LOCALITY_RULE_MESSAGES.distributeTotal})`,
+        });
+      }
+    });
     const percent = written.minLocalHealthyPercent;
     if (percent !== undefined && !(percent >= 0)) {
       problems.push({
@@ -221,8 +306,13 @@ export const localityFeature: PolicyFeature = {
         return label;
       });
     }
+    let distribute: readonly DistributeRule[] = [];
+    if (raw.distribute !== undefined) {
+      if (mode === "None") invalid("locality.distribute", raw.distribute, "nothing with mode None");
+      distribute = checkDistribute(raw.distribute);
+    }
     if (labels.length === 0) return null;
-    return { labels, guard: { overloadGuard, minLocalHealthyPercent } };
+    return { labels, distribute, guard: { overloadGuard, minLocalHealthyPercent } };
   },
   route: routeToTier,
 };
@@ -243,6 +333,10 @@ function routeToTier(
     zone: request.clientZone,
     region: request.clientRegion,
   };
+  if (locality.distribute.length > 0) {
+    const distributed = distributedTo(locality.distribute, caller, part, policy);
+    if (distributed !== null) return distributed;
+  }
   if (!locality.labels.some((label) => caller[label] !== undefined)) return null;
   const peers = request.callerPeers;
   const planKey = `${caller.node ?? ""}|${caller.zone ?? ""}|${caller.region ?? ""}|${peers?.key ?? ""}`;
@@ -263,6 +357,44 @@ function routeToTier(
   if (routed === null) return null;
   if (routed.spill === null || routed.keep >= 1) return routed.local;
   return part.draw(SPILL_SEED) < routed.keep ? routed.local : routed.spill;
+}
+
+/** Destinations of a distribute rule, with the running totals of their shares. */
+interface DistributedPlan {
+  readonly targets: readonly Narrowing[];
+  readonly cumulative: readonly number[];
+}
+
+/** The destination a distribute rule sends the request to; null = no rule, or none usable. */
+function distributedTo(
+  rules: readonly DistributeRule[],
+  caller: CallerLocality,
+  part: RoutePart,
+  policy: ResolvedPolicy,
+): Narrowing | null {
+  const found = ruleFor(rules, caller);
+  if (found === undefined) return null;
+  const key = `distribute#${found.index}`;
+  let plan = part.cache.get(key) as DistributedPlan | undefined;
+  if (plan === undefined) {
+    const usable = destinations(found.rule, found.index, part.endpoints(), {
+      healthFilter: part.healthFilter,
+      panicThreshold: policy.panicThreshold,
+    });
+    let sum = 0;
+    plan = {
+      targets: usable.map((d) => tierNarrowing(d.tier)),
+      cumulative: usable.map((d) => {
+        sum += d.share;
+        return sum;
+      }),
+    };
+    part.cache.set(key, plan);
+  }
+  if (plan.targets.length === 0) return null;
+  const point = part.draw(SPILL_SEED);
+  const index = plan.cumulative.findIndex((total) => point < total);
+  return plan.targets[index === -1 ? plan.targets.length - 1 : index] as Narrowing;
 }
 
 interface RoutedPlan {
