@@ -49,6 +49,23 @@ const NARROWING_FEATURES = POLICY_FEATURES.filter((feature) => feature.narrow !=
 const SHAPING_FEATURES = POLICY_FEATURES.filter((feature) => feature.shape !== undefined);
 const ROUTING_FEATURES = POLICY_FEATURES.filter((feature) => feature.route !== undefined);
 
+/** "<strategy>/<narrowing>" by narrowing, made once rather than on every request. */
+const SLOT_KEYS = new WeakMap<Narrowing, Map<string, string>>();
+
+function slotKeyOf(strategy: string, narrowing: Narrowing): string {
+  let keys = SLOT_KEYS.get(narrowing);
+  if (keys === undefined) {
+    keys = new Map();
+    SLOT_KEYS.set(narrowing, keys);
+  }
+  let key = keys.get(strategy);
+  if (key === undefined) {
+    key = `${strategy}/${narrowing.name}`;
+    keys.set(strategy, key);
+  }
+  return key;
+}
+
 /** Routed slots (locality tiers) kept at most per service; beyond it they start afresh. */
 const MAX_ROUTED_SLOTS = 256;
 
@@ -150,7 +167,7 @@ export class PickerCache {
       ROUTING_FEATURES.length === 0
         ? narrowed
         : this.routed(service, state, strategy, policy, healthFilter, narrowed, options);
-    const slotKey = narrowing === null ? strategy.name : `${strategy.name}/${narrowing.name}`;
+    const slotKey = narrowing === null ? strategy.name : slotKeyOf(strategy.name, narrowing);
     let slots = state.pickers.get(slotKey);
     if (!slots) {
       if (narrowing !== narrowed) countRoutedSlot(state);
@@ -203,9 +220,7 @@ export class PickerCache {
         options,
       );
       const tier = feature.route?.(policy, options, part) ?? null;
-      if (tier === null) continue;
-      if (narrowed === null) return tier;
-      return { name: `${narrowed.name}${tier.name}`, filter: tier.filter };
+      if (tier !== null) return tier;
     }
     return narrowed;
   }
@@ -223,15 +238,19 @@ export class PickerCache {
       state.routes = { version: service.version, parts: new Map(), slots: 0 };
       dropRoutedSlots(state);
     }
-    const partKey = `${narrowed?.name ?? ""}|${healthFilter}`;
-    let cache = state.routes.parts.get(partKey);
-    if (cache === undefined) {
-      cache = new Map();
-      state.routes.parts.set(partKey, cache);
+    // Nested maps rather than a "<name>|<filter>" key: building that string on every request
+    // cost more than the pick.
+    const partName = narrowed?.name ?? "";
+    let caches = state.routes.parts.get(partName);
+    if (caches === undefined) {
+      caches = [new Map(), new Map()];
+      state.routes.parts.set(partName, caches);
     }
+    const cache = caches[healthFilter ? 0 : 1];
     const hashOn = strategy.traits.hashesOn(policy);
     const random = this.options.random;
     return {
+      name: partName,
       healthFilter,
       cache,
       endpoints: () => {

@@ -49,7 +49,8 @@ export interface ServiceState {
   /** What routing features (locality) remember for one version, by narrowing and health filter. */
   routes: {
     readonly version: number;
-    readonly parts: Map<string, Map<string, unknown>>;
+    /** By narrowing name ("" for the whole service), then healthy [0] or all [1]. */
+    readonly parts: Map<string, [Map<string, unknown>, Map<string, unknown>]>;
     /** Routed picker slots made since the version changed or they were last dropped. */
     slots: number;
   } | null;

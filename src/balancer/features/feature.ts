@@ -50,6 +50,8 @@ export interface RouteRequest {
 
 /** The (narrowed) service a request is routed within. */
 export interface RoutePart {
+  /** The narrowing's name ("" for the whole service): a routed part's name starts with it. */
+  readonly name: string;
   readonly healthFilter: boolean;
   /** Its endpoints, sorted by identity; computed at the first call. */
   endpoints(): readonly Endpoint[];
@@ -93,7 +95,8 @@ export interface PolicyFeature {
   /**
    * The part of the (narrowed) service this request goes to — a locality tier — or null for all
    * of it. Called only when the feature's resolved settings are not null; the narrowing's name
-   * keys its pickers, so one name must always mean the same endpoints within a version.
+   * keys its pickers, so one name must always mean the same endpoints within a version, and it
+   * starts with the part's name followed by "@".
    */
   route?(policy: ResolvedPolicy, request: RouteRequest, part: RoutePart): Narrowing | null;
   /** Reshapes a build at time `now` (weights, the strategy, how long it holds). */

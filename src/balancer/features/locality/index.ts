@@ -339,10 +339,14 @@ function routeToTier(
   }
   if (!locality.labels.some((label) => caller[label] !== undefined)) return null;
   const peers = request.callerPeers;
-  const planKey = `${caller.node ?? ""}|${caller.zone ?? ""}|${caller.region ?? ""}|${peers?.key ?? ""}`;
-  let routed = part.cache.get(planKey) as RoutedPlan | null | undefined;
+  let plans = part.cache.get(PLANS) as PlanTable | undefined;
+  if (plans === undefined) {
+    plans = new PlanTable();
+    part.cache.set(PLANS, plans);
+  }
+  const planKeys = [caller.node ?? "", caller.zone ?? "", caller.region ?? "", peers?.key ?? ""];
+  let routed = plans.get(planKeys);
   if (routed === undefined) {
-    if (part.cache.size >= MAX_TIER_PLANS) part.cache.clear();
     const plan = planTiers(
       part.endpoints(),
       caller,
@@ -351,8 +355,8 @@ function routeToTier(
       { healthFilter: part.healthFilter, panicThreshold: policy.panicThreshold },
       peers?.endpoints,
     );
-    routed = plan === null ? null : routedPlan(plan);
-    part.cache.set(planKey, routed);
+    routed = plan === null ? null : routedPlan(plan, part.name);
+    plans.set(planKeys, routed);
   }
   if (routed === null) return null;
   if (routed.spill === null || routed.keep >= 1) return routed.local;
@@ -383,7 +387,7 @@ function distributedTo(
     });
     let sum = 0;
     plan = {
-      targets: usable.map((d) => tierNarrowing(d.tier)),
+      targets: usable.map((d) => tierNarrowing(d.tier, part.name)),
       cumulative: usable.map((d) => {
         sum += d.share;
         return sum;
@@ -397,24 +401,65 @@ function distributedTo(
   return plan.targets[index === -1 ? plan.targets.length - 1 : index] as Narrowing;
 }
 
+const PLANS = "plans";
+
+/**
+ * Plans by caller (node, zone, region, the caller's Service), in nested maps: joining the four
+ * into one key on every request cost more than the pick. At most MAX_TIER_PLANS; then afresh.
+ */
+class PlanTable {
+  private readonly root = new Map<string, unknown>();
+  private size = 0;
+
+  get(keys: readonly string[]): RoutedPlan | null | undefined {
+    let level: unknown = this.root;
+    for (const key of keys) {
+      level = (level as Map<string, unknown>).get(key);
+      if (level === undefined) return undefined;
+    }
+    return level as RoutedPlan | null;
+  }
+
+  set(keys: readonly string[], plan: RoutedPlan | null): void {
+    if (this.size >= MAX_TIER_PLANS) {
+      this.root.clear();
+      this.size = 0;
+    }
+    let level = this.root;
+    keys.forEach((key, i) => {
+      if (i === keys.length - 1) {
+        level.set(key, plan);
+        return;
+      }
+      let next = level.get(key) as Map<string, unknown> | undefined;
+      if (next === undefined) {
+        next = new Map();
+        level.set(key, next);
+      }
+      level = next;
+    });
+    this.size++;
+  }
+}
+
 interface RoutedPlan {
   readonly local: Narrowing;
   readonly spill: Narrowing | null;
   readonly keep: number;
 }
 
-function routedPlan(plan: TierPlan): RoutedPlan {
+function routedPlan(plan: TierPlan, partName: string): RoutedPlan {
   return {
-    local: tierNarrowing(plan.local),
-    spill: plan.spill === null ? null : tierNarrowing(plan.spill),
+    local: tierNarrowing(plan.local, partName),
+    spill: plan.spill === null ? null : tierNarrowing(plan.spill, partName),
     keep: plan.keep,
   };
 }
 
-function tierNarrowing(tier: Tier): Narrowing {
+function tierNarrowing(tier: Tier, partName: string): Narrowing {
   const members = new Set(tier.endpoints.map((endpoint) => endpoint.identity));
   return {
-    name: `@${tier.name}`,
+    name: `${partName}@${tier.name}`,
     filter: (endpoints) => endpoints.filter((endpoint) => members.has(endpoint.identity)),
   };
 }
