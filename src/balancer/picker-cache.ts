@@ -72,11 +72,7 @@ const MAX_ROUTED_SLOTS = 256;
 /** A routed slot's name holds this: "<strategy>/[<subset>]@<tier>". */
 const ROUTED_SLOT_MARK = "@";
 
-/**
- * Drops the pickers of routed slots (locality tiers) when the service's version changes: a
- * tier is per caller locality, so keeping them across versions would let their number grow
- * with every caller ever seen; within a version the feature bounds them.
- */
+/** Counts a routed slot made, dropping them all when there are more than MAX_ROUTED_SLOTS. */
 function countRoutedSlot(state: ServiceState): void {
   if (state.routes === null) return;
   state.routes.slots++;
@@ -86,6 +82,11 @@ function countRoutedSlot(state: ServiceState): void {
   }
 }
 
+/**
+ * Drops the pickers of routed slots (locality tiers), as when the service's version changes: a
+ * tier is per caller locality, so keeping them across versions would let their number grow
+ * with every caller ever seen.
+ */
 function dropRoutedSlots(state: ServiceState): void {
   for (const [name, slots] of state.pickers) {
     if (!name.includes(ROUTED_SLOT_MARK)) continue;

@@ -10,6 +10,7 @@ import {
 import { BalancerManager, type ServiceEndpoints } from "../../src/balancer/manager.ts";
 import { resolvePolicy } from "../../src/balancer/policy.ts";
 import { seededRandom } from "../../src/balancer/random.ts";
+import type { ServiceStates } from "../../src/balancer/service-state.ts";
 import { endpoint } from "./fixtures.ts";
 
 /** `count` endpoints per zone, `unhealthy` of them not ready; zones a, b in eu, c in us. */
@@ -142,6 +143,26 @@ describe("locality: tiers and failover", () => {
         expect(again.endpoint.identity).toBe(first.endpoint.identity);
       }
     }
+  });
+
+  it("keeps at most 256 tier pickers per service, however many callers' places it sees", () => {
+    const manager = new BalancerManager();
+    const list = Array.from({ length: 400 }, (_, i) =>
+      endpoint(`e-${String(i).padStart(3, "0")}`, { node: `n-${i}`, zone: "a", region: "eu" }),
+    );
+    const svc = service(list, { locality: { mode: "PreferSameNode" } });
+    for (let i = 0; i < 400; i++) {
+      expect(manager.selectOne(svc, { clientNode: `n-${i}`, clientZone: "a" }).endpoint.node).toBe(
+        `n-${i}`,
+      );
+    }
+    // The engine's own state, read here only to count what it keeps.
+    const states = (manager as unknown as { states: ServiceStates }).states;
+    const tierSlots = [...(states.get("shop/cart")?.pickers.keys() ?? [])].filter((k) =>
+      k.includes("@"),
+    );
+    expect(tierSlots.length).toBeGreaterThan(0);
+    expect(tierSlots.length).toBeLessThanOrEqual(256);
   });
 
   it("composes with subsets: a tier of the subset", () => {
