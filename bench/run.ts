@@ -14,6 +14,7 @@ import { blockingSettings, renderBlocking, runBlocking } from "./blocking.ts";
 import { dnsSettings, renderDns, runDns } from "./dns.ts";
 import { engineSettings, renderEngine, runEngine } from "./engine.ts";
 import { httpSettings, renderHttp, runHttp } from "./http.ts";
+import { localitySettings, renderLocality, runLocality } from "./locality.ts";
 import { type Environment, writeSection } from "./report.ts";
 import { renderXds, runXds, xdsSettings } from "./xds.ts";
 
@@ -42,6 +43,11 @@ const PARTS: readonly Part[] = [
     name: "blocking",
     run: async ({ quick, environment }) =>
       renderBlocking(await runBlocking(blockingSettings(quick), environment)),
+  },
+  {
+    name: "locality",
+    run: async ({ quick, environment }) =>
+      renderLocality(await runLocality(localitySettings(quick), environment)),
   },
   {
     name: "xds",

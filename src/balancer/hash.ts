@@ -136,6 +136,11 @@ export function hash53(key: string, seed = 0): number {
   return (lanes[0] as number) * TWO_POW_21 + ((lanes[1] as number) >>> 11);
 }
 
+/** A uniform number in [0, 1), the same for every use of the key and seed. */
+export function unitHash(key: string, seed = 0): number {
+  return hash53(key, seed) / 2 ** 53;
+}
+
 /** xxHash32 of a key with a seed, for tests against the reference implementation. */
 export function xxhash32Of(key: string, seed = 0): number {
   xxhash32Pair(encode(key), seed, seed);

@@ -9,6 +9,12 @@ export * from "./endpoint.ts";
 export * from "./errors.ts";
 export { POLICY_FEATURES, type PolicyFeature, type SpecRule } from "./features/index.ts";
 export {
+  type CallerLocality,
+  fromTrafficDistribution,
+  LOCALITY_MODES,
+  type LocalitySettings,
+} from "./features/locality/index.ts";
+export {
   MAX_SLOW_START_WINDOW_MS,
   RAMP_STEPS,
   rampFactor,
@@ -24,4 +30,5 @@ export * from "./registry.ts";
 export * from "./replication.ts";
 export { MAX_REGIONS } from "./strategies/latency-based/index.ts";
 export { latencyFromMap } from "./strategies/latency-based/tiers.ts";
+export { normalizeClientIp } from "./strategies/shared/hash-key.ts";
 export * from "./strategy.ts";

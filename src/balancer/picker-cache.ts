@@ -15,14 +15,16 @@ import {
   MIN_WEIGHT,
 } from "./endpoint.ts";
 import { BalancerError } from "./errors.ts";
-import type { BuildShape, Narrowing } from "./features/index.ts";
+import type { BuildShape, Narrowing, RoutePart } from "./features/index.ts";
 import { POLICY_FEATURES } from "./features/index.ts";
+import { unitHash } from "./hash.ts";
 import { filterHealthy } from "./health.ts";
 import type { SelectOptions, ServiceEndpoints } from "./manager.ts";
 import { type BalancerPolicy, type ResolvedPolicy, resolvePolicy } from "./policy.ts";
 import type { RandomSource } from "./random.ts";
 import type { StrategyRegistry } from "./registry.ts";
 import type { CachedPicker, PickerSlots, ServiceState, ServiceStates } from "./service-state.ts";
+import { normalizeClientIp } from "./strategies/shared/hash-key.ts";
 import type { CarriedState, LatencyFunction } from "./strategy.ts";
 
 /** Carried state by picker slot: "<strategy>|healthy" or "<strategy>|all". */
@@ -45,6 +47,57 @@ export interface PickerCacheOptions {
 /** The features that narrow a request or reshape a build, picked out once. */
 const NARROWING_FEATURES = POLICY_FEATURES.filter((feature) => feature.narrow !== undefined);
 const SHAPING_FEATURES = POLICY_FEATURES.filter((feature) => feature.shape !== undefined);
+const ROUTING_FEATURES = POLICY_FEATURES.filter((feature) => feature.route !== undefined);
+
+/**
+ * "<strategy>/<narrowing>", made once per narrowing and strategy: a string built per request
+ * would also be hashed afresh by the slot lookup, which cost more than the pick.
+ */
+const SLOT_KEYS = new WeakMap<Narrowing, Map<string, string>>();
+
+function slotKeyOf(strategy: string, narrowing: Narrowing): string {
+  let keys = SLOT_KEYS.get(narrowing);
+  if (keys === undefined) {
+    keys = new Map();
+    SLOT_KEYS.set(narrowing, keys);
+  }
+  let key = keys.get(strategy);
+  if (key === undefined) {
+    key = `${strategy}/${narrowing.name}`;
+    keys.set(strategy, key);
+  }
+  return key;
+}
+
+/** Routed slots (locality tiers) kept at most per service; beyond it they start afresh. */
+const MAX_ROUTED_SLOTS = 256;
+
+/** A routed slot's name holds this: "<strategy>/[<subset>]@<tier>". */
+const ROUTED_SLOT_MARK = "@";
+
+/** Counts a routed slot made, dropping them all when there are more than MAX_ROUTED_SLOTS. */
+function countRoutedSlot(state: ServiceState): void {
+  if (state.routes === null) return;
+  state.routes.slots++;
+  if (state.routes.slots > MAX_ROUTED_SLOTS) {
+    dropRoutedSlots(state);
+    state.routes.slots = 1;
+  }
+}
+
+/**
+ * Drops the pickers of routed slots (locality tiers), as when the service's version changes: a
+ * tier is per caller locality, so keeping them across versions would let their number grow
+ * with every caller ever seen.
+ */
+function dropRoutedSlots(state: ServiceState): void {
+  for (const [name, slots] of state.pickers) {
+    if (!name.includes(ROUTED_SLOT_MARK)) continue;
+    slots.healthy?.picker.dispose();
+    slots.all?.picker.dispose();
+    state.pickers.delete(name);
+  }
+}
 
 export class PickerCache {
   private readonly states: ServiceStates;
@@ -113,10 +166,15 @@ export class PickerCache {
     state.changes++;
     const policy = this.policyOf(service, state);
     const healthFilter = options.healthFilter ?? policy.healthFilter;
-    const narrowing = narrowingOf(policy, options);
-    const slotKey = narrowing === null ? strategy.name : narrowedSlotKey(strategy.name, narrowing);
+    const narrowed = narrowingOf(policy, options);
+    const narrowing =
+      ROUTING_FEATURES.length === 0
+        ? narrowed
+        : this.routed(service, state, strategy, policy, healthFilter, narrowed, options);
+    const slotKey = narrowing === null ? strategy.name : slotKeyOf(strategy.name, narrowing);
     let slots = state.pickers.get(slotKey);
     if (!slots) {
+      if (narrowing !== narrowed) countRoutedSlot(state);
       slots = {};
       state.pickers.set(slotKey, slots);
     }
@@ -139,6 +197,77 @@ export class PickerCache {
       narrowing,
     );
     return { strategy, cached };
+  }
+
+  /**
+   * The narrowing a routing feature (locality) sends the request to within `narrowed` (a
+   * subset, or the whole service), or `narrowed` itself when none does.
+   */
+  private routed(
+    service: ServiceEndpoints,
+    state: ServiceState,
+    strategy: StrategyDefinition,
+    policy: ResolvedPolicy,
+    healthFilter: boolean,
+    narrowed: Narrowing | null,
+    options: SelectOptions,
+  ): Narrowing | null {
+    for (const feature of ROUTING_FEATURES) {
+      if (policy[feature.key] === null || policy[feature.key] === undefined) continue;
+      const part = this.routePart(
+        service,
+        state,
+        strategy,
+        policy,
+        healthFilter,
+        narrowed,
+        options,
+      );
+      const tier = feature.route?.(policy, options, part) ?? null;
+      if (tier !== null) return tier;
+    }
+    return narrowed;
+  }
+
+  private routePart(
+    service: ServiceEndpoints,
+    state: ServiceState,
+    strategy: StrategyDefinition,
+    policy: ResolvedPolicy,
+    healthFilter: boolean,
+    narrowed: Narrowing | null,
+    options: SelectOptions,
+  ): RoutePart {
+    if (state.routes?.version !== service.version) {
+      state.routes = { version: service.version, parts: new Map(), slots: 0 };
+      dropRoutedSlots(state);
+    }
+    // Nested maps rather than a "<name>|<filter>" key: building that string on every request
+    // cost more than the pick.
+    const partName = narrowed?.name ?? "";
+    let caches = state.routes.parts.get(partName);
+    if (caches === undefined) {
+      caches = [new Map(), new Map()];
+      state.routes.parts.set(partName, caches);
+    }
+    const cache = caches[healthFilter ? 0 : 1];
+    const hashOn = strategy.traits.hashesOn(policy);
+    const random = this.options.random;
+    return {
+      name: partName,
+      healthFilter,
+      cache,
+      endpoints: () => {
+        const all = sortedValidated(service);
+        return narrowed === null ? all : narrowed.filter(all);
+      },
+      draw: (seed) => {
+        if (hashOn === null) return random.next();
+        const key = hashOn === "client-ip" ? options.clientIp : options.sessionKey;
+        // A request without its key (a listing) stays in its nearest tier.
+        return key === undefined || key === "" ? 0 : unitHash(normalizeClientIp(key), seed);
+      },
+    };
   }
 
   /**
@@ -297,26 +426,6 @@ function narrowingOf(policy: ResolvedPolicy, options: SelectOptions): Narrowing 
     if (narrowing !== null) return narrowing;
   }
   return null;
-}
-
-/**
- * "<strategy>/<part>", made once per narrowing and strategy: a string built per request would
- * also be hashed afresh by the slot lookup, which cost more than the pick.
- */
-const narrowedKeys = new WeakMap<Narrowing, Map<string, string>>();
-
-function narrowedSlotKey(strategy: string, narrowing: Narrowing): string {
-  let keys = narrowedKeys.get(narrowing);
-  if (keys === undefined) {
-    keys = new Map();
-    narrowedKeys.set(narrowing, keys);
-  }
-  let key = keys.get(strategy);
-  if (key === undefined) {
-    key = `${strategy}/${narrowing.name}`;
-    keys.set(strategy, key);
-  }
-  return key;
 }
 
 function slotName(strategy: string, healthFilter: boolean): string {

@@ -46,6 +46,14 @@ export interface ServiceState {
    * building that string on every request cost more than the pick itself.
    */
   readonly pickers: Map<string, PickerSlots>;
+  /** What routing features (locality) remember for one version, by narrowing and health filter. */
+  routes: {
+    readonly version: number;
+    /** By narrowing name ("" for the whole service), then healthy [0] or all [1]. */
+    readonly parts: Map<string, [Map<string, unknown>, Map<string, unknown>]>;
+    /** Routed picker slots made since the version changed or they were last dropped. */
+    slots: number;
+  } | null;
 }
 
 /** Every service's state, by service key, shared by the picker cache and the connection book. */
@@ -67,6 +75,7 @@ export class ServiceStates {
         connections: new Set(),
         imported: null,
         changes: 0,
+        routes: null,
       };
       this.services.set(key, state);
     }

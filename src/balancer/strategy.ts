@@ -8,6 +8,17 @@ export interface PickRequest {
   readonly clientIp?: string | undefined;
   readonly sessionKey?: string | undefined;
   readonly clientRegion?: string | undefined;
+  /** The caller's zone and node, for locality (spec.locality). */
+  readonly clientZone?: string | undefined;
+  readonly clientNode?: string | undefined;
+  /** The endpoints of the caller's own Service, for locality's fair share; absent = unknown. */
+  readonly callerPeers?: CallerPeers | undefined;
+}
+
+/** A caller's own Service: its endpoints, and a key that changes whenever they do. */
+export interface CallerPeers {
+  readonly key: string;
+  readonly endpoints: readonly Endpoint[];
 }
 
 /**

@@ -25,6 +25,8 @@ export interface ServiceEntry {
   readonly endpoints: readonly CatalogEndpoint[];
   /** null: no policy targets the service; the server's defaults apply. */
   readonly policy: ParsedPolicy | null;
+  /** The Service's spec.trafficDistribution (PreferClose, PreferSameZone...); absent = none. */
+  readonly trafficDistribution?: string | null;
 }
 
 /** A service as the catalog holds it: endpoints sorted by identity, and a version. */
@@ -71,6 +73,7 @@ function normalise(entry: ServiceEntry): ServiceEntry {
     name: entry.name,
     endpoints: Object.freeze(endpoints),
     policy: entry.policy,
+    ...(entry.trafficDistribution ? { trafficDistribution: entry.trafficDistribution } : {}),
   };
 }
 
@@ -152,7 +155,8 @@ export class Catalog {
       return (
         current === undefined ||
         !deepEqual(current.endpoints, entry.endpoints) ||
-        !deepEqual(current.policy, entry.policy)
+        !deepEqual(current.policy, entry.policy) ||
+        current.trafficDistribution !== entry.trafficDistribution
       );
     });
     const keys = [

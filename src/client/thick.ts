@@ -81,6 +81,8 @@ function selectOptions(options: PickOptions | undefined): SelectOptions {
     clientIp: options?.clientIp,
     sessionKey: options?.sessionKey,
     clientRegion: options?.clientRegion,
+    clientZone: options?.clientZone,
+    clientNode: options?.clientNode,
     subset: options?.subset,
   };
 }

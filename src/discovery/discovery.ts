@@ -1,15 +1,19 @@
 import type { ResolvedPolicy, StrategyDefinition, StrategyName } from "../balancer/index.ts";
 import {
   type BalancerManager,
+  type BalancerPolicy,
   CONNECTION_STRATEGY,
+  fromTrafficDistribution,
   isBalancerError,
   isHealthy,
+  normalizeClientIp,
   type OpenedConnection,
   type Selection,
   type SelectOptions,
   type ServiceEndpoints,
   type SingleSelection,
 } from "../balancer/index.ts";
+import { CallerLocalityIndex } from "../catalog/caller-locality.ts";
 import { type Catalog, type CatalogEntry, serviceKey } from "../catalog/catalog.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { DecisionMetrics, type Timing } from "./decision-metrics.ts";
@@ -78,10 +82,13 @@ export class Discovery {
   /** One ServiceEndpoints per catalog entry object, i.e. per service version. */
   private readonly views = new WeakMap<CatalogEntry, ServiceEndpoints>();
   private readonly stopListening: () => void;
+  /** Where callers are, by address, for policies with a locality. */
+  readonly callers: CallerLocalityIndex;
 
   constructor(catalog: Catalog, manager: BalancerManager, options: DiscoveryOptions = {}) {
     this.catalog = catalog;
     this.manager = manager;
+    this.callers = new CallerLocalityIndex(catalog);
     this.metrics = options.metrics ? new DecisionMetrics(options.metrics) : null;
     this.stopListening = catalog.onChange((keys) => {
       for (const key of keys) {
@@ -95,6 +102,7 @@ export class Discovery {
 
   close(): void {
     this.stopListening();
+    this.callers.close();
   }
 
   /** The service's catalog entry, or undefined. */
@@ -158,11 +166,12 @@ export class Discovery {
       const asked = typeof request.options === "function" ? request.options() : request.options;
       if (!entry) throw new ServiceNotFoundError(request.namespace, request.name);
       // A connection open that names no strategy is decided by the one that counts connections.
+      const view = this.view(entry);
+      const located = this.located(asked, this.manager.policyFor(view));
       const options =
         request.kind === "open"
-          ? { ...asked, strategy: asked.strategy ?? CONNECTION_STRATEGY }
-          : asked;
-      const view = this.view(entry);
+          ? { ...located, strategy: located.strategy ?? CONNECTION_STRATEGY }
+          : located;
       const strategy = this.manager.definitionFor(view, options);
       strategyName = strategy.name;
       const result = this.run(request.kind, view, options);
@@ -198,6 +207,39 @@ export class Discovery {
     }
   }
 
+  /**
+   * The request with its caller's place, for a policy with a locality: the place the request
+   * names (client-node, client-zone, client-region: any of them, and then only those), else the
+   * place of the pod or node whose address the client IP is — with that pod's Service as the
+   * callers whose share of the local tier is the tier's fair share — else none.
+   */
+  private located(options: SelectOptions, policy: ResolvedPolicy): SelectOptions {
+    if (policy.locality === null || policy.locality === undefined) return options;
+    if (
+      options.clientIp === undefined ||
+      options.clientNode !== undefined ||
+      options.clientZone !== undefined ||
+      options.clientRegion !== undefined
+    ) {
+      return options;
+    }
+    const place = this.callers.locate(normalizeClientIp(options.clientIp));
+    if (place === undefined) return options;
+    const { node, zone, region } = place.locality;
+    const [namespace = "", name = ""] = place.service.split("/");
+    const peers = this.catalog.get(namespace, name);
+    return {
+      ...options,
+      clientNode: node,
+      clientZone: zone,
+      clientRegion: region,
+      callerPeers:
+        peers === undefined
+          ? undefined
+          : { key: `${place.service}@${peers.version}`, endpoints: peers.endpoints },
+    };
+  }
+
   closeConnection(id: string): boolean {
     return this.manager.closeConnection(id);
   }
@@ -210,13 +252,24 @@ export class Discovery {
         key: serviceKey(entry.namespace, entry.name),
         version: entry.version,
         endpoints: entry.endpoints,
-        policy: entry.policy?.balancer ?? {},
+        policy: withTrafficDistribution(entry),
         strategy: entry.policy?.strategy ?? null,
       };
       this.views.set(entry, view);
     }
     return view;
   }
+}
+
+/**
+ * The policy's balancing settings, with the Service's spec.trafficDistribution as its locality
+ * when the policy says nothing of locality.
+ */
+function withTrafficDistribution(entry: CatalogEntry): BalancerPolicy {
+  const balancer = entry.policy?.balancer ?? {};
+  if (balancer.locality !== undefined) return balancer;
+  const locality = fromTrafficDistribution(entry.trafficDistribution);
+  return locality === undefined ? balancer : { ...balancer, locality };
 }
 
 /**

@@ -67,7 +67,7 @@ function endpointRanks(
 
 /**
  * Whether the answer depends on the client's address, for the client subnet scope: when the
- * strategy hashes the client IP, or hashes a session key and the name carries none (a plain
+ * policy has a locality (the address places the caller), when the strategy hashes the client IP, or hashes a session key and the name carries none (a plain
  * name then hashes the client IP, see responder.ts).
  */
 export function dependsOnClientAddress(
@@ -75,6 +75,8 @@ export function dependsOnClientAddress(
   policy: ResolvedPolicy,
   hasSessionKey: boolean,
 ): boolean {
+  // A locality places the caller by its address.
+  if (policy.locality !== null && policy.locality !== undefined) return true;
   const hashOn = strategy.traits.hashesOn(policy);
   if (hashOn === null) return false;
   return hashOn === "client-ip" || !hasSessionKey;

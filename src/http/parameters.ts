@@ -63,6 +63,8 @@ export function selectOptionsFrom(query: Query, callerIp: string | undefined): S
     clientIp: clientIp ?? callerIp,
     sessionKey: text(query, "session-key"),
     clientRegion: text(query, "client-region"),
+    clientZone: text(query, "client-zone"),
+    clientNode: text(query, "client-node"),
     subset: subsetFrom(query),
   };
 }

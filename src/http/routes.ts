@@ -52,7 +52,20 @@ export const PARAMETERS = {
   },
   "client-region": {
     in: "query",
-    description: "Client region for latency-based",
+    description:
+      "Client region for latency-based and for a policy's locality; default: the region of the pod or node whose address the client IP is (locality only)",
+    schema: { type: "string", maxLength: 1024 },
+  },
+  "client-zone": {
+    in: "query",
+    description:
+      "Client zone for a policy's locality; default: the zone of the pod or node whose address the client IP is",
+    schema: { type: "string", maxLength: 1024 },
+  },
+  "client-node": {
+    in: "query",
+    description:
+      "Client node for a policy's locality (PreferSameNode); default: the node of the pod whose address the client IP is",
     schema: { type: "string", maxLength: 1024 },
   },
   index: {
@@ -118,6 +131,8 @@ const SELECTION = [
   "client-ip",
   "session-key",
   "client-region",
+  "client-zone",
+  "client-node",
   "health-filter",
   "subset",
 ] as const satisfies readonly ParameterName[];

@@ -26,6 +26,7 @@ export interface TrimmedService extends Trimmed {
       port?: number | null;
       protocol?: string | null;
     }[];
+    readonly trafficDistribution: string | null;
   };
 }
 
@@ -158,6 +159,10 @@ export function watchedKinds(config: KubeConfig): WatchedKinds {
               port: p.port ?? null,
               protocol: p.protocol ?? null,
             })) ?? [],
+          trafficDistribution:
+            (((object as Json).spec as Json | undefined)?.trafficDistribution as
+              | string
+              | undefined) ?? null,
         },
       }),
     },

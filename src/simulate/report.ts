@@ -65,6 +65,8 @@ export interface StrategyReport {
   readonly maxRatio: number;
   /** Requests served in the client's own region; null without client regions. */
   readonly inRegion: number | null;
+  /** Requests served in the client's own zone; null without client zones (no locality). */
+  readonly inZone: number | null;
   /** ring-hash, maglev and ip-hash only. */
   readonly hash: HashReport | null;
 }
@@ -87,6 +89,11 @@ export interface SimulationReport {
   readonly regions: readonly { readonly region: string; readonly share: number }[];
   /** Where the client regions came from. */
   readonly regionsFrom: "flag" | "endpoints" | "none";
+  /**
+   * The clients' zones under a policy's locality — the endpoints' zones, each client IP in one,
+   * in turn — or null when the policy has no locality.
+   */
+  readonly zones: readonly { readonly zone: string; readonly share: number }[] | null;
   readonly healthFilter: boolean;
   /** True when too few endpoints were healthy and the engine balances over all of them. */
   readonly panic: boolean;

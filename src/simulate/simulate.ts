@@ -107,6 +107,8 @@ interface Context {
   readonly balanced: readonly Endpoint[];
   readonly indexOf: ReadonlyMap<string, number>;
   readonly traffic: Traffic;
+  /** Each client IP's place under a policy's locality; null without one. */
+  readonly places: ReadonlyMap<string, ClientPlace> | null;
   readonly settings: SimulationSettings;
   readonly progress: Progress;
 }
@@ -121,6 +123,35 @@ function newManager(seed: number, registry: StrategyRegistry): BalancerManager {
     now: () => 0,
     newConnectionId: () => `c${++connections}`,
   });
+}
+
+interface ClientPlace {
+  readonly zone: string;
+  readonly region: string | undefined;
+}
+
+/**
+ * Under a policy's locality, each client IP sits in one of the endpoints' zones, in turn (so
+ * the zones have equal shares of the clients), with that zone's region: null otherwise.
+ */
+function clientPlaces(
+  policy: ResolvedPolicy,
+  endpoints: readonly Endpoint[],
+  clients: readonly string[],
+): Map<string, ClientPlace> | null {
+  if (policy.locality === null || policy.locality === undefined) return null;
+  const regionOf = new Map<string, string | undefined>();
+  for (const e of endpoints) {
+    if (e.zone !== null && !regionOf.has(e.zone)) regionOf.set(e.zone, e.region ?? undefined);
+  }
+  const zones = [...regionOf.keys()].sort();
+  if (zones.length === 0) return null;
+  return new Map(
+    clients.map((client, i) => {
+      const zone = zones[i % zones.length] as string;
+      return [client, { zone, region: regionOf.get(zone) }];
+    }),
+  );
 }
 
 /** The server's defaults under a policy, as `konsul-lb serve` has them without a config file. */
@@ -148,8 +179,8 @@ function expectedShares(
 function countRequests(
   context: Context,
   strategy: StrategyName,
-): { counts: Float64Array; inRegion: number } {
-  const { view, traffic, settings, indexOf, progress } = context;
+): { counts: Float64Array; inRegion: number; inZone: number } {
+  const { view, traffic, settings, indexOf, progress, places } = context;
   const manager = newManager(settings.seed, context.registry);
   const random = seededRandom(settings.seed);
   const counts = new Float64Array(context.endpoints.length);
@@ -158,9 +189,15 @@ function countRequests(
   // i + hold + 1, so each pick sees the connections of the `hold` picks before it.
   const open: string[] = new Array(hold + 1);
   let inRegion = 0;
+  let inZone = 0;
   for (let i = 0; i < settings.requests; i++) {
     const request = traffic.draw(random);
-    const options = { ...request, strategy, subset: settings.subset ?? undefined };
+    const place = places?.get(request.clientIp);
+    const subset = settings.subset ?? undefined;
+    const options =
+      place === undefined
+        ? { ...request, strategy, subset }
+        : { ...request, strategy, subset, clientZone: place.zone, clientRegion: place.region };
     let endpoint: Endpoint;
     if (hold > 0) {
       const slot = i % (hold + 1);
@@ -176,9 +213,10 @@ function countRequests(
     if (request.clientRegion !== undefined && endpoint.region === request.clientRegion) {
       inRegion++;
     }
+    if (place !== undefined && endpoint.zone === place.zone) inZone++;
     progress.advance(1);
   }
-  return { counts, inRegion };
+  return { counts, inRegion, inZone };
 }
 
 /** The endpoint index each key lands on, with nothing open (a hash table's own mapping). */
@@ -262,7 +300,7 @@ function runStrategy(context: Context, strategy: StrategyName): StrategyReport {
   const expected = expectedShares(context, definition, basis);
   const hashOn = definition.traits.hashesOn(context.policy);
   progress.label = `${strategy}: ${settings.requests.toLocaleString("en-US")} requests`;
-  const { counts, inRegion } = countRequests(context, strategy);
+  const { counts, inRegion, inZone } = countRequests(context, strategy);
   const results: EndpointResult[] = endpoints.map((endpoint, index) => {
     const share = (counts[index] as number) / settings.requests;
     const wanted = expected[index] as number;
@@ -283,6 +321,7 @@ function runStrategy(context: Context, strategy: StrategyName): StrategyReport {
     maxMean: counts.reduce((max, count) => Math.max(max, count), 0) / mean,
     maxRatio: Math.max(0, ...results.map((r) => r.ratio ?? 0)),
     inRegion: context.traffic.regions.length === 0 ? null : inRegion / settings.requests,
+    inZone: context.places === null ? null : inZone / settings.requests,
     hash: hashOn === null ? null : hashReport(context, strategy, hashOn, expected),
   };
 }
@@ -320,6 +359,14 @@ function relevantWarnings(loaded: LoadedService): string[] {
     ),
   ];
   return loaded.warnings.filter((warning) => mentions.some((m) => mentionsName(warning, m)));
+}
+
+function zoneShares(zones: readonly string[]): { zone: string; share: number }[] {
+  const counts = new Map<string, number>();
+  for (const zone of zones) counts.set(zone, (counts.get(zone) ?? 0) + 1);
+  return [...counts]
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([zone, n]) => ({ zone, share: n / zones.length }));
 }
 
 /** Runs the simulation of `settings` on the loaded service. */
@@ -367,6 +414,7 @@ export function simulate(
     balanced,
     indexOf: new Map(endpoints.map((e, index) => [e.identity, index])),
     traffic,
+    places: clientPlaces(policy, endpoints, traffic.clients),
     settings,
     progress,
   };
@@ -399,6 +447,10 @@ export function simulate(
     hold: settings.hold,
     regions: [...traffic.regionShares()].map(([region, share]) => ({ region, share })),
     regionsFrom: from,
+    zones:
+      context.places === null
+        ? null
+        : zoneShares([...context.places.values()].map((place) => place.zone)),
     healthFilter: policy.healthFilter,
     panic: filtered.panic,
     endpoints: info,

@@ -100,6 +100,10 @@ function header(report: SimulationReport): string[] {
   } else {
     lines.push("client regions: none (no endpoint has a region; see --regions)");
   }
+  if (report.zones !== null) {
+    const zones = report.zones.map((z) => `${z.zone} ${percent(z.share)}`).join(", ");
+    lines.push(`client zones: ${zones} (the endpoints' zones, one per client IP, for locality)`);
+  }
   lines.push(
     report.hold === 0
       ? "connections: none held (--hold 0), so load-aware strategies see no load"
@@ -142,13 +146,22 @@ function single(report: SimulationReport, result: StrategyReport): string[] {
     Number.MIN_VALUE,
   );
   const rows: string[][] = [
-    ["endpoint", "region", "weight", "requests", "share", "expected", "ratio", ""],
+    [
+      "endpoint",
+      report.zones === null ? "region" : "zone",
+      "weight",
+      "requests",
+      "share",
+      "expected",
+      "ratio",
+      "",
+    ],
   ];
   result.endpoints.forEach((r, i) => {
     const endpoint = report.endpoints[i] as EndpointInfo;
     rows.push([
       r.identity,
-      endpoint.region ?? NONE,
+      (report.zones === null ? endpoint.region : endpoint.zone) ?? NONE,
       String(endpoint.weight),
       count(r.requests),
       percent(r.share),
@@ -167,6 +180,7 @@ function single(report: SimulationReport, result: StrategyReport): string[] {
   if (result.inRegion !== null && showsRegions(report, result)) {
     lines.push(`served in the client's region: ${percent(result.inRegion)}`);
   }
+  if (result.inZone !== null) lines.push(`served in the client's zone: ${percent(result.inZone)}`);
   if (result.hash !== null) lines.push("", ...hashLines(report, result.hash));
   return lines;
 }

@@ -22,7 +22,10 @@ export interface ServicePort {
 
 export interface Service {
   readonly metadata?: ObjectMeta | null;
-  readonly spec?: { readonly ports?: readonly ServicePort[] | null } | null;
+  readonly spec?: {
+    readonly ports?: readonly ServicePort[] | null;
+    readonly trafficDistribution?: string | null;
+  } | null;
 }
 
 export interface EndpointConditions {

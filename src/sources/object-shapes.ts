@@ -43,7 +43,7 @@ const namedPort = object({ name: text, port: portNumber, protocol: text });
 
 const serviceShape: OpenApiSchema = {
   type: "object",
-  properties: { metadata, spec: object({ ports: listOf(namedPort) }) },
+  properties: { metadata, spec: object({ ports: listOf(namedPort), trafficDistribution: text }) },
 };
 
 const endpointSliceShape: OpenApiSchema = {

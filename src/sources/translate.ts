@@ -302,6 +302,9 @@ export function translateSnapshot(snapshot: KubernetesSnapshot): Translation {
       name: nameOf(service),
       endpoints: endpointsOf(service, slices.get(key) ?? [], policy, lookups),
       policy,
+      ...(service.spec?.trafficDistribution
+        ? { trafficDistribution: service.spec.trafficDistribution }
+        : {}),
     });
   }
   return { entries, warnings: [...warnings, ...lookups.warnings] };

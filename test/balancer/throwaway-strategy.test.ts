@@ -130,6 +130,7 @@ describe("a strategy defined in one place", () => {
       "subsets",
       "defaultSubset",
       "slowStart",
+      "locality",
     ]);
     // The server's registry is a separate value, untouched.
     expect(defaultRegistry().get(NAME)).toBeUndefined();

@@ -49,6 +49,8 @@ describe("the client's types come from the route table", () => {
       clientIp?: string;
       sessionKey?: string;
       clientRegion?: string;
+      clientZone?: string;
+      clientNode?: string;
       healthFilter?: boolean;
       subset?: string;
     }>();

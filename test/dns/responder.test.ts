@@ -485,3 +485,38 @@ describe("metrics", () => {
     );
   });
 });
+
+describe("locality over DNS", () => {
+  const zoneOf = (i: number) => (i < 2 ? "eu-1a" : "eu-1b");
+  const services = () => [
+    service(
+      "shop",
+      "cart",
+      endpoints("cart", 4, (i) => ({ zone: zoneOf(i), region: "eu" })),
+      "round-robin",
+      { locality: { mode: "PreferSameZone" } },
+    ),
+    // The callers: one pod in each zone.
+    service(
+      "shop",
+      "web",
+      endpoints("web", 2, (i) => ({ zone: zoneOf(i * 2), region: "eu" }), 8),
+    ),
+  ];
+
+  it("places the caller by its client subnet, else by the sender, and scopes the answer", () => {
+    const { responder } = world(services());
+    const viaSubnet = ask(
+      responder,
+      query(name("cart"), "A", { edns: 1232, options: [clientSubnet("10.8.0.1", 32)] }),
+      "127.0.0.1",
+    );
+    expect(answerData(viaSubnet).sort()).toEqual(["10.9.0.1", "10.9.0.2"]);
+    const subnet = optOf(viaSubnet)?.options?.[0] as { scopePrefixLength?: number } | undefined;
+    expect(subnet?.scopePrefixLength).toBe(32);
+    const fromSender = ask(responder, query(name("cart"), "A"), "10.8.0.2");
+    expect(answerData(fromSender).sort()).toEqual(["10.9.0.3", "10.9.0.4"]);
+    // A sender that backs no service: every endpoint.
+    expect(answerData(ask(responder, query(name("cart"), "A"), "192.0.2.1")).length).toBe(4);
+  });
+});

@@ -172,7 +172,7 @@ describe("validatePolicy: schema errors name the field, the value and what is al
     ).toEqual([
       "spec.ringhash: unknown field; the fields here are targetRef, strategy, healthFilter, panicThreshold, " +
         "weights, ringHash, maglev, latency, leastConnections, healthCheck, subsets, " +
-        "defaultSubset, slowStart",
+        "defaultSubset, slowStart, locality",
     ]);
   });
 

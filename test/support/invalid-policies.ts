@@ -5,6 +5,7 @@
  * the API server's message (schema, cel) or the Accepted=False condition (controller).
  */
 
+import { LOCALITY_RULE_MESSAGES } from "../../src/balancer/features/locality/index.ts";
 import { AGGRESSION_RULE_MESSAGE } from "../../src/balancer/features/slow-start/index.ts";
 import { SUBSET_RULE_MESSAGES } from "../../src/balancer/features/subsets/index.ts";
 import { HEALTH_CHECK_RULE_MESSAGES } from "../../src/policy/health-check.ts";
@@ -458,5 +459,97 @@ export const INVALID_POLICIES: readonly InvalidPolicy[] = [
     spec: { targetRef, slowStart: { window: "30s", minWeightPercent: 150 } },
     expectMessageContains: "spec.slowStart.minWeightPercent: Invalid value",
     fileMessageContains: "spec.slowStart.minWeightPercent: 150 is not allowed",
+  }, // ---- locality
+  {
+    name: "locality-mode-unknown",
+    rejectedBy: "schema",
+    spec: { targetRef, locality: { mode: "PreferSameRack" } },
+    expectMessageContains: "spec.locality.mode: Unsupported value",
+    fileMessageContains: 'spec.locality.mode: "PreferSameRack" is not allowed',
+  },
+  {
+    name: "locality-failover-unknown-label",
+    rejectedBy: "schema",
+    spec: { targetRef, locality: { failoverPriority: ["rack"] } },
+    expectMessageContains: "spec.locality.failoverPriority[0]: Unsupported value",
+    fileMessageContains: 'spec.locality.failoverPriority[0]: "rack" is not allowed',
+  },
+  {
+    name: "locality-failover-label-twice",
+    rejectedBy: "cel",
+    spec: {
+      targetRef,
+      locality: {
+        failoverPriority: ["topology.kubernetes.io/zone", "topology.kubernetes.io/zone"],
+      },
+    },
+    expectMessageContains: LOCALITY_RULE_MESSAGES.uniqueLabels,
+    fileMessageContains:
+      'spec.locality.failoverPriority[1]: "topology.kubernetes.io/zone" is not allowed',
+  },
+  {
+    name: "locality-failover-with-mode-none",
+    rejectedBy: "cel",
+    spec: {
+      targetRef,
+      locality: { mode: "None", failoverPriority: ["topology.kubernetes.io/zone"] },
+    },
+    expectMessageContains: LOCALITY_RULE_MESSAGES.failoverWithoutMode,
+    fileMessageContains: "spec.locality.failoverPriority:",
+  },
+  {
+    // A whole number arrives in CEL as an int: the rule converts with double() first.
+    name: "locality-min-local-healthy-negative",
+    rejectedBy: "cel",
+    spec: { targetRef, locality: { minLocalHealthyPercent: -1 } },
+    expectMessageContains: "minLocalHealthyPercent must be from 0 to 100",
+    fileMessageContains: "spec.locality.minLocalHealthyPercent: -1 is not allowed",
+  },
+  {
+    name: "locality-min-local-healthy-over-100",
+    rejectedBy: "schema",
+    spec: { targetRef, locality: { minLocalHealthyPercent: 150 } },
+    expectMessageContains: "spec.locality.minLocalHealthyPercent: Invalid value",
+    fileMessageContains: "spec.locality.minLocalHealthyPercent: 150 is not allowed",
+  },
+  {
+    name: "locality-distribute-not-100",
+    rejectedBy: "cel",
+    spec: {
+      targetRef,
+      locality: { distribute: [{ from: "eu-west/eu-west-1a", to: { "eu-west/*": 70 } }] },
+    },
+    expectMessageContains: LOCALITY_RULE_MESSAGES.distributeTotal,
+    fileMessageContains: "spec.locality.distribute[0].to:",
+  },
+  {
+    name: "locality-distribute-bad-from",
+    rejectedBy: "schema",
+    spec: {
+      targetRef,
+      locality: { distribute: [{ from: "eu-west/", to: { "*": 100 } }] },
+    },
+    expectMessageContains: "spec.locality.distribute[0].from in body should match",
+    fileMessageContains: 'spec.locality.distribute[0].from: "eu-west/" is not allowed',
+  },
+  {
+    name: "locality-distribute-bad-target",
+    rejectedBy: "cel",
+    spec: {
+      targetRef,
+      locality: { distribute: [{ from: "*", to: { "eu-west/a/b": 100 } }] },
+    },
+    expectMessageContains: "the localities of to must be written region, region/zone",
+    fileMessageContains: 'spec.locality.distribute[0].to: "eu-west/a/b" is not allowed',
+  },
+  {
+    name: "locality-distribute-with-mode-none",
+    rejectedBy: "cel",
+    spec: {
+      targetRef,
+      locality: { mode: "None", distribute: [{ from: "*", to: { "*": 100 } }] },
+    },
+    expectMessageContains: LOCALITY_RULE_MESSAGES.distributeWithoutMode,
+    fileMessageContains: "spec.locality.distribute:",
   },
 ];

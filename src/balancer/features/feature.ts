@@ -13,6 +13,7 @@ import type {
 } from "../definition.ts";
 import type { Endpoint } from "../endpoint.ts";
 import type { BalancerPolicy, ResolvedPolicy } from "../policy.ts";
+import type { CallerPeers } from "../strategy.ts";
 
 /** A CEL rule on the whole spec, for fields that refer to each other. */
 export interface SpecRule {
@@ -36,6 +37,31 @@ export interface BuildShape {
 /** What a request may ask a feature for. */
 export interface NarrowRequest {
   readonly subset?: string | undefined;
+}
+
+/** Where a request's caller is, for a feature that routes by it (locality). */
+export interface RouteRequest {
+  readonly clientNode?: string | undefined;
+  readonly clientZone?: string | undefined;
+  readonly clientRegion?: string | undefined;
+  /** The pods of the caller's own Service, as its peers among the callers; absent = unknown. */
+  readonly callerPeers?: CallerPeers | undefined;
+}
+
+/** The (narrowed) service a request is routed within. */
+export interface RoutePart {
+  /** The narrowing's name ("" for the whole service): a routed part's name starts with it. */
+  readonly name: string;
+  readonly healthFilter: boolean;
+  /** Its endpoints, sorted by identity; computed at the first call. */
+  endpoints(): readonly Endpoint[];
+  /**
+   * The feature's memory for this service version, narrowing and health filter, emptied when
+   * the version changes; the feature bounds its size.
+   */
+  readonly cache: Map<string, unknown>;
+  /** A uniform number in [0, 1): fixed per hash key when the strategy hashes, else random. */
+  draw(seed: number): number;
 }
 
 /** The part of a service a request narrows to (a subset). Made once per policy, not per request. */
@@ -66,6 +92,13 @@ export interface PolicyFeature {
    * BalancerError for a request that names a part the policy does not have.
    */
   narrow?(policy: ResolvedPolicy, request: NarrowRequest): Narrowing | null;
+  /**
+   * The part of the (narrowed) service this request goes to — a locality tier — or null for all
+   * of it. Called only when the feature's resolved settings are not null; the narrowing's name
+   * keys its pickers, so one name must always mean the same endpoints within a version, and it
+   * starts with the part's name followed by "@".
+   */
+  route?(policy: ResolvedPolicy, request: RouteRequest, part: RoutePart): Narrowing | null;
   /** Reshapes a build at time `now` (weights, the strategy, how long it holds). */
   shape?(build: BuildShape, policy: ResolvedPolicy, now: number): BuildShape;
 }
