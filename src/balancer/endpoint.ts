@@ -17,15 +17,25 @@ export interface Endpoint {
   readonly terminating: boolean;
   /** Result of an active health probe, or null where none runs. */
   readonly probeHealthy: boolean | null;
+  /** Ejected by outlier detection (spec.outlierDetection) for now; absent = not ejected. */
+  readonly ejected?: boolean;
 }
 
 export const MIN_WEIGHT = 1;
 export const MAX_WEIGHT = 1000;
 export const DEFAULT_WEIGHT = 1;
 
-/** An endpoint receives new traffic only when it is ready, not terminating, and not failing a probe. */
+/**
+ * An endpoint receives new traffic only when it is ready, not terminating, not failing a probe
+ * and not ejected as an outlier.
+ */
 export function isHealthy(endpoint: Endpoint): boolean {
-  return endpoint.ready && !endpoint.terminating && endpoint.probeHealthy !== false;
+  return (
+    endpoint.ready &&
+    !endpoint.terminating &&
+    endpoint.probeHealthy !== false &&
+    endpoint.ejected !== true
+  );
 }
 
 export function isValidWeight(weight: unknown): weight is number {

@@ -121,11 +121,13 @@ describe("a strategy defined in one place", () => {
       "healthFilter",
       "panicThreshold",
       "weights",
+      "leastRequest",
       "ringHash",
       "maglev",
       "latency",
       "primaryBackup",
       "leastConnections",
+      "outlierDetection",
       "healthCheck",
     ]);
     // The server's registry is a separate value, untouched.
