@@ -143,7 +143,7 @@ export class BalancerManager implements Replication {
         perService: options.maxConnectionsPerService ?? DEFAULT_MAX_CONNECTIONS_PER_SERVICE,
       },
     );
-    this.replication = replicationOf(this.states, this.pickers, this.connections);
+    this.replication = replicationOf(this.states, this.pickers, this.connections, this.outcomes);
   }
 
   /** Names requests may use, in registration order. */
@@ -179,10 +179,15 @@ export class BalancerManager implements Replication {
   /**
    * Counts outcomes clients reported (endpoint identities resolved already); returns the
    * ejections they caused. The caller marks ejected endpoints in the catalog (see
-   * `ejectedEndpoints`), which is what takes them out of every answer.
+   * `ejectedEndpoints`), which is what takes them out of every answer. With `detect` false
+   * (a replica that does not decide ejections) only the latencies are kept.
    */
-  recordOutcomes(service: ServiceEndpoints, outcomes: readonly Outcome[]): OutlierChange[] {
-    return this.outcomes.record(service, outcomes);
+  recordOutcomes(
+    service: ServiceEndpoints,
+    outcomes: readonly Outcome[],
+    detect = true,
+  ): OutlierChange[] {
+    return this.outcomes.record(service, outcomes, detect);
   }
 
   /** Ends ejections that ran out and compares success rates, once the interval is over. */

@@ -32,9 +32,10 @@ export class OutcomeBook {
 
   /**
    * Counts the outcomes (of current endpoints; others are skipped) and returns the ejections
-   * they caused, in order.
+   * they caused, in order. With `detect` false only the latencies are kept: a replica that
+   * does not decide ejections still picks by them.
    */
-  record(service: ServiceEndpoints, outcomes: readonly Outcome[]): OutlierChange[] {
+  record(service: ServiceEndpoints, outcomes: readonly Outcome[], detect = true): OutlierChange[] {
     const state = this.states.of(service.key);
     const detector = this.sync(service, state);
     const decayMs = (this.policyOf(service, state).leastRequest as ResolvedLeastRequest).decayMs;
@@ -45,7 +46,7 @@ export class OutcomeBook {
       if (outcome.latencyMs !== undefined && known.has(outcome.identity)) {
         state.latencies.observe(outcome.identity, outcome.latencyMs, decayMs);
       }
-      const change = detector?.record(outcome, now);
+      const change = detect ? detector?.record(outcome, now) : null;
       if (change) changes.push(change);
     }
     if (changes.length > 0) state.changes++;

@@ -152,6 +152,7 @@ describe("the checked-in CRD", () => {
       "Target",
       "Strategy",
       "Endpoints",
+      "Ejected",
       "Ready",
       "Accepted",
       "Age",
@@ -275,6 +276,7 @@ describe("the CRD's schema is structural, as the API server requires", () => {
     expect(Object.keys(status?.properties?.endpoints?.properties ?? {})).toEqual([
       "total",
       "healthy",
+      "ejected",
       "summary",
     ]);
     const written = {
