@@ -18,6 +18,12 @@ export interface RegionWeight {
   readonly weight: number;
 }
 
+/** A figure per endpoint identity: a latency in milliseconds, or a failure percentage. */
+export interface EndpointFigure {
+  readonly identity: string;
+  readonly value: number;
+}
+
 export interface SimulateOptions {
   readonly file: string;
   readonly namespace: string;
@@ -37,6 +43,10 @@ export interface SimulateOptions {
   readonly seed: number;
   /** Picks each simulated connection stays open for; 0 = none is held. */
   readonly hold: number;
+  /** Simulated latency of endpoints (others: DEFAULT_LATENCY_MS); null: no outcomes reported. */
+  readonly latency: readonly EndpointFigure[] | null;
+  /** Percent of an endpoint's requests that fail (others: none); null: no failures. */
+  readonly failures: readonly EndpointFigure[] | null;
 }
 
 export type SimulateParse =
@@ -57,6 +67,9 @@ export const MAX_CLIENTS = 1_000_000;
 export const MAX_KEYS = 1_000_000;
 export const MAX_SEED = 0xffff_ffff;
 export const MAX_HOLD = 1_000_000;
+/** The latency of an endpoint --latency does not name, when outcomes are reported. */
+export const DEFAULT_LATENCY_MS = 10;
+export const MAX_LATENCY_MS = 3_600_000;
 
 const PARSE_OPTIONS = {
   file: { type: "string" },
@@ -71,6 +84,8 @@ const PARSE_OPTIONS = {
   out: { type: "string" },
   seed: { type: "string" },
   hold: { type: "string" },
+  latency: { type: "string" },
+  failures: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -90,6 +105,8 @@ const VALUE_TEXT: Readonly<Record<FlagName, string>> = {
   out: "the path of a file to write the report to",
   seed: `a whole number from 0 to ${MAX_SEED}`,
   hold: `a whole number of picks from 0 to ${MAX_HOLD.toLocaleString("en-US")}`,
+  latency: "endpoints and their latencies in milliseconds, such as web-1=200,web-2=50",
+  failures: "endpoints and the percent of their requests that fail, such as web-1=50",
 };
 
 const FLAG_NAMES = Object.keys(VALUE_TEXT) as FlagName[];
@@ -156,6 +173,8 @@ export const SIMULATE_HELP_TEXT = `${[
   "      --regions us-east=70,eu-west=30 --format svg --out payments.svg",
   "  kubectl get endpointslices,services,pods,nodes,lbp -A -o yaml > cluster.yaml",
   "  konsul-lb simulate --file cluster.yaml --service shop/web --format json",
+  "  konsul-lb simulate --file examples/demo.yaml --service shop/cart \\",
+  "      --compare least-request --latency cart-84d6c-w9k5h=200 --failures cart-84d6c-w9k5h=50",
 ].join("\n")}\n`;
 
 type Flags = Partial<Record<FlagName, string>> & { help?: boolean };
@@ -225,6 +244,33 @@ function regionsValue(text: string | undefined): RegionWeight[] | null {
     regions.push({ region, weight });
   }
   return regions;
+}
+
+/** ENDPOINT=NUMBER pairs; identities are checked against the service once it is loaded. */
+function figuresValue(
+  flag: "latency" | "failures",
+  text: string | undefined,
+  max: number,
+): EndpointFigure[] | null {
+  if (text === undefined) return null;
+  const figures: EndpointFigure[] = [];
+  for (const part of text.split(",")) {
+    const at = part.lastIndexOf("=");
+    const identity = part.slice(0, at).trim();
+    const valueText = part.slice(at + 1).trim();
+    const value = Number(valueText);
+    if (at <= 0 || identity === "" || valueText === "" || !Number.isFinite(value)) {
+      fail(flag, text, `${JSON.stringify(part)} is not ENDPOINT=NUMBER`);
+    }
+    if (value < 0 || value > max) {
+      fail(flag, text, `the value of ${identity} must be from 0 to ${max}`);
+    }
+    if (figures.some((f) => f.identity === identity)) {
+      fail(flag, text, `${identity} appears twice`);
+    }
+    figures.push({ identity, value });
+  }
+  return figures;
 }
 
 function strategyValue(text: string): StrategyName {
@@ -314,6 +360,8 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateParse {
   const format = attempt(() => formatValue(flags.format, out ?? null));
   const seed = attempt(() => wholeNumber("seed", flags.seed, 0, MAX_SEED, DEFAULT_SEED));
   const hold = attempt(() => wholeNumber("hold", flags.hold, 0, MAX_HOLD, DEFAULT_HOLD));
+  const latency = attempt(() => figuresValue("latency", flags.latency, MAX_LATENCY_MS));
+  const failures = attempt(() => figuresValue("failures", flags.failures, 100));
 
   if (
     problems.length > 0 ||
@@ -327,7 +375,9 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateParse {
     out === undefined ||
     format === undefined ||
     seed === undefined ||
-    hold === undefined
+    hold === undefined ||
+    latency === undefined ||
+    failures === undefined
   ) {
     return { kind: "error", message: problems.join("\n") };
   }
@@ -346,6 +396,8 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateParse {
       out,
       seed,
       hold,
+      latency,
+      failures,
     },
   };
 }
