@@ -110,21 +110,24 @@ export class OutcomeIntake {
   /**
    * Counts a batch of reports for a service; throws ServiceNotFoundError for a service not in
    * the catalog. Reports of endpoints the service does not have are counted as such, not kept.
+   * `metered` false: the replica the client called has counted them in the metrics already.
    */
   report(
     namespace: string,
     name: string,
     reports: readonly OutcomeReport[],
     reporter: string = ANONYMOUS_REPORTER,
+    metered = true,
   ): OutcomeReceipt {
     const entry = this.discovery.find(namespace, name);
     if (entry === undefined) throw new ServiceNotFoundError(namespace, name);
     const resolve = endpointResolver(entry.endpoints);
     const outcomes: Outcome[] = [];
-    const label = this.metrics?.reporterLabel(reporter) ?? reporter;
+    const metrics = metered ? this.metrics : null;
+    const label = metrics?.reporterLabel(reporter) ?? reporter;
     for (const report of reports) {
       const identity = resolve(report.endpoint);
-      this.metrics?.reported.inc({
+      metrics?.reported.inc({
         reporter: label,
         result: identity === null ? "unknown-endpoint" : report.result,
       });

@@ -216,7 +216,7 @@ export function createApp(options: AppOptions): express.Express {
       res.status(reply.status).json(reply.body);
     },
     ...connectionHandlers(discovery, decisions, options.connectionHooks, outcomes),
-    reportOutcomes: outcomeHandler(outcomes, options.outcomeForwarding ?? null),
+    reportOutcomes: outcomeHandler(outcomes, { forwarding: options.outcomeForwarding ?? null }),
     healthz: (_req, res) => {
       res.json({ status: "ok" });
     },

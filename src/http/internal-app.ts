@@ -49,7 +49,7 @@ export function createInternalApp(options: InternalAppOptions): express.Express 
     }, next);
   });
   const reportOutcomes = options.outcomes
-    ? outcomeHandler(options.outcomes, null, INTERNAL_BODY_LIMIT_BYTES)
+    ? outcomeHandler(options.outcomes, { limitBytes: INTERNAL_BODY_LIMIT_BYTES, forwarded: true })
     : null;
   const connections = connectionHandlers(
     discovery,

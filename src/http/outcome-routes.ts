@@ -21,25 +21,42 @@ export interface OutcomeForwarding {
   ): Promise<{ status: number; body: unknown }> | null;
 }
 
+export interface OutcomeHandlerOptions {
+  /** How this replica hands reports to the leader; absent or null: it takes them itself. */
+  readonly forwarding?: OutcomeForwarding | null;
+  readonly limitBytes?: number;
+  /**
+   * The reports come from another replica (the internal route), which counted them in its
+   * metrics already: each report is counted once, by the replica the client called.
+   */
+  readonly forwarded?: boolean;
+}
+
 export function outcomeHandler(
   intake: OutcomeIntake,
-  forwarding: OutcomeForwarding | null,
-  limitBytes?: number,
+  options: OutcomeHandlerOptions = {},
 ): express.RequestHandler {
+  const { forwarding = null, limitBytes, forwarded = false } = options;
   const parse = outcomeBodyParser(limitBytes);
   const take = async (req: express.Request, res: express.Response) => {
     const namespace = req.params.namespace as string;
     const name = req.params.name as string;
     const reporter = reporterFrom(req.query);
     const reports = parseOutcomeBatch(req.body);
-    const forwarded = forwarding?.forward(namespace, name, reporter, reports) ?? null;
-    if (forwarded === null) {
-      res.json(intake.report(namespace, name, reports, reporter));
+    const takeHere = () => intake.report(namespace, name, reports, reporter, !forwarded);
+    const leaderAnswer = forwarding?.forward(namespace, name, reporter, reports) ?? null;
+    if (leaderAnswer === null) {
+      res.json(takeHere());
       return;
     }
     // The leader decides ejections; this replica keeps the latencies for its own picks.
-    intake.report(namespace, name, reports, reporter);
-    const answer = await forwarded;
+    try {
+      takeHere();
+    } catch (error) {
+      leaderAnswer.catch(() => {});
+      throw error;
+    }
+    const answer = await leaderAnswer;
     res.status(answer.status).json(answer.body);
   };
   return (req, res, next) => {
