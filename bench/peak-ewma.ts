@@ -75,9 +75,10 @@ for (let round = 0; round < ROUNDS; round++) {
   }
 }
 const rows = SIZES.map((n) => {
-  const [inFlight, peak] = cases
-    .filter((c) => c.n === n)
-    .map((c) => median(c.medians)) as [number, number];
+  const [inFlight, peak] = cases.filter((c) => c.n === n).map((c) => median(c.medians)) as [
+    number,
+    number,
+  ];
   return [
     n.toLocaleString("en-US"),
     `${formatNs(inFlight)} · ${formatRate(1e9 / inFlight)}`,
@@ -86,9 +87,10 @@ const rows = SIZES.map((n) => {
   ];
 });
 console.log(
-  markdownTable(
-    ["Endpoints", "cost in-flight", "cost peak-ewma", "peak-ewma / in-flight"],
-    rows,
-    ["right", "right", "right", "right"],
-  ),
+  markdownTable(["Endpoints", "cost in-flight", "cost peak-ewma", "peak-ewma / in-flight"], rows, [
+    "right",
+    "right",
+    "right",
+    "right",
+  ]),
 );
