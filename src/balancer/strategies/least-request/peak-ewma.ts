@@ -7,8 +7,13 @@
  * rebuilds like the in-flight counts do.
  */
 
-interface Estimate {
+/**
+ * One endpoint's estimate. Pickers hold these objects, indexed like their endpoint list, so a
+ * pick reads them without a lookup by identity; `observe` updates them in place.
+ */
+export interface Estimate {
   value: number;
+  /** When `value` was last set; -Infinity while never measured (the estimate is then 0). */
   at: number;
 }
 
@@ -20,15 +25,21 @@ export class LatencyTracker {
     this.now = now;
   }
 
+  /** The endpoint's estimate, made (never measured) when it has none: for a picker to hold. */
+  slot(identity: string): Estimate {
+    let estimate = this.estimates.get(identity);
+    if (estimate === undefined) {
+      estimate = { value: 0, at: Number.NEGATIVE_INFINITY };
+      this.estimates.set(identity, estimate);
+    }
+    return estimate;
+  }
+
   /** Folds in one measured latency of the endpoint. */
   observe(identity: string, latencyMs: number, decayMs: number): void {
     const now = this.now();
-    const estimate = this.estimates.get(identity);
-    if (estimate === undefined) {
-      this.estimates.set(identity, { value: latencyMs, at: now });
-      return;
-    }
-    if (latencyMs > estimate.value) {
+    const estimate = this.slot(identity);
+    if (estimate.at === Number.NEGATIVE_INFINITY || latencyMs > estimate.value) {
       estimate.value = latencyMs;
     } else {
       const keep = Math.exp(-Math.max(0, now - estimate.at) / decayMs);
@@ -40,8 +51,7 @@ export class LatencyTracker {
   /** The estimate decayed to `now`; 0 for an endpoint never measured. */
   estimate(identity: string, decayMs: number, now: number = this.now()): number {
     const estimate = this.estimates.get(identity);
-    if (estimate === undefined) return 0;
-    return estimate.value * Math.exp(-Math.max(0, now - estimate.at) / decayMs);
+    return estimate === undefined ? 0 : decayed(estimate, decayMs, now);
   }
 
   clock(): number {
@@ -58,4 +68,10 @@ export class LatencyTracker {
   get size(): number {
     return this.estimates.size;
   }
+}
+
+/** An estimate decayed to `now` (0 when never measured: e^-Infinity is 0). */
+export function decayed(estimate: Estimate, decayMs: number, now: number): number {
+  if (estimate.at === Number.NEGATIVE_INFINITY) return 0;
+  return estimate.value * Math.exp(-Math.max(0, now - estimate.at) / decayMs);
 }

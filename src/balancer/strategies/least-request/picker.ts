@@ -4,7 +4,7 @@ import { type RandomSource, randomIndex } from "../../random.ts";
 import type { BuildContext, Picker } from "../../strategy.ts";
 import { AliasTable } from "../shared/alias-table.ts";
 import { selectionSize } from "../shared/selection.ts";
-import { LatencyTracker } from "./peak-ewma.ts";
+import { decayed, type Estimate, LatencyTracker } from "./peak-ewma.ts";
 import type { ResolvedLeastRequest } from "./settings.ts";
 
 /**
@@ -26,6 +26,8 @@ export class LeastRequestPicker implements Picker {
   private readonly byWeight: AliasTable | null;
   /** Null for cost in-flight. */
   private readonly latencies: LatencyTracker | null;
+  /** Each endpoint's latency estimate, indexed like `endpoints` (cost peak-ewma). */
+  private readonly estimates: readonly Estimate[];
   private readonly decayMs: number;
 
   constructor(context: BuildContext) {
@@ -34,6 +36,9 @@ export class LeastRequestPicker implements Picker {
     this.latencies =
       settings?.cost === "peak-ewma" ? (context.latencies ?? new LatencyTracker(Date.now)) : null;
     this.decayMs = settings?.decayMs ?? 1;
+    const latencies = this.latencies;
+    this.estimates =
+      latencies === null ? [] : this.endpoints.map((endpoint) => latencies.slot(endpoint.identity));
     this.random = context.random;
     this.view = context.loads.view(this.endpoints);
     const first = this.endpoints[0] as Endpoint;
@@ -82,13 +87,11 @@ export class LeastRequestPicker implements Picker {
 
   /** Peak-EWMA latency times (in-flight + 1), per unit of weight. */
   private latencyCost(index: number, now: number): number {
-    const endpoint = this.endpoints[index] as Endpoint;
-    const latency = (this.latencies as LatencyTracker).estimate(
-      endpoint.identity,
-      this.decayMs,
-      now,
+    const latency = decayed(this.estimates[index] as Estimate, this.decayMs, now);
+    return (
+      (latency * ((this.view.loads[index] as number) + 1)) /
+      (this.endpoints[index] as Endpoint).weight
     );
-    return (latency * ((this.view.loads[index] as number) + 1)) / endpoint.weight;
   }
 
   /** The pick, then the rest from least to most cost (in-flight requests, or peak-EWMA cost). */
