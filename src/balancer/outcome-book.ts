@@ -85,6 +85,11 @@ export class OutcomeBook {
     service: ServiceEndpoints,
     state: ServiceState = this.states.of(service.key),
   ): OutlierDetector | null {
+    // The interval timer asks every 100 ms: an unchanged version (endpoints and policy alike)
+    // needs no work.
+    if (state.outliers !== null && state.outliers.syncedVersion === service.version) {
+      return state.outliers;
+    }
     const settings = this.policyOf(service, state)
       .outlierDetection as ResolvedOutlierDetection | null;
     const identities = service.endpoints.map((endpoint) => endpoint.identity);
@@ -96,6 +101,7 @@ export class OutcomeBook {
     state.outliers ??= new OutlierDetector(settings);
     state.outliers.configure(settings);
     state.outliers.sync(identities);
+    state.outliers.syncedVersion = service.version;
     return state.outliers;
   }
 }
