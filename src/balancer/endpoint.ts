@@ -31,15 +31,25 @@ export interface Endpoint {
    * ramp were over, so that a step adds points for the ramping endpoint and moves no others.
    */
   readonly rampFactor?: number;
+  /** Ejected by outlier detection (spec.outlierDetection) for now; absent = not ejected. */
+  readonly ejected?: boolean;
 }
 
 export const MIN_WEIGHT = 1;
 export const MAX_WEIGHT = 1000;
 export const DEFAULT_WEIGHT = 1;
 
-/** An endpoint receives new traffic only when it is ready, not terminating, and not failing a probe. */
+/**
+ * An endpoint receives new traffic only when it is ready, not terminating, not failing a probe
+ * and not ejected as an outlier.
+ */
 export function isHealthy(endpoint: Endpoint): boolean {
-  return endpoint.ready && !endpoint.terminating && endpoint.probeHealthy !== false;
+  return (
+    endpoint.ready &&
+    !endpoint.terminating &&
+    endpoint.probeHealthy !== false &&
+    endpoint.ejected !== true
+  );
 }
 
 export function isValidWeight(weight: unknown): weight is number {

@@ -14,6 +14,7 @@ export {
   LOCALITY_MODES,
   type LocalitySettings,
 } from "./features/locality/index.ts";
+export * from "./features/outlier-detection/index.ts";
 export {
   MAX_SLOW_START_WINDOW_MS,
   RAMP_STEPS,
@@ -24,11 +25,13 @@ export {
 export { MAX_SUBSETS, subsetMembers, subsetNames } from "./features/subsets/index.ts";
 export * from "./health.ts";
 export * from "./manager.ts";
+export * from "./outcome.ts";
 export * from "./policy.ts";
 export * from "./random.ts";
 export * from "./registry.ts";
 export * from "./replication.ts";
 export { MAX_REGIONS } from "./strategies/latency-based/index.ts";
 export { latencyFromMap } from "./strategies/latency-based/tiers.ts";
+export * from "./strategies/least-request/settings.ts";
 export { normalizeClientIp } from "./strategies/shared/hash-key.ts";
 export * from "./strategy.ts";

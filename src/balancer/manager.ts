@@ -12,6 +12,9 @@ import type { Connection } from "./connections.ts";
 import type { StrategyDefinition } from "./definition.ts";
 import { compareIdentity, type Endpoint } from "./endpoint.ts";
 import { BalancerError } from "./errors.ts";
+import type { EjectionRecord, OutlierChange } from "./features/outlier-detection/index.ts";
+import type { Outcome } from "./outcome.ts";
+import { OutcomeBook } from "./outcome-book.ts";
 import { PickerCache, type SlotStates } from "./picker-cache.ts";
 import type { BalancerPolicy, ResolvedPolicy } from "./policy.ts";
 import { type RandomSource, systemRandom } from "./random.ts";
@@ -109,11 +112,14 @@ export class BalancerManager implements Replication {
   readonly registry: StrategyRegistry;
   /** What high availability reads and writes; nothing else of the engine. */
   readonly replication: Replication;
-  private readonly states = new ServiceStates();
+  private readonly states: ServiceStates;
   private readonly pickers: PickerCache;
   private readonly connections: ConnectionBook;
+  private readonly outcomes: OutcomeBook;
 
   constructor(options: ManagerOptions = {}) {
+    const now = options.now ?? Date.now;
+    this.states = new ServiceStates(now);
     this.registry = options.registry ?? DEFAULT_REGISTRY;
     this.defaultStrategy = options.defaultStrategy ?? "round-robin";
     this.pickers = new PickerCache(this.states, {
@@ -126,16 +132,21 @@ export class BalancerManager implements Replication {
       onHealthPanic: options.onHealthPanic,
       now: options.now ?? Date.now,
     });
+    this.outcomes = new OutcomeBook(
+      this.states,
+      (service, state) => this.pickers.policyOf(service, state),
+      now,
+    );
     this.connections = new ConnectionBook(
       this.states,
-      options.now ?? Date.now,
+      now,
       options.newConnectionId ?? (() => crypto.randomUUID()),
       {
         total: options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
         perService: options.maxConnectionsPerService ?? DEFAULT_MAX_CONNECTIONS_PER_SERVICE,
       },
     );
-    this.replication = replicationOf(this.states, this.pickers, this.connections);
+    this.replication = replicationOf(this.states, this.pickers, this.connections, this.outcomes);
   }
 
   /** Names requests may use, in registration order. */
@@ -161,6 +172,43 @@ export class BalancerManager implements Replication {
   /** Rebuilds the service's pickers in use for its current version: call on every change. */
   refresh(service: ServiceEndpoints): void {
     this.pickers.refresh(service);
+    try {
+      this.outcomes.sync(service);
+    } catch {
+      // An invalid policy: requests meet the error, and the detector waits for a valid one.
+    }
+  }
+
+  /**
+   * Counts outcomes clients reported (endpoint identities resolved already); returns the
+   * ejections they caused. The caller marks ejected endpoints in the catalog (see
+   * `ejectedEndpoints`), which is what takes them out of every answer. With `detect` false
+   * (a replica that does not decide ejections) only the latencies are kept.
+   */
+  recordOutcomes(
+    service: ServiceEndpoints,
+    outcomes: readonly Outcome[],
+    detect = true,
+  ): OutlierChange[] {
+    return this.outcomes.record(service, outcomes, detect);
+  }
+
+  /** Ends ejections that ran out and compares success rates, once the interval is over. */
+  evaluateOutliers(service: ServiceEndpoints): OutlierChange[] {
+    return this.outcomes.evaluate(service);
+  }
+
+  /** Identities the service's outlier detection has ejected now. */
+  ejectedEndpoints(serviceKey: string): string[] {
+    return this.outcomes.ejected(serviceKey);
+  }
+
+  exportEjections(serviceKey: string): EjectionRecord[] {
+    return this.outcomes.exportEjections(serviceKey);
+  }
+
+  importEjections(service: ServiceEndpoints, records: readonly EjectionRecord[]): void {
+    this.outcomes.importEjections(service, records);
   }
 
   select(service: ServiceEndpoints, options: SelectOptions = {}): Selection {

@@ -351,6 +351,7 @@ export class PickerCache {
       loads: state.loads,
       random: this.options.random,
       latency: this.options.latencyFor(policy),
+      latencies: state.latencies,
     });
     previous?.picker.dispose();
     const cached = {

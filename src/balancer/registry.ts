@@ -1,5 +1,6 @@
 import { connectionSection } from "./connection-settings.ts";
 import type { PolicySection, StrategyDefinition } from "./definition.ts";
+import { FEATURE_SECTIONS } from "./features/index.ts";
 import { ipHash } from "./strategies/ip-hash/index.ts";
 import { latencyBased } from "./strategies/latency-based/index.ts";
 import { leastConnections } from "./strategies/least-connections/index.ts";
@@ -36,8 +37,11 @@ export function isStrategyName(value: unknown): value is StrategyName {
   return STRATEGY_NAMES.includes(value as StrategyName);
 }
 
-/** Sections every policy has whatever strategy runs: the connections API reads them. */
-const ENGINE_SECTIONS: readonly PolicySection[] = [connectionSection];
+/**
+ * Sections every policy has whatever strategy runs: the connections API's, then each policy
+ * feature's (features/index.ts).
+ */
+const ENGINE_SECTIONS: readonly PolicySection[] = [connectionSection, ...FEATURE_SECTIONS];
 
 /**
  * A set of strategy definitions, looked up by name. A value, not a global: the server uses

@@ -4,12 +4,15 @@
  */
 import type { ConnectionBook, ConnectionEvent } from "./connection-book.ts";
 import type { Connection } from "./connections.ts";
+import type { EjectionRecord } from "./features/outlier-detection/detector.ts";
+import type { OutcomeBook } from "./outcome-book.ts";
 import type { PickerCache, SlotStates } from "./picker-cache.ts";
 import type { ServiceStates } from "./service-state.ts";
 import type { CarriedState } from "./strategy.ts";
 
 export type { ConnectionEvent } from "./connection-book.ts";
 export type { Connection } from "./connections.ts";
+export type { EjectionRecord } from "./features/outlier-detection/detector.ts";
 export type { SlotStates } from "./picker-cache.ts";
 export type { CarriedState } from "./strategy.ts";
 
@@ -48,6 +51,11 @@ export interface Replication {
    * continues its predecessor's rotations.
    */
   importState(serviceKey: string, slots: SlotStates): void;
+  /**
+   * The service's outlier ejections (now, or remembered for the growing ejection time): what a
+   * leader writes so that every replica leaves the same endpoints out.
+   */
+  exportEjections(serviceKey: string): EjectionRecord[];
 }
 
 /** The replication surface over the engine's service states, pickers and connections. */
@@ -55,6 +63,7 @@ export function replicationOf(
   states: ServiceStates,
   pickers: PickerCache,
   connections: ConnectionBook,
+  outcomes: OutcomeBook,
 ): Replication {
   return {
     observeConnections: (listener) => connections.observe(listener),
@@ -67,5 +76,6 @@ export function replicationOf(
     replaceConnections: (serviceKey, records) => connections.replace(serviceKey, records),
     exportState: (serviceKey) => pickers.exportState(serviceKey),
     importState: (serviceKey, slots) => pickers.importState(serviceKey, slots),
+    exportEjections: (serviceKey) => outcomes.exportEjections(serviceKey),
   };
 }

@@ -1,7 +1,9 @@
 import type { Endpoint } from "./endpoint.ts";
+import type { OutlierDetector } from "./features/outlier-detection/detector.ts";
 import { LoadTracker } from "./loads.ts";
 import type { ServiceEndpoints } from "./manager.ts";
 import type { ResolvedPolicy } from "./policy.ts";
+import { LatencyTracker } from "./strategies/least-request/peak-ewma.ts";
 import type { CarriedState, Picker } from "./strategy.ts";
 
 export interface CachedPicker {
@@ -33,6 +35,10 @@ export interface PickerSlots {
  */
 export interface ServiceState {
   readonly loads: LoadTracker;
+  /** Reported latencies by endpoint (least-request's peak-ewma cost reads them). */
+  readonly latencies: LatencyTracker;
+  /** Outlier detection's counters and ejections; null while the policy has none. */
+  outliers: OutlierDetector | null;
   /** The service's policy resolved once per version, not once per request. */
   policy: { readonly version: number; readonly resolved: ResolvedPolicy } | null;
   /** Ids of the service's open connections. */
@@ -59,6 +65,11 @@ export interface ServiceState {
 /** Every service's state, by service key, shared by the picker cache and the connection book. */
 export class ServiceStates {
   private readonly services = new Map<string, ServiceState>();
+  private readonly now: () => number;
+
+  constructor(now: () => number = Date.now) {
+    this.now = now;
+  }
 
   get(key: string): ServiceState | undefined {
     return this.services.get(key);
@@ -70,6 +81,8 @@ export class ServiceStates {
     if (!state) {
       state = {
         loads: new LoadTracker(),
+        latencies: new LatencyTracker(this.now),
+        outliers: null,
         pickers: new Map(),
         policy: null,
         connections: new Set(),

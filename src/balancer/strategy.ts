@@ -2,6 +2,7 @@ import type { Endpoint } from "./endpoint.ts";
 import type { LoadTracker } from "./loads.ts";
 import type { ResolvedPolicy } from "./policy.ts";
 import type { RandomSource } from "./random.ts";
+import type { LatencyTracker } from "./strategies/least-request/peak-ewma.ts";
 
 /** What a request tells a strategy about its caller. */
 export interface PickRequest {
@@ -45,6 +46,8 @@ export interface BuildContext {
   readonly loads: LoadTracker;
   readonly random: RandomSource;
   readonly latency: LatencyFunction;
+  /** Reported latencies of the service's endpoints (least-request with cost peak-ewma). */
+  readonly latencies?: LatencyTracker | undefined;
 }
 
 /**

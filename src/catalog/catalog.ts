@@ -79,6 +79,11 @@ function normalise(entry: ServiceEntry): ServiceEntry {
 
 export class Catalog {
   readonly #services = new Map<string, CatalogEntry>();
+  /**
+   * Endpoints ejected by outlier detection, by service: marked on every write of the service,
+   * whatever the source writes, until the engine returns them. Only current endpoints are kept.
+   */
+  readonly #ejected = new Map<string, ReadonlySet<string>>();
   readonly #listeners = new Set<ChangeListener>();
   #clock = 0;
   #synced = false;
@@ -140,6 +145,52 @@ export class Catalog {
     return this.#apply([...incoming.values()], removed);
   }
 
+  /**
+   * Marks exactly `identities` of the service as ejected (Endpoint.ejected), as a new version
+   * when that changes anything; returns whether it did. Identities it does not have are ignored.
+   */
+  setEjected(namespace: string, name: string, identities: Iterable<string>): boolean {
+    const key = serviceKey(namespace, name);
+    const current = this.#services.get(key);
+    if (current === undefined) return false;
+    const present = new Set(current.endpoints.map((endpoint) => endpoint.identity));
+    const ejected = new Set([...identities].filter((identity) => present.has(identity)));
+    if (ejected.size === 0) this.#ejected.delete(key);
+    else this.#ejected.set(key, ejected);
+    return this.#apply([current], []).length > 0;
+  }
+
+  /** The identities of the service marked as ejected. */
+  ejectedOf(namespace: string, name: string): string[] {
+    return [...(this.#ejected.get(serviceKey(namespace, name)) ?? [])];
+  }
+
+  /** The entry with its ejected endpoints marked, and only those. */
+  #withEjections(entry: ServiceEntry): ServiceEntry {
+    const key = serviceKey(entry.namespace, entry.name);
+    let ejected = this.#ejected.get(key);
+    if (ejected !== undefined) {
+      // An endpoint that left the service leaves the set, so the set never outgrows the service.
+      const present = new Set(entry.endpoints.map((endpoint) => endpoint.identity));
+      const kept = new Set([...ejected].filter((identity) => present.has(identity)));
+      if (kept.size !== ejected.size) {
+        ejected = kept;
+        if (kept.size === 0) this.#ejected.delete(key);
+        else this.#ejected.set(key, kept);
+      }
+    }
+    const marked = (endpoint: CatalogEndpoint) => ejected?.has(endpoint.identity) === true;
+    if (!entry.endpoints.some((endpoint) => marked(endpoint) !== (endpoint.ejected === true))) {
+      return entry;
+    }
+    const endpoints = entry.endpoints.map((endpoint) => {
+      if (marked(endpoint)) return Object.freeze({ ...endpoint, ejected: true });
+      const { ejected: _, ...rest } = endpoint;
+      return Object.freeze(rest);
+    });
+    return { ...entry, endpoints: Object.freeze(endpoints) };
+  }
+
   /** Calls `listener` after each change; returns a function that stops the calls. */
   onChange(listener: ChangeListener): () => void {
     this.#listeners.add(listener);
@@ -149,7 +200,8 @@ export class Catalog {
   }
 
   /** One change, one tick of the clock: every service changed by it gets the same version. */
-  #apply(upserts: readonly ServiceEntry[], removals: readonly string[]): string[] {
+  #apply(written: readonly ServiceEntry[], removals: readonly string[]): string[] {
+    const upserts = written.map((entry) => this.#withEjections(entry));
     const changed = upserts.filter((entry) => {
       const current = this.#services.get(serviceKey(entry.namespace, entry.name));
       return (
@@ -171,7 +223,10 @@ export class Catalog {
         Object.freeze({ ...entry, version }),
       );
     }
-    for (const key of removals) this.#services.delete(key);
+    for (const key of removals) {
+      this.#services.delete(key);
+      this.#ejected.delete(key);
+    }
     this.#notify(keys);
     return keys;
   }

@@ -2,6 +2,7 @@ import { BalancerManager, resolvePolicy } from "../balancer/index.ts";
 import { Catalog } from "../catalog/catalog.ts";
 import type { ServerSettings } from "../config/settings.ts";
 import { Discovery } from "../discovery/discovery.ts";
+import { OutcomeIntake, type OutlierNotice } from "../discovery/outcomes.ts";
 import type { DnsListening } from "../dns/server.ts";
 import { startDns } from "../dns/start.ts";
 import type { ConnectionTerms } from "../ha/connection-front.ts";
@@ -77,6 +78,23 @@ export async function startService(
     () => discovery,
     () => discovery.close(),
   );
+  // Outlier ejections: alone, this replica decides them; with several, the leader does.
+  const outcomes = await lifecycle.start(
+    "outlier detection",
+    () => {
+      const intake = new OutcomeIntake(discovery, {
+        metrics,
+        decides: () => (haEnabled ? (ha?.isLeader() ?? false) : true),
+        onOutlierChange: (notice) => {
+          logOutlierChange(logger, notice);
+          source.controller?.outlierChanged(notice);
+        },
+      });
+      intake.start();
+      return intake;
+    },
+    (intake) => intake.stop(),
+  );
   // A file loads before the server answers; a cluster syncs in the background (started last),
   // and /readyz says 503 until it has.
   await lifecycle.start(
@@ -106,6 +124,10 @@ export async function startService(
       idFor: (req) => ha?.front.localIdOf(req),
       settle: () => ha?.settle() ?? null,
     },
+    outcomes,
+    outcomeForwarding: {
+      forward: (...report) => ha?.outcomes.forward(...report) ?? null,
+    },
   });
   if (source.controller && settings.ha.leaderElect) {
     // Stopped after the public servers close: a leader's last snapshot holds every change.
@@ -115,6 +137,7 @@ export async function startService(
       () =>
         startHighAvailability(settings, controller, {
           discovery,
+          outcomes,
           manager,
           metrics,
           logger,
@@ -213,6 +236,7 @@ export async function startService(
 
 interface HighAvailabilityParts {
   readonly discovery: Discovery;
+  readonly outcomes: OutcomeIntake;
   readonly manager: BalancerManager;
   readonly metrics: Metrics;
   readonly logger: Logger;
@@ -253,6 +277,7 @@ async function startHighAvailability(
     },
     reconcile: (body) => running().reconcile(body),
     forwarded: (released) => running().acceptForwarded(released),
+    outcomes: parts.outcomes,
   });
   const { host, port } = settings.internalAddr;
   const internal = await listen(internalApp, host, port);
@@ -279,6 +304,7 @@ async function startHighAvailability(
     connectionTerms: (key) => connectionTermsOf(discovery, key),
     trustProxy: parts.trustProxy,
     onStartedLeading: () => controller.refreshAllStatus(),
+    onEjections: (key, records) => parts.outcomes.mirror(key, records),
   });
   ha.start().catch((error: unknown) => {
     logger.error({ err: error }, "leader election failed to start");
@@ -290,6 +316,24 @@ async function startHighAvailability(
       await ha.stop();
     },
   };
+}
+
+function logOutlierChange(logger: Logger, { namespace, name, change }: OutlierNotice): void {
+  const service = `${namespace}/${name}`;
+  if (change.kind === "ejected") {
+    logger.warn(
+      {
+        service,
+        endpoint: change.identity,
+        reason: change.reason,
+        ejections: change.ejections,
+        until: new Date(change.until).toISOString(),
+      },
+      "outlier detection: endpoint ejected",
+    );
+  } else {
+    logger.info({ service, endpoint: change.identity }, "outlier detection: endpoint returned");
+  }
 }
 
 /** A service's endpoints and connection timeout, for opens another replica reports. */

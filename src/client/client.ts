@@ -50,8 +50,11 @@ export interface Client {
   close(): void;
 }
 
-/** How a counted connection ended, for the server to learn from where it accepts one. */
-export type ConnectionOutcome = "success" | "failure";
+/**
+ * How a counted connection's request ended, sent with its release: the server's outlier
+ * detection (spec.outlierDetection) ejects endpoints that keep failing.
+ */
+export type ConnectionOutcome = "success" | "failure" | "timeout";
 
 export interface ServiceClient {
   readonly namespace: string;
@@ -78,10 +81,11 @@ export interface ConnectionHandle extends AsyncDisposable {
   /** When the server releases it by itself. */
   readonly expiresAt: Date;
   /**
-   * Releases the connection; a second call does nothing. A connection the server no longer
+   * Releases the connection, reporting how its request ended and how long it took (in
+   * milliseconds) when given; a second call does nothing. A connection the server no longer
    * knows (expired, or released by a server restart) counts as released.
    */
-  release(outcome?: ConnectionOutcome): Promise<void>;
+  release(outcome?: ConnectionOutcome, latencyMs?: number): Promise<void>;
 }
 
 export function createClient(options: ClientOptions): Client {
@@ -216,12 +220,13 @@ class RemoteService implements ServiceClient {
   ): Promise<T> {
     const connection = await this.connect(options);
     let outcome: ConnectionOutcome = "failure";
+    const started = performance.now();
     try {
       const result = await fn(connection.endpoint);
       outcome = "success";
       return result;
     } finally {
-      await connection.release(outcome);
+      await connection.release(outcome, Math.round(performance.now() - started));
     }
   }
 
@@ -234,8 +239,8 @@ class RemoteService implements ServiceClient {
     });
     const transport = this.transport;
     let released: Promise<void> | null = null;
-    const release = (outcome?: ConnectionOutcome): Promise<void> => {
-      released ??= releaseConnection(transport, body.id, outcome);
+    const release = (outcome?: ConnectionOutcome, latencyMs?: number): Promise<void> => {
+      released ??= releaseConnection(transport, body.id, outcome, latencyMs);
       return released;
     };
     return {
@@ -252,12 +257,20 @@ async function releaseConnection(
   transport: Transport,
   id: string,
   outcome: ConnectionOutcome | undefined,
+  latencyMs: number | undefined,
 ): Promise<void> {
-  if (outcome !== undefined) reportOutcome(id, outcome);
+  const query: Record<string, string> = {};
+  if (outcome !== undefined) {
+    query.outcome = outcome;
+    if (latencyMs !== undefined && Number.isFinite(latencyMs) && latencyMs >= 0) {
+      query.latency = `${latencyMs}ms`;
+    }
+  }
   try {
     await transport.send({
       method: "DELETE",
       path: `/v1/connections/${encodeURIComponent(id)}`,
+      ...(outcome === undefined ? {} : { query }),
       idempotent: true,
     });
   } catch (error) {
@@ -265,10 +278,3 @@ async function releaseConnection(
     if (!(error instanceof ConnectionNotFound)) throw error;
   }
 }
-
-/**
- * Where a connection's outcome goes to the server once the API has a route that takes one (the
- * route table has none yet, so nothing is sent): least-request and latency-aware strategies
- * could then learn from failures. Kept as the one place to add that call.
- */
-function reportOutcome(_id: string, _outcome: ConnectionOutcome): void {}

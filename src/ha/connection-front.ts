@@ -274,6 +274,8 @@ export class ConnectionFront implements LocalConnectionChanges {
       void this.forwardOpen(req, res, target, local);
     } else {
       const target = new URL(pathOf("forwardRelease", { id: released }), leader.address);
+      // The release's outcome parameters go along: the leader records them.
+      target.search = match.query;
       void this.forwardClose(res, target, released, local);
     }
     return true;

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { hostname } from "node:os";
 import type { KubeConfig } from "@kubernetes/client-node";
 import type { Registry } from "prom-client";
-import type { Replication } from "../balancer/index.ts";
+import type { EjectionRecord, Replication } from "../balancer/index.ts";
 import { ApiError } from "../http/errors.ts";
 import type { Logger } from "../shared/logger.ts";
 import { isUninstalled } from "./api-calls.ts";
@@ -12,6 +12,7 @@ import { HaMetrics } from "./ha-metrics.ts";
 import type { HaSettings } from "./ha-settings.ts";
 import { defaultIdentity, LeaderElector, type LeaderTerm } from "./leader-election.ts";
 import { KubernetesLeaseApi } from "./lease.ts";
+import { OutcomeForwarder } from "./outcome-forwarder.ts";
 import { configMapOwnerReference, ObjectOwner } from "./owner.ts";
 import { StateStore } from "./state-store.ts";
 
@@ -31,6 +32,8 @@ export interface HighAvailabilityOptions {
   readonly trustProxy: (address: string, hop: number) => boolean;
   /** Told when this replica becomes the leader (e.g. to write every policy's status again). */
   readonly onStartedLeading?: () => void;
+  /** Told of the leader's outlier ejections of a service, on a follower (state snapshots). */
+  readonly onEjections?: (serviceKey: string, records: EjectionRecord[]) => void;
   readonly identity?: string;
 }
 
@@ -45,6 +48,8 @@ export class HighAvailability {
   readonly elector: LeaderElector;
   readonly store: StateStore;
   readonly front: ConnectionFront;
+  /** Hands a follower's outcome reports to the leader. */
+  readonly outcomes: OutcomeForwarder;
   readonly metrics: HaMetrics;
   private readonly logger: Pick<Logger, "info" | "warn">;
   private readonly config: KubeConfig;
@@ -121,7 +126,14 @@ export class HighAvailability {
       local: front,
       released: (serviceKey) => front?.releasedOf(serviceKey) ?? [],
       written: (startedAt) => front?.written(startedAt),
+      onEjections: options.onEjections,
       owner: this.owner,
+    });
+    this.outcomes = new OutcomeForwarder({
+      identity: this.identity,
+      isLeader: () => this.elector.isLeader(),
+      leader: () => this.elector.leader(),
+      credentials: options.credentials,
     });
     this.front = front;
     this.store = store;

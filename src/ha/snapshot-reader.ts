@@ -1,9 +1,10 @@
-import type { Connection, Replication, SlotStates } from "../balancer/index.ts";
+import type { Connection, EjectionRecord, Replication, SlotStates } from "../balancer/index.ts";
 import type { Logger } from "../shared/logger.ts";
 import { shardIndex } from "./configmaps.ts";
 import type { HaMetrics } from "./ha-metrics.ts";
 import {
   connectionsOf,
+  ejectionsOf,
   isNewer,
   type ServiceState,
   type Snapshot,
@@ -28,6 +29,11 @@ export interface SnapshotReaderOptions {
   readonly local?: LocalConnectionChanges;
   readonly logger: Pick<Logger, "warn">;
   readonly metrics?: HaMetrics;
+  /**
+   * Told of a service's outlier ejections whenever the leader's snapshot changes them: a
+   * follower leaves the same endpoints out of its answers.
+   */
+  readonly onEjections?: (serviceKey: string, records: EjectionRecord[]) => void;
 }
 
 export type ApplyResult = "loaded" | "stale" | "deleted" | "ignored";
@@ -154,11 +160,16 @@ export class SnapshotReader {
         this.withLocalChanges(key, connectionsOf(snapshot, key, state), state.released ?? []),
       );
       this.checkFingerprints(key, state);
+      const before = previous?.services[key]?.ejections;
+      if (JSON.stringify(before ?? []) !== JSON.stringify(state.ejections ?? [])) {
+        this.options.onEjections?.(key, ejectionsOf(snapshot, state));
+      }
     }
     // Services the shard no longer lists have no connections left, unless they moved shards.
     for (const key of Object.keys(previous?.services ?? {})) {
       if (key in snapshot.services || shardOf(key, snapshot.shards) !== snapshot.shard) continue;
       manager.replaceConnections(key, this.withLocalChanges(key, [], []));
+      if (previous?.services[key]?.ejections) this.options.onEjections?.(key, []);
     }
   }
 

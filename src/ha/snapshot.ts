@@ -1,4 +1,10 @@
-import type { CarriedState, Connection, Replication, SlotStates } from "../balancer/index.ts";
+import type {
+  CarriedState,
+  Connection,
+  EjectionRecord,
+  Replication,
+  SlotStates,
+} from "../balancer/index.ts";
 
 /**
  * The replicated balancer state as the leader writes it into ConfigMaps: per service, what its
@@ -26,6 +32,12 @@ export interface ServiceState {
    * one by a follower, then know it was released even if they never saw it open.
    */
   readonly released?: readonly string[];
+  /**
+   * Outlier ejections decided by the leader, as [identity, ejections, until] with `until` in
+   * milliseconds after `baseTime` (null: not ejected now, the count kept for the growing
+   * ejection time). Added in a later version: readers without it ignore it.
+   */
+  readonly ejections?: readonly (readonly [string, number, number | null])[];
 }
 
 export interface SnapshotHeader {
@@ -88,12 +100,34 @@ export function exportService(
     list.push([connection.id, connection.expiresAt - baseTime]);
     hasConnections = true;
   }
-  if (!hasPickers && !hasConnections && released.length === 0) return null;
+  const ejections = manager
+    .exportEjections(serviceKey)
+    .map(
+      (record) =>
+        [
+          record.identity,
+          record.ejections,
+          record.until === null ? null : record.until - baseTime,
+        ] as const,
+    );
+  if (!hasPickers && !hasConnections && released.length === 0 && ejections.length === 0) {
+    return null;
+  }
   return {
     ...(hasPickers ? { pickers } : {}),
     ...(hasConnections ? { connections } : {}),
     ...(released.length > 0 ? { released } : {}),
+    ...(ejections.length > 0 ? { ejections } : {}),
   };
+}
+
+/** The outlier ejections of one service in a snapshot, with absolute times. */
+export function ejectionsOf(snapshot: Snapshot, state: ServiceState | undefined): EjectionRecord[] {
+  return (state?.ejections ?? []).map(([identity, ejections, until]) => ({
+    identity,
+    ejections,
+    until: until === null ? null : snapshot.baseTime + until,
+  }));
 }
 
 /** The connections of one service in a snapshot, with absolute expiries. */
@@ -209,7 +243,21 @@ export function decodeSnapshot(text: string): Snapshot {
     const released = Array.isArray(value.released)
       ? value.released.filter((id): id is string => typeof id === "string")
       : [];
-    services[key] = { pickers, connections, released };
+    const ejections = Array.isArray(value.ejections)
+      ? value.ejections.filter(
+          (entry): entry is [string, number, number | null] =>
+            Array.isArray(entry) &&
+            typeof entry[0] === "string" &&
+            Number.isSafeInteger(entry[1]) &&
+            (entry[2] === null || Number.isSafeInteger(entry[2])),
+        )
+      : [];
+    services[key] = {
+      pickers,
+      connections,
+      released,
+      ...(ejections.length > 0 ? { ejections } : {}),
+    };
   }
   return { ...header, services };
 }

@@ -9,7 +9,11 @@ import type { HaMetrics } from "./ha-metrics.ts";
 import type { LeaderTerm } from "./leader-election.ts";
 import type { ObjectOwner } from "./owner.ts";
 import { decodeSnapshot, type Snapshot } from "./snapshot.ts";
-import { type LocalConnectionChanges, SnapshotReader } from "./snapshot-reader.ts";
+import {
+  type LocalConnectionChanges,
+  SnapshotReader,
+  type SnapshotReaderOptions,
+} from "./snapshot-reader.ts";
 import { SnapshotWriter, type WriteOutcome } from "./snapshot-writer.ts";
 
 export const DEFAULT_STATE_INTERVAL_MS = 1_000;
@@ -32,6 +36,8 @@ export interface StateStoreOptions {
   readonly targetBytes?: number;
   readonly maxShards?: number;
   readonly local?: LocalConnectionChanges;
+  /** Told of the leader's outlier ejections of a service as its snapshots change them. */
+  readonly onEjections?: SnapshotReaderOptions["onEjections"];
   /** Ids of a service's connections released recently, written into the snapshots. */
   readonly released?: (serviceKey: string) => readonly string[];
   /**
@@ -103,6 +109,7 @@ export class StateStore {
       local: options.local,
       logger: options.logger,
       metrics: options.metrics,
+      onEjections: options.onEjections,
     });
     this.api =
       options.api ??

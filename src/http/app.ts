@@ -1,5 +1,6 @@
 import express, { type NextFunction, type Request, type Response } from "express";
 import type { Discovery } from "../discovery/discovery.ts";
+import { OutcomeIntake } from "../discovery/outcomes.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import type { RecentPicks } from "../status/recent-picks.ts";
@@ -10,6 +11,8 @@ import { endpointJson } from "./endpoint-json.ts";
 import { ApiError, errorJson, toApiError } from "./errors.ts";
 import { MAX_PUBLIC_BODY_BYTES, requestLimits } from "./limits.ts";
 import { openApiDocument } from "./openapi.ts";
+import { releaseOutcomeFrom } from "./outcome-batch.ts";
+import { type OutcomeForwarding, outcomeHandler } from "./outcome-routes.ts";
 import { expressPath, type PublicRouteId, type RouteSpec, routesOf } from "./routes.ts";
 import { statusPageHandlers } from "./status-page.ts";
 
@@ -27,6 +30,10 @@ export interface AppOptions {
   readonly recentPicks?: RecentPicks | null;
   /** How the HA tier takes part in the connection routes; absent: a single server. */
   readonly connectionHooks?: ConnectionHooks;
+  /** Where reported outcomes go; absent: the app makes one (without its interval timer). */
+  readonly outcomes?: OutcomeIntake;
+  /** How a follower hands outcome reports to the leader; absent: a single server. */
+  readonly outcomeForwarding?: OutcomeForwarding;
 }
 
 function requestOf(req: Request): DecisionRequest {
@@ -62,6 +69,7 @@ export function connectionHandlers(
   discovery: Discovery,
   decisions: Decisions,
   hooks: ConnectionHooks = {},
+  outcomes: OutcomeIntake | null = null,
 ) {
   const open: express.RequestHandler = async (req, res) => {
     const request = requestOf(req);
@@ -89,10 +97,20 @@ export function connectionHandlers(
   };
   const release: express.RequestHandler = async (req, res) => {
     const id = req.params.id as string;
+    const outcome = releaseOutcomeFrom(req.query);
+    const connection = outcome === null ? undefined : discovery.manager.getConnection(id);
     if (!discovery.closeConnection(id)) {
       throw new ApiError(
         "ConnectionNotFound",
         `connection ${JSON.stringify(id)} is unknown, expired or already released`,
+      );
+    }
+    if (outcome !== null && connection !== undefined) {
+      outcomes?.reportIdentity(
+        connection.service,
+        connection.identity,
+        outcome.result,
+        outcome.latencyMs,
       );
     }
     await hooks.settle?.({ kind: "release", id });
@@ -154,6 +172,7 @@ export function createApp(options: AppOptions): express.Express {
   app.use(requestLimits(MAX_PUBLIC_BODY_BYTES));
 
   const recentPicks = options.recentPicks ?? null;
+  const outcomes = options.outcomes ?? new OutcomeIntake(discovery, { metrics });
   const decisions = new Decisions(discovery, recentPicks);
   const blocking = new BlockingQueries(
     discovery,
@@ -196,7 +215,8 @@ export function createApp(options: AppOptions): express.Express {
       const reply = decisions.pick(requestOf(req));
       res.status(reply.status).json(reply.body);
     },
-    ...connectionHandlers(discovery, decisions, options.connectionHooks),
+    ...connectionHandlers(discovery, decisions, options.connectionHooks, outcomes),
+    reportOutcomes: outcomeHandler(outcomes, { forwarding: options.outcomeForwarding ?? null }),
     healthz: (_req, res) => {
       res.json({ status: "ok" });
     },

@@ -1,11 +1,13 @@
 import express from "express";
 import { CONNECTION_ID_PATTERN } from "../balancer/index.ts";
 import type { Discovery } from "../discovery/discovery.ts";
+import type { OutcomeIntake } from "../discovery/outcomes.ts";
 import type { Logger } from "../observability/logger.ts";
 import { answerErrors, connectionHandlers, serveRoutes } from "./app.ts";
 import { Decisions } from "./decisions.ts";
-import { type ApiError, errorJson, invalidParameter } from "./errors.ts";
+import { ApiError, errorJson, invalidParameter } from "./errors.ts";
 import { requestLimits } from "./limits.ts";
+import { outcomeHandler } from "./outcome-routes.ts";
 import { FORWARDED_CONNECTION_ID_HEADER, type InternalRouteId, routesOf } from "./routes.ts";
 
 /** The largest reconcile body: far above what a replica sends (see MAX_RECONCILE_ITEMS). */
@@ -25,6 +27,8 @@ export interface InternalAppOptions {
    * ApiError to answer instead (NotLeader on a replica that does not lead).
    */
   readonly forwarded: (released: string | null) => void;
+  /** Where forwarded outcome reports go (the leader's); absent: refused as NotLeader. */
+  readonly outcomes?: OutcomeIntake;
 }
 
 /**
@@ -44,20 +48,28 @@ export function createInternalApp(options: InternalAppOptions): express.Express 
       res.status(refusal.status).json(errorJson(refusal));
     }, next);
   });
-  const connections = connectionHandlers(discovery, new Decisions(discovery), {
-    idFor: (req) => {
-      const id = req.get(FORWARDED_CONNECTION_ID_HEADER);
-      if (id === undefined) return undefined;
-      if (!CONNECTION_ID_PATTERN.test(id)) {
-        throw invalidParameter(
-          FORWARDED_CONNECTION_ID_HEADER,
-          id,
-          "a connection id: 1 to 128 letters, digits and ._:-",
-        );
-      }
-      return id;
+  const reportOutcomes = options.outcomes
+    ? outcomeHandler(options.outcomes, { limitBytes: INTERNAL_BODY_LIMIT_BYTES, forwarded: true })
+    : null;
+  const connections = connectionHandlers(
+    discovery,
+    new Decisions(discovery),
+    {
+      idFor: (req) => {
+        const id = req.get(FORWARDED_CONNECTION_ID_HEADER);
+        if (id === undefined) return undefined;
+        if (!CONNECTION_ID_PATTERN.test(id)) {
+          throw invalidParameter(
+            FORWARDED_CONNECTION_ID_HEADER,
+            id,
+            "a connection id: 1 to 128 letters, digits and ._:-",
+          );
+        }
+        return id;
+      },
     },
-  });
+    options.outcomes ?? null,
+  );
   const handlers: Record<InternalRouteId, express.RequestHandler> = {
     haStatus: (_req, res) => {
       res.json(options.status());
@@ -68,6 +80,13 @@ export function createInternalApp(options: InternalAppOptions): express.Express 
     forwardOpen: (req, res, next) => {
       options.forwarded(null);
       return connections.openConnection(req, res, next);
+    },
+    forwardOutcomes: (req, res, next) => {
+      // Only the leader decides ejections: a replica that does not lead refuses with NotLeader.
+      options.forwarded(null);
+      if (reportOutcomes === null)
+        throw new ApiError("NotLeader", "this replica takes no outcome reports");
+      return reportOutcomes(req, res, next);
     },
     forwardRelease: (req, res, next) => {
       options.forwarded(req.params.id as string);

@@ -1,5 +1,6 @@
 import { DEFAULT_REGISTRY, STRATEGY_NAMES, type StrategyRegistry } from "../balancer/index.ts";
 import { API_ERROR_CODES, API_ERRORS, type ApiErrorCode } from "./errors.ts";
+import { OUTCOME_BATCH_SCHEMA, OUTCOME_RECEIPT_SCHEMA } from "./outcome-batch.ts";
 import {
   type Exposure,
   PARAMETERS,
@@ -222,6 +223,8 @@ export const SCHEMAS = {
       closes: { type: "array", items: { type: "string" } },
     },
   },
+  OutcomeBatch: OUTCOME_BATCH_SCHEMA,
+  OutcomeReceipt: OUTCOME_RECEIPT_SCHEMA,
   ReconcileResult: {
     type: "object",
     required: ["opened", "closed"],

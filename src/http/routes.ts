@@ -86,6 +86,24 @@ export const PARAMETERS = {
       "The policy's subset to balance over (spec.subsets); default: the policy's defaultSubset, else the whole service",
     schema: { type: "string", pattern: "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", maxLength: 63 },
   },
+  reporter: {
+    in: "query",
+    description:
+      "Who reports, such as the calling app's name (1 to 63 lowercase letters, digits and '-'), for konsul_lb_outcomes_reported_total; default anonymous",
+    schema: { type: "string", pattern: "^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$" },
+  },
+  outcome: {
+    in: "query",
+    description:
+      "How the connection's request ended, reported as one outcome of its endpoint (outlier detection): success, failure or timeout",
+    schema: { type: "string", enum: ["success", "failure", "timeout"] },
+  },
+  latency: {
+    in: "query",
+    description:
+      "With outcome: how long the request took, such as 120ms or 1.5s (a bare number is milliseconds); least-request's peak-ewma cost reads it",
+    schema: { type: "string", examples: ["120ms", "1.5s"] },
+  },
   "health-filter": {
     in: "query",
     description:
@@ -270,10 +288,23 @@ export const ROUTES = [
     method: "DELETE",
     path: "/v1/connections/{id}",
     exposure: "public",
-    summary: "Release a counted connection",
-    parameters: ["id"],
+    summary:
+      "Release a counted connection; with outcome (and latency), report how its request ended",
+    parameters: ["id", "outcome", "latency"],
     answers: { 204: { description: "Released" } },
-    errors: ["ConnectionNotFound"],
+    errors: ["InvalidParameter", "ConnectionNotFound"],
+  },
+  {
+    id: "reportOutcomes",
+    method: "POST",
+    path: "/v1/services/{namespace}/{name}/outcomes",
+    exposure: "public",
+    summary:
+      "Report how requests to the service's endpoints ended: outlier detection (spec.outlierDetection) ejects failing endpoints, least-request with cost peak-ewma reads the latencies",
+    parameters: ["namespace", "name", "reporter"],
+    body: ref("OutcomeBatch"),
+    answers: { 200: { description: "What was counted", schema: ref("OutcomeReceipt") } },
+    errors: ["InvalidParameter", "PayloadTooLarge", "ServiceNotFound", "Unavailable"],
   },
   {
     id: "healthz",
@@ -388,9 +419,21 @@ export const ROUTES = [
     exposure: "internal",
     summary:
       "A follower's release, forwarded to the leader: answered as DELETE /v1/connections/{id}, never forwarded again",
-    parameters: ["id"],
+    parameters: ["id", "outcome", "latency"],
     answers: { 204: { description: "Released" } },
-    errors: ["ConnectionNotFound", ...PEER_ERRORS],
+    errors: ["InvalidParameter", "ConnectionNotFound", ...PEER_ERRORS],
+  },
+  {
+    id: "forwardOutcomes",
+    method: "POST",
+    path: "/internal/v1/services/{namespace}/{name}/outcomes",
+    exposure: "internal",
+    summary:
+      "A follower's outcome reports, forwarded to the leader, which decides ejections: answered as POST /v1/services/{namespace}/{name}/outcomes, never forwarded again",
+    parameters: ["namespace", "name", "reporter"],
+    body: ref("OutcomeBatch"),
+    answers: { 200: { description: "What was counted", schema: ref("OutcomeReceipt") } },
+    errors: ["InvalidParameter", "PayloadTooLarge", "ServiceNotFound", "NotLeader", ...PEER_ERRORS],
   },
   {
     id: "reconcileConnections",

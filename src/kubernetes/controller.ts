@@ -1,4 +1,5 @@
 import { KubeConfig } from "@kubernetes/client-node";
+import type { OutlierChange } from "../balancer/index.ts";
 import { type Catalog, type ServiceEntry, serviceKey } from "../catalog/catalog.ts";
 import type { Prober } from "../health/prober.ts";
 import type { Logger } from "../shared/logger.ts";
@@ -32,8 +33,10 @@ export class KubernetesController {
   readonly config: KubeConfig;
   readonly source: KubernetesSource;
   readonly status: PolicyStatusWriter;
+  private readonly catalog: Catalog;
 
   constructor(options: ControllerOptions) {
+    this.catalog = options.catalog;
     this.config = loadKubeConfig(options.kubeconfig);
     const { metrics, prober } = options;
     this.status = new PolicyStatusWriter({
@@ -79,6 +82,22 @@ export class KubernetesController {
   /** Reconciles a service again: its probe verdicts changed. */
   probeChanged(service: string): void {
     this.source.enqueue(service);
+  }
+
+  /**
+   * Outlier detection ejected or returned an endpoint of a service: the policy that applies to
+   * it records an Event, and its status counts the ejected endpoints again.
+   */
+  outlierChanged(notice: {
+    readonly namespace: string;
+    readonly name: string;
+    readonly change: OutlierChange;
+  }): void {
+    const policy = this.catalog.get(notice.namespace, notice.name)?.policy;
+    if (!policy) return;
+    const key = serviceKey(policy.namespace, policy.name);
+    this.status.recordOutlierChange(key, notice.change);
+    this.status.enqueue(key);
   }
 
   /** Writes the status of every policy again (e.g. on becoming leader). */

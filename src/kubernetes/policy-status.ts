@@ -5,7 +5,7 @@ import {
   PatchStrategy,
   setHeaderOptions,
 } from "@kubernetes/client-node";
-import { rampingAt } from "../balancer/index.ts";
+import { type OutlierChange, rampingAt } from "../balancer/index.ts";
 import {
   POLICY_API_VERSION,
   POLICY_GROUP,
@@ -36,6 +36,8 @@ export interface PolicyStatus {
   readonly endpoints: {
     readonly total: number;
     readonly healthy: number;
+    /** Ejected by outlier detection now (they count as not healthy). */
+    readonly ejected: number;
     readonly summary: string;
     /** Endpoints within their slow-start window when the status was written. */
     readonly rampingUp: number;
@@ -164,6 +166,7 @@ export function sameStatus(current: unknown, desired: PolicyStatus): boolean {
   if (
     endpoints?.total !== desired.endpoints.total ||
     endpoints.healthy !== desired.endpoints.healthy ||
+    endpoints.ejected !== desired.endpoints.ejected ||
     endpoints.summary !== desired.endpoints.summary ||
     (endpoints.rampingUp ?? 0) !== desired.endpoints.rampingUp
   ) {
@@ -290,41 +293,72 @@ export class PolicyStatusWriter {
     this.rampTimers.set(key, timer);
   }
 
+  /**
+   * An Event on the policy for an ejection or a return that outlier detection decided (leader
+   * only); the status's ejected count follows through `enqueue`.
+   */
+  recordOutlierChange(key: string, change: OutlierChange): void {
+    if (!this.canWrite()) return;
+    const view = this.view(key);
+    if (!view) return;
+    const message =
+      change.kind === "ejected"
+        ? `Endpoint ${change.identity} ejected (${change.reason}, ejection ${change.ejections}) until ${new Date(change.until).toISOString()}`
+        : `Endpoint ${change.identity} returned after its ejection`;
+    void this.recordEvent(
+      view,
+      change.kind === "ejected" ? "Warning" : "Normal",
+      change.kind === "ejected" ? "EndpointEjected" : "EndpointReturned",
+      message,
+    );
+  }
+
   private async recordTransitions(view: PolicyView, desired: PolicyStatus): Promise<void> {
     const before = currentConditions(view.object);
-    const { name, namespace = "default", uid } = view.object.metadata;
     for (const condition of desired.conditions) {
       const previous = before.find((c) => c.type === condition.type);
       if (previous?.status === condition.status && previous.reason === condition.reason) continue;
-      const time = this.now();
-      try {
-        await this.core.createNamespacedEvent({
-          namespace,
-          body: {
-            metadata: { generateName: `${name}.`, namespace },
-            involvedObject: {
-              apiVersion: POLICY_API_VERSION,
-              kind: POLICY_KIND,
-              name,
-              namespace,
-              uid,
-            },
-            type: condition.status === "True" ? "Normal" : "Warning",
-            reason: condition.reason,
-            message: `${condition.type}=${condition.status}: ${condition.message}`,
-            source: { component: FIELD_MANAGER },
-            firstTimestamp: time,
-            lastTimestamp: time,
-            count: 1,
+      await this.recordEvent(
+        view,
+        condition.status === "True" ? "Normal" : "Warning",
+        condition.reason,
+        `${condition.type}=${condition.status}: ${condition.message}`,
+      );
+    }
+  }
+
+  private async recordEvent(
+    view: PolicyView,
+    type: "Normal" | "Warning",
+    reason: string,
+    message: string,
+  ): Promise<void> {
+    const { name, namespace = "default", uid } = view.object.metadata;
+    const time = this.now();
+    try {
+      await this.core.createNamespacedEvent({
+        namespace,
+        body: {
+          metadata: { generateName: `${name}.`, namespace },
+          involvedObject: {
+            apiVersion: POLICY_API_VERSION,
+            kind: POLICY_KIND,
+            name,
+            namespace,
+            uid,
           },
-        });
-      } catch (error) {
-        // An event is a courtesy; failing to record one must not fail the status write.
-        this.logger.warn(
-          { policy: `${namespace}/${name}`, err: error },
-          "recording an event failed",
-        );
-      }
+          type,
+          reason,
+          message,
+          source: { component: FIELD_MANAGER },
+          firstTimestamp: time,
+          lastTimestamp: time,
+          count: 1,
+        },
+      });
+    } catch (error) {
+      // An event is a courtesy; failing to record one must not fail the status write.
+      this.logger.warn({ policy: `${namespace}/${name}`, err: error }, "recording an event failed");
     }
   }
 }

@@ -367,11 +367,16 @@ function targetNameOf(policy: TrimmedPolicy): string | undefined {
   return typeof name === "string" ? name : undefined;
 }
 
-/** Healthy endpoints of a catalog entry, for status. */
+/** Healthy and ejected (outlier detection) endpoints of a catalog entry, for status. */
 export function endpointCounts(entry: CatalogEntry | undefined): {
   total: number;
   healthy: number;
+  ejected: number;
 } {
-  if (!entry) return { total: 0, healthy: 0 };
-  return { total: entry.endpoints.length, healthy: entry.endpoints.filter(isHealthy).length };
+  if (!entry) return { total: 0, healthy: 0, ejected: 0 };
+  return {
+    total: entry.endpoints.length,
+    healthy: entry.endpoints.filter(isHealthy).length,
+    ejected: entry.endpoints.filter((endpoint) => endpoint.ejected === true).length,
+  };
 }

@@ -112,6 +112,12 @@ export const policyStatusSchema: OpenApiSchema = {
           minimum: 0,
           description: "Endpoints that may take new requests.",
         },
+        ejected: {
+          type: "integer",
+          minimum: 0,
+          description:
+            "Endpoints outlier detection (spec.outlierDetection) has ejected now; not counted as healthy.",
+        },
         summary: {
           type: "string",
           // A printer column cannot join two fields, so the operator writes them joined.
@@ -157,6 +163,12 @@ const printerColumns: PrinterColumn[] = [
     type: "string",
     jsonPath: ".status.endpoints.summary",
     description: "Healthy endpoints / all endpoints of the Service.",
+  },
+  {
+    name: "Ejected",
+    type: "integer",
+    jsonPath: ".status.endpoints.ejected",
+    description: "Endpoints ejected by outlier detection now.",
   },
   {
     name: "Ready",

@@ -18,6 +18,12 @@ export interface RegionWeight {
   readonly weight: number;
 }
 
+/** A figure per endpoint identity: a latency in milliseconds, or a failure percentage. */
+export interface EndpointFigure {
+  readonly identity: string;
+  readonly value: number;
+}
+
 export interface SimulateOptions {
   readonly file: string;
   readonly namespace: string;
@@ -41,6 +47,10 @@ export interface SimulateOptions {
   readonly subset: string | null;
   /** Simulate this endpoint's slow-start ramp instead; null = the ordinary report. */
   readonly ramp: string | null;
+  /** Simulated latency of endpoints (others: DEFAULT_LATENCY_MS); null: no outcomes reported. */
+  readonly latency: readonly EndpointFigure[] | null;
+  /** Percent of an endpoint's requests that fail (others: none); null: no failures. */
+  readonly failures: readonly EndpointFigure[] | null;
 }
 
 export type SimulateParse =
@@ -61,6 +71,9 @@ export const MAX_CLIENTS = 1_000_000;
 export const MAX_KEYS = 1_000_000;
 export const MAX_SEED = 0xffff_ffff;
 export const MAX_HOLD = 1_000_000;
+/** The latency of an endpoint --latency does not name, when outcomes are reported. */
+export const DEFAULT_LATENCY_MS = 10;
+export const MAX_LATENCY_MS = 3_600_000;
 
 const PARSE_OPTIONS = {
   file: { type: "string" },
@@ -77,6 +90,8 @@ const PARSE_OPTIONS = {
   hold: { type: "string" },
   subset: { type: "string" },
   ramp: { type: "string" },
+  latency: { type: "string" },
+  failures: { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -98,6 +113,8 @@ const VALUE_TEXT: Readonly<Record<FlagName, string>> = {
   hold: `a whole number of picks from 0 to ${MAX_HOLD.toLocaleString("en-US")}`,
   subset: "the name of a subset of the service's policy (spec.subsets)",
   ramp: "the identity of an endpoint of the service (its pod name)",
+  latency: "endpoints and their latencies in milliseconds, such as web-1=200,web-2=50",
+  failures: "endpoints and the percent of their requests that fail, such as web-1=50",
 };
 
 const FLAG_NAMES = Object.keys(VALUE_TEXT) as FlagName[];
@@ -172,6 +189,8 @@ export const SIMULATE_HELP_TEXT = `${[
   "      --regions us-east=70,eu-west=30 --format svg --out payments.svg",
   "  kubectl get endpointslices,services,pods,nodes,lbp -A -o yaml > cluster.yaml",
   "  konsul-lb simulate --file cluster.yaml --service shop/web --format json",
+  "  konsul-lb simulate --file examples/demo.yaml --service shop/cart \\",
+  "      --compare least-request --latency cart-84d6c-w9k5h=200 --failures cart-84d6c-w9k5h=50",
 ].join("\n")}\n`;
 
 type Flags = Partial<Record<FlagName, string>> & { help?: boolean };
@@ -243,6 +262,33 @@ function regionsValue(text: string | undefined): RegionWeight[] | null {
     regions.push({ region, weight });
   }
   return regions;
+}
+
+/** ENDPOINT=NUMBER pairs; identities are checked against the service once it is loaded. */
+function figuresValue(
+  flag: "latency" | "failures",
+  text: string | undefined,
+  max: number,
+): EndpointFigure[] | null {
+  if (text === undefined) return null;
+  const figures: EndpointFigure[] = [];
+  for (const part of text.split(",")) {
+    const at = part.lastIndexOf("=");
+    const identity = part.slice(0, at).trim();
+    const valueText = part.slice(at + 1).trim();
+    const value = Number(valueText);
+    if (at <= 0 || identity === "" || valueText === "" || !Number.isFinite(value)) {
+      fail(flag, text, `${JSON.stringify(part)} is not ENDPOINT=NUMBER`);
+    }
+    if (value < 0 || value > max) {
+      fail(flag, text, `the value of ${identity} must be from 0 to ${max}`);
+    }
+    if (figures.some((f) => f.identity === identity)) {
+      fail(flag, text, `${identity} appears twice`);
+    }
+    figures.push({ identity, value });
+  }
+  return figures;
 }
 
 function strategyValue(text: string): StrategyName {
@@ -345,6 +391,8 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateParse {
     }
     return flags.ramp ?? null;
   });
+  const latency = attempt(() => figuresValue("latency", flags.latency, MAX_LATENCY_MS));
+  const failures = attempt(() => figuresValue("failures", flags.failures, 100));
 
   if (
     problems.length > 0 ||
@@ -360,7 +408,9 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateParse {
     seed === undefined ||
     hold === undefined ||
     subset === undefined ||
-    ramp === undefined
+    ramp === undefined ||
+    latency === undefined ||
+    failures === undefined
   ) {
     return { kind: "error", message: problems.join("\n") };
   }
@@ -381,6 +431,8 @@ export function parseSimulateArgs(argv: readonly string[]): SimulateParse {
       hold,
       subset,
       ramp,
+      latency,
+      failures,
     },
   };
 }

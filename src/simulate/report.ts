@@ -54,6 +54,17 @@ export interface HashReport {
   readonly meanMovedOverIdeal: number;
 }
 
+/** What the reported outcomes did under one strategy (--latency, --failures). */
+export interface StrategyOutcomes {
+  /** Fraction of the requests that failed. */
+  readonly failed: number;
+  readonly meanLatencyMs: number;
+  /** Ejections by outlier detection, by endpoint identity. */
+  readonly ejections: Readonly<Record<string, number>>;
+  /** The endpoints still ejected when the run ended. */
+  readonly ejectedAtEnd: readonly string[];
+}
+
 export interface StrategyReport {
   readonly strategy: StrategyName;
   readonly expectedBasis: ExpectedBasis;
@@ -69,6 +80,8 @@ export interface StrategyReport {
   readonly inZone: number | null;
   /** ring-hash, maglev and ip-hash only. */
   readonly hash: HashReport | null;
+  /** Null unless outcomes were simulated. */
+  readonly outcomes: StrategyOutcomes | null;
 }
 
 export interface SimulationReport {
@@ -102,6 +115,12 @@ export interface SimulationReport {
   /** True for --compare: the strategies are shown side by side. */
   readonly compare: boolean;
   readonly strategies: readonly StrategyReport[];
+  /** The simulated outcomes (--latency, --failures); null when none were. */
+  readonly outcomes: {
+    readonly defaultLatencyMs: number;
+    readonly latencyMs: Readonly<Record<string, number>>;
+    readonly failurePercent: Readonly<Record<string, number>>;
+  } | null;
   readonly warnings: readonly string[];
 }
 

@@ -31,7 +31,12 @@ import {
   SERVER_DEFAULT_STRATEGY,
   SimulateError,
 } from "./load.ts";
-import type { RegionWeight, SimulateOptions } from "./options.ts";
+import {
+  DEFAULT_LATENCY_MS,
+  type EndpointFigure,
+  type RegionWeight,
+  type SimulateOptions,
+} from "./options.ts";
 import { Progress, type ProgressSink, silentProgress } from "./progress.ts";
 import type {
   EndpointInfo,
@@ -40,6 +45,7 @@ import type {
   HashReport,
   KeyResult,
   SimulationReport,
+  StrategyOutcomes,
   StrategyReport,
 } from "./report.ts";
 import { Traffic } from "./traffic.ts";
@@ -57,7 +63,8 @@ export type SimulationSettings = Pick<
   | "seed"
   | "hold"
   | "subset"
->;
+> &
+  Partial<Pick<SimulateOptions, "latency" | "failures">>;
 
 // Connections are closed by the simulation itself, never by their timeout: the clock stands
 // still and the timeout is beyond any run.
@@ -100,6 +107,8 @@ function nearestTier(
 
 interface Context {
   readonly registry: StrategyRegistry;
+  /** Null: no outcomes are reported (neither --latency nor --failures). */
+  readonly outcomes: OutcomeModel | null;
   readonly view: ServiceEndpoints;
   readonly policy: ResolvedPolicy;
   /** Sorted by identity. */
@@ -113,14 +122,23 @@ interface Context {
   readonly progress: Progress;
 }
 
-function newManager(seed: number, registry: StrategyRegistry): BalancerManager {
+/** Simulated time: it stands still, unless outcomes are reported (one request per ms). */
+interface Clock {
+  now: number;
+}
+
+function newManager(
+  seed: number,
+  registry: StrategyRegistry,
+  clock: Clock = { now: 0 },
+): BalancerManager {
   let connections = 0;
   return new BalancerManager({
     registry,
     defaultStrategy: SERVER_DEFAULT_STRATEGY,
     policyDefaults: SERVER_POLICY_DEFAULTS,
     random: seededRandom(engineSeed(seed)),
-    now: () => 0,
+    now: () => clock.now,
     newConnectionId: () => `c${++connections}`,
   });
 }
@@ -175,14 +193,56 @@ function expectedShares(
   return expected;
 }
 
-/** The requests through one strategy, each holding a connection for `hold` later picks. */
+/** What the simulated clients report of each request: its latency, and whether it fails. */
+interface OutcomeModel {
+  /** Milliseconds, by endpoint index. */
+  readonly latencyMs: Float64Array;
+  /** Probability of failure, by endpoint index. */
+  readonly failure: Float64Array;
+}
+
+/** The seed of the outcomes' draws: a stream apart from the traffic's and the engine's. */
+function outcomeSeed(seed: number): number {
+  return Math.floor(seededRandom(seed ^ 0x2545f491).next() * 0x1_0000_0000);
+}
+
+/** The service with the endpoints outlier detection ejected marked, as the catalog marks them. */
+function withEjections(view: ServiceEndpoints, ejected: readonly string[], version: number) {
+  const marked = new Set(ejected);
+  return {
+    ...view,
+    version,
+    endpoints: view.endpoints.map((endpoint) =>
+      marked.has(endpoint.identity) ? { ...endpoint, ejected: true } : endpoint,
+    ),
+  };
+}
+
+/**
+ * The requests through one strategy, each holding a connection for `hold` later picks. With an
+ * outcome model each request's outcome is reported to the engine as clients report them, one
+ * request per simulated millisecond, and the endpoints it ejects leave the service's answers.
+ */
 function countRequests(
   context: Context,
   strategy: StrategyName,
-): { counts: Float64Array; inRegion: number; inZone: number } {
-  const { view, traffic, settings, indexOf, progress, places } = context;
-  const manager = newManager(settings.seed, context.registry);
+): {
+  counts: Float64Array;
+  inRegion: number;
+  inZone: number;
+  outcomes: StrategyOutcomes | null;
+} {
+  const { traffic, settings, indexOf, progress, places } = context;
+  const clock: Clock = { now: 0 };
+  const manager = newManager(settings.seed, context.registry, clock);
   const random = seededRandom(settings.seed);
+  const draws = seededRandom(outcomeSeed(settings.seed));
+  const model = context.outcomes;
+  let view = context.view;
+  let ejectedNow: readonly string[] = [];
+  const ejections: Record<string, number> = {};
+  let failed = 0;
+  let latencyTotal = 0;
   const counts = new Float64Array(context.endpoints.length);
   const hold = settings.hold;
   // Slot i % (hold + 1) holds the connection of pick i; it is closed just before pick
@@ -214,9 +274,39 @@ function countRequests(
       inRegion++;
     }
     if (place !== undefined && endpoint.zone === place.zone) inZone++;
+    if (model !== null) {
+      const failure = draws.next() < (model.failure[index] as number);
+      const latencyMs = model.latencyMs[index] as number;
+      if (failure) failed++;
+      latencyTotal += latencyMs;
+      const changes = manager.recordOutcomes(view, [
+        { identity: endpoint.identity, result: failure ? "failure" : "success", latencyMs },
+      ]);
+      clock.now++;
+      changes.push(...manager.evaluateOutliers(view));
+      for (const change of changes) {
+        if (change.kind === "ejected") {
+          ejections[change.identity] = (ejections[change.identity] ?? 0) + 1;
+        }
+      }
+      if (changes.length > 0) {
+        ejectedNow = manager.ejectedEndpoints(view.key);
+        view = withEjections(context.view, ejectedNow, view.version + 1);
+        manager.refresh(view);
+      }
+    }
     progress.advance(1);
   }
-  return { counts, inRegion, inZone };
+  const outcomes =
+    model === null
+      ? null
+      : {
+          failed: failed / settings.requests,
+          meanLatencyMs: latencyTotal / settings.requests,
+          ejections,
+          ejectedAtEnd: [...ejectedNow],
+        };
+  return { counts, inRegion, inZone, outcomes };
 }
 
 /** The endpoint index each key lands on, with nothing open (a hash table's own mapping). */
@@ -300,7 +390,7 @@ function runStrategy(context: Context, strategy: StrategyName): StrategyReport {
   const expected = expectedShares(context, definition, basis);
   const hashOn = definition.traits.hashesOn(context.policy);
   progress.label = `${strategy}: ${settings.requests.toLocaleString("en-US")} requests`;
-  const { counts, inRegion, inZone } = countRequests(context, strategy);
+  const { counts, inRegion, inZone, outcomes } = countRequests(context, strategy);
   const results: EndpointResult[] = endpoints.map((endpoint, index) => {
     const share = (counts[index] as number) / settings.requests;
     const wanted = expected[index] as number;
@@ -323,6 +413,7 @@ function runStrategy(context: Context, strategy: StrategyName): StrategyReport {
     inRegion: context.traffic.regions.length === 0 ? null : inRegion / settings.requests,
     inZone: context.places === null ? null : inZone / settings.requests,
     hash: hashOn === null ? null : hashReport(context, strategy, hashOn, expected),
+    outcomes,
   };
 }
 
@@ -406,8 +497,10 @@ export function simulate(
     }
   }
   const progress = new Progress(sink, total);
+  const outcomes = outcomeModel(settings, endpoints, `${entry.namespace}/${entry.name}`);
   const context: Context = {
     registry,
+    outcomes,
     view,
     policy,
     endpoints,
@@ -456,6 +549,54 @@ export function simulate(
     endpoints: info,
     compare: settings.compare,
     strategies: reports,
+    outcomes:
+      outcomes === null
+        ? null
+        : {
+            defaultLatencyMs: DEFAULT_LATENCY_MS,
+            latencyMs: Object.fromEntries(
+              (settings.latency ?? []).map((f) => [f.identity, f.value]),
+            ),
+            failurePercent: Object.fromEntries(
+              (settings.failures ?? []).map((f) => [f.identity, f.value]),
+            ),
+          },
     warnings: relevantWarnings(loaded),
   };
+}
+
+/** The outcome model of --latency and --failures; their endpoints must be the service's. */
+function outcomeModel(
+  settings: SimulationSettings,
+  endpoints: readonly Endpoint[],
+  service: string,
+): OutcomeModel | null {
+  const latency = settings.latency ?? null;
+  const failures = settings.failures ?? null;
+  if (latency === null && failures === null) return null;
+  const indexOf = new Map(endpoints.map((e, index) => [e.identity, index]));
+  const check = (flag: string, figures: readonly EndpointFigure[]) => {
+    for (const { identity } of figures) {
+      if (!indexOf.has(identity)) {
+        throw new SimulateError(
+          `--${flag}: ${JSON.stringify(identity)} is not allowed (not an endpoint of ${service}); ` +
+            `expected one of ${endpoints.map((e) => e.identity).join(", ")}`,
+          EXIT_USAGE,
+        );
+      }
+    }
+  };
+  check("latency", latency ?? []);
+  check("failures", failures ?? []);
+  const model = {
+    latencyMs: new Float64Array(endpoints.length).fill(DEFAULT_LATENCY_MS),
+    failure: new Float64Array(endpoints.length),
+  };
+  for (const { identity, value } of latency ?? []) {
+    model.latencyMs[indexOf.get(identity) as number] = value;
+  }
+  for (const { identity, value } of failures ?? []) {
+    model.failure[indexOf.get(identity) as number] = value / 100;
+  }
+  return model;
 }

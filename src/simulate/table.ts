@@ -5,6 +5,7 @@ import {
   type ExpectedBasis,
   type HashReport,
   type SimulationReport,
+  type StrategyOutcomes,
   type StrategyReport,
   showsRegions,
 } from "./report.ts";
@@ -109,8 +110,23 @@ function header(report: SimulationReport): string[] {
       ? "connections: none held (--hold 0), so load-aware strategies see no load"
       : `connections: each request holds one open for the next ${count(report.hold)} picks`,
   );
+  if (report.outcomes !== null) lines.push(outcomeLine(report.outcomes));
   for (const warning of report.warnings) lines.push(`warning: ${warning}`);
   return lines;
+}
+
+function outcomeLine(outcomes: NonNullable<SimulationReport["outcomes"]>): string {
+  const slow = Object.entries(outcomes.latencyMs).map(([id, ms]) => `${id} ${ms} ms`);
+  const failing = Object.entries(outcomes.failurePercent).map(([id, p]) => `${id} fails ${p}%`);
+  return (
+    `outcomes reported, one request per simulated ms: ${[...slow, ...failing].join(", ")}` +
+    ` (others ${outcomes.defaultLatencyMs} ms, no failures)`
+  );
+}
+
+function ejectionText(outcomes: StrategyOutcomes): string {
+  const list = Object.entries(outcomes.ejections).map(([id, n]) => `${id} ${n}x`);
+  return list.length === 0 ? "none" : list.join(", ");
 }
 
 function leftOutNote(endpoint: EndpointInfo): string {
@@ -181,6 +197,12 @@ function single(report: SimulationReport, result: StrategyReport): string[] {
     lines.push(`served in the client's region: ${percent(result.inRegion)}`);
   }
   if (result.inZone !== null) lines.push(`served in the client's zone: ${percent(result.inZone)}`);
+  if (result.outcomes !== null) {
+    lines.push(
+      `failed requests ${percent(result.outcomes.failed)}, mean latency ${result.outcomes.meanLatencyMs.toFixed(1)} ms`,
+      `ejected by outlier detection: ${ejectionText(result.outcomes)}`,
+    );
+  }
   if (result.hash !== null) lines.push("", ...hashLines(report, result.hash));
   return lines;
 }
@@ -221,6 +243,15 @@ function compared(report: SimulationReport): string[] {
   if (strategies.some((s) => s.inRegion !== null && showsRegions(report, s))) {
     rows.push(
       summary("in the client's region", (s) => (s.inRegion === null ? NONE : percent(s.inRegion))),
+    );
+  }
+  if (strategies.some((s) => s.outcomes !== null)) {
+    rows.push(
+      summary("failed requests", (s) => (s.outcomes === null ? NONE : percent(s.outcomes.failed))),
+      summary("mean latency", (s) =>
+        s.outcomes === null ? NONE : `${s.outcomes.meanLatencyMs.toFixed(1)} ms`,
+      ),
+      summary("ejections", (s) => (s.outcomes === null ? NONE : ejectionText(s.outcomes))),
     );
   }
   if (strategies.some((s) => s.hash !== null)) {

@@ -4,6 +4,7 @@ import { type BalancerPolicy, resolvePolicy } from "../../src/balancer/policy.ts
 import { seededRandom } from "../../src/balancer/random.ts";
 import { BUILT_IN_STRATEGIES } from "../../src/balancer/registry.ts";
 import { latencyFromMap } from "../../src/balancer/strategies/latency-based/tiers.ts";
+import type { LatencyTracker } from "../../src/balancer/strategies/least-request/peak-ewma.ts";
 import type { CarriedState, Picker, StrategyName } from "../../src/balancer/strategy.ts";
 
 export function endpoint(identity: string, overrides: Partial<Endpoint> = {}): Endpoint {
@@ -53,6 +54,7 @@ export function build(
     carried?: CarriedState;
     seed?: number;
     loads?: LoadTracker;
+    latencies?: LatencyTracker;
   } = {},
 ): BuiltPicker {
   const strategy = BUILT_IN_STRATEGIES.find((s) => s.name === name);
@@ -66,6 +68,7 @@ export function build(
     loads,
     random: seededRandom(options.seed ?? 42),
     latency: latencyFromMap(policy.latency.map),
+    latencies: options.latencies,
   });
   return { picker, loads };
 }

@@ -233,3 +233,38 @@ describe("Catalog listeners", () => {
     expect(catalog.get("shop", "checkout")).toBeDefined();
   });
 });
+
+describe("Catalog ejections (outlier detection)", () => {
+  const three = () => service("shop", "web", [endpoint("a"), endpoint("b"), endpoint("c")]);
+
+  it("marks ejected endpoints as a new version, and keeps the marks across the source's writes", () => {
+    const catalog = new Catalog();
+    catalog.upsert(three());
+    const before = catalog.get("shop", "web")?.version ?? 0;
+    expect(catalog.setEjected("shop", "web", ["b", "unknown"])).toBe(true);
+    const entry = catalog.get("shop", "web");
+    expect(entry?.version).toBeGreaterThan(before);
+    expect(entry?.endpoints.map((e) => e.ejected === true)).toEqual([false, true, false]);
+    expect(catalog.ejectedOf("shop", "web")).toEqual(["b"]);
+    // The same set again changes nothing; the source writing the same objects changes nothing.
+    expect(catalog.setEjected("shop", "web", ["b"])).toBe(false);
+    expect(catalog.upsert(three())).toBe(false);
+    expect(catalog.get("shop", "web")?.endpoints[1]?.ejected).toBe(true);
+    // Returned: the mark goes, as a new version.
+    expect(catalog.setEjected("shop", "web", [])).toBe(true);
+    expect(catalog.get("shop", "web")?.endpoints.some((e) => "ejected" in e)).toBe(false);
+  });
+
+  it("forgets ejections of endpoints and services that leave", () => {
+    const catalog = new Catalog();
+    catalog.upsert(three());
+    catalog.setEjected("shop", "web", ["a", "c"]);
+    catalog.upsert(service("shop", "web", [endpoint("a"), endpoint("b")]));
+    expect(catalog.ejectedOf("shop", "web")).toEqual(["a"]);
+    catalog.upsert(three());
+    expect(catalog.get("shop", "web")?.endpoints[2]?.ejected).toBeUndefined();
+    catalog.remove("shop", "web");
+    expect(catalog.ejectedOf("shop", "web")).toEqual([]);
+    expect(catalog.setEjected("shop", "web", ["a"])).toBe(false);
+  });
+});

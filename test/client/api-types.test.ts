@@ -58,7 +58,9 @@ describe("the client's types come from the route table", () => {
   });
 
   it("each route names its own error codes", () => {
-    expectTypeOf<ErrorCodeOf<"releaseConnection">>().toEqualTypeOf<"ConnectionNotFound">();
+    expectTypeOf<ErrorCodeOf<"releaseConnection">>().toEqualTypeOf<
+      "InvalidParameter" | "ConnectionNotFound"
+    >();
     expectTypeOf<ErrorCodeOf<"pickEndpoint">>().toEqualTypeOf<
       | "InvalidParameter"
       | "UnknownStrategy"

@@ -119,6 +119,33 @@ describe("createClient against a real server", () => {
     expect(await openConnections()).toBe(0);
   });
 
+  it("withConnection reports how the call ended with the release, and release takes an outcome", async () => {
+    const reported = async (result: string) => {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      const line = new RegExp(
+        `konsul_lb_outcomes_reported_total\\{reporter="anonymous",result="${result}"\\} (\\d+)`,
+      ).exec(text);
+      return Number(line?.[1] ?? 0);
+    };
+    const pool = createClient({ url: server.url }).service("shop", "pool");
+    const [successes, failures, timeouts] = [
+      await reported("success"),
+      await reported("failure"),
+      await reported("timeout"),
+    ];
+    await pool.withConnection(() => "ok");
+    await expect(
+      pool.withConnection(() => {
+        throw new Error("the call failed");
+      }),
+    ).rejects.toThrow("the call failed");
+    const connection = await pool.connect();
+    await connection.release("timeout", 1500);
+    expect(await reported("success")).toBe(successes + 1);
+    expect(await reported("failure")).toBe(failures + 1);
+    expect(await reported("timeout")).toBe(timeouts + 1);
+  });
+
   it("await using releases the connection at the end of the block", async () => {
     const pool = createClient({ url: server.url }).service("shop", "pool");
     {

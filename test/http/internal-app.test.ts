@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { OutcomeIntake } from "../../src/discovery/outcomes.ts";
 import { ApiError } from "../../src/http/errors.ts";
 import { createInternalApp, INTERNAL_BODY_LIMIT_BYTES } from "../../src/http/internal-app.ts";
 import { type Listening, listen } from "../../src/http/listen.ts";
@@ -36,6 +37,7 @@ beforeAll(async () => {
     },
     // This replica leads: forwarded changes are answered here.
     forwarded: () => {},
+    outcomes: new OutcomeIntake(service.discovery),
   });
   internal = await listen(app, "127.0.0.1", 0);
 });
@@ -76,9 +78,25 @@ describe("the internal API", () => {
       haStatus: 200,
       forwardOpen: 201,
       forwardRelease: 404, // ConnectionNotFound: the id is made up
+      forwardOutcomes: 400, // InvalidParameter: a reconcile body is not a batch of outcomes
       reconcileConnections: 200,
     });
     expect(reconciled).toEqual([{ from: "f", opens: [], closes: [] }]);
+  });
+
+  it("takes forwarded outcome reports as the public route would", async () => {
+    const url = `${internal.url}${pathOf("forwardOutcomes", SAMPLE_PARAMS)}?reporter=web-client`;
+    const identity = service.discovery.find("shop", "web")?.endpoints[0]?.identity as string;
+    const answer = await fetch(url, {
+      method: "POST",
+      headers: { authorization: OWN, "content-type": "application/json" },
+      body: JSON.stringify([
+        { endpoint: identity, result: "success", latencyMs: 12 },
+        { endpoint: "10.255.255.255:1", result: "failure" },
+      ]),
+    });
+    expect(answer.status).toBe(200);
+    expect(await answer.json()).toEqual({ accepted: 1, unknown: 1 });
   });
 
   it("counts a forwarded open under the id the forwarder chose, and refuses a malformed one", async () => {

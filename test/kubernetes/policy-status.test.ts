@@ -94,7 +94,13 @@ describe("policy conditions", () => {
 describe("status writes", () => {
   it("keeps a condition's transition time while its status holds, and counts endpoints", () => {
     const first = desiredStatus(view(), new Date("2026-01-01T00:00:00.123Z"));
-    expect(first.endpoints).toEqual({ total: 2, healthy: 1, summary: "1/2", rampingUp: 0 });
+    expect(first.endpoints).toEqual({
+      total: 2,
+      healthy: 1,
+      ejected: 0,
+      summary: "1/2",
+      rampingUp: 0,
+    });
     expect(first.observedGeneration).toBe(2);
     expect(first.conditions[0]?.lastTransitionTime).toBe("2026-01-01T00:00:00Z");
     const later = desiredStatus(view({ object: policy(first) }), new Date("2026-02-01T00:00:00Z"));
@@ -107,6 +113,24 @@ describe("status writes", () => {
     );
     expect(flipped.conditions[2]?.lastTransitionTime).toBe("2026-02-01T00:00:00Z");
     expect(flipped.conditions[0]?.lastTransitionTime).toBe("2026-01-01T00:00:00Z");
+  });
+
+  it("counts ejected endpoints (outlier detection) apart, and not as healthy", () => {
+    const target = entry([true, true, true]);
+    const ejected = {
+      ...target,
+      endpoints: target.endpoints.map((e, i) => (i === 1 ? { ...e, ejected: true } : e)),
+    };
+    const status = desiredStatus(view({ target: ejected }), new Date());
+    expect(status.endpoints).toEqual({
+      total: 3,
+      healthy: 2,
+      ejected: 1,
+      summary: "2/3",
+      rampingUp: 0,
+    });
+    const before = desiredStatus(view({ target }), new Date());
+    expect(sameStatus(before, status)).toBe(false);
   });
 
   it("skips a write when the object already says the same", () => {

@@ -152,6 +152,7 @@ describe("the checked-in CRD", () => {
       "Target",
       "Strategy",
       "Endpoints",
+      "Ejected",
       "Ready",
       "Ramping",
       "Accepted",
@@ -276,6 +277,7 @@ describe("the CRD's schema is structural, as the API server requires", () => {
     expect(Object.keys(status?.properties?.endpoints?.properties ?? {})).toEqual([
       "total",
       "healthy",
+      "ejected",
       "summary",
       "rampingUp",
     ]);

@@ -171,8 +171,8 @@ describe("validatePolicy: schema errors name the field, the value and what is al
       ),
     ).toEqual([
       "spec.ringhash: unknown field; the fields here are targetRef, strategy, healthFilter, panicThreshold, " +
-        "weights, ringHash, maglev, latency, leastConnections, healthCheck, subsets, " +
-        "defaultSubset, slowStart, locality",
+        "weights, leastRequest, ringHash, maglev, latency, leastConnections, outlierDetection, " +
+        "healthCheck, subsets, defaultSubset, slowStart, locality",
     ]);
   });
 

@@ -40,6 +40,8 @@ describe("simulate flags", () => {
         hold: DEFAULT_HOLD,
         subset: null,
         ramp: null,
+        latency: null,
+        failures: null,
       },
     });
     expect(DEFAULT_SEED).toBe(1);
@@ -108,6 +110,42 @@ describe("simulate flags", () => {
     expect(parseSimulateArgs([...BASE, "--out", "r.svg", "--format", "table"])).toMatchObject({
       options: { format: "table" },
     });
+  });
+
+  it("reads endpoints' latencies and failure rates", () => {
+    expect(
+      parseSimulateArgs([...BASE, "--latency", "web-1=200, web-2=0.5", "--failures", "web-3=30"]),
+    ).toMatchObject({
+      options: {
+        latency: [
+          { identity: "web-1", value: 200 },
+          { identity: "web-2", value: 0.5 },
+        ],
+        failures: [{ identity: "web-3", value: 30 }],
+      },
+    });
+    for (const [args, parts] of [
+      [
+        ["--failures", "web-1=101"],
+        ["--failures", "web-1", "from 0 to 100"],
+      ],
+      [
+        ["--latency", "web-1"],
+        ["--latency", "ENDPOINT=NUMBER"],
+      ],
+      [
+        ["--latency", "web-1=1,web-1=2"],
+        ["--latency", "appears twice"],
+      ],
+      [
+        ["--latency", "=5"],
+        ["--latency", "ENDPOINT=NUMBER"],
+      ],
+    ] as const) {
+      const parsed = parseSimulateArgs([...BASE, ...args]);
+      expect(parsed.kind).toBe("error");
+      for (const part of parts) expect(parsed.kind === "error" && parsed.message).toContain(part);
+    }
   });
 
   it("bad values name the flag, the value and what is allowed", () => {

@@ -323,6 +323,60 @@ describe("simulate: figures", () => {
     expect(strategy.endpoints.map((e) => e.requests)).toEqual([1000, 1000, 1000]);
   });
 
+  it("reported outcomes: peak-ewma avoids the slow endpoint, outlier detection ejects the failing one", () => {
+    const args = [
+      "--file",
+      "examples/outliers.yaml",
+      "--service",
+      "shop/search",
+      "--compare",
+      "round-robin,least-request",
+      "--latency",
+      "search-2=200",
+      "--failures",
+      "search-3=30",
+      "--requests",
+      "60000",
+    ];
+    const result = report(args);
+    expect(result.outcomes).toEqual({
+      defaultLatencyMs: 10,
+      latencyMs: { "search-2": 200 },
+      failurePercent: { "search-3": 30 },
+    });
+    const [roundRobin, peakEwma] = result.strategies as [StrategyReport, StrategyReport];
+    const share = (s: StrategyReport, id: string) =>
+      s.endpoints.find((e) => e.identity === id)?.share ?? 0;
+    // Round robin ignores latency: a third of the requests wait 200 ms.
+    expect(share(roundRobin, "search-2")).toBeGreaterThan(0.3);
+    expect(share(peakEwma, "search-2")).toBeLessThan(0.05);
+    expect(peakEwma.outcomes?.meanLatencyMs).toBeLessThan(
+      (roundRobin.outcomes?.meanLatencyMs ?? 0) / 3,
+    );
+    // Ejected after 5 failures in a row, for 30 s then 60 s: far below 30% x 1/4 failed.
+    for (const strategy of [roundRobin, peakEwma]) {
+      expect(strategy.outcomes?.ejections["search-3"]).toBeGreaterThanOrEqual(1);
+      expect(Object.keys(strategy.outcomes?.ejections ?? {})).toEqual(["search-3"]);
+      expect(strategy.outcomes?.failed).toBeLessThan(0.02);
+    }
+    const table = formatTable(result);
+    expect(table).toContain("outcomes reported, one request per simulated ms: search-2 200 ms");
+    expect(table).toMatch(/ejections\s+search-3 \dx\s+search-3 \dx/);
+    expect(report(args)).toEqual(result);
+  });
+
+  it("without outcomes, reports none; an unknown endpoint in --latency is a usage error", () => {
+    expect(only(["--file", DEMO_PATH, "--service", "shop/cart"]).outcomes).toBeNull();
+    try {
+      report(["--file", DEMO_PATH, "--service", "shop/cart", "--latency", "cart-9=5"]);
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(SimulateError);
+      expect((error as SimulateError).exitCode).toBe(2);
+      expect((error as Error).message).toContain('--latency: "cart-9" is not allowed');
+    }
+  });
+
   it("is deterministic: the same seed gives the same report, another seed another", () => {
     const args = [
       "--file",

@@ -8,6 +8,7 @@
 import { LOCALITY_RULE_MESSAGES } from "../../src/balancer/features/locality/index.ts";
 import { AGGRESSION_RULE_MESSAGE } from "../../src/balancer/features/slow-start/index.ts";
 import { SUBSET_RULE_MESSAGES } from "../../src/balancer/features/subsets/index.ts";
+import { STDEV_FACTOR_RULE_MESSAGE } from "../../src/balancer/index.ts";
 import { HEALTH_CHECK_RULE_MESSAGES } from "../../src/policy/health-check.ts";
 import { POLICY_RULE_MESSAGES } from "../../src/policy/schema.ts";
 
@@ -354,6 +355,96 @@ export const INVALID_POLICIES: readonly InvalidPolicy[] = [
     },
     expectMessageContains: POLICY_RULE_MESSAGES.selectorValues,
     fileMessageContains: "expected no values for operator Exists",
+  },
+
+  {
+    name: "peak-ewma-decay-too-long",
+    rejectedBy: "cel",
+    spec: {
+      targetRef,
+      strategy: "least-request",
+      leastRequest: { cost: "peak-ewma", decay: "2h" },
+    },
+    expectMessageContains: "decay must be from 1ms to 1h",
+    fileMessageContains: 'spec.leastRequest.decay: "2h" is not allowed',
+  },
+  {
+    name: "peak-ewma-decay-sub-millisecond",
+    rejectedBy: "cel",
+    spec: { targetRef, leastRequest: { decay: "10500us" } },
+    expectMessageContains: `decay ${HEALTH_CHECK_RULE_MESSAGES.wholeMilliseconds}`,
+    fileMessageContains: "whole number of milliseconds",
+  },
+  {
+    name: "outlier-interval-too-short",
+    rejectedBy: "cel",
+    spec: { targetRef, outlierDetection: { interval: "10ms" } },
+    expectMessageContains: "interval must be from 100ms to 1h",
+    fileMessageContains: 'spec.outlierDetection.interval: "10ms" is not allowed',
+  },
+  {
+    name: "outlier-interval-sub-millisecond",
+    rejectedBy: "cel",
+    spec: { targetRef, outlierDetection: { interval: "1000500us" } },
+    expectMessageContains: `interval ${HEALTH_CHECK_RULE_MESSAGES.wholeMilliseconds}`,
+    fileMessageContains: "whole number of milliseconds",
+  },
+  {
+    name: "outlier-base-ejection-too-long",
+    rejectedBy: "cel",
+    spec: { targetRef, outlierDetection: { baseEjectionTime: "25h" } },
+    expectMessageContains: "baseEjectionTime must be from 1ms to 24h",
+    fileMessageContains: 'spec.outlierDetection.baseEjectionTime: "25h" is not allowed',
+  },
+  {
+    name: "outlier-base-ejection-sub-millisecond",
+    rejectedBy: "cel",
+    spec: { targetRef, outlierDetection: { baseEjectionTime: "1500us" } },
+    expectMessageContains: `baseEjectionTime ${HEALTH_CHECK_RULE_MESSAGES.wholeMilliseconds}`,
+    fileMessageContains: "whole number of milliseconds",
+  },
+  {
+    name: "outlier-max-ejection-too-long",
+    rejectedBy: "cel",
+    spec: { targetRef, outlierDetection: { maxEjectionTime: "48h" } },
+    expectMessageContains: "maxEjectionTime must be from 1ms to 24h",
+    fileMessageContains: 'spec.outlierDetection.maxEjectionTime: "48h" is not allowed',
+  },
+  {
+    name: "outlier-max-ejection-sub-millisecond",
+    rejectedBy: "cel",
+    spec: { targetRef, outlierDetection: { maxEjectionTime: "2500us" } },
+    expectMessageContains: `maxEjectionTime ${HEALTH_CHECK_RULE_MESSAGES.wholeMilliseconds}`,
+    fileMessageContains: "whole number of milliseconds",
+  },
+  {
+    // A whole 0 is what `minimum: 0.1` would let through loosely; the CEL rule does not.
+    name: "outlier-stdev-factor-zero",
+    rejectedBy: "cel",
+    spec: { targetRef, outlierDetection: { successRate: { stdevFactor: 0 } } },
+    expectMessageContains: STDEV_FACTOR_RULE_MESSAGE,
+    fileMessageContains: "spec.outlierDetection.successRate.stdevFactor: 0 is not allowed",
+  },
+  {
+    name: "outlier-stdev-factor-negative",
+    rejectedBy: "cel",
+    spec: { targetRef, outlierDetection: { successRate: { stdevFactor: -1.5 } } },
+    expectMessageContains: STDEV_FACTOR_RULE_MESSAGE,
+    fileMessageContains: "spec.outlierDetection.successRate.stdevFactor: -1.5 is not allowed",
+  },
+  {
+    name: "outlier-max-ejection-percent-over-100",
+    rejectedBy: "schema",
+    spec: { targetRef, outlierDetection: { maxEjectionPercent: 150 } },
+    expectMessageContains: "spec.outlierDetection.maxEjectionPercent: Invalid value: 150",
+    fileMessageContains: "spec.outlierDetection.maxEjectionPercent: 150 is not allowed",
+  },
+  {
+    name: "least-request-unknown-cost",
+    rejectedBy: "schema",
+    spec: { targetRef, leastRequest: { cost: "latency" } },
+    expectMessageContains: 'spec.leastRequest.cost: Unsupported value: "latency"',
+    fileMessageContains: 'spec.leastRequest.cost: "latency" is not allowed',
   },
 
   // ---- the operator only: the API server accepts these, the policy gets Accepted=False

@@ -4,6 +4,8 @@ import { type RandomSource, randomIndex } from "../../random.ts";
 import type { BuildContext, Picker } from "../../strategy.ts";
 import { AliasTable } from "../shared/alias-table.ts";
 import { selectionSize } from "../shared/selection.ts";
+import { decayed, type Estimate, LatencyTracker } from "./peak-ewma.ts";
+import type { ResolvedLeastRequest } from "./settings.ts";
 
 /**
  * Power of two choices over in-flight requests (Envoy's least request, choice count 2).
@@ -11,6 +13,10 @@ import { selectionSize } from "../shared/selection.ts";
  * candidates are always distinct. Candidates are drawn in proportion to weight, so with equal
  * load the traffic split follows the weights; the candidate with fewer in-flight requests per
  * unit of weight wins, ties to the first.
+ *
+ * With `cost: peak-ewma` a candidate's cost is its peak-EWMA latency times (in-flight + 1), per
+ * unit of weight (Finagle's and Linkerd's P2C over peak EWMA): a slow endpoint gets less until
+ * its estimate decays. At equal cost (no latency known for either) in-flight decides.
  */
 export class LeastRequestPicker implements Picker {
   readonly endpoints: readonly Endpoint[];
@@ -18,9 +24,21 @@ export class LeastRequestPicker implements Picker {
   private readonly random: RandomSource;
   /** Null when all weights are equal: a uniform draw is then cheaper and exact. */
   private readonly byWeight: AliasTable | null;
+  /** Null for cost in-flight. */
+  private readonly latencies: LatencyTracker | null;
+  /** Each endpoint's latency estimate, indexed like `endpoints` (cost peak-ewma). */
+  private readonly estimates: readonly Estimate[];
+  private readonly decayMs: number;
 
   constructor(context: BuildContext) {
     this.endpoints = context.endpoints;
+    const settings = context.policy.leastRequest as ResolvedLeastRequest | undefined;
+    this.latencies =
+      settings?.cost === "peak-ewma" ? (context.latencies ?? new LatencyTracker(Date.now)) : null;
+    this.decayMs = settings?.decayMs ?? 1;
+    const latencies = this.latencies;
+    this.estimates =
+      latencies === null ? [] : this.endpoints.map((endpoint) => latencies.slot(endpoint.identity));
     this.random = context.random;
     this.view = context.loads.view(this.endpoints);
     const first = this.endpoints[0] as Endpoint;
@@ -58,17 +76,43 @@ export class LeastRequestPicker implements Picker {
     const endpoints = this.endpoints;
     const loadA = (loads[a] as number) / (endpoints[a] as Endpoint).weight;
     const loadB = (loads[b] as number) / (endpoints[b] as Endpoint).weight;
+    if (this.latencies !== null) {
+      const now = this.latencies.clock();
+      const costA = this.latencyCost(a, now);
+      const costB = this.latencyCost(b, now);
+      if (costA !== costB) return endpoints[costB < costA ? b : a] as Endpoint;
+    }
     return endpoints[loadB < loadA ? b : a] as Endpoint;
   }
 
-  /** The pick, then the rest from least to most in-flight requests. */
+  /** Peak-EWMA latency times (in-flight + 1), per unit of weight. */
+  private latencyCost(index: number, now: number): number {
+    const latency = decayed(this.estimates[index] as Estimate, this.decayMs, now);
+    return (
+      (latency * ((this.view.loads[index] as number) + 1)) /
+      (this.endpoints[index] as Endpoint).weight
+    );
+  }
+
+  /** The pick, then the rest from least to most cost (in-flight requests, or peak-EWMA cost). */
   select(_request: unknown, limit: number): Endpoint[] {
     const first = this.pick();
     const loads = this.view.loads;
     const rest: number[] = [];
     for (let i = 0; i < this.endpoints.length; i++) if (this.endpoints[i] !== first) rest.push(i);
     const perWeight = (i: number) => (loads[i] as number) / (this.endpoints[i] as Endpoint).weight;
-    rest.sort((a, b) => perWeight(a) - perWeight(b) || a - b);
+    if (this.latencies !== null) {
+      const now = this.latencies.clock();
+      const costs = new Map(rest.map((i) => [i, this.latencyCost(i, now)]));
+      rest.sort(
+        (a, b) =>
+          (costs.get(a) as number) - (costs.get(b) as number) ||
+          perWeight(a) - perWeight(b) ||
+          a - b,
+      );
+    } else {
+      rest.sort((a, b) => perWeight(a) - perWeight(b) || a - b);
+    }
     const result = [first, ...rest.map((i) => this.endpoints[i] as Endpoint)];
     result.length = selectionSize(result.length, limit);
     return result;

@@ -1,0 +1,2 @@
+export * from "./detector.ts";
+export * from "./settings.ts";
