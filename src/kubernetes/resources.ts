@@ -12,11 +12,18 @@ import {
   WEIGHT_ANNOTATION,
   ZONE_LABEL,
 } from "../sources/kube-objects.ts";
-import type { ListPage, ResourceKind, Trimmed, TrimmedMeta } from "./informer.ts";
+import {
+  type ListPage,
+  metadataOnly,
+  type ResourceKind,
+  type Trimmed,
+  type TrimmedMeta,
+} from "./informer.ts";
 
 /**
  * The kinds the operator watches, each trimmed to the fields the translation and the status
- * writer read: a pod keeps its labels and weight annotation, a node its topology labels.
+ * writer read: a pod keeps its labels and weight annotation, a node its topology labels. Pods
+ * and Nodes are listed and watched as metadata only (PartialObjectMetadata).
  */
 
 export interface TrimmedService extends Trimmed {
@@ -90,11 +97,12 @@ function timestamp(value: unknown): string | null {
 
 /** A list call's result as a page; typed clients give Dates and camelCase `_continue`. */
 function page(result: {
-  items: unknown[];
+  items: unknown[] | null;
   metadata?: { resourceVersion?: string; _continue?: string };
 }): ListPage {
   return {
-    items: result.items,
+    // An empty PartialObjectMetadataList comes with "items": null.
+    items: result.items ?? [],
     resourceVersion: result.metadata?.resourceVersion ?? "",
     continueToken: result.metadata?._continue || undefined,
   };
@@ -110,6 +118,8 @@ export interface WatchedKinds {
 
 export function watchedKinds(config: KubeConfig): WatchedKinds {
   const core = config.makeApiClient(CoreV1Api);
+  // Pods and Nodes are read for their labels and annotations alone.
+  const coreMetadata = metadataOnly(config, "list").makeApiClient(CoreV1Api);
   const discovery = config.makeApiClient(DiscoveryV1Api);
   const custom = config.makeApiClient(CustomObjectsApi);
   return {
@@ -179,9 +189,10 @@ export function watchedKinds(config: KubeConfig): WatchedKinds {
       path: "/api/v1/pods",
       // Only running pods back ready endpoints; finished Job pods and the like stay out of memory.
       fieldSelector: "status.phase=Running",
+      metadataOnly: true,
       list: async (limit, token) =>
         page(
-          await core.listPodForAllNamespaces({
+          await coreMetadata.listPodForAllNamespaces({
             limit,
             _continue: token,
             fieldSelector: "status.phase=Running",
@@ -192,7 +203,8 @@ export function watchedKinds(config: KubeConfig): WatchedKinds {
         return {
           metadata: {
             ...baseMeta(object),
-            labels: { ...(meta.labels ?? {}) },
+            // Frozen, so that every endpoint of the pod shares this one copy (see translate.ts).
+            labels: Object.freeze({ ...(meta.labels ?? {}) }),
             annotations: pick(meta.annotations, [WEIGHT_ANNOTATION]),
           },
         };
@@ -201,11 +213,12 @@ export function watchedKinds(config: KubeConfig): WatchedKinds {
     nodes: {
       name: "nodes",
       path: "/api/v1/nodes",
-      list: async (limit, token) => page(await core.listNode({ limit, _continue: token })),
+      metadataOnly: true,
+      list: async (limit, token) => page(await coreMetadata.listNode({ limit, _continue: token })),
       trim: (object) => ({
         metadata: {
           ...baseMeta(object),
-          labels: pick(metaOf(object).labels, [REGION_LABEL, ZONE_LABEL]),
+          labels: Object.freeze(pick(metaOf(object).labels, [REGION_LABEL, ZONE_LABEL])),
         },
       }),
     },
