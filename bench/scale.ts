@@ -16,9 +16,8 @@
  * --pods: sizes (default 1,000 and 10,000; 1,000 with --quick). --operator="LABEL=ENTRY [NODE
  * OPTION...]", repeatable: operator builds to compare, measured before this checkout's own.
  */
-import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { dirname, resolve } from "node:path";
+import { execFile } from "node:child_process";
+import { resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -39,12 +38,17 @@ import {
   POLICY_VERSION,
 } from "../src/policy/schema.ts";
 import { ControlPlane } from "../test/cluster/harness/control-plane.ts";
-import { freePorts } from "../test/cluster/harness/processes.ts";
+import {
+  type Memory,
+  metricValue,
+  OperatorProcess as Operator,
+  type OperatorBuild,
+  until,
+} from "../test/cluster/support/operator-process.ts";
 import { type Environment, formatBytes, formatMs, formatNumber, markdownTable } from "./report.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const STAGES = fileURLToPath(new URL("./scale-kwok-stages.yaml", import.meta.url));
-const GC_ON_SIGNAL = fileURLToPath(new URL("./scale-gc-on-signal.ts", import.meta.url));
 const CRD = resolve(ROOT, "crds/lb.konsul.io_loadbalancingpolicies.yaml");
 /** kwok hands out Pod IPs from here: room for 30,000 Pods, apart from the Service range. */
 const POD_CIDR = "10.128.0.0/14";
@@ -63,14 +67,6 @@ export const TARGETS = {
   syncAt10kSeconds: 10,
   latencyP99Ms: 100,
 } as const;
-
-export interface OperatorBuild {
-  readonly label: string;
-  /** Path of the CLI entry point (src/cli/main.ts of a checkout, or a compiled dist/cli/main.js). */
-  readonly entry: string;
-  /** Node options to run it with, e.g. --max-semi-space-size=4. */
-  readonly nodeOptions: readonly string[];
-}
 
 export interface ScaleSettings {
   readonly sizes: readonly number[];
@@ -130,11 +126,6 @@ export function scaleSettings(quick: boolean, args: readonly string[]): ScaleSet
   };
 }
 
-export interface Memory {
-  readonly rssBytes: number;
-  readonly heapBytes: number;
-}
-
 export interface OperatorFigures {
   readonly label: string;
   readonly baseline: Memory;
@@ -179,21 +170,6 @@ async function pool(
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
-}
-
-async function until<T>(
-  what: string,
-  timeoutMs: number,
-  intervalMs: number,
-  check: () => Promise<T | undefined>,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s: ${what}`);
-    await sleep(intervalMs);
-  }
 }
 
 interface Spread {
@@ -384,108 +360,6 @@ class Cluster {
 
 function podName(i: number): string {
   return `pod-${String(i).padStart(5, "0")}`;
-}
-
-/** The sum of a metric's samples whose labels contain `labels` (Prometheus text format). */
-export function metricValue(text: string, name: string, labels = ""): number {
-  let sum = 0;
-  for (const line of text.split("\n")) {
-    if (!line.startsWith(name)) continue;
-    const rest = line.slice(name.length);
-    if (rest[0] !== " " && rest[0] !== "{") continue;
-    if (labels !== "" && !rest.includes(labels)) continue;
-    sum += Number(line.slice(line.lastIndexOf(" ") + 1));
-  }
-  return sum;
-}
-
-/** One operator process, started with a way to force a collection (see scale-gc-on-signal.ts). */
-class Operator {
-  readonly child: ChildProcess;
-  readonly url: string;
-  private output = "";
-
-  private constructor(child: ChildProcess, url: string) {
-    this.child = child;
-    this.url = url;
-    const keep = (chunk: Buffer) => {
-      this.output = (this.output + chunk).slice(-4000);
-    };
-    child.stdout?.on("data", keep);
-    child.stderr?.on("data", keep);
-  }
-
-  static async start(build: OperatorBuild, kubeconfig: string): Promise<Operator> {
-    const [port] = (await freePorts(1)) as [number];
-    const child = spawn(
-      process.execPath,
-      [
-        ...build.nodeOptions,
-        "--expose-gc",
-        "--import",
-        GC_ON_SIGNAL,
-        build.entry,
-        "serve",
-        "--source",
-        "kubernetes",
-        "--kubeconfig",
-        kubeconfig,
-        "--http-addr",
-        `127.0.0.1:${port}`,
-        "--leader-elect",
-        "false",
-        "--log-level",
-        "warn",
-      ],
-      { cwd: resolve(dirname(build.entry), "../.."), stdio: ["ignore", "pipe", "pipe"] },
-    );
-    return new Operator(child, `http://127.0.0.1:${port}`);
-  }
-
-  get pid(): number {
-    return this.child.pid as number;
-  }
-
-  async waitReady(timeoutMs: number): Promise<void> {
-    await until(`${this.url}/readyz`, timeoutMs, 25, async () => {
-      if (this.child.exitCode !== null) throw new Error(`operator exited:\n${this.output}`);
-      const res = await fetch(`${this.url}/readyz`);
-      await res.body?.cancel();
-      return res.status === 200 ? true : undefined;
-    }).catch((error: unknown) => {
-      throw new Error(`${error instanceof Error ? error.message : error}\n${this.output}`);
-    });
-  }
-
-  async metrics(): Promise<string> {
-    return (await fetch(`${this.url}/metrics`)).text();
-  }
-
-  /** Operator CPU (user + system) so far, in milliseconds. */
-  cpuMs(): number {
-    const stat = readFileSync(`/proc/${this.pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // utime and stime are fields 14 and 15 of the whole line, in clock ticks (100 per second).
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  }
-
-  /** RSS, and heap used right after a full collection. */
-  async memory(): Promise<Memory> {
-    this.child.kill("SIGUSR2");
-    await sleep(1000);
-    const heapBytes = metricValue(await this.metrics(), "nodejs_heap_size_used_bytes");
-    const status = readFileSync(`/proc/${this.pid}/status`, "utf8");
-    const rssKiB = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1]);
-    return { rssBytes: rssKiB * 1024, heapBytes };
-  }
-
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null) return;
-    const exited = new Promise((done) => this.child.once("exit", done));
-    this.child.kill("SIGTERM");
-    await Promise.race([exited, sleep(10_000)]);
-    if (this.child.exitCode === null) this.child.kill("SIGKILL");
-  }
 }
 
 /** Flips Pods of the big Service to not ready, in order; each Pod at most once until restored. */
