@@ -101,14 +101,23 @@ export class OperatorProcess {
   }
 
   async waitReady(timeoutMs: number): Promise<void> {
-    await until(`${this.url}/readyz`, timeoutMs, 25, async () => {
-      if (this.child.exitCode !== null) throw new Error(`operator exited:\n${this.output}`);
-      const res = await fetch(`${this.url}/readyz`);
-      await res.body?.cancel();
-      return res.status === 200 ? true : undefined;
-    }).catch((error: unknown) => {
-      throw new Error(`${error instanceof Error ? error.message : error}\n${this.output}`);
-    });
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      // An operator that exited (a bad flag, a wrong entry) fails at once, not at the deadline.
+      if (this.child.exitCode !== null || this.child.signalCode !== null)
+        throw new Error(`operator exited before it was ready:\n${this.output}`);
+      const status = await fetch(`${this.url}/readyz`).then(
+        async (res) => {
+          await res.body?.cancel();
+          return res.status;
+        },
+        () => 0,
+      );
+      if (status === 200) return;
+      if (Date.now() > deadline)
+        throw new Error(`${this.url}/readyz not 200 after ${timeoutMs / 1000}s:\n${this.output}`);
+      await sleep(25);
+    }
   }
 
   async metrics(): Promise<string> {
