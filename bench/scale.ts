@@ -295,6 +295,9 @@ class Cluster {
         body: {
           metadata: { name },
           spec: {
+            // Headless: the control plane's Service range holds 254 addresses, and the
+            // EndpointSlices (all the operator reads) are the same.
+            clusterIP: "None",
             selector: { app: name },
             ports: [{ name: "http", port: 80, targetPort: 8080, protocol: "TCP" }],
           },
