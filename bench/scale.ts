@@ -652,7 +652,7 @@ export function renderScale(results: ScaleResults): string {
     "status counts its endpoints), the rest ten to a Service; 20 Pods per Node, at most 500 Nodes.",
     "Each operator build is measured in turn against the same cluster, in the same run.",
     "RSS from /proc; heap from `nodejs_heap_size_used_bytes` right after a forced full collection",
-    "(the benchmark loads bench/scale-gc-on-signal.ts into the operator). Baseline: the operator on",
+    "(the benchmark loads test/cluster/support/gc-on-signal.ts into the operator). Baseline: the operator on",
     "the same cluster before any Service exists. CPU per flip: the operator's utime + stime over",
     `${results.settings.cpuFlips} readiness flips of Pods of the big Service at ${results.settings.cpuFlipsPerSecond}/s, divided by the flips. Latency: a Pod's`,
     "Ready condition written → the first blocking-query answer for the big Service that lists it as",
