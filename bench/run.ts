@@ -6,6 +6,7 @@
  *   npm run bench -- --quick           short smoke run; prints figures, leaves the document alone
  *   npm run bench -- --quick --write   short run that still writes the document
  *   npm run bench -- --only=engine     run only the named parts (comma-separated)
+ *   npm run bench -- --only=scale      the Kubernetes path at scale (minutes; see scale.ts)
  */
 import { spawnSync } from "node:child_process";
 import { cpus } from "node:os";
@@ -16,11 +17,14 @@ import { engineSettings, renderEngine, runEngine } from "./engine.ts";
 import { httpSettings, renderHttp, runHttp } from "./http.ts";
 import { localitySettings, renderLocality, runLocality } from "./locality.ts";
 import { type Environment, writeSection } from "./report.ts";
+import { renderScale, runScale, scaleSettings } from "./scale.ts";
 import { renderXds, runXds, xdsSettings } from "./xds.ts";
 
 /** One benchmark part: runs, then returns the markdown of its section (named like the part). */
 interface Part {
   readonly name: string;
+  /** Runs only when named by --only. */
+  readonly explicitOnly?: boolean;
   run(options: { quick: boolean; environment: Environment }): Promise<string>;
 }
 
@@ -52,6 +56,13 @@ const PARTS: readonly Part[] = [
   {
     name: "xds",
     run: async ({ quick, environment }) => renderXds(await runXds(xdsSettings(quick), environment)),
+  },
+  {
+    // Minutes long, with a control plane of its own: run it with --only=scale.
+    name: "scale",
+    explicitOnly: true,
+    run: async ({ quick, environment }) =>
+      renderScale(await runScale(scaleSettings(quick, process.argv.slice(2)), environment)),
   },
 ];
 
@@ -106,7 +117,7 @@ console.log(
 );
 
 for (const part of PARTS) {
-  if (only && !only.includes(part.name)) continue;
+  if (only ? !only.includes(part.name) : part.explicitOnly) continue;
   console.log(`\n== ${part.name}`);
   const section = await part.run({ quick, environment });
   console.log(`\n${section}\n`);

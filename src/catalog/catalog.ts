@@ -48,10 +48,14 @@ function compareEntries(a: ServiceEntry, b: ServiceEntry): number {
   return 0;
 }
 
-/** Sorts and checks the endpoints, and freezes a private copy of the entry. */
+/**
+ * Sorts and checks the endpoints, and freezes a private copy of the entry. An endpoint already
+ * frozen cannot change under the catalog, so it is kept as it is: a source that hands the same
+ * endpoint objects again shares them with the catalog and every picker instead of copying them.
+ */
 function normalise(entry: ServiceEntry): ServiceEntry {
   const endpoints = entry.endpoints
-    .map((endpoint) => Object.freeze({ ...endpoint }))
+    .map((endpoint) => (Object.isFrozen(endpoint) ? endpoint : Object.freeze({ ...endpoint })))
     .sort(compareIdentity);
   for (let i = 0; i < endpoints.length; i++) {
     const endpoint = endpoints[i] as CatalogEndpoint;

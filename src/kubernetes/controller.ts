@@ -116,10 +116,11 @@ export function withProbeResults(prober: Prober, entry: ServiceEntry): ServiceEn
   const key = serviceKey(entry.namespace, entry.name);
   return {
     ...entry,
-    endpoints: entry.endpoints.map((endpoint) => ({
-      ...endpoint,
-      probeHealthy: prober.healthOf(key, endpoint.identity),
-    })),
+    endpoints: entry.endpoints.map((endpoint) => {
+      const probeHealthy = prober.healthOf(key, endpoint.identity);
+      // Unprobed endpoints stay the very objects the source translated: one copy each.
+      return probeHealthy === endpoint.probeHealthy ? endpoint : { ...endpoint, probeHealthy };
+    }),
   };
 }
 

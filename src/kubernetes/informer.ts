@@ -26,6 +26,12 @@ export interface ResourceKind<T extends Trimmed> {
   /** Path of the cluster-wide collection ("/api/v1/pods"), for watching. */
   readonly path: string;
   readonly fieldSelector?: string;
+  /**
+   * Watch metadata alone (PartialObjectMetadata), as controller-runtime's metadata watches do:
+   * for kinds of which only labels and annotations are read, the API server sends and the
+   * operator parses a fraction of each object. The list must ask for it too (see metadataOnly).
+   */
+  readonly metadataOnly?: boolean;
   list(limit: number, continueToken: string | undefined): Promise<ListPage>;
   /** Keeps only the fields the operator reads, so a large cluster costs little memory. */
   trim(object: unknown): T;
@@ -63,6 +69,28 @@ export const DEFAULT_INFORMER_TIMING: InformerTiming = {
 };
 
 const PAGE_SIZE = 500;
+
+/**
+ * Accept headers for metadata alone. A watch must ask for the single-object form and a list for
+ * the list form: the server refuses to encode a watch event as a list.
+ */
+const PARTIAL_OBJECT_METADATA = {
+  list: "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json;q=0.9",
+  watch: "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json;q=0.9",
+} as const;
+
+/**
+ * The same cluster and credentials, asking for PartialObjectMetadata: every request it
+ * authenticates gets the Accept header of `use`, after the client set its own.
+ */
+export function metadataOnly(config: KubeConfig, use: "list" | "watch"): KubeConfig {
+  const asking = Object.create(config) as KubeConfig;
+  asking.applySecurityAuthentication = async (context) => {
+    await config.applySecurityAuthentication(context);
+    context.setHeaderParam("Accept", PARTIAL_OBJECT_METADATA[use]);
+  };
+  return asking;
+}
 
 export function objectKey(meta: TrimmedMeta): string {
   return meta.namespace ? `${meta.namespace}/${meta.name}` : meta.name;
@@ -108,7 +136,7 @@ export class ResilientInformer<T extends Trimmed> {
     timing: InformerTiming = DEFAULT_INFORMER_TIMING,
   ) {
     this.kind = kind;
-    this.watcher = new Watch(config);
+    this.watcher = new Watch(kind.metadataOnly ? metadataOnly(config, "watch") : config);
     this.onChange = onChange;
     this.hooks = hooks;
     this.timing = timing;

@@ -18,6 +18,8 @@ import { endpointCounts, type PolicyView } from "./source.ts";
 import { type QueueObserver, WorkQueue } from "./workqueue.ts";
 
 export const FIELD_MANAGER = "konsul-lb";
+/** The most often one policy's status is written. */
+export const STATUS_WRITE_INTERVAL_MS = 1000;
 
 export type ConditionType = "Accepted" | "ResolvedRefs" | "Ready";
 
@@ -227,6 +229,9 @@ export class PolicyStatusWriter {
     this.queue = new WorkQueue((key) => this.write(key), {
       name: "policy-status",
       concurrency: 4,
+      // Endpoint counts change with every readiness flip; one write a second per policy keeps
+      // the API server's load flat during a rollout, and the last count is always written.
+      minIntervalMs: STATUS_WRITE_INTERVAL_MS,
       observer: options.observer,
       onError: (key, error) =>
         this.logger.warn({ policy: key, err: error }, "writing policy status failed; retrying"),

@@ -12,11 +12,20 @@ import {
   WEIGHT_ANNOTATION,
   ZONE_LABEL,
 } from "../sources/kube-objects.ts";
-import type { ListPage, ResourceKind, Trimmed, TrimmedMeta } from "./informer.ts";
+import {
+  type ListPage,
+  metadataOnly,
+  type ResourceKind,
+  type Trimmed,
+  type TrimmedMeta,
+} from "./informer.ts";
 
 /**
  * The kinds the operator watches, each trimmed to the fields the translation and the status
- * writer read: a pod keeps its labels and weight annotation, a node its topology labels.
+ * writer read: a pod keeps its labels, weight annotation and Ready condition, a node its
+ * topology labels. Nodes are listed and watched as metadata only (PartialObjectMetadata); Pods
+ * are not, because slow start reads the time of their Ready condition, which only the full
+ * object carries (EndpointSlice conditions have no times).
  */
 
 export interface TrimmedService extends Trimmed {
@@ -118,11 +127,12 @@ function timestamp(value: unknown): string | null {
 
 /** A list call's result as a page; typed clients give Dates and camelCase `_continue`. */
 function page(result: {
-  items: unknown[];
+  items: unknown[] | null;
   metadata?: { resourceVersion?: string; _continue?: string };
 }): ListPage {
   return {
-    items: result.items,
+    // An empty PartialObjectMetadataList comes with "items": null.
+    items: result.items ?? [],
     resourceVersion: result.metadata?.resourceVersion ?? "",
     continueToken: result.metadata?._continue || undefined,
   };
@@ -138,6 +148,8 @@ export interface WatchedKinds {
 
 export function watchedKinds(config: KubeConfig): WatchedKinds {
   const core = config.makeApiClient(CoreV1Api);
+  // Nodes are read for their labels alone.
+  const coreMetadata = metadataOnly(config, "list").makeApiClient(CoreV1Api);
   const discovery = config.makeApiClient(DiscoveryV1Api);
   const custom = config.makeApiClient(CustomObjectsApi);
   return {
@@ -224,7 +236,8 @@ export function watchedKinds(config: KubeConfig): WatchedKinds {
         return {
           metadata: {
             ...baseMeta(object),
-            labels: { ...(meta.labels ?? {}) },
+            // Frozen, so that every endpoint of the pod shares this one copy (see translate.ts).
+            labels: Object.freeze({ ...(meta.labels ?? {}) }),
             annotations: pick(meta.annotations, [WEIGHT_ANNOTATION]),
           },
           status: { conditions: readyCondition(object) },
@@ -234,11 +247,12 @@ export function watchedKinds(config: KubeConfig): WatchedKinds {
     nodes: {
       name: "nodes",
       path: "/api/v1/nodes",
-      list: async (limit, token) => page(await core.listNode({ limit, _continue: token })),
+      metadataOnly: true,
+      list: async (limit, token) => page(await coreMetadata.listNode({ limit, _continue: token })),
       trim: (object) => ({
         metadata: {
           ...baseMeta(object),
-          labels: pick(metaOf(object).labels, [REGION_LABEL, ZONE_LABEL]),
+          labels: Object.freeze(pick(metaOf(object).labels, [REGION_LABEL, ZONE_LABEL])),
         },
       }),
     },

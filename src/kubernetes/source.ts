@@ -2,14 +2,22 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { isHealthy } from "../balancer/index.ts";
 import {
   type Catalog,
+  type CatalogEndpoint,
   type CatalogEntry,
   type ServiceEntry,
   serviceKey,
 } from "../catalog/catalog.ts";
+import { deepEqual } from "../catalog/deep-equal.ts";
 import { type ParsedPolicy, type PolicyValidation, validatePolicy } from "../policy/validate.ts";
 import type { Logger } from "../shared/logger.ts";
 import { SERVICE_NAME_LABEL } from "../sources/kube-objects.ts";
-import { comparePolicyAge, translateSnapshot } from "../sources/translate.ts";
+import {
+  comparePolicyAge,
+  compareSlices,
+  type Lookups,
+  mergeSliceEndpoints,
+  sliceEndpoints,
+} from "../sources/translate.ts";
 import {
   DEFAULT_INFORMER_TIMING,
   type InformerHooks,
@@ -73,6 +81,23 @@ interface SliceLinks {
   readonly nodes: readonly string[];
 }
 
+/** One slice's endpoints as last translated, and the slice object they came from. */
+interface SliceTranslation {
+  readonly slice: TrimmedSlice;
+  readonly endpoints: readonly CatalogEndpoint[];
+}
+
+/** Whether two versions of a Pod or Node carry the same labels and annotations, as trimmed. */
+function sameMetadata(
+  a: TrimmedPod["metadata"] | TrimmedNode["metadata"],
+  b: TrimmedPod["metadata"] | TrimmedNode["metadata"],
+): boolean {
+  return (
+    deepEqual(a.labels, b.labels) &&
+    deepEqual("annotations" in a ? a.annotations : null, "annotations" in b ? b.annotations : null)
+  );
+}
+
 /** What the status writer needs to know about one policy. */
 export interface PolicyView {
   readonly object: TrimmedPolicy;
@@ -107,6 +132,13 @@ export class KubernetesSource {
   private readonly policiesByService = new RefIndex();
   private readonly sliceLinks = new Map<string, SliceLinks>();
   private readonly validations = new Map<string, PolicyValidation>();
+  /**
+   * Each EndpointSlice's translated endpoints, valid while the slice object is the one the
+   * informer holds: a flip of one pod translates its slice again, not the whole Service. The
+   * endpoints are the frozen objects the catalog keeps, so the cache costs no copy. One entry per
+   * slice in the informer; an entry goes with its slice.
+   */
+  private readonly translated = new Map<string, SliceTranslation>();
   private readonly queue: WorkQueue;
   private started = false;
 
@@ -127,7 +159,7 @@ export class KubernetesSource {
     this.services = new ResilientInformer(
       options.config,
       kinds.services,
-      (key) => this.enqueue(key),
+      (key) => this.refresh([key]),
       hooks,
       timing,
     );
@@ -141,8 +173,19 @@ export class KubernetesSource {
     this.pods = new ResilientInformer(
       options.config,
       kinds.pods,
-      (key) => {
-        for (const service of this.servicesByPod.targets(key)) this.enqueue(service);
+      (key, previous, current) => {
+        // A status update (readiness, IPs) comes back as an event too; its EndpointSlice says
+        // what changed for the Service, so only a change of what translation reads counts: the
+        // labels, the weight annotation and the Ready condition's time (slow start).
+        if (
+          previous &&
+          current &&
+          sameMetadata(previous.metadata, current.metadata) &&
+          deepEqual(previous.status, current.status)
+        ) {
+          return;
+        }
+        this.refresh(this.servicesByPod.targets(key));
       },
       hooks,
       timing,
@@ -150,8 +193,10 @@ export class KubernetesSource {
     this.nodes = new ResilientInformer(
       options.config,
       kinds.nodes,
-      (key) => {
-        for (const service of this.servicesByNode.targets(key)) this.enqueue(service);
+      (key, previous, current) => {
+        // Kubelets renew Node status every few seconds; only the topology labels are read.
+        if (previous && current && sameMetadata(previous.metadata, current.metadata)) return;
+        this.refresh(this.servicesByNode.targets(key));
       },
       hooks,
       timing,
@@ -190,6 +235,14 @@ export class KubernetesSource {
     for (const informer of [this.services, this.slices, this.pods, this.nodes, this.policies])
       informer.stop();
     this.queue.stop();
+  }
+
+  /** Reconciles services whose Pods, Nodes or policy changed: every slice is translated again. */
+  private refresh(services: readonly string[]): void {
+    for (const service of services) {
+      for (const slice of this.slicesByService.targets(service)) this.translated.delete(slice);
+      this.enqueue(service);
+    }
   }
 
   /** Reconciles a service again (e.g. after an active probe changed its verdict). */
@@ -245,7 +298,10 @@ export class KubernetesSource {
       }
       this.sliceLinks.delete(key);
     }
-    if (!current) return;
+    if (!current) {
+      this.translated.delete(key);
+      return;
+    }
     const namespace = current.metadata.namespace ?? "default";
     const serviceName = current.metadata.labels[SERVICE_NAME_LABEL];
     const service = serviceName ? serviceKey(namespace, serviceName) : null;
@@ -271,6 +327,14 @@ export class KubernetesSource {
     previous: TrimmedPolicy | undefined,
     current: TrimmedPolicy | undefined,
   ): void {
+    const specChanged =
+      previous?.metadata.generation !== current?.metadata.generation ||
+      targetNameOf(previous) !== targetNameOf(current);
+    if (previous && current && !specChanged) {
+      // A status write (ours, most often) changes nothing the Services read.
+      this.onPolicyChanged?.(key);
+      return;
+    }
     const services = new Set<string>();
     if (previous) {
       const service = serviceKey(
@@ -306,7 +370,7 @@ export class KubernetesSource {
       this.validations.delete(key);
     }
     for (const service of services) {
-      this.enqueue(service);
+      this.refresh([service]);
       // A policy coming or going can change which rival policy applies.
       for (const rival of this.policiesByService.targets(service)) this.onPolicyChanged?.(rival);
     }
@@ -323,37 +387,38 @@ export class KubernetesSource {
       this.onServiceReconciled?.(key, policyKeys);
       return;
     }
-    const slices = this.slicesByService.targets(key).flatMap((sliceKey) => {
-      const slice = this.slices.get(sliceKey);
-      return slice ? [slice] : [];
-    });
-    const pods: TrimmedPod[] = [];
-    const nodes = new Map<string, TrimmedNode>();
-    for (const slice of slices) {
-      for (const endpoint of slice.endpoints ?? []) {
-        const ref = endpoint.targetRef;
-        if (ref?.kind === "Pod" && ref.name) {
-          const pod = this.pods.get(serviceKey(ref.namespace ?? namespace, ref.name));
-          if (pod) pods.push(pod);
-        }
-        const node = endpoint.nodeName ? this.nodes.get(endpoint.nodeName) : undefined;
-        if (node) nodes.set(node.metadata.name, node);
-      }
-    }
     const policies = policyKeys.flatMap((policyKey) => {
       const validation = this.validations.get(policyKey);
       return validation?.ok ? [validation.policy] : [];
     });
-    const translation = translateSnapshot({
-      services: [service],
-      endpointSlices: slices,
-      pods,
-      nodes: [...nodes.values()],
-      policies,
+    const policy = winnerOf(policies) ?? null;
+    const slices: { key: string; slice: TrimmedSlice }[] = [];
+    for (const sliceKey of this.slicesByService.targets(key)) {
+      const slice = this.slices.get(sliceKey);
+      if (slice) slices.push({ key: sliceKey, slice });
+    }
+    slices.sort((a, b) => compareSlices(a.slice, b.slice));
+    const warnings = new Set<string>();
+    const lookups: Lookups = {
+      pod: (podKey) => this.pods.get(podKey),
+      node: (name) => this.nodes.get(name),
+      warnings,
+    };
+    const perSlice = slices.map(({ key: sliceKey, slice }) => {
+      const cached = this.translated.get(sliceKey);
+      if (cached?.slice === slice) return cached.endpoints;
+      const endpoints = sliceEndpoints(service, slice, policy, lookups);
+      this.translated.set(sliceKey, { slice, endpoints });
+      return endpoints;
     });
-    for (const warning of translation.warnings) this.logger.debug({ service: key }, warning);
-    const entry = translation.entries[0];
-    if (entry) this.catalog.upsert(this.decorate ? this.decorate(entry) : entry);
+    for (const warning of warnings) this.logger.debug({ service: key }, warning);
+    const entry: ServiceEntry = {
+      namespace: service.metadata.namespace ?? "default",
+      name: service.metadata.name,
+      endpoints: mergeSliceEndpoints(perSlice),
+      policy,
+    };
+    this.catalog.upsert(this.decorate ? this.decorate(entry) : entry);
     this.onServiceReconciled?.(key, policyKeys);
   }
 }
@@ -362,8 +427,8 @@ function winnerOf(policies: readonly ParsedPolicy[]): ParsedPolicy | undefined {
   return [...policies].sort(comparePolicyAge)[0];
 }
 
-function targetNameOf(policy: TrimmedPolicy): string | undefined {
-  const name = (policy.spec as { targetRef?: { name?: unknown } } | null)?.targetRef?.name;
+function targetNameOf(policy: TrimmedPolicy | undefined): string | undefined {
+  const name = (policy?.spec as { targetRef?: { name?: unknown } } | null)?.targetRef?.name;
   return typeof name === "string" ? name : undefined;
 }
 

@@ -10,6 +10,11 @@ export interface WorkQueueOptions {
   readonly concurrency?: number;
   readonly retryInitialMs?: number;
   readonly retryMaxMs?: number;
+  /**
+   * A key is processed at most once per this many milliseconds; adds in between wait and are
+   * merged into one pass (the latest state wins, as always). 0: no spacing.
+   */
+  readonly minIntervalMs?: number;
   readonly observer?: QueueObserver;
   readonly onError?: (key: string, error: unknown) => void;
 }
@@ -33,6 +38,11 @@ export class WorkQueue {
   private readonly dirty = new Set<string>();
   private readonly failures = new Map<string, number>();
   private readonly retryTimers = new Map<string, NodeJS.Timeout>();
+  private readonly minIntervalMs: number;
+  /** When each key was last processed, for minIntervalMs; entries older than that are dropped. */
+  private readonly lastRun = new Map<string, number>();
+  /** Keys waiting out minIntervalMs. */
+  private readonly spacingTimers = new Map<string, NodeJS.Timeout>();
   private scheduled = false;
   private stopped = false;
   private readonly idleWaiters: (() => void)[] = [];
@@ -43,6 +53,7 @@ export class WorkQueue {
     this.concurrency = options.concurrency ?? 1;
     this.retryInitialMs = options.retryInitialMs ?? 100;
     this.retryMaxMs = options.retryMaxMs ?? 60_000;
+    this.minIntervalMs = options.minIntervalMs ?? 0;
     this.observer = options.observer;
     this.onError = options.onError;
   }
@@ -62,6 +73,17 @@ export class WorkQueue {
       this.dirty.add(key);
       return;
     }
+    if (this.spacingTimers.has(key)) return;
+    const wait = this.spacingLeft(key);
+    if (wait > 0) {
+      const spacing = setTimeout(() => {
+        this.spacingTimers.delete(key);
+        this.add(key);
+      }, wait);
+      spacing.unref();
+      this.spacingTimers.set(key, spacing);
+      return;
+    }
     this.pending.add(key);
     this.observer?.depth(this.name, this.pending.size);
     this.schedule();
@@ -75,8 +97,10 @@ export class WorkQueue {
 
   stop(): void {
     this.stopped = true;
-    for (const timer of this.retryTimers.values()) clearTimeout(timer);
+    for (const timer of [...this.retryTimers.values(), ...this.spacingTimers.values()])
+      clearTimeout(timer);
     this.retryTimers.clear();
+    this.spacingTimers.clear();
     this.pending.clear();
   }
 
@@ -103,7 +127,25 @@ export class WorkQueue {
     }
   }
 
+  /** Milliseconds until `key` may be processed again under minIntervalMs. */
+  private spacingLeft(key: string): number {
+    if (this.minIntervalMs === 0) return 0;
+    const now = performance.now();
+    // Forget keys whose spacing is over, so the table holds only the last interval's keys.
+    for (const [seen, at] of this.lastRun) {
+      if (now - at < this.minIntervalMs) break;
+      this.lastRun.delete(seen);
+    }
+    const last = this.lastRun.get(key);
+    return last === undefined ? 0 : Math.max(0, last + this.minIntervalMs - now);
+  }
+
   private async run(key: string): Promise<void> {
+    if (this.minIntervalMs > 0) {
+      // Re-inserted, so the table stays in the order of the runs and is pruned from its front.
+      this.lastRun.delete(key);
+      this.lastRun.set(key, performance.now());
+    }
     const started = process.hrtime.bigint();
     let failed = false;
     try {
@@ -120,7 +162,7 @@ export class WorkQueue {
     );
     this.active.delete(key);
     if (this.dirty.delete(key)) {
-      this.pending.add(key);
+      this.add(key);
     } else if (failed && !this.stopped) {
       const failures = (this.failures.get(key) ?? 0) + 1;
       this.failures.set(key, failures);

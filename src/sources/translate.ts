@@ -118,7 +118,7 @@ function policiesByService(
 // IPv4 address is the one kept, then IPv6, then anything else.
 const ADDRESS_TYPE_RANK: Readonly<Record<string, number>> = { IPv4: 0, IPv6: 1 };
 
-function compareSlices(a: EndpointSlice, b: EndpointSlice): number {
+export function compareSlices(a: EndpointSlice, b: EndpointSlice): number {
   const ra = ADDRESS_TYPE_RANK[a.addressType ?? ""] ?? 2;
   const rb = ADDRESS_TYPE_RANK[b.addressType ?? ""] ?? 2;
   return ra !== rb ? ra - rb : compareText(nameOf(a), nameOf(b));
@@ -180,12 +180,16 @@ function podReference(
 
 const INTEGER = /^[0-9]+$/;
 
-interface Lookups {
-  readonly pods: ReadonlyMap<string, Pod>;
-  readonly nodes: ReadonlyMap<string, Node>;
+/** Where the translation of a slice finds the Pods and Nodes its endpoints name. */
+export interface Lookups {
+  /** A Pod by "namespace/name". */
+  pod(key: string): Pod | undefined;
+  node(name: string): Node | undefined;
   /** A Set, because a pod behind two services would otherwise be reported twice. */
   readonly warnings: Set<string>;
 }
+
+const NO_LABELS: Labels = Object.freeze({});
 
 /** Policy weight, else the pod's annotation, else the default. */
 function weightOf(
@@ -223,40 +227,49 @@ function readySinceOf(pod: Pod | undefined): number | null {
   return Number.isFinite(ms) ? ms : null;
 }
 
-function endpointsOf(
+/**
+ * The endpoints one EndpointSlice gives its Service, each frozen, in the slice's order; an
+ * address listed twice in the slice is kept once. A source that keeps these per slice only has to
+ * translate again the slices that changed (see mergeSliceEndpoints).
+ */
+export function sliceEndpoints(
   service: Service,
-  slices: readonly EndpointSlice[],
+  slice: EndpointSlice,
   policy: ParsedPolicy | null,
   lookups: Lookups,
-): CatalogEndpoint[] {
-  const byIdentity = new Map<string, CatalogEndpoint>();
-  for (const slice of slices) {
-    const ports = slicePorts(slice);
-    const port = primaryPort(service, slice, ports);
-    for (const endpoint of slice.endpoints ?? []) {
-      // Kubernetes lists one address per endpoint today; the field is a list for the future.
-      const address = endpoint.addresses?.[0];
-      if (address === undefined || address === "") continue;
-      const identity = identityOf(endpoint, address, port);
-      // The same endpoint in two slices (as during a slice rebalance) is one endpoint: the copy
-      // in the first slice by address family, then name, is kept.
-      if (byIdentity.has(identity)) continue;
-      const ref = podReference(endpoint);
-      const pod =
-        ref === undefined
-          ? undefined
-          : lookups.pods.get(serviceKey(ref.namespace ?? namespaceOf(slice), ref.name));
-      const labels: Labels = { ...(pod?.metadata?.labels ?? {}) };
-      const nodeName = endpoint.nodeName ?? null;
-      const nodeLabels =
-        nodeName === null ? undefined : lookups.nodes.get(nodeName)?.metadata?.labels;
-      const ready = endpoint.conditions?.ready ?? true;
-      const readySince = ready ? readySinceOf(pod) : null;
-      byIdentity.set(identity, {
+): readonly CatalogEndpoint[] {
+  const ports = Object.freeze(slicePorts(slice));
+  const port = primaryPort(service, slice, ports);
+  const seen = new Set<string>();
+  const endpoints: CatalogEndpoint[] = [];
+  for (const endpoint of slice.endpoints ?? []) {
+    // Kubernetes lists one address per endpoint today; the field is a list for the future.
+    const address = endpoint.addresses?.[0];
+    if (address === undefined || address === "") continue;
+    const identity = identityOf(endpoint, address, port);
+    if (seen.has(identity)) continue;
+    seen.add(identity);
+    const ref = podReference(endpoint);
+    const pod =
+      ref === undefined
+        ? undefined
+        : lookups.pod(serviceKey(ref.namespace ?? namespaceOf(slice), ref.name));
+    // Shared with the pod's own (frozen) labels: one copy per pod, however many endpoints.
+    const labels: Labels = pod?.metadata?.labels
+      ? Object.isFrozen(pod.metadata.labels)
+        ? pod.metadata.labels
+        : Object.freeze({ ...pod.metadata.labels })
+      : NO_LABELS;
+    const nodeName = endpoint.nodeName ?? null;
+    const nodeLabels = nodeName === null ? undefined : lookups.node(nodeName)?.metadata?.labels;
+    const ready = endpoint.conditions?.ready ?? true;
+    const readySince = ready ? readySinceOf(pod) : null;
+    endpoints.push(
+      Object.freeze({
         identity,
         address,
         port,
-        ports: { ...ports },
+        ports,
         weight: weightOf(policy, pod, labels, lookups),
         zone: endpoint.zone ?? nodeLabels?.[ZONE_LABEL] ?? null,
         region: nodeLabels?.[REGION_LABEL] ?? null,
@@ -269,10 +282,38 @@ function endpointsOf(
         podName: ref?.name ?? null,
         // Only where known: most endpoints have no ramp to run.
         ...(readySince === null ? {} : { readySince }),
-      });
+      }),
+    );
+  }
+  return endpoints;
+}
+
+/**
+ * A Service's endpoints from its slices' endpoints, the slices in compareSlices order. The same
+ * endpoint in two slices (as during a slice rebalance) is one endpoint: the copy in the first
+ * slice by address family, then name, is kept. Sorted by identity.
+ */
+export function mergeSliceEndpoints(
+  perSlice: readonly (readonly CatalogEndpoint[])[],
+): CatalogEndpoint[] {
+  const byIdentity = new Map<string, CatalogEndpoint>();
+  for (const endpoints of perSlice) {
+    for (const endpoint of endpoints) {
+      if (!byIdentity.has(endpoint.identity)) byIdentity.set(endpoint.identity, endpoint);
     }
   }
   return [...byIdentity.values()].sort((a, b) => compareText(a.identity, b.identity));
+}
+
+function endpointsOf(
+  service: Service,
+  slices: readonly EndpointSlice[],
+  policy: ParsedPolicy | null,
+  lookups: Lookups,
+): CatalogEndpoint[] {
+  return mergeSliceEndpoints(
+    slices.map((slice) => sliceEndpoints(service, slice, policy, lookups)),
+  );
 }
 
 export function translateSnapshot(snapshot: KubernetesSnapshot): Translation {
@@ -284,9 +325,11 @@ export function translateSnapshot(snapshot: KubernetesSnapshot): Translation {
   }
   const policies = policiesByService(snapshot.policies, new Set(services.keys()), warnings);
   const slices = slicesByService(snapshot.endpointSlices);
+  const pods = new Map(snapshot.pods.map((pod) => [keyOf(pod), pod]));
+  const nodes = new Map(snapshot.nodes.map((node) => [nameOf(node), node]));
   const lookups: Lookups = {
-    pods: new Map(snapshot.pods.map((pod) => [keyOf(pod), pod])),
-    nodes: new Map(snapshot.nodes.map((node) => [nameOf(node), node])),
+    pod: (key) => pods.get(key),
+    node: (name) => nodes.get(name),
     warnings: new Set(),
   };
   // Namespace first, then name: sorting the "namespace/name" keys would put "a-b/x" before "a/x".

@@ -268,3 +268,17 @@ describe("Catalog ejections (outlier detection)", () => {
     expect(catalog.setEjected("shop", "web", ["a"])).toBe(false);
   });
 });
+
+describe("shared endpoints", () => {
+  it("keeps a frozen endpoint as it is and copies a mutable one", () => {
+    const catalog = new Catalog();
+    const frozen = Object.freeze(endpoint("checkout-a"));
+    const mutable = endpoint("checkout-b");
+    catalog.upsert(service("shop", "checkout", [mutable, frozen]));
+    const [a, b] = catalog.get("shop", "checkout")?.endpoints ?? [];
+    expect(a).toBe(frozen);
+    expect(b).not.toBe(mutable);
+    expect(b).toEqual(mutable);
+    expect(Object.isFrozen(b)).toBe(true);
+  });
+});

@@ -71,4 +71,26 @@ describe("WorkQueue", () => {
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(calls).toBe(0);
   });
+
+  it("with minIntervalMs, merges the adds of one key within the interval into one later pass", async () => {
+    const runs: { key: string; at: number }[] = [];
+    const queue = new WorkQueue((key) => void runs.push({ key, at: performance.now() }), {
+      name: "test",
+      minIntervalMs: 200,
+    });
+    queue.add("policy");
+    await eventually(() => expect(runs).toHaveLength(1));
+    queue.add("other"); // other keys are not held back
+    for (let i = 0; i < 10; i++) queue.add("policy");
+    await eventually(() => expect(runs.map((run) => run.key)).toEqual(["policy", "other"]));
+    await eventually(
+      () => expect(runs.map((run) => run.key)).toEqual(["policy", "other", "policy"]),
+      2000,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect(runs).toHaveLength(3);
+    // The merged pass came no sooner than the interval after the first.
+    expect((runs[2]?.at ?? 0) - (runs[0]?.at ?? 0)).toBeGreaterThanOrEqual(195);
+    queue.stop();
+  });
 });

@@ -8,7 +8,11 @@ import type {
   SliceEndpoint,
 } from "../../src/sources/kube-objects.ts";
 import type { KubernetesSnapshot } from "../../src/sources/translate.ts";
-import { translateSnapshot } from "../../src/sources/translate.ts";
+import {
+  mergeSliceEndpoints,
+  sliceEndpoints,
+  translateSnapshot,
+} from "../../src/sources/translate.ts";
 
 function svc(
   name: string,
@@ -487,5 +491,50 @@ describe("translateSnapshot: readiness time for slow start", () => {
       undefined,
       undefined,
     ]);
+  });
+});
+
+describe("per-slice translation", () => {
+  const service = svc("checkout");
+  const pods = new Map([["shop/a", pod("a", { app: "checkout" })]]);
+  const lookups = {
+    pod: (key: string) => pods.get(key),
+    node: () => undefined,
+    warnings: new Set<string>(),
+  };
+
+  it("gives frozen endpoints that share their slice's ports and their pod's frozen labels", () => {
+    const frozenPod = pod("b", Object.freeze({ app: "checkout" }));
+    pods.set("shop/b", frozenPod);
+    const [a, b] = sliceEndpoints(
+      service,
+      slice("s1", "checkout", [ep("10.0.0.1", "a"), ep("10.0.0.2", "b")]),
+      null,
+      lookups,
+    );
+    expect(Object.isFrozen(a)).toBe(true);
+    expect(a?.ports).toBe(b?.ports);
+    expect(b?.labels).toBe(frozenPod.metadata?.labels);
+    expect(a?.labels).toEqual({ app: "checkout" });
+  });
+
+  it("merges slices as the whole translation does: first slice wins an identity, sorted", () => {
+    const first = slice("s1", "checkout", [ep("10.0.0.2", "b"), ep("10.0.0.1", "a")]);
+    const second = slice("s2", "checkout", [ep("10.0.0.9", "a"), ep("10.0.0.3", "c")]);
+    const merged = mergeSliceEndpoints(
+      [first, second].map((s) => sliceEndpoints(service, s, null, lookups)),
+    );
+    expect(merged.map((e) => [e.identity, e.address])).toEqual([
+      ["a", "10.0.0.1"],
+      ["b", "10.0.0.2"],
+      ["c", "10.0.0.3"],
+    ]);
+    expect(merged).toEqual(
+      endpointsOf({
+        services: [service],
+        endpointSlices: [second, first],
+        pods: [...pods.values()],
+      }),
+    );
   });
 });
