@@ -176,16 +176,15 @@ export class KubernetesSource {
       (key, previous, current) => {
         // A status update (readiness, IPs) comes back as an event too; its EndpointSlice says
         // what changed for the Service, so only a change of what translation reads counts: the
-        // labels, the weight annotation and the Ready condition's time (slow start).
-        if (
-          previous &&
-          current &&
-          sameMetadata(previous.metadata, current.metadata) &&
-          deepEqual(previous.status, current.status)
-        ) {
+        // labels, the weight annotation, and the Ready condition's time for the Services whose
+        // policy has a slow start (for the others the slice's own event is the one reconcile).
+        const targets = this.servicesByPod.targets(key);
+        if (previous && current && sameMetadata(previous.metadata, current.metadata)) {
+          if (deepEqual(previous.status, current.status)) return;
+          this.refresh(targets.filter((service) => this.rampsOn(service)));
           return;
         }
-        this.refresh(this.servicesByPod.targets(key));
+        this.refresh(targets);
       },
       hooks,
       timing,
@@ -243,6 +242,14 @@ export class KubernetesSource {
       for (const slice of this.slicesByService.targets(service)) this.translated.delete(slice);
       this.enqueue(service);
     }
+  }
+
+  /** Whether a valid policy of the service asks for a slow start, which reads Pods' Ready times. */
+  private rampsOn(service: string): boolean {
+    return this.policiesByService.targets(service).some((policyKey) => {
+      const validation = this.validations.get(policyKey);
+      return validation?.ok === true && validation.policy.balancer.slowStart !== undefined;
+    });
   }
 
   /** Reconciles a service again (e.g. after an active probe changed its verdict). */

@@ -165,16 +165,17 @@ const printerColumns: PrinterColumn[] = [
     description: "Healthy endpoints / all endpoints of the Service.",
   },
   {
-    name: "Ejected",
-    type: "integer",
-    jsonPath: ".status.endpoints.ejected",
-    description: "Endpoints ejected by outlier detection now.",
-  },
-  {
     name: "Ready",
     type: "string",
     jsonPath: conditionStatus("Ready"),
     description: "Accepted, its Service found, and at least one endpoint healthy.",
+  },
+  {
+    name: "Ejected",
+    type: "integer",
+    jsonPath: ".status.endpoints.ejected",
+    description: "Endpoints ejected by outlier detection now.",
+    priority: 1,
   },
   {
     name: "Ramping",
