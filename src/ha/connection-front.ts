@@ -486,6 +486,7 @@ export class ConnectionFront implements LocalConnectionChanges {
         break;
       }
       case "expired":
+      case "withdrawn":
         this.opens.delete(connection.id);
         break;
     }

@@ -58,7 +58,7 @@ export interface ConnectionHooks {
   /**
    * Told of a change once it is made, before it is acknowledged: null to acknowledge at once, or
    * a promise that resolves when the change may be acknowledged and rejects with the ApiError
-   * to answer instead. A refused open is undone; a refused release stays made (releasing is
+   * to answer instead. A refused open is withdrawn (not released); a refused release stays made (releasing is
    * idempotent, and the client is told to retry).
    */
   readonly settle?: (change: ConnectionChange) => Promise<void> | null;
@@ -83,7 +83,9 @@ export function connectionHandlers(
       try {
         await settling;
       } catch (error) {
-        discovery.closeConnection(result.id);
+        // Taken back, not released: a follower that forwarded the open answers its client itself
+        // under the same id, and a release here would cancel that connection at the next leader.
+        discovery.withdrawConnection(result.id);
         throw error;
       }
     }

@@ -235,6 +235,20 @@ describe("ConnectionFront", () => {
     expect(front.pendingCounts().opens).toBe(0);
   });
 
+  it("a withdrawn open is neither handed over nor remembered as released", () => {
+    const { manager, front } = setup(true);
+    const refused = manager.openConnection(SERVICE, {}, 60_000);
+    expect(front.pendingCounts().opens).toBe(1);
+    manager.withdrawConnection(refused.id);
+    expect(front.pendingCounts()).toEqual({ opens: 0, closes: 0, unacknowledged: 0 });
+    expect(front.releasedOf(SERVICE.key)).toEqual([]);
+    // The follower that forwarded it answered its client under the same id: it counts here.
+    expect(front.applyReconcile({ from: "f", opens: [record(refused.id)], closes: [] })).toEqual({
+      opened: 1,
+      closed: 0,
+    });
+  });
+
   it("a follower refuses a reconcile: only the leader's table counts", () => {
     const { front } = setup(false);
     let refusal: ApiError | undefined;

@@ -8,7 +8,7 @@ import { endpointSpecs, manifestYaml } from "../support/manifests.ts";
 import { startTestService, type TestService } from "../support/service.ts";
 
 // The connection routes as a leader with --connection-durability write runs them: every change
-// waits for `settle` before it is acknowledged, and a refused open is undone.
+// waits for `settle` before it is acknowledged, and a refused open is withdrawn.
 let service: TestService;
 let server: Listening;
 let verdict: "ok" | "refuse" = "ok";
@@ -60,8 +60,12 @@ describe("connection routes that wait for durability", () => {
     expect(counted()).toBe(0);
   });
 
-  it("answers 503 with Retry-After when refused, and undoes the open", async () => {
+  it("answers 503 with Retry-After when refused, and withdraws the open without releasing it", async () => {
     verdict = "refuse";
+    // A release would be remembered by the HA tier and cancel the same id at the next leader,
+    // where the follower that forwarded the open counts it after answering its client itself.
+    const events: string[] = [];
+    const stop = service.discovery.manager.observeConnections((event) => events.push(event.kind));
     const opened = await fetch(`${server.url}/v1/services/shop/web/connections`, {
       method: "POST",
     });
@@ -74,5 +78,7 @@ describe("connection routes that wait for durability", () => {
     expect(refused.kind).toBe("open");
     expect(service.discovery.manager.getConnection(refused.id)).toBeUndefined();
     expect(counted()).toBe(0);
+    expect(events).toEqual(["opened", "withdrawn"]);
+    stop();
   });
 });
