@@ -102,7 +102,7 @@ export class KubernetesController {
 
   /** Writes the status of every policy again (e.g. on becoming leader). */
   refreshAllStatus(): void {
-    for (const policy of this.source.policyKeys()) this.status.enqueue(policy);
+    for (const policy of this.source.policyKeys()) this.status.enqueueNow(policy);
   }
 
   stop(): void {

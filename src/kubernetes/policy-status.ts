@@ -242,6 +242,14 @@ export class PolicyStatusWriter {
     this.queue.add(policy);
   }
 
+  /**
+   * Writes the policy's status as soon as it can: for a replica that has just become leader,
+   * whose earlier passes wrote nothing, so the one-a-second spacing must not delay the first.
+   */
+  enqueueNow(policy: string): void {
+    this.queue.addNow(policy);
+  }
+
   whenIdle(): Promise<void> {
     return this.queue.whenIdle();
   }

@@ -89,6 +89,20 @@ export class WorkQueue {
     this.schedule();
   }
 
+  /**
+   * Adds `key` without waiting out minIntervalMs: its last pass did nothing that the spacing
+   * protects (as a status write skipped by a replica that was not leading yet).
+   */
+  addNow(key: string): void {
+    this.lastRun.delete(key);
+    const spacing = this.spacingTimers.get(key);
+    if (spacing) {
+      clearTimeout(spacing);
+      this.spacingTimers.delete(key);
+    }
+    this.add(key);
+  }
+
   /** Resolves when nothing is pending or being processed (retries waiting on a timer aside). */
   whenIdle(): Promise<void> {
     if (this.pending.size === 0 && this.active.size === 0) return Promise.resolve();

@@ -93,4 +93,19 @@ describe("WorkQueue", () => {
     expect((runs[2]?.at ?? 0) - (runs[0]?.at ?? 0)).toBeGreaterThanOrEqual(195);
     queue.stop();
   });
+
+  it("addNow passes over the interval: a key whose last pass did nothing runs at once", async () => {
+    const runs: string[] = [];
+    const queue = new WorkQueue((key) => void runs.push(key), {
+      name: "test",
+      minIntervalMs: 60_000,
+    });
+    queue.add("policy");
+    await eventually(() => expect(runs).toEqual(["policy"]));
+    queue.add("policy"); // held back for a minute
+    queue.addNow("policy");
+    await eventually(() => expect(runs).toEqual(["policy", "policy"]));
+    // The held-back pass was merged into it, not left to run a minute later.
+    queue.stop();
+  });
 });
