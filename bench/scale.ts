@@ -11,7 +11,7 @@
  *     under a steady rate of flips;
  *   - memory again after that churn.
  *
- *   npm run bench -- --only=scale --pods=1000,10000 --operator=main=/work/main/src/cli/main.ts
+ *   npm run bench -- --only=scale --pods=1000,10000 --operator=before=../konsul-lb-before/src/cli/main.ts
  *
  * --pods: sizes (default 1,000 and 10,000; 1,000 with --quick). --operator="LABEL=ENTRY [NODE
  * OPTION...]", repeatable: operator builds to compare, measured before this checkout's own.
