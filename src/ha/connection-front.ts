@@ -159,8 +159,13 @@ export class ConnectionFront implements LocalConnectionChanges {
         if (this.closes.get(id)?.ackedAt != null) this.closes.delete(id);
       }
     }
+    // Tombstones guard a leader's own table against late reports. A follower mirrors the leader:
+    // the tombstones left from an earlier term of its own would hide connections the leader
+    // counts (a release it could not make durable then, refused to its client, is not one the
+    // next leader ever heard of), and its view would stay short of the leader's for good.
+    const leading = this.options.isLeader();
     const result = listed.filter(
-      (record) => !this.closes.has(record.id) && !this.tombstones.has(record.id),
+      (record) => !this.closes.has(record.id) && !(leading && this.tombstones.has(record.id)),
     );
     if (this.opens.size === 0) return result;
     const ids = new Set(result.map((record) => record.id));
@@ -206,10 +211,12 @@ export class ConnectionFront implements LocalConnectionChanges {
   /**
    * This replica leads now: its table is the truth. What it released, and what its
    * predecessor's last snapshots say was released, become tombstones against late reports.
-   * Its own opens that no snapshot listed yet (made while no leader answered, or acknowledged
-   * in an earlier term of its own and not yet written) stay, acknowledged by this term: taking
-   * over mirrors the predecessor's snapshot once more, and without them they would vanish from
-   * the table it is about to write. The first full write of this term settles them.
+   * Its own changes that no snapshot showed yet (made while no leader answered, or made in an
+   * earlier term of its own and not yet written) stay, acknowledged by this term: taking over
+   * mirrors the predecessor's snapshot once more, and without its opens they would vanish from
+   * the table it is about to write; should this term end before a write lands, its releases
+   * must still reach the next leader, which takes over the same snapshot. The first full write
+   * of this term settles them.
    */
   becameLeader(predecessorReleased: ReadonlyMap<string, readonly string[]> = new Map()): void {
     for (const [service, ids] of predecessorReleased) {
@@ -217,15 +224,18 @@ export class ConnectionFront implements LocalConnectionChanges {
       const lifetime = this.options.connectionTerms?.(service)?.timeoutMs ?? 0;
       for (const id of ids) this.tombstone(id, service, this.now() + lifetime);
     }
+    const now = this.now();
     for (const pending of this.closes.values()) {
       this.tombstone(pending.id, pending.service, pending.expiresAt);
+      if (pending.ackedAt === null && pending.service === null) {
+        pending.expiresAt = now + this.retentionMs;
+      }
+      pending.ackedAt = now;
     }
-    const now = this.now();
     for (const pending of this.opens.values()) {
       pending.ackedAt = now;
       pending.sent = true;
     }
-    this.closes.clear();
     this.reconciledWith = this.options.identity;
     this.reconciled = Promise.resolve();
   }

@@ -235,6 +235,50 @@ describe("ConnectionFront", () => {
     expect(front.pendingCounts().opens).toBe(0);
   });
 
+  it("releases of a term whose writes never landed reach the next leader, and the replica then mirrors it", async () => {
+    const handed: unknown[] = [];
+    const next = await serve((req, res) => {
+      let body = "";
+      req.on("data", (chunk) => {
+        body += chunk;
+      });
+      req.on("end", () => {
+        handed.push(JSON.parse(body));
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end("{}");
+      });
+    });
+    try {
+      const { manager, front, state } = setup(true, next.url);
+      // Leading: a connection is released, but the state write holding that never lands.
+      manager.restoreConnection(record("x"));
+      manager.closeConnection("x");
+      // The term ends, and another term of this replica begins before anything was written.
+      state.leading = false;
+      state.leading = true;
+      front.becameLeader();
+      expect(front.pendingCounts().closes).toBe(1);
+      // That term ends too; the next leader took over the last written snapshot, which lists x.
+      state.leading = false;
+      front.leaderChanged("leader", next.url);
+      await vi.waitFor(() => expect(handed).toHaveLength(1));
+      expect(handed[0]).toMatchObject({ from: "me", closes: ["x"] });
+      // Until a snapshot shows the release, x stays out of this replica's view ...
+      expect(front.merge(SERVICE.key, [record("x"), record("y")], []).map((c) => c.id)).toEqual([
+        "y",
+      ]);
+      // ... and once one does, what the leader lists is what this replica counts, whatever it
+      // released in a term of its own.
+      expect(front.merge(SERVICE.key, [record("y")], ["x"]).map((c) => c.id)).toEqual(["y"]);
+      expect(front.merge(SERVICE.key, [record("x"), record("y")], []).map((c) => c.id)).toEqual([
+        "x",
+        "y",
+      ]);
+    } finally {
+      await next.close();
+    }
+  });
+
   it("a withdrawn open is neither handed over nor remembered as released", () => {
     const { manager, front } = setup(true);
     const refused = manager.openConnection(SERVICE, {}, 60_000);
