@@ -58,8 +58,9 @@ export interface ConnectionHooks {
   /**
    * Told of a change once it is made, before it is acknowledged: null to acknowledge at once, or
    * a promise that resolves when the change may be acknowledged and rejects with the ApiError
-   * to answer instead. A refused open is withdrawn (not released); a refused release stays made (releasing is
-   * idempotent, and the client is told to retry).
+   * to answer instead. A refused open is released, or withdrawn (not released) when its id came
+   * from a follower that forwarded it; a refused release stays made (releasing is idempotent,
+   * and the client is told to retry).
    */
   readonly settle?: (change: ConnectionChange) => Promise<void> | null;
 }
@@ -83,9 +84,17 @@ export function connectionHandlers(
       try {
         await settling;
       } catch (error) {
-        // Taken back, not released: a follower that forwarded the open answers its client itself
-        // under the same id, and a release here would cancel that connection at the next leader.
-        discovery.withdrawConnection(result.id);
+        if (connectionId === undefined) {
+          // This replica's own open is released: the state write that was refused may have
+          // landed all the same, and a successor taking over that snapshot would count a
+          // connection no client holds unless the release reaches it too.
+          discovery.closeConnection(result.id);
+        } else {
+          // A forwarded open is taken back, not released: the follower answers its client
+          // itself under the same id, and a release would cancel that connection at the next
+          // leader.
+          discovery.withdrawConnection(result.id);
+        }
         throw error;
       }
     }

@@ -2,13 +2,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ConnectionChange, createApp } from "../../src/http/app.ts";
 import { ApiError } from "../../src/http/errors.ts";
 import { type Listening, listen } from "../../src/http/listen.ts";
+import { FORWARDED_CONNECTION_ID_HEADER } from "../../src/http/routes.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 import { Metrics } from "../../src/observability/metrics.ts";
 import { endpointSpecs, manifestYaml } from "../support/manifests.ts";
 import { startTestService, type TestService } from "../support/service.ts";
 
 // The connection routes as a leader with --connection-durability write runs them: every change
-// waits for `settle` before it is acknowledged, and a refused open is withdrawn.
+// waits for `settle` before it is acknowledged, and a refused open is released or withdrawn.
 let service: TestService;
 let server: Listening;
 let verdict: "ok" | "refuse" = "ok";
@@ -25,6 +26,9 @@ beforeAll(async () => {
     trustProxy: false,
     isReady: () => true,
     connectionHooks: {
+      // An open answered under the id it was forwarded with, as a follower does once the
+      // leader failed to answer and this replica has come to lead meanwhile.
+      idFor: (req) => req.get(FORWARDED_CONNECTION_ID_HEADER),
       settle: async (change) => {
         await new Promise((resolve) => setTimeout(resolve, 30));
         settled.push(change);
@@ -60,10 +64,10 @@ describe("connection routes that wait for durability", () => {
     expect(counted()).toBe(0);
   });
 
-  it("answers 503 with Retry-After when refused, and withdraws the open without releasing it", async () => {
+  it("answers 503 with Retry-After when refused, and releases its own open", async () => {
     verdict = "refuse";
-    // A release would be remembered by the HA tier and cancel the same id at the next leader,
-    // where the follower that forwarded the open counts it after answering its client itself.
+    // The refused write may have landed: the release is what reaches a successor that took
+    // over that snapshot.
     const events: string[] = [];
     const stop = service.discovery.manager.observeConnections((event) => events.push(event.kind));
     const opened = await fetch(`${server.url}/v1/services/shop/web/connections`, {
@@ -78,6 +82,23 @@ describe("connection routes that wait for durability", () => {
     expect(refused.kind).toBe("open");
     expect(service.discovery.manager.getConnection(refused.id)).toBeUndefined();
     expect(counted()).toBe(0);
+    expect(events).toEqual(["opened", "closed"]);
+    stop();
+  });
+
+  it("withdraws a refused forwarded open without releasing it", async () => {
+    verdict = "refuse";
+    // A release would be remembered by the HA tier and cancel the same id at the next leader,
+    // where the follower that forwarded the open counts it after answering its client itself.
+    const events: string[] = [];
+    const stop = service.discovery.manager.observeConnections((event) => events.push(event.kind));
+    const opened = await fetch(`${server.url}/v1/services/shop/web/connections`, {
+      method: "POST",
+      headers: { [FORWARDED_CONNECTION_ID_HEADER]: "chosen-by-the-follower" },
+    });
+    expect(opened.status).toBe(503);
+    expect(settled.at(-1)).toEqual({ kind: "open", id: "chosen-by-the-follower" });
+    expect(service.discovery.manager.getConnection("chosen-by-the-follower")).toBeUndefined();
     expect(events).toEqual(["opened", "withdrawn"]);
     stop();
   });
