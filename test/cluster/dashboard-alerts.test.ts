@@ -6,9 +6,7 @@
  * the rest with `--source file`).
  */
 import { execFile } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningService, startService } from "../../src/cli/serve.ts";
 import { DEFAULT_HA_SETTINGS } from "../../src/ha/ha-settings.ts";
@@ -35,12 +33,9 @@ import {
   testKubeconfigPath,
   waitFor,
 } from "./support/kube.ts";
+import { installPolicyCrd, serverSideApplyPolicy } from "./support/policies.ts";
 
 const run = promisify(execFile);
-const CRD = fileURLToPath(
-  new URL("../../crds/lb.konsul.io_loadbalancingpolicies.yaml", import.meta.url),
-);
-const GROUP = { group: "lb.konsul.io", version: "v1alpha1", plural: "loadbalancingpolicies" };
 /** Prometheus serves a first sample 5-6 s after start; rates need two. */
 const SERIES_TIMEOUT_MS = 30_000;
 
@@ -52,15 +47,7 @@ let prometheus: PrometheusServer;
 
 beforeAll(async () => {
   kube = clients();
-  await run("kubectl", ["--kubeconfig", testKubeconfigPath(), "apply", "--server-side", "-f", CRD]);
-  await run("kubectl", [
-    "--kubeconfig",
-    testKubeconfigPath(),
-    "wait",
-    "--for=condition=Established",
-    "crd/loadbalancingpolicies.lb.konsul.io",
-    "--timeout=60s",
-  ]);
+  await installPolicyCrd();
   namespace = await createNamespace(kube.core, "monitoring-");
   node = `${namespace}-node`;
   await createNode(kube.core, node, { region: "us-east", zone: "us-east-1a" });
@@ -75,22 +62,10 @@ beforeAll(async () => {
       labels: { app: "web" },
     });
   }
-  await kube.kc.makeApiClient(CustomObjectsApi).patchNamespacedCustomObject(
-    {
-      ...GROUP,
-      namespace,
-      name: "web-lb",
-      body: {
-        apiVersion: "lb.konsul.io/v1alpha1",
-        kind: "LoadBalancingPolicy",
-        metadata: { name: "web-lb", namespace },
-        spec: { targetRef: { kind: "Service", name: "web" }, strategy: "least-connections" },
-      },
-      fieldManager: "konsul-lb-tests",
-      force: true,
-    },
-    setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply),
-  );
+  await serverSideApplyPolicy(namespace, "web-lb", {
+    targetRef: { kind: "Service", name: "web" },
+    strategy: "least-connections",
+  });
   operator = await startService(
     {
       ...defaultSettings,

@@ -2,7 +2,6 @@ import { execFile } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -27,12 +26,9 @@ import {
   testKubeconfigPath,
   waitFor,
 } from "./support/kube.ts";
+import { installPolicyCrd, POLICY_RESOURCE, serverSideApplyPolicy } from "./support/policies.ts";
 
 const run = promisify(execFile);
-const CRD = fileURLToPath(
-  new URL("../../crds/lb.konsul.io_loadbalancingpolicies.yaml", import.meta.url),
-);
-const GROUP = { group: "lb.konsul.io", version: "v1alpha1", plural: "loadbalancingpolicies" };
 
 let kube: Clients;
 let custom: CustomObjectsApi;
@@ -61,25 +57,20 @@ function until(description: string, check: () => boolean, timeoutMs = 30_000): P
   });
 }
 
-async function applyPolicy(name: string, spec: Record<string, unknown>): Promise<void> {
-  const body = {
-    apiVersion: "lb.konsul.io/v1alpha1",
-    kind: "LoadBalancingPolicy",
-    metadata: { name, namespace },
-    spec,
-  };
-  await custom.patchNamespacedCustomObject(
-    { ...GROUP, namespace, name, body, fieldManager: "konsul-lb-tests", force: true },
-    setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply),
-  );
+function applyPolicy(name: string, spec: Record<string, unknown>): Promise<void> {
+  return serverSideApplyPolicy(namespace, name, spec, custom);
 }
 
 async function deletePolicy(name: string): Promise<void> {
-  await custom.deleteNamespacedCustomObject({ ...GROUP, namespace, name });
+  await custom.deleteNamespacedCustomObject({ ...POLICY_RESOURCE, namespace, name });
 }
 
 async function policyStatus(name: string): Promise<any> {
-  const object = (await custom.getNamespacedCustomObject({ ...GROUP, namespace, name })) as {
+  const object = (await custom.getNamespacedCustomObject({
+    ...POLICY_RESOURCE,
+    namespace,
+    name,
+  })) as {
     status?: unknown;
   };
   return object.status;
@@ -102,13 +93,7 @@ async function addNode(suffix: string, region: string, zone: string): Promise<st
 beforeAll(async () => {
   kube = clients();
   custom = kube.kc.makeApiClient(CustomObjectsApi);
-  await kubectl("apply", "--server-side", "-f", CRD);
-  await kubectl(
-    "wait",
-    "--for=condition=Established",
-    "crd/loadbalancingpolicies.lb.konsul.io",
-    "--timeout=60s",
-  );
+  await installPolicyCrd();
   namespace = await createNamespace(kube.core, "operator-");
   operator = await startService(
     {

@@ -3,15 +3,13 @@
 // endpoint; every replica then leaves it out of its answers, the policy's status counts it,
 // an Event says so, and at the end of its ejection time it is back on all three.
 
-import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import type { CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { type ServingCli, serveCli } from "../support/cli.ts";
+import { runCommand } from "./support/helm.ts";
 import {
   type AccountToken,
   clients,
@@ -27,12 +25,9 @@ import {
   testKubeconfigPath,
   waitFor,
 } from "./support/kube.ts";
-import type { HaStatus } from "./support/replica-api.ts";
+import { installPolicyCrd } from "./support/policies.ts";
+import { haStatus } from "./support/replica-api.ts";
 
-const run = promisify(execFile);
-const CRD = fileURLToPath(
-  new URL("../../crds/lb.konsul.io_loadbalancingpolicies.yaml", import.meta.url),
-);
 const PODS = 4;
 const EJECTION = "4s";
 
@@ -44,16 +39,9 @@ describe.skipIf(!clusterAvailable())("outlier ejection across three replicas", (
   const node = `outliers-node-${Date.now().toString(36)}`;
   const replicas: { name: string; cli: ServingCli }[] = [];
 
+  /** kubectl as a user runs it; a refusal is returned (with its output), not thrown. */
   const kubectl = (args: readonly string[], input?: string) =>
-    new Promise<{ stdout: string; stderr: string; code: number }>((resolve) => {
-      const child = execFile(
-        "kubectl",
-        ["--kubeconfig", testKubeconfigPath(), ...args],
-        (error, stdout, stderr) =>
-          resolve({ stdout, stderr, code: error ? ((error as { code?: number }).code ?? 1) : 0 }),
-      );
-      if (input !== undefined) child.stdin?.end(input);
-    });
+    runCommand("kubectl", ["--kubeconfig", testKubeconfigPath(), ...args], { input });
 
   const policyYaml = (outlierDetection: string) => `apiVersion: lb.konsul.io/v1alpha1
 kind: LoadBalancingPolicy
@@ -64,12 +52,7 @@ spec:
   outlierDetection: ${outlierDetection}
 `;
 
-  async function status(cli: ServingCli): Promise<HaStatus> {
-    const response = await fetch(`${cli.internalUrl}/internal/v1/ha`, {
-      headers: { authorization: `Bearer ${account.token}` },
-    });
-    return (await response.json()) as HaStatus;
-  }
+  const status = (cli: ServingCli) => haStatus({ ...cli, token: account.token });
 
   /** The identities a replica answers with, and those it marks unhealthy. */
   async function answers(cli: ServingCli): Promise<{ listed: string[]; unhealthy: string[] }> {
@@ -88,22 +71,7 @@ spec:
 
   beforeAll(async () => {
     ({ core } = clients());
-    await run("kubectl", [
-      "--kubeconfig",
-      testKubeconfigPath(),
-      "apply",
-      "--server-side",
-      "-f",
-      CRD,
-    ]);
-    await run("kubectl", [
-      "--kubeconfig",
-      testKubeconfigPath(),
-      "wait",
-      "--for=condition=Established",
-      "crd/loadbalancingpolicies.lb.konsul.io",
-      "--timeout=60s",
-    ]);
+    await installPolicyCrd();
     namespace = await createNamespace(core, "outliers-");
     scratch = await mkdtemp(join(tmpdir(), "konsul-lb-outliers-"));
     account = await serviceAccountToken(core, namespace, "konsul-lb", scratch);

@@ -4,12 +4,6 @@
  * operator answering callers in two zones — placed by their pod's address alone — plus the
  * admission rejections of bad locality fields.
  */
-import { execFile } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningService, startService } from "../../src/cli/serve.ts";
 import { createLogger } from "../../src/observability/logger.ts";
@@ -27,38 +21,18 @@ import {
   testKubeconfigPath,
   waitFor,
 } from "./support/kube.ts";
+import { installPolicyCrd, kubectlApplyPolicy } from "./support/policies.ts";
 
-const run = promisify(execFile);
-const CRD = fileURLToPath(
-  new URL("../../crds/lb.konsul.io_loadbalancingpolicies.yaml", import.meta.url),
-);
 const ZONES = ["eu-test-1a", "eu-test-1b"];
 const PICKS = 20;
 
 let kube: Clients;
 let operator: RunningService;
 let namespace: string;
-let folder: string;
 const nodes: string[] = [];
 
-async function kubectl(...args: string[]): Promise<{ stdout: string; stderr: string }> {
-  return run("kubectl", ["--kubeconfig", testKubeconfigPath(), ...args]);
-}
-
-/** kubectl apply of a policy, as a user would; the error output when it is refused. */
-async function applyPolicy(name: string, spec: object): Promise<string | undefined> {
-  const file = join(folder, `${name}.json`);
-  const manifest = {
-    apiVersion: "lb.konsul.io/v1alpha1",
-    kind: "LoadBalancingPolicy",
-    metadata: { name, namespace },
-    spec,
-  };
-  await writeFile(file, JSON.stringify(manifest));
-  return kubectl("apply", "-f", file).then(
-    () => undefined,
-    (error: { stderr?: string }) => error.stderr ?? "",
-  );
+function applyPolicy(name: string, spec: Record<string, unknown>): Promise<string | null> {
+  return kubectlApplyPolicy(namespace, name, spec);
 }
 
 /** The zones of PICKS picks of cart for a request with `query`. */
@@ -80,14 +54,7 @@ function callerIp(zone: number): string {
 
 beforeAll(async () => {
   kube = clients();
-  folder = await mkdtemp(join(tmpdir(), "konsul-lb-locality-"));
-  await kubectl("apply", "--server-side", "-f", CRD);
-  await kubectl(
-    "wait",
-    "--for=condition=Established",
-    "crd/loadbalancingpolicies.lb.konsul.io",
-    "--timeout=60s",
-  );
+  await installPolicyCrd();
   namespace = await createNamespace(kube.core, "locality-");
   await createService(kube.core, namespace, "cart", { app: "cart" });
   await createService(kube.core, namespace, "web", { app: "web" });
@@ -127,7 +94,6 @@ afterAll(async () => {
   await operator?.stop();
   if (namespace) await deleteNamespace(kube.core, namespace);
   for (const node of nodes) await deleteNode(kube.core, node);
-  if (folder) await rm(folder, { recursive: true, force: true });
 });
 
 describe("spec.locality on a cluster", () => {
@@ -140,7 +106,7 @@ describe("spec.locality on a cluster", () => {
         strategy: "round-robin",
         locality: { mode: "PreferSameZone" },
       }),
-    ).toBeUndefined();
+    ).toBeNull();
     await waitFor("the policy in the catalog", async () =>
       operator.catalog.get(namespace, "cart")?.policy?.balancer.locality ? true : undefined,
     );
@@ -158,7 +124,7 @@ describe("spec.locality on a cluster", () => {
     expect(bad.length).toBeGreaterThanOrEqual(4);
     for (const invalid of bad) {
       const failure = await applyPolicy(`bad-${invalid.name}`, invalid.spec);
-      expect(failure, `${invalid.name} was accepted`).toBeDefined();
+      expect(failure, `${invalid.name} was accepted`).not.toBeNull();
       expect(failure, invalid.name).toContain(invalid.expectMessageContains);
       expect(failure, invalid.name).toContain("spec.locality");
     }

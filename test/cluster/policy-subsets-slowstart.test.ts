@@ -4,10 +4,6 @@
  * policy's status, and admission rejecting bad policies with the field named.
  */
 import { execFile } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { CustomObjectsApi } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -26,38 +22,22 @@ import {
   testKubeconfigPath,
   waitFor,
 } from "./support/kube.ts";
+import { installPolicyCrd, kubectlApplyPolicy, POLICY_RESOURCE } from "./support/policies.ts";
 
 const run = promisify(execFile);
-const CRD = fileURLToPath(
-  new URL("../../crds/lb.konsul.io_loadbalancingpolicies.yaml", import.meta.url),
-);
-const GROUP = { group: "lb.konsul.io", version: "v1alpha1", plural: "loadbalancingpolicies" };
 
 let kube: Clients;
 let custom: CustomObjectsApi;
 let operator: RunningService;
 let namespace: string;
-let folder: string;
 let node: string;
 
 async function kubectl(...args: string[]): Promise<{ stdout: string; stderr: string }> {
   return run("kubectl", ["--kubeconfig", testKubeconfigPath(), ...args]);
 }
 
-/** kubectl apply of one policy, as a user would; the error output when refused, else null. */
-async function applyPolicy(name: string, spec: Record<string, unknown>): Promise<string | null> {
-  const file = join(folder, `${name}.json`);
-  const manifest = {
-    apiVersion: "lb.konsul.io/v1alpha1",
-    kind: "LoadBalancingPolicy",
-    metadata: { name, namespace },
-    spec,
-  };
-  await writeFile(file, JSON.stringify(manifest));
-  return kubectl("apply", "-f", file).then(
-    () => null,
-    (error: { stderr?: string }) => error.stderr ?? "refused",
-  );
+function applyPolicy(name: string, spec: Record<string, unknown>): Promise<string | null> {
+  return kubectlApplyPolicy(namespace, name, spec);
 }
 
 async function api(path: string): Promise<{ status: number; body: any }> {
@@ -68,14 +48,7 @@ async function api(path: string): Promise<{ status: number; body: any }> {
 beforeAll(async () => {
   kube = clients();
   custom = kube.kc.makeApiClient(CustomObjectsApi);
-  folder = await mkdtemp(join(tmpdir(), "konsul-lb-subsets-"));
-  await kubectl("apply", "--server-side", "-f", CRD);
-  await kubectl(
-    "wait",
-    "--for=condition=Established",
-    "crd/loadbalancingpolicies.lb.konsul.io",
-    "--timeout=60s",
-  );
+  await installPolicyCrd();
   namespace = await createNamespace(kube.core, "subsets-");
   operator = await startService(
     {
@@ -109,7 +82,6 @@ afterAll(async () => {
   await operator?.stop();
   if (namespace) await deleteNamespace(kube.core, namespace);
   if (node) await deleteNode(kube.core, node);
-  if (folder) await rm(folder, { recursive: true, force: true });
 });
 
 describe("a policy with subsets and slow start, applied with kubectl", () => {
@@ -159,7 +131,7 @@ describe("a policy with subsets and slow start, applied with kubectl", () => {
     }
     const status = await waitFor("rampingUp in the status", async () => {
       const object = (await custom.getNamespacedCustomObject({
-        ...GROUP,
+        ...POLICY_RESOURCE,
         namespace,
         name: "shop-lb",
       })) as { status?: any };

@@ -10,7 +10,6 @@ import { execFile } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RunningService, startService } from "../../src/cli/serve.ts";
@@ -29,11 +28,9 @@ import {
   testKubeconfigPath,
   waitFor,
 } from "./support/kube.ts";
+import { installPolicyCrd } from "./support/policies.ts";
 
 const run = promisify(execFile);
-const CRD = fileURLToPath(
-  new URL("../../crds/lb.konsul.io_loadbalancingpolicies.yaml", import.meta.url),
-);
 
 let kube: Clients;
 let operator: RunningService;
@@ -56,13 +53,7 @@ function policies(response: Response): string[] {
 
 beforeAll(async () => {
   kube = clients();
-  await kubectl("apply", "--server-side", "-f", CRD);
-  await kubectl(
-    "wait",
-    "--for=condition=Established",
-    "crd/loadbalancingpolicies.lb.konsul.io",
-    "--timeout=60s",
-  );
+  await installPolicyCrd();
   namespace = await createNamespace(kube.core, "xds-");
   node = `${namespace}-node`;
   await createNode(kube.core, node, { region: "us-east", zone: "us-east-1a" });

@@ -150,6 +150,7 @@ export interface PodOptions {
   readonly name: string;
   readonly nodeName: string;
   readonly labels?: Record<string, string>;
+  readonly annotations?: Record<string, string>;
   readonly ports?: readonly { name?: string; containerPort: number }[];
 }
 
@@ -162,7 +163,11 @@ export async function createPod(
   return core.createNamespacedPod({
     namespace,
     body: {
-      metadata: { name: options.name, labels: options.labels ?? {} },
+      metadata: {
+        name: options.name,
+        labels: options.labels ?? {},
+        ...(options.annotations ? { annotations: options.annotations } : {}),
+      },
       spec: {
         nodeName: options.nodeName,
         // Nothing pulls it; the name only has to be valid.
