@@ -2,12 +2,14 @@ import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import proxyAddr from "proxy-addr";
 import type { Connection, ConnectionEvent, Replication } from "../balancer/index.ts";
-import { ApiError, errorCodeOf } from "../http/errors.ts";
+import { ApiError } from "../http/errors.ts";
 import { limitBroken, MAX_PUBLIC_BODY_BYTES } from "../http/limits.ts";
 import { FORWARDED_CONNECTION_ID_HEADER, matchRoute, pathOf } from "../http/routes.ts";
 import type { Logger } from "../shared/logger.ts";
 import type { HaMetrics } from "./ha-metrics.ts";
+import { askLeader, type LeaderReply, relay } from "./leader-forward.ts";
 import { parseReconcile, type ReconcileRequest } from "./reconcile-request.ts";
+import { ReleasedIds } from "./released-ids.ts";
 import type { LocalConnectionChanges } from "./snapshot-reader.ts";
 
 /**
@@ -97,19 +99,11 @@ export class ConnectionFront implements LocalConnectionChanges {
   private readonly options: ConnectionFrontOptions;
   private readonly forwardTimeoutMs: number;
   private readonly retentionMs: number;
-  private readonly tombstoneMs: number;
   private readonly now: () => number;
   private readonly opens = new Map<string, PendingOpen>();
   private readonly closes = new Map<string, PendingClose>();
-  /** Released ids with the time of release and their service, oldest first. */
-  /**
-   * Released ids, each kept until a late report of its opening can no longer count: at least
-   * the tombstone time, and for a known connection until it would have expired. A replica
-   * whose watch was cut can hold an acknowledged open for as long as the connection lives,
-   * never having seen the snapshots that showed its release, and hand it to a later leader.
-   */
-  private readonly tombstones = new Map<string, { until: number; service: string | null }>();
-  private readonly tombstonesByService = new Map<string, Set<string>>();
+  /** What this replica released while it led, against late reports of those opens. */
+  private readonly released: ReleasedIds;
   private readonly stopObserving: () => void;
   /** Resolves once the current leader has this replica's pending changes. */
   private reconciled: Promise<void> = Promise.resolve();
@@ -124,8 +118,8 @@ export class ConnectionFront implements LocalConnectionChanges {
     this.options = options;
     this.forwardTimeoutMs = options.forwardTimeoutMs ?? 2_000;
     this.retentionMs = options.retentionMs ?? 10_000;
-    this.tombstoneMs = options.tombstoneMs ?? 60_000;
     this.now = options.now ?? Date.now;
+    this.released = new ReleasedIds(options.tombstoneMs ?? 60_000, this.now);
     this.stopObserving = options.manager.observeConnections((event) => this.observe(event));
     this.sweepTimer = setInterval(() => this.sweep(), 1_000);
     this.sweepTimer.unref();
@@ -165,7 +159,7 @@ export class ConnectionFront implements LocalConnectionChanges {
     // next leader ever heard of), and its view would stay short of the leader's for good.
     const leading = this.options.isLeader();
     const result = listed.filter(
-      (record) => !this.closes.has(record.id) && !(leading && this.tombstones.has(record.id)),
+      (record) => !this.closes.has(record.id) && !(leading && this.released.has(record.id)),
     );
     if (this.opens.size === 0) return result;
     const ids = new Set(result.map((record) => record.id));
@@ -194,8 +188,7 @@ export class ConnectionFront implements LocalConnectionChanges {
 
   /** Ids of a service's connections this leader released recently, for its snapshots. */
   releasedOf(serviceKey: string): readonly string[] {
-    const ids = this.tombstonesByService.get(serviceKey);
-    return ids ? [...ids] : [];
+    return this.released.ofService(serviceKey);
   }
 
   /** Counts for tests and the status route. */
@@ -222,11 +215,11 @@ export class ConnectionFront implements LocalConnectionChanges {
     for (const [service, ids] of predecessorReleased) {
       // Their expiry is not in the snapshot: the longest a connection of the service can live.
       const lifetime = this.options.connectionTerms?.(service)?.timeoutMs ?? 0;
-      for (const id of ids) this.tombstone(id, service, this.now() + lifetime);
+      for (const id of ids) this.released.add(id, service, this.now() + lifetime);
     }
     const now = this.now();
     for (const pending of this.closes.values()) {
-      this.tombstone(pending.id, pending.service, pending.expiresAt);
+      this.released.add(pending.id, pending.service, pending.expiresAt);
       if (pending.ackedAt === null && pending.service === null) {
         pending.expiresAt = now + this.retentionMs;
       }
@@ -315,7 +308,7 @@ export class ConnectionFront implements LocalConnectionChanges {
   private noteRelease(id: string): void {
     if (this.options.manager.getConnection(id) !== undefined) return;
     if (this.options.isLeader()) {
-      if (this.tombstones.size < MAX_UNKNOWN_RELEASES) this.tombstone(id, null);
+      if (this.released.size < MAX_UNKNOWN_RELEASES) this.released.add(id, null);
       return;
     }
     if (this.closes.has(id) || this.closes.size >= MAX_UNKNOWN_RELEASES) return;
@@ -401,54 +394,22 @@ export class ConnectionFront implements LocalConnectionChanges {
   }
 
   /** One request to the leader, after it has this replica's pending changes; null if none answered. */
-  private async forward(
+  private forward(
     method: "POST" | "DELETE",
     url: URL,
     operation: "open" | "close",
     headers: Record<string, string> = {},
   ): Promise<LeaderReply | null> {
-    const deadline = AbortSignal.timeout(this.forwardTimeoutMs);
-    try {
-      await Promise.race([
-        this.reconciled,
-        new Promise((_, reject) =>
-          deadline.addEventListener("abort", () => reject(deadline.reason), { once: true }),
-        ),
-      ]);
-      const response = await fetch(url, {
-        method,
-        headers: { ...headers, ...this.credentials() },
-        signal: deadline,
-      });
-      const text = await response.text();
-      // A 5xx other than "no endpoints" is the leader failing, not an answer to relay; a
-      // refused token is between the replicas, never the client's to see; a 409 NotLeader is a
-      // replica whose term ended since the Lease named it.
-      const code = errorCodeOf(text);
-      if (
-        (response.status >= 500 && code !== "NoEndpoints") ||
-        (response.status === 409 && code === "NotLeader")
-      ) {
-        throw new Error(`the leader answered ${response.status}`);
-      }
-      if (response.status === 401 || response.status === 403) {
-        throw new Error(`the leader refused this replica: ${text}`);
-      }
-      this.options.metrics?.forwarded.inc({ operation, result: "ok" });
-      return {
-        status: response.status,
-        text,
-        contentType: response.headers.get("content-type") ?? "application/json; charset=utf-8",
-        retryAfter: response.headers.get("retry-after"),
-      };
-    } catch (error) {
-      this.options.metrics?.forwarded.inc({ operation, result: "local" });
-      this.options.logger.warn(
-        { operation, leader: url.origin, err: error },
-        "forwarding to the leader failed; answering from this replica's state",
-      );
-      return null;
-    }
+    return askLeader({
+      method,
+      url,
+      operation,
+      headers: { ...headers, ...this.credentials() },
+      after: this.reconciled,
+      timeoutMs: this.forwardTimeoutMs,
+      logger: this.options.logger,
+      metrics: this.options.metrics,
+    });
   }
 
   // ---- changes made here ----
@@ -470,7 +431,7 @@ export class ConnectionFront implements LocalConnectionChanges {
             expiresAt: connection.expiresAt,
             ackedAt: now,
           });
-          this.tombstone(connection.id, connection.service, connection.expiresAt);
+          this.released.add(connection.id, connection.service, connection.expiresAt);
         }
       }
       return;
@@ -583,16 +544,16 @@ export class ConnectionFront implements LocalConnectionChanges {
       if (typeof id !== "string") continue;
       const dropped = manager.dropConnection(id);
       if (dropped) closed++;
-      this.tombstone(id, dropped?.service ?? null, dropped?.expiresAt);
+      this.released.add(id, dropped?.service ?? null, dropped?.expiresAt);
     }
     let refused = 0;
     const terms = new Map<string, ConnectionTerms | null | undefined>();
     for (const reported of request.opens) {
-      if (this.tombstones.has(reported.id)) {
+      if (this.released.has(reported.id)) {
         // Now its service is known: the release goes into that service's snapshots, where the
         // replica that reported the open sees it settled and stops counting it in its mirror.
         if (typeof reported.service === "string") {
-          this.tombstone(reported.id, reported.service, reported.expiresAt);
+          this.released.add(reported.id, reported.service, reported.expiresAt);
         }
         continue;
       }
@@ -645,53 +606,6 @@ export class ConnectionFront implements LocalConnectionChanges {
       const waiting = pending.service === null && pending.ackedAt === null;
       if (pending.expiresAt <= now && !waiting) this.closes.delete(id);
     }
-    for (const [id, { until, service }] of this.tombstones) {
-      if (until > now) continue;
-      this.tombstones.delete(id);
-      if (service !== null) {
-        const ids = this.tombstonesByService.get(service);
-        ids?.delete(id);
-        if (ids?.size === 0) this.tombstonesByService.delete(service);
-      }
-    }
+    this.released.sweep();
   }
-
-  /** Remembers a released id until `expiresAt` (the connection's), at least the tombstone time. */
-  private tombstone(id: string, service: string | null, expiresAt = 0): void {
-    const previous = this.tombstones.get(id);
-    const known = service ?? previous?.service ?? null;
-    const until = Math.max(this.now() + this.tombstoneMs, expiresAt, previous?.until ?? 0);
-    this.tombstones.set(id, { until, service: known });
-    if (known !== null) {
-      let ids = this.tombstonesByService.get(known);
-      if (!ids) {
-        ids = new Set();
-        this.tombstonesByService.set(known, ids);
-      }
-      ids.add(id);
-    }
-  }
-}
-
-/** The leader's answer to a forwarded request, as the client is to get it. */
-interface LeaderReply {
-  readonly status: number;
-  readonly text: string;
-  readonly contentType: string;
-  /** A 429's Retry-After, passed on. */
-  readonly retryAfter: string | null;
-}
-
-function relay(res: ServerResponse, reply: LeaderReply): void {
-  if (reply.status === 204) {
-    res.writeHead(204);
-    res.end();
-    return;
-  }
-  res.writeHead(reply.status, {
-    "content-type": reply.contentType,
-    "content-length": Buffer.byteLength(reply.text),
-    ...(reply.retryAfter === null ? {} : { "retry-after": reply.retryAfter }),
-  });
-  res.end(reply.text);
 }
