@@ -4,18 +4,10 @@
 // latency of POST …/connections made directly on each mode's leader, requests alternating
 // between the two so that both see the same machine.
 
-import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
-import {
-  type CoreV1Api,
-  CustomObjectsApi,
-  PatchStrategy,
-  setHeaderOptions,
-} from "@kubernetes/client-node";
+import type { CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ServingCli, serveCli } from "../support/cli.ts";
 import {
@@ -24,23 +16,16 @@ import {
   clusterAvailable,
   createNamespace,
   createNode,
-  createPod,
   createService,
   deleteNamespace,
   deleteNode,
-  loadKubeConfig,
   serviceAccountToken,
-  setPodStatus,
   testKubeconfigPath,
   waitFor,
 } from "./support/kube.ts";
+import { createWeightedPods, installPolicyCrd, serverSideApplyPolicy } from "./support/policies.ts";
 import { connectionCounts, haStatus, open, release } from "./support/replica-api.ts";
 
-const run = promisify(execFile);
-const CRD = fileURLToPath(
-  new URL("../../crds/lb.konsul.io_loadbalancingpolicies.yaml", import.meta.url),
-);
-const POLICY = { group: "lb.konsul.io", version: "v1alpha1", plural: "loadbalancingpolicies" };
 const MODES = ["interval", "write"] as const;
 type Mode = (typeof MODES)[number];
 /** Opens timed per mode; bounded, one at a time. */
@@ -135,51 +120,24 @@ describe.skipIf(!clusterAvailable())("connection durability", () => {
   beforeAll(async () => {
     ({ core } = clients());
     workDir = await mkdtemp(join(tmpdir(), "konsul-lb-durability-"));
-    const kubeconfig = testKubeconfigPath();
-    await run("kubectl", ["--kubeconfig", kubeconfig, "apply", "--server-side", "-f", CRD]);
-    await run("kubectl", [
-      "--kubeconfig",
-      kubeconfig,
-      "wait",
-      "--for=condition=Established",
-      "crd/loadbalancingpolicies.lb.konsul.io",
-      "--timeout=60s",
-    ]);
+    await installPolicyCrd();
     namespace = await createNamespace(core, "ha-durability-");
     account = await serviceAccountToken(core, namespace, "konsul-lb", workDir);
     await createNode(core, node, { region: "r", zone: "r-a" });
     await createService(core, namespace, "web", { app: "web" }, [{ name: "http", port: 80 }]);
-    for (let i = 0; i < 3; i++) {
-      await createPod(core, namespace, {
-        name: `web-${i}`,
-        nodeName: node,
-        labels: { app: "web" },
-      });
-      await setPodStatus(core, namespace, `web-${i}`, { ip: `10.46.0.${10 + i}`, ready: true });
-    }
+    await createWeightedPods(core, {
+      namespace,
+      node,
+      app: "web",
+      weights: [1, 1, 1],
+      addressPrefix: "10.46.0",
+    });
     // Connections live an hour: none expires during the test.
-    await loadKubeConfig()
-      .makeApiClient(CustomObjectsApi)
-      .patchNamespacedCustomObject(
-        {
-          ...POLICY,
-          namespace,
-          name: "web",
-          body: {
-            apiVersion: "lb.konsul.io/v1alpha1",
-            kind: "LoadBalancingPolicy",
-            metadata: { name: "web", namespace },
-            spec: {
-              targetRef: { kind: "Service", name: "web" },
-              strategy: "least-connections",
-              leastConnections: { connectionTimeout: "1h" },
-            },
-          },
-          fieldManager: "konsul-lb-tests",
-          force: true,
-        },
-        setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply),
-      );
+    await serverSideApplyPolicy(namespace, "web", {
+      targetRef: { kind: "Service", name: "web" },
+      strategy: "least-connections",
+      leastConnections: { connectionTimeout: "1h" },
+    });
     for (const mode of MODES) {
       await startReplica(`${mode}-a`, mode);
       await startReplica(`${mode}-b`, mode);

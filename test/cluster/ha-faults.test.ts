@@ -12,20 +12,12 @@
 // KONSUL_LB_FAULT_ROUNDS sets the number of rounds (by default one round of every fault kind;
 // `npm run test:faults` runs the full sweep).
 
-import { execFile } from "node:child_process";
 import { randomInt } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
-import {
-  type CoreV1Api,
-  CustomObjectsApi,
-  PatchStrategy,
-  setHeaderOptions,
-} from "@kubernetes/client-node";
+import type { CoreV1Api } from "@kubernetes/client-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type RandomSource, seededRandom } from "../../src/balancer/random.ts";
 import {
@@ -45,18 +37,17 @@ import {
   componentState,
   createNamespace,
   createNode,
-  createPod,
   createService,
   deleteNamespace,
   deleteNode,
   loadKubeConfig,
   serviceAccountToken,
-  setPodStatus,
   startComponent,
   stopComponent,
   testKubeconfigPath,
   waitFor,
 } from "./support/kube.ts";
+import { createWeightedPods, installPolicyCrd, serverSideApplyPolicy } from "./support/policies.ts";
 import {
   connectionCounts,
   type HaStatus,
@@ -66,12 +57,6 @@ import {
   release,
 } from "./support/replica-api.ts";
 import { type ResilientWatch, resilientWatch } from "./support/resilient-watch.ts";
-
-const run = promisify(execFile);
-const CRD = fileURLToPath(
-  new URL("../../crds/lb.konsul.io_loadbalancingpolicies.yaml", import.meta.url),
-);
-const POLICY = { group: "lb.konsul.io", version: "v1alpha1", plural: "loadbalancingpolicies" };
 
 // Test-sized leader election, as in ha-replicas.test.ts: failovers in seconds.
 const LEASE_MS = 3_000;
@@ -531,67 +516,26 @@ describe.skipIf(!clusterAvailable())("HA fault rounds with a checker", () => {
   beforeAll(async () => {
     ({ core } = clients());
     workDir = await mkdtemp(join(tmpdir(), "konsul-lb-faults-"));
-    await run("kubectl", [
-      "--kubeconfig",
-      testKubeconfigPath(),
-      "apply",
-      "--server-side",
-      "-f",
-      CRD,
-    ]);
-    await run("kubectl", [
-      "--kubeconfig",
-      testKubeconfigPath(),
-      "wait",
-      "--for=condition=Established",
-      "crd/loadbalancingpolicies.lb.konsul.io",
-      "--timeout=60s",
-    ]);
+    await installPolicyCrd();
     namespace = await createNamespace(core, "ha-faults-");
     // Replicas show this token on each other's internal API, as pods show their own.
     account = await serviceAccountToken(core, namespace, "konsul-lb", workDir);
     serviceKey = `${namespace}/web`;
     await createNode(core, node, { region: "r", zone: "r-a" });
     await createService(core, namespace, "web", { app: "web" }, [{ name: "http", port: 80 }]);
-    for (const [i, weight] of WEIGHTS.entries()) {
-      await createPod(core, namespace, {
-        name: `web-${i}`,
-        nodeName: node,
-        labels: { app: "web" },
-      });
-      await core.patchNamespacedPod(
-        {
-          namespace,
-          name: `web-${i}`,
-          body: { metadata: { annotations: { "lb.konsul.io/weight": String(weight) } } },
-        },
-        setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
-      );
-      await setPodStatus(core, namespace, `web-${i}`, { ip: `10.45.0.${10 + i}`, ready: true });
-    }
+    await createWeightedPods(core, {
+      namespace,
+      node,
+      app: "web",
+      weights: WEIGHTS,
+      addressPrefix: "10.45.0",
+    });
     // Connections live an hour: none expires during the run, so every one is accounted for.
-    await loadKubeConfig()
-      .makeApiClient(CustomObjectsApi)
-      .patchNamespacedCustomObject(
-        {
-          ...POLICY,
-          namespace,
-          name: "web",
-          body: {
-            apiVersion: "lb.konsul.io/v1alpha1",
-            kind: "LoadBalancingPolicy",
-            metadata: { name: "web", namespace },
-            spec: {
-              targetRef: { kind: "Service", name: "web" },
-              strategy: "least-connections",
-              leastConnections: { connectionTimeout: "1h" },
-            },
-          },
-          fieldManager: "konsul-lb-tests",
-          force: true,
-        },
-        setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply),
-      );
+    await serverSideApplyPolicy(namespace, "web", {
+      targetRef: { kind: "Service", name: "web" },
+      strategy: "least-connections",
+      leastConnections: { connectionTimeout: "1h" },
+    });
     const kc = loadKubeConfig();
     watches.push(
       resilientWatch(

@@ -2,18 +2,10 @@
 // leader at a time, the same answers from every replica, connections counted once whichever
 // replica they went through, and failovers (kill -9, SIGTERM, SIGSTOP) that lose nothing.
 
-import { execFile } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { promisify } from "node:util";
-import {
-  type CoreV1Api,
-  CustomObjectsApi,
-  PatchStrategy,
-  setHeaderOptions,
-} from "@kubernetes/client-node";
+import { type CoreV1Api, CustomObjectsApi } from "@kubernetes/client-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { STATE_LABEL } from "../../src/ha/configmaps.ts";
 import { decodeSnapshot, SNAPSHOT_KEY, type Snapshot } from "../../src/ha/snapshot.ts";
@@ -25,23 +17,21 @@ import {
   clusterAvailable,
   createNamespace,
   createNode,
-  createPod,
   createService,
   deleteNamespace,
   deleteNode,
   loadKubeConfig,
   serviceAccountToken,
-  setPodStatus,
   testKubeconfigPath,
   waitFor,
 } from "./support/kube.ts";
+import {
+  createWeightedPods,
+  installPolicyCrd,
+  POLICY_RESOURCE,
+  serverSideApplyPolicy,
+} from "./support/policies.ts";
 import type { HaStatus } from "./support/replica-api.ts";
-
-const run = promisify(execFile);
-const CRD = fileURLToPath(
-  new URL("../../crds/lb.konsul.io_loadbalancingpolicies.yaml", import.meta.url),
-);
-const POLICY = { group: "lb.konsul.io", version: "v1alpha1", plural: "loadbalancingpolicies" };
 
 // Test-sized leader election: failovers in seconds. The defaults (15 s / 10 s / 2 s) scale
 // every figure below by five.
@@ -329,23 +319,12 @@ describe.skipIf(!clusterAvailable())("three replicas against the real API server
 
   /** The policy of web: connections live an hour, so that no test outlives them. */
   async function applyPolicy(extra: Record<string, unknown>): Promise<void> {
-    const body = {
-      apiVersion: "lb.konsul.io/v1alpha1",
-      kind: "LoadBalancingPolicy",
-      metadata: { name: "web", namespace },
-      spec: {
-        targetRef: { kind: "Service", name: "web" },
-        strategy: "least-connections",
-        leastConnections: { connectionTimeout: "1h" },
-        ...extra,
-      },
-    };
-    await loadKubeConfig()
-      .makeApiClient(CustomObjectsApi)
-      .patchNamespacedCustomObject(
-        { ...POLICY, namespace, name: "web", body, fieldManager: "konsul-lb-tests", force: true },
-        setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply),
-      );
+    await serverSideApplyPolicy(namespace, "web", {
+      targetRef: { kind: "Service", name: "web" },
+      strategy: "least-connections",
+      leastConnections: { connectionTimeout: "1h" },
+      ...extra,
+    });
   }
 
   async function watchAll(): Promise<void> {
@@ -384,44 +363,20 @@ describe.skipIf(!clusterAvailable())("three replicas against the real API server
 
   beforeAll(async () => {
     ({ core } = clients());
-    await run("kubectl", [
-      "--kubeconfig",
-      testKubeconfigPath(),
-      "apply",
-      "--server-side",
-      "-f",
-      CRD,
-    ]);
-    await run("kubectl", [
-      "--kubeconfig",
-      testKubeconfigPath(),
-      "wait",
-      "--for=condition=Established",
-      "crd/loadbalancingpolicies.lb.konsul.io",
-      "--timeout=60s",
-    ]);
+    await installPolicyCrd();
     namespace = await createNamespace(core, "ha-replicas-");
     scratch = await mkdtemp(join(tmpdir(), "konsul-lb-ha-replicas-"));
     account = await serviceAccountToken(core, namespace, "konsul-lb", scratch);
     serviceKey = `${namespace}/web`;
     await createNode(core, node, { region: "r", zone: "r-a" });
     await createService(core, namespace, "web", { app: "web" }, [{ name: "http", port: 80 }]);
-    for (const [i, weight] of WEIGHTS.entries()) {
-      await createPod(core, namespace, {
-        name: `web-${i}`,
-        nodeName: node,
-        labels: { app: "web" },
-      });
-      await core.patchNamespacedPod(
-        {
-          namespace,
-          name: `web-${i}`,
-          body: { metadata: { annotations: { "lb.konsul.io/weight": String(weight) } } },
-        },
-        setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
-      );
-      await setPodStatus(core, namespace, `web-${i}`, { ip: `10.44.0.${10 + i}`, ready: true });
-    }
+    await createWeightedPods(core, {
+      namespace,
+      node,
+      app: "web",
+      weights: WEIGHTS,
+      addressPrefix: "10.44.0",
+    });
     await applyPolicy({});
     await watchAll();
     await Promise.all(["replica-a", "replica-b", "replica-c"].map((name) => startReplica(name)));
@@ -649,7 +604,11 @@ describe.skipIf(!clusterAvailable())("three replicas against the real API server
   it("SIGSTOP past the lease, SIGCONT: the old leader writes neither state nor status", async () => {
     const custom = loadKubeConfig().makeApiClient(CustomObjectsApi);
     const policy = async () =>
-      (await custom.getNamespacedCustomObject({ ...POLICY, namespace, name: "web" })) as any;
+      (await custom.getNamespacedCustomObject({
+        ...POLICY_RESOURCE,
+        namespace,
+        name: "web",
+      })) as any;
     const old = await leader();
     await waitFor("the policy's status", async () => {
       const object = await policy();
@@ -671,7 +630,7 @@ describe.skipIf(!clusterAvailable())("three replicas against the real API server
       const statuses: { generation: number; managers: string[] }[] = [];
       const policies = await watchContinuously(
         loadKubeConfig(),
-        `/apis/${POLICY.group}/${POLICY.version}/namespaces/${namespace}/${POLICY.plural}`,
+        `/apis/${POLICY_RESOURCE.group}/${POLICY_RESOURCE.version}/namespaces/${namespace}/${POLICY_RESOURCE.plural}`,
         {},
         (type, object: any) => {
           if (type !== "MODIFIED") return;
