@@ -215,11 +215,11 @@ export class ConnectionFront implements LocalConnectionChanges {
     for (const [service, ids] of predecessorReleased) {
       // Their expiry is not in the snapshot: the longest a connection of the service can live.
       const lifetime = this.options.connectionTerms?.(service)?.timeoutMs ?? 0;
-      for (const id of ids) this.released.add(id, service, this.now() + lifetime);
+      for (const id of ids) this.markReleased(id, service, this.now() + lifetime);
     }
     const now = this.now();
     for (const pending of this.closes.values()) {
-      this.released.add(pending.id, pending.service, pending.expiresAt);
+      this.markReleased(pending.id, pending.service, pending.expiresAt);
       if (pending.ackedAt === null && pending.service === null) {
         pending.expiresAt = now + this.retentionMs;
       }
@@ -308,7 +308,7 @@ export class ConnectionFront implements LocalConnectionChanges {
   private noteRelease(id: string): void {
     if (this.options.manager.getConnection(id) !== undefined) return;
     if (this.options.isLeader()) {
-      if (this.released.size < MAX_UNKNOWN_RELEASES) this.released.add(id, null);
+      if (this.released.size < MAX_UNKNOWN_RELEASES) this.markReleased(id, null);
       return;
     }
     if (this.closes.has(id) || this.closes.size >= MAX_UNKNOWN_RELEASES) return;
@@ -431,7 +431,7 @@ export class ConnectionFront implements LocalConnectionChanges {
             expiresAt: connection.expiresAt,
             ackedAt: now,
           });
-          this.released.add(connection.id, connection.service, connection.expiresAt);
+          this.markReleased(connection.id, connection.service, connection.expiresAt);
         }
       }
       return;
@@ -544,7 +544,7 @@ export class ConnectionFront implements LocalConnectionChanges {
       if (typeof id !== "string") continue;
       const dropped = manager.dropConnection(id);
       if (dropped) closed++;
-      this.released.add(id, dropped?.service ?? null, dropped?.expiresAt);
+      this.markReleased(id, dropped?.service ?? null, dropped?.expiresAt);
     }
     let refused = 0;
     const terms = new Map<string, ConnectionTerms | null | undefined>();
@@ -553,7 +553,7 @@ export class ConnectionFront implements LocalConnectionChanges {
         // Now its service is known: the release goes into that service's snapshots, where the
         // replica that reported the open sees it settled and stops counting it in its mirror.
         if (typeof reported.service === "string") {
-          this.released.add(reported.id, reported.service, reported.expiresAt);
+          this.markReleased(reported.id, reported.service, reported.expiresAt);
         }
         continue;
       }
@@ -591,6 +591,16 @@ export class ConnectionFront implements LocalConnectionChanges {
     if (terms === null || !terms.hasEndpoint(record.identity)) return null;
     const latest = this.now() + terms.timeoutMs;
     return record.expiresAt > latest ? { ...record, expiresAt: latest } : record;
+  }
+
+  /**
+   * Remembers an id as released, against late reports of its opening. An open of it this
+   * replica still holds for a next leader goes: released is final, and handed on or taken over
+   * again in a later term of this replica's it would be counted again.
+   */
+  private markReleased(id: string, service: string | null, expiresAt?: number): void {
+    this.opens.delete(id);
+    this.released.add(id, service, expiresAt);
   }
 
   private sweep(): void {

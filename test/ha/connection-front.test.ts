@@ -279,6 +279,47 @@ describe("ConnectionFront", () => {
     }
   });
 
+  it("an open of its own that a reconcile releases is neither taken over again nor handed on", async () => {
+    const handed: { opens: { id: string }[] }[] = [];
+    const next = await serve((req, res) => {
+      let body = "";
+      req.on("data", (chunk) => {
+        body += chunk;
+      });
+      req.on("end", () => {
+        handed.push(JSON.parse(body));
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end("{}");
+      });
+    });
+    try {
+      const { manager, front, state } = setup(false, next.url);
+      // Opened here while no leader answered: pending for the next leader.
+      const mine = manager.openConnection(SERVICE, {}, 60_000);
+      state.leading = true;
+      front.becameLeader();
+      // The replica that took the client's release hands it over.
+      expect(front.applyReconcile({ from: "f", opens: [], closes: [mine.id] })).toEqual({
+        opened: 0,
+        closed: 1,
+      });
+      expect(front.pendingCounts().opens).toBe(0);
+      // A later term of its own takes over a snapshot that never showed the release.
+      state.leading = false;
+      state.leading = true;
+      front.becameLeader();
+      expect(front.merge(SERVICE.key, [record("y")], []).map((c) => c.id)).toEqual(["y"]);
+      // Nor does a next leader hear of the open.
+      state.leading = false;
+      manager.openConnection(SERVICE, {}, 60_000);
+      front.leaderChanged("leader", next.url);
+      await vi.waitFor(() => expect(handed).toHaveLength(1));
+      expect(handed[0]?.opens.map((o) => o.id)).not.toContain(mine.id);
+    } finally {
+      await next.close();
+    }
+  });
+
   it("a withdrawn open is neither handed over nor remembered as released", () => {
     const { manager, front } = setup(true);
     const refused = manager.openConnection(SERVICE, {}, 60_000);
