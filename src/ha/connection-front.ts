@@ -562,7 +562,13 @@ export class ConnectionFront implements LocalConnectionChanges {
       }
       const record = this.admissible(reported, terms.get(reported.service));
       if (record === null) refused++;
-      else if (manager.restoreConnection(record)) opened++;
+      else if (manager.restoreConnection(record)) {
+        opened++;
+        // Kept like an open made here until this term's first full write: a take-over still
+        // under way mirrors the predecessor's snapshot, which never listed it, and the replica
+        // that reported it counts it settled once this leader acknowledged it.
+        this.opens.set(record.id, { record, ackedAt: this.now(), sent: true });
+      }
     }
     if (opened > 0 || closed > 0) {
       this.options.logger.info(

@@ -320,6 +320,23 @@ describe("ConnectionFront", () => {
     }
   });
 
+  it("a reported open stays counted when the take-over's snapshot, read after it, never listed it", () => {
+    const { manager, front, state } = setup(false);
+    state.leading = true;
+    front.becameLeader();
+    expect(front.applyReconcile({ from: "f", opens: [record("reported")], closes: [] })).toEqual({
+      opened: 1,
+      closed: 0,
+    });
+    // The predecessor's last snapshot, mirrored once more as the take-over completes.
+    const merged = front.merge(SERVICE.key, [record("x")], []);
+    expect(merged.map((c) => c.id).sort()).toEqual(["reported", "x"]);
+    expect(manager.getConnection("reported")).toBeDefined();
+    // Once this term has written every shard, the ConfigMaps hold it.
+    front.written(2_000);
+    expect(front.pendingCounts().opens).toBe(0);
+  });
+
   it("a withdrawn open is neither handed over nor remembered as released", () => {
     const { manager, front } = setup(true);
     const refused = manager.openConnection(SERVICE, {}, 60_000);
