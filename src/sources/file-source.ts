@@ -9,7 +9,7 @@ import { readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Catalog } from "../catalog/catalog.ts";
 import { type Logger, SILENT_LOGGER } from "../shared/logger.ts";
-import { parseManifests } from "./manifests.ts";
+import { ManifestCache, parseManifests } from "./manifests.ts";
 import { translateSnapshot } from "./translate.ts";
 
 /** What the source needs of a logger; a pino logger fits. */
@@ -70,6 +70,8 @@ export class FileSource {
   /** The text last read, good or bad, so that an unchanged file is neither reloaded nor re-reported. */
   #lastText: string | null = null;
   #lastErrors: readonly string[] = [];
+  /** The documents of the last read: an edit reads again only the documents it changed. */
+  readonly #documents = new ManifestCache();
   /** Reloads run one at a time, in order. */
   #chain: Promise<unknown> = Promise.resolve();
   /** A reload asked for but not yet started: further requests join it. */
@@ -211,7 +213,7 @@ export class FileSource {
         `${this.#path}: the file is empty; to remove every service, leave a comment in it`,
       ]);
     }
-    const parsed = parseManifests(text, this.#path);
+    const parsed = parseManifests(text, this.#path, this.#documents);
     if (!parsed.ok) return this.#failed(text, parsed.errors);
     const { entries, warnings } = translateSnapshot(parsed.snapshot);
     // The catalog throws before changing anything when it refuses the entries, and after
