@@ -10,7 +10,7 @@ import { dirname } from "node:path";
 import type { Catalog } from "../catalog/catalog.ts";
 import { type Logger, SILENT_LOGGER } from "../shared/logger.ts";
 import { ManifestCache, parseManifests } from "./manifests.ts";
-import { translateSnapshot } from "./translate.ts";
+import { TranslationCache, translateSnapshot } from "./translate.ts";
 
 /** What the source needs of a logger; a pino logger fits. */
 
@@ -72,6 +72,8 @@ export class FileSource {
   #lastErrors: readonly string[] = [];
   /** The documents of the last read: an edit reads again only the documents it changed. */
   readonly #documents = new ManifestCache();
+  /** The endpoints of the slices translated before: unchanged ones keep their objects. */
+  readonly #translations = new TranslationCache();
   /** Reloads run one at a time, in order. */
   #chain: Promise<unknown> = Promise.resolve();
   /** A reload asked for but not yet started: further requests join it. */
@@ -215,7 +217,7 @@ export class FileSource {
     }
     const parsed = parseManifests(text, this.#path, this.#documents);
     if (!parsed.ok) return this.#failed(text, parsed.errors);
-    const { entries, warnings } = translateSnapshot(parsed.snapshot);
+    const { entries, warnings } = translateSnapshot(parsed.snapshot, this.#translations);
     // The catalog throws before changing anything when it refuses the entries, and after
     // changing when one of its listeners fails; the keys it announced tell the two apart.
     const announced: { keys: readonly string[] } = { keys: [] };
