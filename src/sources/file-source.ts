@@ -8,6 +8,7 @@ import { unwatchFile, watch, watchFile } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Catalog } from "../catalog/catalog.ts";
+import { digestOf } from "../shared/digest.ts";
 import { type Logger, SILENT_LOGGER } from "../shared/logger.ts";
 import { ManifestCache, parseManifests } from "./manifests.ts";
 import { TranslationCache, translateSnapshot } from "./translate.ts";
@@ -67,8 +68,11 @@ export class FileSource {
   #timer: NodeJS.Timeout | null = null;
   /** When the first change of the burst the timer waits out was seen. */
   #burstStartedAt = 0;
-  /** The text last read, good or bad, so that an unchanged file is neither reloaded nor re-reported. */
-  #lastText: string | null = null;
+  /**
+   * A digest of the text last read, good or bad, so that an unchanged file is neither reloaded
+   * nor re-reported; a digest rather than the text, which may be tens of megabytes.
+   */
+  #lastDigest: string | null = null;
   #lastErrors: readonly string[] = [];
   /** The documents of the last read: an edit reads again only the documents it changed. */
   readonly #documents = new ManifestCache();
@@ -108,7 +112,7 @@ export class FileSource {
     if (this.#running) throw new Error(`file source ${this.#path} is already started`);
     this.#running = true;
     this.#loaded = false;
-    this.#lastText = null;
+    this.#lastDigest = null;
     // Watch first: a change made while the first load runs is then not missed.
     this.#watch();
     const outcome = await this.reload();
@@ -207,16 +211,17 @@ export class FileSource {
       const reason = error instanceof Error ? error.message : String(error);
       return this.#failed(null, [`${this.#path}: cannot read the file: ${reason}`]);
     }
-    if (text === this.#lastText || !this.#running) return { status: "unchanged" };
+    const digest = digestOf(text);
+    if (digest === this.#lastDigest || !this.#running) return { status: "unchanged" };
     // An empty file after a good load is far more often an editor between truncating and
     // writing than a wish to drop every service; a comment alone empties the catalog on purpose.
     if (text === "" && this.#loaded) {
-      return this.#failed(text, [
+      return this.#failed(digest, [
         `${this.#path}: the file is empty; to remove every service, leave a comment in it`,
       ]);
     }
     const parsed = parseManifests(text, this.#path, this.#documents);
-    if (!parsed.ok) return this.#failed(text, parsed.errors);
+    if (!parsed.ok) return this.#failed(digest, parsed.errors);
     const { entries, warnings } = translateSnapshot(parsed.snapshot, this.#translations);
     // The catalog throws before changing anything when it refuses the entries, and after
     // changing when one of its listeners fails; the keys it announced tell the two apart.
@@ -229,7 +234,7 @@ export class FileSource {
     } catch (error) {
       if (announced.keys.length === 0) {
         const reason = error instanceof Error ? error.message : String(error);
-        return this.#failed(text, [`${this.#path}: ${reason}`]);
+        return this.#failed(digest, [`${this.#path}: ${reason}`]);
       }
       this.#logger.error(
         { file: this.#path, err: error },
@@ -239,7 +244,7 @@ export class FileSource {
       unsubscribe();
     }
     const changed = announced.keys;
-    this.#lastText = text;
+    this.#lastDigest = digest;
     this.#lastErrors = [];
     const firstLoad = !this.#loaded;
     this.#loaded = true;
@@ -252,9 +257,9 @@ export class FileSource {
     return { status: "loaded", changed, warnings };
   }
 
-  #failed(text: string | null, errors: readonly string[]): ReloadOutcome {
+  #failed(digest: string | null, errors: readonly string[]): ReloadOutcome {
     // After a read error nothing is remembered, so whatever text comes back is loaded again.
-    this.#lastText = text;
+    this.#lastDigest = digest;
     this.#lastErrors = errors;
     if (this.#loaded) {
       this.#logger.error(

@@ -11,13 +11,13 @@
  * lines, is only made when an error needs a line.
  */
 
-import { createHash } from "node:crypto";
 import type { Document, YAMLError } from "yaml";
 import { isNode, LineCounter, parseAllDocuments, parseDocument } from "yaml";
 import type { PathSegment, SchemaProblem } from "../policy/field-path.ts";
 import { POLICY_GROUP, POLICY_KIND, POLICY_VERSION } from "../policy/schema.ts";
 import type { ParsedPolicy } from "../policy/validate.ts";
 import { validatePolicy } from "../policy/validate.ts";
+import { digestOf } from "../shared/digest.ts";
 import type { EndpointSlice, Node, Pod, Service } from "./kube-objects.ts";
 import { DEFAULT_NAMESPACE } from "./kube-objects.ts";
 import { checkMetadataShape, OBJECT_SHAPE_CHECKS } from "./object-shapes.ts";
@@ -470,8 +470,13 @@ function fullParse(text: string, firstLine: number): ParsedDocument {
   return { document, lineAt: (position) => lines.linePos(position).line + firstLine };
 }
 
-function hashOf(text: string): string {
-  return createHash("sha1").update(text).digest("base64");
+/**
+ * A copy of a document's text that shares no memory with the stream's: the strings read from it
+ * are slices of the text they came from, and would otherwise keep the whole stream alive for as
+ * long as one of its objects is cached (a stream per reload, after a few edits).
+ */
+function ownCopy(text: string): string {
+  return Buffer.from(text, "utf8").toString("utf8");
 }
 
 /**
@@ -495,7 +500,10 @@ export function parseManifests(
     });
   } else {
     const read = new Map<string, ReadDocument>();
-    documents.forEach(({ text: documentText, firstLine }, index) => {
+    documents.forEach(({ text: streamSlice, firstLine }, index) => {
+      const key = cache === undefined ? null : digestOf(streamSlice);
+      const cached = key === null ? undefined : cache?.get(key);
+      const documentText = cached === undefined ? ownCopy(streamSlice) : streamSlice;
       let parsed: ParsedDocument | null = null;
       const source: DocumentSource = {
         text: documentText,
@@ -504,8 +512,6 @@ export function parseManifests(
           return parsed;
         },
       };
-      const key = cache === undefined ? null : hashOf(documentText);
-      const cached = key === null ? undefined : cache?.get(key);
       if (cached !== undefined) {
         reader.reuseDocument(source, index + 1, documents.length, cached);
         if (key !== null) read.set(key, cached);
