@@ -239,6 +239,14 @@ class FileOperator {
     }
   }
 
+  /** Operator CPU (user + system) so far, in milliseconds: on a busy machine, wall time is not. */
+  cpuMs(): number {
+    const stat = readFileSync(`/proc/${this.child.pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // utime and stime are fields 14 and 15 of the whole line, in clock ticks (100 per second).
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  }
+
   /** RSS, and heap used right after a full collection (gc-on-signal.ts). */
   async memory(): Promise<Memory> {
     this.child.kill("SIGUSR2");
@@ -320,8 +328,11 @@ export interface ReloadFigures {
 export interface OperatorFigures {
   readonly label: string;
   readonly readyMs: number;
+  /** Operator CPU from start to ready. */
+  readonly readyCpuMs: number;
   readonly loaded: Memory;
   readonly warmMs: number;
+  readonly warmCpuMs: number;
   readonly warmed: Memory;
   readonly idle: Latency;
   readonly reloads: readonly ReloadFigures[];
@@ -355,11 +366,14 @@ async function measureOperator(
   try {
     await operator.waitReady(settings.readyTimeoutMs);
     const readyMs = performance.now() - started;
-    console.log(`  ${build.label}: ready after ${formatMs(readyMs)}`);
+    const readyCpuMs = operator.cpuMs();
+    console.log(`  ${build.label}: ready after ${formatMs(readyMs)} (${formatMs(readyCpuMs)} CPU)`);
     const loaded = await operator.memory();
     const warmStarted = performance.now();
+    const warmCpuStart = operator.cpuMs();
     await warmEveryService(operator.url, settings.services);
     const warmMs = performance.now() - warmStarted;
+    const warmCpuMs = operator.cpuMs() - warmCpuStart;
     const warmed = await operator.memory();
     const idle = await quietPicks(operator.url, IDLE_PICKS, () => false);
     const reloads: ReloadFigures[] = [];
@@ -397,7 +411,18 @@ async function measureOperator(
       await sleep(1000);
     }
     const afterReloads = await operator.memory();
-    return { label: build.label, readyMs, loaded, warmMs, warmed, idle, reloads, afterReloads };
+    return {
+      label: build.label,
+      readyMs,
+      readyCpuMs,
+      loaded,
+      warmMs,
+      warmCpuMs,
+      warmed,
+      idle,
+      reloads,
+      afterReloads,
+    };
   } finally {
     await operator.stop();
   }
@@ -474,51 +499,86 @@ export function renderStandalone(results: StandaloneResults): string {
     const worst = worstServed(figures);
     return worst === null ? `not within ${settings.reloadTimeoutMs / 1000} s` : formatMs(worst);
   };
-  const rows: string[][] = [
-    ["time to ready", ...operators.map((o) => formatMs(o.readyMs))],
-    ["RSS after the load", ...operators.map((o) => mib(o.loaded.rssBytes))],
-    ["heap after GC, after the load", ...operators.map((o) => mib(o.loaded.heapBytes))],
-    ["one pick of every Service (builds every table)", ...operators.map((o) => formatMs(o.warmMs))],
-    ["RSS, every table built", ...operators.map((o) => mib(o.warmed.rssBytes))],
-    ["heap after GC, every table built", ...operators.map((o) => mib(o.warmed.heapBytes))],
-    [`one-line change → served (worst of ${settings.reloads})`, ...operators.map((o) => served(o))],
-    [
-      "unrelated Service's pick, idle: p50 / p99 / max",
-      ...operators.map(
-        (o) => `${formatMs(o.idle.p50)} / ${formatMs(o.idle.p99)} / ${formatMs(o.idle.max)}`,
-      ),
-    ],
-    [
-      "the same during the reloads (worst)",
-      ...operators.map((o) => {
-        const quiet = worstQuiet(o);
-        return `${formatMs(quiet.p50)} / ${formatMs(quiet.p99)} / ${formatMs(quiet.max)}`;
-      }),
-    ],
-    ["RSS after the reloads", ...operators.map((o) => mib(o.afterReloads.rssBytes))],
-    ["heap after GC, after the reloads", ...operators.map((o) => mib(o.afterReloads.heapBytes))],
-  ];
   const first = operators[0];
   const last = operators.at(-1);
   const compare = first !== undefined && last !== undefined && first !== last;
-  if (compare) {
-    rows[0]?.push(ratio(last.readyMs, first.readyMs));
-    rows[1]?.push(ratio(last.loaded.rssBytes, first.loaded.rssBytes));
-    rows[2]?.push(ratio(last.loaded.heapBytes, first.loaded.heapBytes));
-    rows[3]?.push(ratio(last.warmMs, first.warmMs));
-    rows[4]?.push(ratio(last.warmed.rssBytes, first.warmed.rssBytes));
-    rows[5]?.push(ratio(last.warmed.heapBytes, first.warmed.heapBytes));
-    const lastServed = worstServed(last);
-    const firstServed = worstServed(first);
-    rows[6]?.push(
-      lastServed !== null && firstServed !== null ? ratio(lastServed, firstServed) : "",
-    );
-    rows[7]?.push("");
-    rows[8]?.push(ratio(worstQuiet(last).max, worstQuiet(first).max) + " (max)");
-    rows[9]?.push(ratio(last.afterReloads.rssBytes, first.afterReloads.rssBytes));
-    rows[10]?.push(ratio(last.afterReloads.heapBytes, first.afterReloads.heapBytes));
-  }
-  const headers = ["", ...operators.map((o) => o.label), ...(compare ? ["after / before"] : [])];
+  const row = (
+    name: string,
+    cell: (figures: OperatorFigures) => string,
+    value?: (figures: OperatorFigures) => number | null,
+  ): string[] => {
+    const cells = [name, ...operators.map(cell)];
+    if (!compare) return cells;
+    const after = value?.(last);
+    const before = value?.(first);
+    const both = after !== undefined && after !== null && before !== undefined && before !== null;
+    return [...cells, both ? ratio(after, before) : ""];
+  };
+  const latency = (l: Latency) => `${formatMs(l.p50)} / ${formatMs(l.p99)} / ${formatMs(l.max)}`;
+  const rows: string[][] = [
+    row(
+      "time to ready",
+      (o) => formatMs(o.readyMs),
+      (o) => o.readyMs,
+    ),
+    row(
+      "operator CPU to ready",
+      (o) => formatMs(o.readyCpuMs),
+      (o) => o.readyCpuMs,
+    ),
+    row(
+      "RSS after the load",
+      (o) => mib(o.loaded.rssBytes),
+      (o) => o.loaded.rssBytes,
+    ),
+    row(
+      "heap after GC, after the load",
+      (o) => mib(o.loaded.heapBytes),
+      (o) => o.loaded.heapBytes,
+    ),
+    row(
+      "one pick of every Service (builds every table)",
+      (o) => formatMs(o.warmMs),
+      (o) => o.warmMs,
+    ),
+    row(
+      "operator CPU for those picks",
+      (o) => formatMs(o.warmCpuMs),
+      (o) => o.warmCpuMs,
+    ),
+    row(
+      "RSS, every table built",
+      (o) => mib(o.warmed.rssBytes),
+      (o) => o.warmed.rssBytes,
+    ),
+    row(
+      "heap after GC, every table built",
+      (o) => mib(o.warmed.heapBytes),
+      (o) => o.warmed.heapBytes,
+    ),
+    row(`one-line change → served (worst of ${settings.reloads})`, served, worstServed),
+    row("unrelated Service's pick, idle: p50 / p99 / max", (o) => latency(o.idle)),
+    row(
+      "the same during the reloads (worst; ratio of max)",
+      (o) => latency(worstQuiet(o)),
+      (o) => worstQuiet(o).max,
+    ),
+    row(
+      "RSS after the reloads",
+      (o) => mib(o.afterReloads.rssBytes),
+      (o) => o.afterReloads.rssBytes,
+    ),
+    row(
+      "heap after GC, after the reloads",
+      (o) => mib(o.afterReloads.heapBytes),
+      (o) => o.afterReloads.heapBytes,
+    ),
+  ];
+  const headers = [
+    "",
+    ...operators.map((o) => o.label),
+    ...(compare ? [`${last.label} / ${first.label}`] : []),
+  ];
   const targets = last === undefined ? [] : targetRows(last, settings);
   return [
     "## Standalone: 100,000 endpoints from a manifest file",
