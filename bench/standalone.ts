@@ -251,7 +251,7 @@ class FileOperator {
   async memory(): Promise<Memory> {
     this.child.kill("SIGUSR2");
     await sleep(1500);
-    const metrics = await (await fetch(`${this.url}/metrics`)).text();
+    const metrics = (await get(`${this.url}/metrics`)).text;
     const heapBytes = metricValue(metrics, "nodejs_heap_size_used_bytes");
     const status = readFileSync(`/proc/${this.child.pid}/status`, "utf8");
     const rssKiB = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1]);
@@ -267,10 +267,23 @@ class FileOperator {
   }
 }
 
+/**
+ * GET with one retry on a network error: a kept-alive connection the operator closed while it
+ * was busy (a load of tens of seconds, a full collection) fails the first request on it.
+ */
+async function get(url: string): Promise<{ status: number; text: string }> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const res = await fetch(url);
+      return { status: res.status, text: await res.text() };
+    } catch (error) {
+      if (attempt >= 2) throw error;
+    }
+  }
+}
+
 async function pick(url: string, namespace: string, name: string, key: string): Promise<number> {
-  const res = await fetch(`${url}/v1/services/${namespace}/${name}/pick?session-key=${key}`);
-  await res.arrayBuffer();
-  return res.status;
+  return (await get(`${url}/v1/services/${namespace}/${name}/pick?session-key=${key}`)).status;
 }
 
 /** One pick of every Service, a few in flight: every picker, ring and Maglev table is built. */
@@ -314,9 +327,8 @@ async function quietPicks(url: string, limit: number, done: () => boolean): Prom
 
 /** Whether the changed Service's answer lists `address`. */
 async function serves(url: string, address: string): Promise<boolean> {
-  const res = await fetch(`${url}/v1/services/${NAMESPACE}/${CHANGED_SERVICE}`);
-  const text = await res.text();
-  return res.status === 200 && text.includes(`"${address}"`);
+  const { status, text } = await get(`${url}/v1/services/${NAMESPACE}/${CHANGED_SERVICE}`);
+  return status === 200 && text.includes(`"${address}"`);
 }
 
 export interface ReloadFigures {
