@@ -10,7 +10,7 @@ import { dirname } from "node:path";
 import type { Catalog } from "../catalog/catalog.ts";
 import { digestOf } from "../shared/digest.ts";
 import { type Logger, SILENT_LOGGER } from "../shared/logger.ts";
-import { ManifestCache, parseManifests } from "./manifests.ts";
+import { ManifestCache, parseManifestsInSlices } from "./manifests.ts";
 import { TranslationCache, translateSnapshot } from "./translate.ts";
 
 /** What the source needs of a logger; a pino logger fits. */
@@ -33,6 +33,8 @@ export interface FileSourceOptions {
 export const DEFAULT_DEBOUNCE_MS = 150;
 export const DEFAULT_MAX_DELAY_MS = 1000;
 export const DEFAULT_POLL_INTERVAL_MS = 1000;
+/** Longest run of reading the file without letting requests in (see parseManifestsInSlices). */
+const READ_SLICE_MS = 5;
 
 /** The file could not be loaded; `errors` holds one message per problem. */
 export class ManifestError extends Error {
@@ -220,7 +222,8 @@ export class FileSource {
         `${this.#path}: the file is empty; to remove every service, leave a comment in it`,
       ]);
     }
-    const parsed = parseManifests(text, this.#path, this.#documents);
+    const parsed = await parseManifestsInSlices(text, this.#path, this.#documents, READ_SLICE_MS);
+    if (!this.#running) return { status: "unchanged" };
     if (!parsed.ok) return this.#failed(digest, parsed.errors);
     const { entries, warnings } = translateSnapshot(parsed.snapshot, this.#translations);
     // The catalog throws before changing anything when it refuses the entries, and after

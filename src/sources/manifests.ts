@@ -489,18 +489,54 @@ export function parseManifests(
   sourceName: string,
   cache?: ManifestCache,
 ): ManifestParse {
+  const reading = readManifests(text, sourceName, cache);
+  for (;;) {
+    const step = reading.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * parseManifests in slices of about `sliceMs` of work, letting the event loop run between them:
+ * a big file read while the operator serves stalls no answer for the whole read.
+ */
+export async function parseManifestsInSlices(
+  text: string,
+  sourceName: string,
+  cache: ManifestCache | undefined,
+  sliceMs: number,
+): Promise<ManifestParse> {
+  const reading = readManifests(text, sourceName, cache);
+  let sliceStart = performance.now();
+  for (;;) {
+    const step = reading.next();
+    if (step.done) return step.value;
+    if (performance.now() - sliceStart >= sliceMs) {
+      await new Promise((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
+  }
+}
+
+/** Reads the stream, pausing (yield) after each document. */
+function* readManifests(
+  text: string,
+  sourceName: string,
+  cache: ManifestCache | undefined,
+): Generator<void, ManifestParse> {
   const reader = new ManifestReader(sourceName);
   const documents = splitDocuments(text);
   if (documents === null) {
     const lines = new LineCounter();
     const list = [...parseAllDocuments(text, { lineCounter: lines })];
-    list.forEach((document, index) => {
+    for (const [index, document] of list.entries()) {
       const parsed = { document, lineAt: (position: number) => lines.linePos(position).line };
       reader.readDocument({ text: null, parsed: () => parsed }, index + 1, list.length);
-    });
+      yield;
+    }
   } else {
     const read = new Map<string, ReadDocument>();
-    documents.forEach(({ text: streamSlice, firstLine }, index) => {
+    for (const [index, { text: streamSlice, firstLine }] of documents.entries()) {
       const key = cache === undefined ? null : digestOf(streamSlice);
       const cached = key === null ? undefined : cache?.get(key);
       const documentText = cached === undefined ? ownCopy(streamSlice) : streamSlice;
@@ -515,11 +551,12 @@ export function parseManifests(
       if (cached !== undefined) {
         reader.reuseDocument(source, index + 1, documents.length, cached);
         if (key !== null) read.set(key, cached);
-        return;
+      } else {
+        const result = reader.readDocument(source, index + 1, documents.length);
+        if (result !== null && key !== null) read.set(key, result);
       }
-      const result = reader.readDocument(source, index + 1, documents.length);
-      if (result !== null && key !== null) read.set(key, result);
-    });
+      yield;
+    }
     cache?.replace(read);
   }
   if (reader.errors.length > 0) return { ok: false, errors: reader.errors };

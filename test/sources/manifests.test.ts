@@ -1,7 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
 import type { ManifestParse } from "../../src/sources/manifests.ts";
-import { ManifestCache, parseManifests, splitDocuments } from "../../src/sources/manifests.ts";
+import {
+  ManifestCache,
+  parseManifests,
+  parseManifestsInSlices,
+  splitDocuments,
+} from "../../src/sources/manifests.ts";
 import type { KubernetesSnapshot } from "../../src/sources/translate.ts";
 
 function snapshotOf(result: ManifestParse): KubernetesSnapshot {
@@ -365,6 +370,29 @@ describe("a manifest cache", () => {
     );
     expect(errorsOf(parseManifests(text, "c.yaml", cache))[0]).toMatch(
       /document 2 of 2 \(line 7\)/,
+    );
+  });
+});
+
+describe("parseManifestsInSlices", () => {
+  it("reads what parseManifests reads, letting other work run between documents", async () => {
+    const text = Array.from(
+      { length: 20 },
+      (_, i) => `apiVersion: v1\nkind: Service\nmetadata:\n  name: s${i}\n  namespace: shop\n`,
+    ).join("---\n");
+    let ranBetween = 0;
+    const other = setInterval(() => ranBetween++, 0);
+    const result = await parseManifestsInSlices(text, "s.yaml", undefined, 0);
+    clearInterval(other);
+    expect(result).toStrictEqual(parseManifests(text, "s.yaml"));
+    expect(snapshotOf(result).services).toHaveLength(20);
+    expect(ranBetween).toBeGreaterThan(0);
+  });
+
+  it("reports errors with their documents as parseManifests does", async () => {
+    const text = "kind: Pod\n---\napiVersion: v1\nkind: Pod\nmetadata: {}\n";
+    expect(errorsOf(await parseManifestsInSlices(text, "e.yaml", undefined, 0))).toEqual(
+      errorsOf(parseManifests(text, "e.yaml")),
     );
   });
 });
