@@ -31,6 +31,8 @@ const PLAIN: readonly string[] = [
   "k:    spaced value   \n",
   "",
   "# only a comment\n",
+  '{"apiVersion": "v1", "kind": "List", "items": [{"kind": "Service", "n": 1.5, "x": null}]}\n',
+  '---\n{\n  "kind": "Service",\n  "metadata": {"name": "a", "labels": {"k": "v\\u00e9"}}\n}\n',
 ];
 
 /** Documents beyond the subset: the plain reader must leave them to the full parser. */
@@ -59,6 +61,7 @@ const NOT_IN_SUBSET: readonly string[] = [
   "__proto__: x\n",
   "<<: {a: 1}\n",
   "\uFEFFa: 1\n",
+  "{a: 1, b: [x]}\n",
 ];
 
 describe("readPlainYaml", () => {
