@@ -7,6 +7,7 @@
  *   npm run bench -- --quick --write   short run that still writes the document
  *   npm run bench -- --only=engine     run only the named parts (comma-separated)
  *   npm run bench -- --only=scale      the Kubernetes path at scale (minutes; see scale.ts)
+ *   npm run bench -- --only=standalone 100,000 endpoints from a manifest file (see standalone.ts)
  */
 import { spawnSync } from "node:child_process";
 import { cpus } from "node:os";
@@ -18,6 +19,7 @@ import { httpSettings, renderHttp, runHttp } from "./http.ts";
 import { localitySettings, renderLocality, runLocality } from "./locality.ts";
 import { type Environment, writeSection } from "./report.ts";
 import { renderScale, runScale, scaleSettings } from "./scale.ts";
+import { renderStandalone, runStandalone, standaloneSettings } from "./standalone.ts";
 import { renderXds, runXds, xdsSettings } from "./xds.ts";
 
 /** One benchmark part: runs, then returns the markdown of its section (named like the part). */
@@ -63,6 +65,15 @@ const PARTS: readonly Part[] = [
     explicitOnly: true,
     run: async ({ quick, environment }) =>
       renderScale(await runScale(scaleSettings(quick, process.argv.slice(2)), environment)),
+  },
+  {
+    // A minute or more per operator build: run it with --only=standalone.
+    name: "standalone",
+    explicitOnly: true,
+    run: async ({ quick, environment }) =>
+      renderStandalone(
+        await runStandalone(standaloneSettings(quick, process.argv.slice(2)), environment),
+      ),
   },
 ];
 

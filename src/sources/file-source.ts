@@ -8,9 +8,10 @@ import { unwatchFile, watch, watchFile } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Catalog } from "../catalog/catalog.ts";
+import { digestOf } from "../shared/digest.ts";
 import { type Logger, SILENT_LOGGER } from "../shared/logger.ts";
-import { parseManifests } from "./manifests.ts";
-import { translateSnapshot } from "./translate.ts";
+import { ManifestCache, parseManifestsInSlices } from "./manifests.ts";
+import { TranslationCache, translateSnapshot } from "./translate.ts";
 
 /** What the source needs of a logger; a pino logger fits. */
 
@@ -32,6 +33,8 @@ export interface FileSourceOptions {
 export const DEFAULT_DEBOUNCE_MS = 150;
 export const DEFAULT_MAX_DELAY_MS = 1000;
 export const DEFAULT_POLL_INTERVAL_MS = 1000;
+/** Longest run of reading the file without letting requests in (see parseManifestsInSlices). */
+const READ_SLICE_MS = 5;
 
 /** The file could not be loaded; `errors` holds one message per problem. */
 export class ManifestError extends Error {
@@ -67,9 +70,16 @@ export class FileSource {
   #timer: NodeJS.Timeout | null = null;
   /** When the first change of the burst the timer waits out was seen. */
   #burstStartedAt = 0;
-  /** The text last read, good or bad, so that an unchanged file is neither reloaded nor re-reported. */
-  #lastText: string | null = null;
+  /**
+   * A digest of the text last read, good or bad, so that an unchanged file is neither reloaded
+   * nor re-reported; a digest rather than the text, which may be tens of megabytes.
+   */
+  #lastDigest: string | null = null;
   #lastErrors: readonly string[] = [];
+  /** The documents of the last read: an edit reads again only the documents it changed. */
+  readonly #documents = new ManifestCache();
+  /** The endpoints of the slices translated before: unchanged ones keep their objects. */
+  readonly #translations = new TranslationCache();
   /** Reloads run one at a time, in order. */
   #chain: Promise<unknown> = Promise.resolve();
   /** A reload asked for but not yet started: further requests join it. */
@@ -104,7 +114,7 @@ export class FileSource {
     if (this.#running) throw new Error(`file source ${this.#path} is already started`);
     this.#running = true;
     this.#loaded = false;
-    this.#lastText = null;
+    this.#lastDigest = null;
     // Watch first: a change made while the first load runs is then not missed.
     this.#watch();
     const outcome = await this.reload();
@@ -203,17 +213,19 @@ export class FileSource {
       const reason = error instanceof Error ? error.message : String(error);
       return this.#failed(null, [`${this.#path}: cannot read the file: ${reason}`]);
     }
-    if (text === this.#lastText || !this.#running) return { status: "unchanged" };
+    const digest = digestOf(text);
+    if (digest === this.#lastDigest || !this.#running) return { status: "unchanged" };
     // An empty file after a good load is far more often an editor between truncating and
     // writing than a wish to drop every service; a comment alone empties the catalog on purpose.
     if (text === "" && this.#loaded) {
-      return this.#failed(text, [
+      return this.#failed(digest, [
         `${this.#path}: the file is empty; to remove every service, leave a comment in it`,
       ]);
     }
-    const parsed = parseManifests(text, this.#path);
-    if (!parsed.ok) return this.#failed(text, parsed.errors);
-    const { entries, warnings } = translateSnapshot(parsed.snapshot);
+    const parsed = await parseManifestsInSlices(text, this.#path, this.#documents, READ_SLICE_MS);
+    if (!this.#running) return { status: "unchanged" };
+    if (!parsed.ok) return this.#failed(digest, parsed.errors);
+    const { entries, warnings } = translateSnapshot(parsed.snapshot, this.#translations);
     // The catalog throws before changing anything when it refuses the entries, and after
     // changing when one of its listeners fails; the keys it announced tell the two apart.
     const announced: { keys: readonly string[] } = { keys: [] };
@@ -225,7 +237,7 @@ export class FileSource {
     } catch (error) {
       if (announced.keys.length === 0) {
         const reason = error instanceof Error ? error.message : String(error);
-        return this.#failed(text, [`${this.#path}: ${reason}`]);
+        return this.#failed(digest, [`${this.#path}: ${reason}`]);
       }
       this.#logger.error(
         { file: this.#path, err: error },
@@ -235,7 +247,7 @@ export class FileSource {
       unsubscribe();
     }
     const changed = announced.keys;
-    this.#lastText = text;
+    this.#lastDigest = digest;
     this.#lastErrors = [];
     const firstLoad = !this.#loaded;
     this.#loaded = true;
@@ -248,9 +260,9 @@ export class FileSource {
     return { status: "loaded", changed, warnings };
   }
 
-  #failed(text: string | null, errors: readonly string[]): ReloadOutcome {
+  #failed(digest: string | null, errors: readonly string[]): ReloadOutcome {
     // After a read error nothing is remembered, so whatever text comes back is loaded again.
-    this.#lastText = text;
+    this.#lastDigest = digest;
     this.#lastErrors = errors;
     if (this.#loaded) {
       this.#logger.error(

@@ -3,17 +3,25 @@
  * it. Services, EndpointSlices, Pods, Nodes and LoadBalancingPolicies are kept; other kinds are
  * skipped. Every error says where it is: "document 3 of 7 (line 41)" counts documents from 1,
  * like line numbers, and a List's items likewise ("document 1 of 1, item 4 of 9 (line 57)").
+ *
+ * Big files are read fast: the stream is cut at its `---` lines, each document is read by the
+ * plain-YAML reader unless it needs the full parser, and with a ManifestCache a document whose
+ * text was read before gives back the objects it gave then (the same objects, so that the
+ * translation can tell what did not change). The full parser's view of a document, with its
+ * lines, is only made when an error needs a line.
  */
 
 import type { Document, YAMLError } from "yaml";
-import { isNode, LineCounter, parseAllDocuments } from "yaml";
+import { isNode, LineCounter, parseAllDocuments, parseDocument } from "yaml";
 import type { PathSegment, SchemaProblem } from "../policy/field-path.ts";
 import { POLICY_GROUP, POLICY_KIND, POLICY_VERSION } from "../policy/schema.ts";
 import type { ParsedPolicy } from "../policy/validate.ts";
 import { validatePolicy } from "../policy/validate.ts";
+import { digestOf } from "../shared/digest.ts";
 import type { EndpointSlice, Node, Pod, Service } from "./kube-objects.ts";
 import { DEFAULT_NAMESPACE } from "./kube-objects.ts";
 import { checkMetadataShape, OBJECT_SHAPE_CHECKS } from "./object-shapes.ts";
+import { NOT_PLAIN, readPlainYaml } from "./plain-yaml.ts";
 import type { KubernetesSnapshot } from "./translate.ts";
 
 export type ManifestParse =
@@ -59,14 +67,65 @@ function isPlainObject(value: unknown): value is PlainObject {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/** A document as the full parser reads it, with the line of each of its positions. */
+interface ParsedDocument {
+  readonly document: Document.Parsed;
+  /** The 1-based line in the whole stream of a position in the document's text. */
+  lineAt(position: number): number;
+}
+
+/** One document of the stream: its text and where it starts. */
+interface DocumentSource {
+  /** The full parser's view, made when first asked for (an error needs a line). */
+  parsed(): ParsedDocument;
+  /** The document's text, when it was cut from the stream (and can be cached by it). */
+  readonly text: string | null;
+}
+
 /** Where an object sits in the stream: its document, and its item if it came from a List. */
 interface Location {
-  readonly document: Document.Parsed;
+  readonly source: DocumentSource;
   readonly documentNumber: number;
   readonly documentCount: number;
   readonly item: { readonly number: number; readonly count: number } | null;
   /** The YAML path of the object inside its document: [] or ["items", n]. */
   readonly yamlPath: readonly PathSegment[];
+}
+
+/** An object read from a document, ready for the snapshot. */
+type KeptObject =
+  | { readonly kind: "Service"; readonly value: Service }
+  | { readonly kind: "EndpointSlice"; readonly value: EndpointSlice }
+  | { readonly kind: "Pod"; readonly value: Pod }
+  | { readonly kind: "Node"; readonly value: Node }
+  | { readonly kind: typeof POLICY_KIND; readonly value: ParsedPolicy };
+
+/** What a document without errors gave: its objects, each with its label and place. */
+interface ReadDocument {
+  readonly objects: readonly {
+    readonly label: string;
+    readonly item: Location["item"];
+    readonly yamlPath: readonly PathSegment[];
+    readonly kept: KeptObject;
+  }[];
+}
+
+/** Documents most recently read without errors, by a hash of their text. */
+export class ManifestCache {
+  #documents = new Map<string, ReadDocument>();
+
+  get(key: string): ReadDocument | undefined {
+    return this.#documents.get(key);
+  }
+
+  /** Keeps exactly the documents of the latest read: a removed document leaves the cache. */
+  replace(documents: Map<string, ReadDocument>): void {
+    this.#documents = documents;
+  }
+
+  get size(): number {
+    return this.#documents.size;
+  }
 }
 
 class ManifestReader {
@@ -76,25 +135,28 @@ class ManifestReader {
   readonly pods: Pod[] = [];
   readonly nodes: Node[] = [];
   readonly policies: ParsedPolicy[] = [];
-  readonly #seen = new Map<string, string>();
+  /** Where each label was first defined: described only when it is defined again. */
+  readonly #seen = new Map<string, Location>();
   readonly #sourceName: string;
-  readonly #lines: LineCounter;
+  /** The objects of the document being read, when it has no error. */
+  #objects: ReadDocument["objects"][number][] = [];
+  #documentErrors = 0;
 
-  constructor(sourceName: string, lines: LineCounter) {
+  constructor(sourceName: string) {
     this.#sourceName = sourceName;
-    this.#lines = lines;
   }
 
   /** The line of the deepest node along `path` that exists, 1-based. */
   lineOf(location: Location, path: readonly PathSegment[]): number {
+    const { document, lineAt } = location.source.parsed();
     const full = [...location.yamlPath, ...path];
     for (let length = full.length; length >= 0; length--) {
-      const node = location.document.getIn(full.slice(0, length), true);
+      const node = document.getIn(full.slice(0, length), true);
       if (isNode(node) && node.range !== undefined && node.range !== null) {
-        return this.#lines.linePos(node.range[0]).line;
+        return lineAt(node.range[0]);
       }
     }
-    return this.#lines.linePos(location.document.range[0]).line;
+    return lineAt(document.range[0]);
   }
 
   describe(location: Location, line: number): string {
@@ -107,11 +169,13 @@ class ManifestReader {
   }
 
   report(location: Location, path: readonly PathSegment[], message: string): void {
+    this.#documentErrors++;
     this.errors.push(`${this.describe(location, this.lineOf(location, path))}: ${message}`);
   }
 
-  reportYamlError(number: number, count: number, error: YAMLError): void {
-    const line = error.linePos?.[0].line ?? this.#lines.linePos(error.pos[0]).line;
+  reportYamlError(number: number, count: number, parsed: ParsedDocument, error: YAMLError): void {
+    this.#documentErrors++;
+    const line = parsed.lineAt(error.pos[0]);
     // The library's message ends with its own position and a code excerpt; the line is given above.
     const summary = (error.message.split("\n")[0] ?? "").replace(/ at line \d+, column \d+:?$/, "");
     this.errors.push(
@@ -119,24 +183,49 @@ class ManifestReader {
     );
   }
 
-  readDocument(document: Document.Parsed, number: number, count: number): void {
+  /** Reads one document; returns what it gave when it had no error, to be cached. */
+  readDocument(source: DocumentSource, number: number, count: number): ReadDocument | null {
     const base: Location = {
-      document,
+      source,
       documentNumber: number,
       documentCount: count,
       item: null,
       yamlPath: [],
     };
-    if (document.errors.length > 0) {
-      // In the order of the text, which is not always the order the parser noticed them in.
-      const errors = [...document.errors].sort((a, b) => a.pos[0] - b.pos[0]);
-      for (const error of errors) this.reportYamlError(number, count, error);
-      return;
+    this.#objects = [];
+    this.#documentErrors = 0;
+    let value: unknown = source.text === null ? NOT_PLAIN : readPlainYaml(source.text);
+    if (value === NOT_PLAIN) {
+      const parsed = source.parsed();
+      const { document } = parsed;
+      if (document.errors.length > 0) {
+        // In the order of the text, which is not always the order the parser noticed them in.
+        const errors = [...document.errors].sort((a, b) => a.pos[0] - b.pos[0]);
+        for (const error of errors) this.reportYamlError(number, count, parsed, error);
+        return null;
+      }
+      // A document holding only comments, or nothing, is not an object.
+      value = document.contents === null ? null : document.toJS();
     }
-    // A document holding only comments, or nothing, is not an object.
-    if (document.contents === null) return;
-    const value: unknown = document.toJS();
-    if (value === null || value === undefined) return;
+    if (value !== null && value !== undefined) this.readValue(base, value);
+    return this.#documentErrors === 0 ? { objects: this.#objects } : null;
+  }
+
+  /** Takes the objects a document gave when it was read before. */
+  reuseDocument(source: DocumentSource, number: number, count: number, read: ReadDocument): void {
+    for (const { label, item, yamlPath, kept } of read.objects) {
+      const location: Location = {
+        source,
+        documentNumber: number,
+        documentCount: count,
+        item,
+        yamlPath,
+      };
+      if (this.firstDefinition(location, label)) this.add(kept);
+    }
+  }
+
+  readValue(base: Location, value: unknown): void {
     if (!isPlainObject(value)) {
       this.report(
         base,
@@ -229,14 +318,42 @@ class ManifestReader {
       this.reportProblems(location, label, problems);
       return;
     }
-    const seenAt = this.#seen.get(label);
-    const here = this.describe(location, this.lineOf(location, []));
-    if (seenAt !== undefined) {
-      this.errors.push(`${here}: ${label} is defined twice; the first is at ${seenAt}`);
-      return;
-    }
-    this.#seen.set(label, here);
+    if (!this.firstDefinition(location, label)) return;
     this.keep(location, label, kind, object, namespace ?? DEFAULT_NAMESPACE);
+  }
+
+  /** Whether `label` is defined here for the first time; reports it when it is not. */
+  firstDefinition(location: Location, label: string): boolean {
+    const first = this.#seen.get(label);
+    if (first === undefined) {
+      this.#seen.set(label, location);
+      return true;
+    }
+    const here = this.describe(location, this.lineOf(location, []));
+    const seenAt = this.describe(first, this.lineOf(first, []));
+    this.#documentErrors++;
+    this.errors.push(`${here}: ${label} is defined twice; the first is at ${seenAt}`);
+    return false;
+  }
+
+  add(kept: KeptObject): void {
+    switch (kept.kind) {
+      case "Service":
+        this.services.push(kept.value);
+        return;
+      case "EndpointSlice":
+        this.endpointSlices.push(kept.value);
+        return;
+      case "Pod":
+        this.pods.push(kept.value);
+        return;
+      case "Node":
+        this.nodes.push(kept.value);
+        return;
+      case POLICY_KIND:
+        this.policies.push(kept.value);
+        return;
+    }
   }
 
   namespaceOf(metadata: PlainObject): string {
@@ -262,18 +379,22 @@ class ManifestReader {
       ...object,
       metadata: { ...(object.metadata as PlainObject), namespace },
     };
+    const keep = (kept: KeptObject) => {
+      this.#objects.push({ label, item: location.item, yamlPath: location.yamlPath, kept });
+      this.add(kept);
+    };
     switch (kind) {
       case "Service":
-        this.services.push(withNamespace as unknown as Service);
+        keep({ kind, value: withNamespace as unknown as Service });
         return;
       case "EndpointSlice":
-        this.endpointSlices.push(withNamespace as unknown as EndpointSlice);
+        keep({ kind, value: withNamespace as unknown as EndpointSlice });
         return;
       case "Pod":
-        this.pods.push(withNamespace as unknown as Pod);
+        keep({ kind, value: withNamespace as unknown as Pod });
         return;
       case "Node":
-        this.nodes.push(object as unknown as Node);
+        keep({ kind, value: object as unknown as Node });
         return;
       case POLICY_KIND: {
         const metadata = object.metadata as PlainObject;
@@ -286,7 +407,7 @@ class ManifestReader {
           },
           object.spec,
         );
-        if (result.ok) this.policies.push(result.policy);
+        if (result.ok) keep({ kind, value: result.policy });
         else this.reportProblems(location, label, result.problems);
         return;
       }
@@ -294,15 +415,150 @@ class ManifestReader {
   }
 }
 
-/** Reads every object of a manifest stream; `sourceName` prefixes messages (usually the path). */
-export function parseManifests(text: string, sourceName: string): ManifestParse {
+/** A document cut from the stream: its text and the line it starts on (0-based). */
+interface DocumentText {
+  readonly text: string;
+  readonly firstLine: number;
+}
+
+/**
+ * The stream cut at its `---` lines, each document with its `---` line, as the full parser
+ * counts them: what comes before the first `---` is a document only if it holds more than
+ * comments. Null when the stream has what this cut does not follow (directives, `...`, content
+ * on a `---` line): the full parser then reads the whole stream.
+ */
+export function splitDocuments(text: string): DocumentText[] | null {
+  const documents: DocumentText[] = [];
+  let start = 0;
+  let startLine = 0;
+  let line = 0;
+  let hasContent = false;
+  let at = 0;
+  while (at <= text.length) {
+    let end = text.indexOf("\n", at);
+    if (end < 0) end = text.length;
+    const first = text.charCodeAt(at);
+    // Only lines starting with "-", "." or "%" can be markers or directives.
+    const rest =
+      first === 45 /* - */ && text.startsWith("---", at) ? text.slice(at + 3, end) : null;
+    if (rest !== null && (rest === "" || /^\s/.test(rest))) {
+      const after = rest.trim();
+      // `--- value` or `--- !tag`: left to the full parser.
+      if (after !== "" && !after.startsWith("#")) return null;
+      if (at > start && (documents.length > 0 || hasContent)) {
+        documents.push({ text: text.slice(start, at), firstLine: startLine });
+      }
+      start = at;
+      startLine = line;
+      hasContent = true;
+    } else if ((first === 46 /* . */ && text.startsWith("...", at)) || first === 37 /* % */) {
+      return null;
+    } else if (!hasContent) {
+      const content = text.slice(at, end).trim();
+      if (content !== "" && !content.startsWith("#")) hasContent = true;
+    }
+    at = end + 1;
+    line++;
+  }
+  if (hasContent) documents.push({ text: text.slice(start), firstLine: startLine });
+  return documents;
+}
+
+function fullParse(text: string, firstLine: number): ParsedDocument {
   const lines = new LineCounter();
-  const documents = parseAllDocuments(text, { lineCounter: lines });
-  const reader = new ManifestReader(sourceName, lines);
-  const list = [...documents];
-  list.forEach((document, index) => {
-    reader.readDocument(document, index + 1, list.length);
-  });
+  const document = parseDocument(text, { lineCounter: lines, keepSourceTokens: false });
+  return { document, lineAt: (position) => lines.linePos(position).line + firstLine };
+}
+
+/**
+ * A copy of a document's text that shares no memory with the stream's: the strings read from it
+ * are slices of the text they came from, and would otherwise keep the whole stream alive for as
+ * long as one of its objects is cached (a stream per reload, after a few edits).
+ */
+function ownCopy(text: string): string {
+  return Buffer.from(text, "utf8").toString("utf8");
+}
+
+/**
+ * Reads every object of a manifest stream; `sourceName` prefixes messages (usually the path).
+ * With a cache, documents read before are not read again, and the cache then holds this
+ * stream's documents.
+ */
+export function parseManifests(
+  text: string,
+  sourceName: string,
+  cache?: ManifestCache,
+): ManifestParse {
+  const reading = readManifests(text, sourceName, cache);
+  for (;;) {
+    const step = reading.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * parseManifests in slices of about `sliceMs` of work, letting the event loop run between them:
+ * a big file read while the operator serves stalls no answer for the whole read.
+ */
+export async function parseManifestsInSlices(
+  text: string,
+  sourceName: string,
+  cache: ManifestCache | undefined,
+  sliceMs: number,
+): Promise<ManifestParse> {
+  const reading = readManifests(text, sourceName, cache);
+  let sliceStart = performance.now();
+  for (;;) {
+    const step = reading.next();
+    if (step.done) return step.value;
+    if (performance.now() - sliceStart >= sliceMs) {
+      await new Promise((resolve) => setImmediate(resolve));
+      sliceStart = performance.now();
+    }
+  }
+}
+
+/** Reads the stream, pausing (yield) after each document. */
+function* readManifests(
+  text: string,
+  sourceName: string,
+  cache: ManifestCache | undefined,
+): Generator<void, ManifestParse> {
+  const reader = new ManifestReader(sourceName);
+  const documents = splitDocuments(text);
+  if (documents === null) {
+    const lines = new LineCounter();
+    const list = [...parseAllDocuments(text, { lineCounter: lines })];
+    for (const [index, document] of list.entries()) {
+      const parsed = { document, lineAt: (position: number) => lines.linePos(position).line };
+      reader.readDocument({ text: null, parsed: () => parsed }, index + 1, list.length);
+      yield;
+    }
+  } else {
+    const read = new Map<string, ReadDocument>();
+    for (const [index, { text: streamSlice, firstLine }] of documents.entries()) {
+      const key = cache === undefined ? null : digestOf(streamSlice);
+      const cached = key === null ? undefined : cache?.get(key);
+      const documentText = cached === undefined ? ownCopy(streamSlice) : streamSlice;
+      let parsed: ParsedDocument | null = null;
+      const source: DocumentSource = {
+        text: documentText,
+        parsed: () => {
+          parsed ??= fullParse(documentText, firstLine);
+          return parsed;
+        },
+      };
+      if (cached !== undefined) {
+        reader.reuseDocument(source, index + 1, documents.length, cached);
+        if (key !== null) read.set(key, cached);
+      } else {
+        const result = reader.readDocument(source, index + 1, documents.length);
+        if (result !== null && key !== null) read.set(key, result);
+      }
+      yield;
+    }
+    cache?.replace(read);
+  }
   if (reader.errors.length > 0) return { ok: false, errors: reader.errors };
   return {
     ok: true,

@@ -305,18 +305,93 @@ export function mergeSliceEndpoints(
   return [...byIdentity.values()].sort((a, b) => compareText(a.identity, b.identity));
 }
 
+/** What a slice's endpoints were made of, and what they were: see TranslationCache. */
+interface SliceTranslation {
+  readonly service: Service;
+  readonly policy: ParsedPolicy | null;
+  /** Every Pod and Node looked up, with what the lookup gave. */
+  readonly pods: readonly (readonly [string, Pod | undefined])[];
+  readonly nodes: readonly (readonly [string, Node | undefined])[];
+  readonly warnings: readonly string[];
+  readonly endpoints: readonly CatalogEndpoint[];
+}
+
+/**
+ * The endpoints of each slice translated before, for a source that hands the same objects again
+ * when they did not change (the manifest file's cache of documents): a slice is translated again
+ * only when it, its Service, its policy, or a Pod or Node it names is another object than last
+ * time. The endpoints then stay the same objects, which the catalog compares in no time.
+ */
+export class TranslationCache {
+  readonly #slices = new WeakMap<EndpointSlice, SliceTranslation>();
+
+  endpointsOf(
+    service: Service,
+    slice: EndpointSlice,
+    policy: ParsedPolicy | null,
+    lookups: Lookups,
+  ): readonly CatalogEndpoint[] {
+    const cached = this.#slices.get(slice);
+    if (
+      cached !== undefined &&
+      cached.service === service &&
+      cached.policy === policy &&
+      cached.pods.every(([key, pod]) => lookups.pod(key) === pod) &&
+      cached.nodes.every(([name, node]) => lookups.node(name) === node)
+    ) {
+      for (const warning of cached.warnings) lookups.warnings.add(warning);
+      return cached.endpoints;
+    }
+    const pods: [string, Pod | undefined][] = [];
+    const nodes: [string, Node | undefined][] = [];
+    const recording: Lookups = {
+      pod: (key) => {
+        const pod = lookups.pod(key);
+        pods.push([key, pod]);
+        return pod;
+      },
+      node: (name) => {
+        const node = lookups.node(name);
+        nodes.push([name, node]);
+        return node;
+      },
+      warnings: new Set(),
+    };
+    const endpoints = sliceEndpoints(service, slice, policy, recording);
+    for (const warning of recording.warnings) lookups.warnings.add(warning);
+    this.#slices.set(slice, {
+      service,
+      policy,
+      pods,
+      nodes,
+      warnings: [...recording.warnings],
+      endpoints,
+    });
+    return endpoints;
+  }
+}
+
 function endpointsOf(
   service: Service,
   slices: readonly EndpointSlice[],
   policy: ParsedPolicy | null,
   lookups: Lookups,
+  cache: TranslationCache | undefined,
 ): CatalogEndpoint[] {
   return mergeSliceEndpoints(
-    slices.map((slice) => sliceEndpoints(service, slice, policy, lookups)),
+    slices.map((slice) =>
+      cache === undefined
+        ? sliceEndpoints(service, slice, policy, lookups)
+        : cache.endpointsOf(service, slice, policy, lookups),
+    ),
   );
 }
 
-export function translateSnapshot(snapshot: KubernetesSnapshot): Translation {
+/** `cache`: the slices translated before, reused where nothing they were made of changed. */
+export function translateSnapshot(
+  snapshot: KubernetesSnapshot,
+  cache?: TranslationCache,
+): Translation {
   const warnings: string[] = [];
   const services = new Map<string, Service>();
   for (const service of snapshot.services) {
@@ -343,7 +418,7 @@ export function translateSnapshot(snapshot: KubernetesSnapshot): Translation {
     entries.push({
       namespace: namespaceOf(service),
       name: nameOf(service),
-      endpoints: endpointsOf(service, slices.get(key) ?? [], policy, lookups),
+      endpoints: endpointsOf(service, slices.get(key) ?? [], policy, lookups, cache),
       policy,
       ...(service.spec?.trafficDistribution
         ? { trafficDistribution: service.spec.trafficDistribution }

@@ -285,6 +285,24 @@ describe("FileSource", () => {
     expect(catalog.index).toBe(index);
   });
 
+  it("keeps the endpoint objects of the Services an edit did not touch", async () => {
+    await writeFile(file, manifests({ checkout: ["10.42.1.1"], cart: ["10.42.2.1"] }));
+    const catalog = new Catalog();
+    const source = newSource(catalog, undefined, "manual");
+    await source.start();
+    const cart = catalog.get("shop", "cart");
+    const checkout = catalog.get("shop", "checkout");
+    await writeFile(file, manifests({ checkout: ["10.42.1.9"], cart: ["10.42.2.1"] }));
+    expect(await source.reload()).toMatchObject({ status: "loaded", changed: ["shop/checkout"] });
+    expect(catalog.get("shop", "cart")).toBe(cart);
+    expect(catalog.get("shop", "checkout")?.endpoints[0]).not.toBe(checkout?.endpoints[0]);
+    expect(addressesOf(catalog, "checkout")).toEqual(["10.42.1.9"]);
+    // Back to the first text: the document read before is new again, not a stale cache entry.
+    await writeFile(file, manifests({ checkout: ["10.42.1.1"], cart: ["10.42.2.1"] }));
+    expect(await source.reload()).toMatchObject({ status: "loaded", changed: ["shop/checkout"] });
+    expect(addressesOf(catalog, "checkout")).toEqual(["10.42.1.1"]);
+  });
+
   it("keeps a load that the catalog applied even when one of its listeners throws", async () => {
     await writeFile(file, manifests({ checkout: ["10.42.1.1"] }));
     const catalog = new Catalog();

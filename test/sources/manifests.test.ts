@@ -1,6 +1,12 @@
 import { describe, expect, it } from "vitest";
+import { parseAllDocuments } from "yaml";
 import type { ManifestParse } from "../../src/sources/manifests.ts";
-import { parseManifests } from "../../src/sources/manifests.ts";
+import {
+  ManifestCache,
+  parseManifests,
+  parseManifestsInSlices,
+  splitDocuments,
+} from "../../src/sources/manifests.ts";
 import type { KubernetesSnapshot } from "../../src/sources/translate.ts";
 
 function snapshotOf(result: ManifestParse): KubernetesSnapshot {
@@ -290,5 +296,103 @@ items:
   it("reports every error of the file, not just the first", () => {
     const text = "kind: Pod\n---\nkind: Pod\n---\nkind: Pod\n";
     expect(errorsOf(parseManifests(text, "x.yaml"))).toHaveLength(3);
+  });
+});
+
+describe("cutting the stream into documents", () => {
+  it.each([
+    "",
+    "# only a comment\n",
+    "a: 1",
+    "---\na: 1",
+    "# c\n---\na: 1",
+    "a: 1\n---\n",
+    "a: 1\n---\n# c\n---\nb: 2",
+    "---\n---\na: 1",
+    "a: 1\n--- # marker comment\nb: 2",
+    "\n\n---\na: 1\n---",
+    "a: |\n  ---\n  not a marker\n---\nb: 2\n",
+    "a: 1\r\n---\r\nb: 2\r\n",
+  ])("%j has as many documents as the full parser counts", (text) => {
+    const documents = splitDocuments(text);
+    expect(documents).not.toBeNull();
+    expect(documents?.length).toBe([...parseAllDocuments(text)].length);
+  });
+
+  it.each(["%YAML 1.2\n---\na: 1", "a: 1\n...\n", "--- {a: 1}\n"])(
+    "leaves %j, which the cut does not follow, to the full parser",
+    (text) => {
+      expect(splitDocuments(text)).toBeNull();
+    },
+  );
+
+  it("reads a stream the cut leaves to the full parser all the same", () => {
+    const text = "%YAML 1.2\n---\napiVersion: v1\nkind: Service\nmetadata: {name: a}\n";
+    expect(snapshotOf(parseManifests(text, "y.yaml")).services).toHaveLength(1);
+  });
+});
+
+describe("a manifest cache", () => {
+  const service = (name: string) =>
+    `apiVersion: v1\nkind: Service\nmetadata:\n  name: ${name}\n  namespace: shop\n`;
+
+  it("gives back the same objects for documents read before, and new ones for changed ones", () => {
+    const cache = new ManifestCache();
+    const first = snapshotOf(
+      parseManifests(`${service("a")}---\n${service("b")}`, "c.yaml", cache),
+    );
+    const second = snapshotOf(
+      parseManifests(`${service("a")}---\n${service("c")}`, "c.yaml", cache),
+    );
+    expect(second.services[0]).toBe(first.services[0]);
+    expect(second.services[1]).not.toBe(first.services[1]);
+    expect(second.services[1]?.metadata?.name).toBe("c");
+    // Only the documents of the latest read are kept.
+    expect(cache.size).toBe(2);
+  });
+
+  it("still reports a document defined twice when both were read before", () => {
+    const cache = new ManifestCache();
+    snapshotOf(parseManifests(`${service("a")}---\n${service("b")}`, "c.yaml", cache));
+    const errors = errorsOf(
+      parseManifests(`${service("a")}---\n${service("b")}---\n${service("a")}`, "c.yaml", cache),
+    );
+    expect(errors).toEqual([
+      "c.yaml: document 3 of 3 (line 13): Service shop/a is defined twice; the first is at c.yaml: document 1 of 3 (line 1)",
+    ]);
+  });
+
+  it("reports an error again on every read of the document", () => {
+    const cache = new ManifestCache();
+    const text = `${service("a")}---\nkind: Pod\n`;
+    expect(errorsOf(parseManifests(text, "c.yaml", cache))[0]).toMatch(
+      /document 2 of 2 \(line 7\)/,
+    );
+    expect(errorsOf(parseManifests(text, "c.yaml", cache))[0]).toMatch(
+      /document 2 of 2 \(line 7\)/,
+    );
+  });
+});
+
+describe("parseManifestsInSlices", () => {
+  it("reads what parseManifests reads, letting other work run between documents", async () => {
+    const text = Array.from(
+      { length: 20 },
+      (_, i) => `apiVersion: v1\nkind: Service\nmetadata:\n  name: s${i}\n  namespace: shop\n`,
+    ).join("---\n");
+    let ranBetween = 0;
+    const other = setInterval(() => ranBetween++, 0);
+    const result = await parseManifestsInSlices(text, "s.yaml", undefined, 0);
+    clearInterval(other);
+    expect(result).toStrictEqual(parseManifests(text, "s.yaml"));
+    expect(snapshotOf(result).services).toHaveLength(20);
+    expect(ranBetween).toBeGreaterThan(0);
+  });
+
+  it("reports errors with their documents as parseManifests does", async () => {
+    const text = "kind: Pod\n---\napiVersion: v1\nkind: Pod\nmetadata: {}\n";
+    expect(errorsOf(await parseManifestsInSlices(text, "e.yaml", undefined, 0))).toEqual(
+      errorsOf(parseManifests(text, "e.yaml")),
+    );
   });
 });

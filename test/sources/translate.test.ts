@@ -11,6 +11,7 @@ import type { KubernetesSnapshot } from "../../src/sources/translate.ts";
 import {
   mergeSliceEndpoints,
   sliceEndpoints,
+  TranslationCache,
   translateSnapshot,
 } from "../../src/sources/translate.ts";
 
@@ -536,5 +537,56 @@ describe("per-slice translation", () => {
         pods: [...pods.values()],
       }),
     );
+  });
+});
+
+describe("translateSnapshot with a TranslationCache", () => {
+  const service = svc("checkout");
+  const slices = [
+    slice("checkout-a", "checkout", [ep("10.0.0.1", "a"), ep("10.0.0.2", "b")]),
+    slice("checkout-b", "checkout", [ep("10.0.0.3", "c")]),
+  ];
+  const pods = [pod("a"), pod("b", {}, { "lb.konsul.io/weight": "x" }), pod("c")];
+  const byIdentity = (parts: Partial<KubernetesSnapshot>, cache: TranslationCache) => {
+    const { entries, warnings } = translateSnapshot(snapshot(parts), cache);
+    const endpoints = entries[0]?.endpoints ?? [];
+    return { warnings, get: (identity: string) => endpoints.find((e) => e.identity === identity) };
+  };
+
+  it("gives the same endpoint objects, and the same warnings, when nothing changed", () => {
+    const cache = new TranslationCache();
+    const parts = { services: [service], endpointSlices: slices, pods };
+    const first = byIdentity(parts, cache);
+    const second = byIdentity(parts, cache);
+    expect(second.get("a")).toBe(first.get("a"));
+    expect(second.get("c")).toBe(first.get("c"));
+    expect(second.warnings).toEqual(first.warnings);
+    expect(second.warnings).toHaveLength(1);
+  });
+
+  it("translates again the slices whose Pod, policy or Service is another object", () => {
+    const cache = new TranslationCache();
+    const first = byIdentity({ services: [service], endpointSlices: slices, pods }, cache);
+    const relabelled = [pod("a", { version: "v2" }), pods[1] as Pod, pods[2] as Pod];
+    const second = byIdentity(
+      { services: [service], endpointSlices: slices, pods: relabelled },
+      cache,
+    );
+    expect(second.get("a")?.labels).toEqual({ version: "v2" });
+    expect(second.get("a")).not.toBe(first.get("a"));
+    // The other slice named none of the changed objects.
+    expect(second.get("c")).toBe(first.get("c"));
+    const weighted = [policy("p", "checkout", { weights: [{ selector: {}, weight: 5 }] })];
+    const third = byIdentity(
+      { services: [service], endpointSlices: slices, pods: relabelled, policies: weighted },
+      cache,
+    );
+    expect(third.get("c")?.weight).toBe(5);
+    const fourth = byIdentity(
+      { services: [svc("checkout")], endpointSlices: slices, pods: relabelled, policies: weighted },
+      cache,
+    );
+    expect(fourth.get("c")).not.toBe(third.get("c"));
+    expect(fourth.get("c")).toEqual(third.get("c"));
   });
 });
