@@ -56,6 +56,15 @@ describe("key hash", () => {
     expect(xxhash32Of("a")).toBe(reference.h32("a"));
   });
 
+  it("hashes any bytes the same as the string they encode, whatever their length", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "binary", maxLength: 300 }), (key) => {
+        expect(hash64HexOfBytes(new TextEncoder().encode(key))).toBe(hash64Hex(key));
+        expect(hash64Hex(key, 3)).toBe(hash64HexOfBytes(new TextEncoder().encode(key), 3));
+      }),
+    );
+  });
+
   it("hash53 is the top 53 bits, an exact integer", () => {
     fc.assert(
       fc.property(fc.string(), (key) => {
