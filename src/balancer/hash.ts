@@ -19,13 +19,13 @@ const PRIME5 = 0x165667b1 | 0;
 
 const TWO_POW_21 = 0x20_0000;
 
-// The input of the current hash: its bytes, and the same as little-endian 32-bit words, which the
-// hash reads a word at a time instead of assembling each word from four bytes. On a
-// little-endian machine (every platform Node runs on but s390x) the words are a view of the
-// bytes; elsewhere they are packed from them.
+// The input of the current hash: its bytes, and its whole 32-bit little-endian words, which the
+// hash reads a word at a time instead of assembling each from four bytes (the last one to three
+// bytes are read from `bytes`). On a little-endian machine (every platform Node runs on but
+// s390x) the words are a view of the bytes; elsewhere they are packed from them.
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-let bytes = new Uint8Array(256);
-let words = new Int32Array(bytes.buffer);
+let bytes: Uint8Array = new Uint8Array(256);
+let words: Int32Array = new Int32Array(bytes.buffer);
 const encoder = new TextEncoder();
 
 /** Makes room for `byteLength` bytes of input and the word that holds the last of them. */
@@ -43,26 +43,20 @@ function encode(key: string): number {
   // UTF-8 never takes more than three bytes per UTF-16 code unit.
   reserve(key.length * 3);
   const length = encoder.encodeInto(key, bytes).written;
-  if (!LITTLE_ENDIAN) packWords(bytes, length);
+  if (!LITTLE_ENDIAN) packWords(bytes, length, words);
   return length;
 }
 
-/** Packs the first `length` bytes of `source` into `words`. */
-function packWords(source: Uint8Array, length: number): void {
-  reserve(length);
-  const buffer = words;
+/** Packs the first `length` bytes of `source` into `target`'s little-endian words. */
+function packWords(source: Uint8Array, length: number, target: Int32Array): void {
   const whole = length & ~3;
-  let i = 0;
-  for (; i < whole; i += 4) {
-    buffer[i >> 2] =
+  for (let i = 0; i < whole; i += 4) {
+    target[i >> 2] =
       (source[i] as number) |
       ((source[i + 1] as number) << 8) |
       ((source[i + 2] as number) << 16) |
       ((source[i + 3] as number) << 24);
   }
-  let last = 0;
-  for (let shift = 0; i < length; i++, shift += 8) last |= (source[i] as number) << shift;
-  buffer[whole >> 2] = last;
 }
 
 function rotl(x: number, r: number): number {
@@ -73,12 +67,13 @@ function rotl(x: number, r: number): number {
 const lanes = new Uint32Array(2);
 
 /**
- * xxHash32 of the first `length` bytes in `words` with two seeds at once, into
+ * xxHash32 of the first `length` bytes of the input with two seeds at once, into
  * `lanes`: one pass over the bytes feeds both lanes' accumulators.
  */
 function xxhash32Pair(length: number, seedA: number, seedB: number): void {
   // A local reference: the module variable would be reloaded and checked on every read.
   const input = words;
+  const tail = bytes;
   let offset = 0;
   let a: number;
   let b: number;
@@ -131,7 +126,7 @@ function xxhash32Pair(length: number, seedA: number, seedB: number): void {
     b = Math.imul((b << 17) | (b >>> 15), PRIME4);
   }
   for (; offset < length; offset++) {
-    const byte = Math.imul(((input[offset >> 2] as number) >>> ((offset & 3) * 8)) & 0xff, PRIME5);
+    const byte = Math.imul(tail[offset] as number, PRIME5);
     a = (a + byte) | 0;
     a = Math.imul((a << 11) | (a >>> 21), PRIME1);
     b = (b + byte) | 0;
@@ -178,7 +173,22 @@ export function hash64Hex(key: string, seed = 0): string {
 }
 
 /** The 64-bit hash of raw bytes as 16 hex digits: fingerprints of hash tables. */
-export function hash64HexOfBytes(bytes: Uint8Array, seed = 0): string {
-  packWords(bytes, bytes.length);
-  return hex(hash64(bytes.length, seed));
+export function hash64HexOfBytes(source: Uint8Array, seed = 0): string {
+  // Hashed in place (a table may be megabytes): the input is pointed at `source` for this one
+  // hash, never copied into, or kept in, the key buffer.
+  const keyBytes = bytes;
+  const keyWords = words;
+  bytes = source;
+  if (LITTLE_ENDIAN && source.byteOffset % 4 === 0) {
+    words = new Int32Array(source.buffer, source.byteOffset, source.length >> 2);
+  } else {
+    words = new Int32Array(source.length >> 2);
+    packWords(source, source.length, words);
+  }
+  try {
+    return hex(hash64(source.length, seed));
+  } finally {
+    bytes = keyBytes;
+    words = keyWords;
+  }
 }
