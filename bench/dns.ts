@@ -4,13 +4,18 @@
  * dnsperf, side by side in the same run with a minimal Node UDP responder (dns-baseline.ts)
  * answering a fixed packet of the same size. The ratio of the two is the cost of decoding,
  * deciding and encoding, net of what any Node UDP server pays for its sockets.
+ *
+ *   npm run bench -- --only=dns [--dns-server=LABEL=PATH ...]
+ *
+ * --dns-server adds another build of the server to every round (PATH is its src/cli/main.ts,
+ * e.g. a checkout of an earlier commit), so before and after are measured in one run.
  */
 
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import dnsPacket from "dns-packet";
 import { waitForLine } from "./child-process.ts";
@@ -30,6 +35,13 @@ const DOMAIN = "lb.konsul.local";
 /** The target: at least 0.8 times the queries per second of the minimal responder. */
 export const TARGET_RATIO = 0.8;
 
+/** A build of the server: this checkout's, or another named by --dns-server. */
+export interface DnsServer {
+  readonly label: string;
+  /** Its src/cli/main.ts. */
+  readonly entry: string;
+}
+
 export interface DnsSettings {
   /** Seconds of each saturating dnsperf run. */
   readonly seconds: number;
@@ -38,12 +50,26 @@ export interface DnsSettings {
   /** The fixed rate of the latency runs, and their length. */
   readonly latencyQps: number;
   readonly latencySeconds: number;
+  /** This checkout's server first, then any other builds measured alongside it. */
+  readonly servers: readonly DnsServer[];
 }
 
-export function dnsSettings(quick: boolean): DnsSettings {
+export function dnsSettings(quick: boolean, args: readonly string[] = []): DnsSettings {
+  const servers: DnsServer[] = [{ label: "konsul-lb", entry: CLI }];
+  for (const arg of args) {
+    if (!arg.startsWith("--dns-server=")) continue;
+    const value = arg.slice("--dns-server=".length);
+    const [label = "", entry = ""] = value.split(/=(.*)/s);
+    if (label === "" || !entry.endsWith("main.ts") || !existsSync(entry)) {
+      throw new Error(
+        `--dns-server ${JSON.stringify(value)} is not allowed; expected LABEL=PATH, PATH an existing src/cli/main.ts`,
+      );
+    }
+    servers.push({ label, entry: resolve(entry) });
+  }
   return quick
-    ? { seconds: 2, rounds: 1, latencyQps: 2000, latencySeconds: 1 }
-    : { seconds: 5, rounds: 3, latencyQps: 2000, latencySeconds: 4 };
+    ? { seconds: 2, rounds: 2, latencyQps: 2000, latencySeconds: 1, servers }
+    : { seconds: 3, rounds: 5, latencyQps: 2000, latencySeconds: 4, servers };
 }
 
 interface Case {
@@ -107,10 +133,18 @@ interface LatencyRun {
 }
 
 export interface CaseResult {
+  /** The server build's label. */
+  readonly server: string;
   readonly name: string;
   readonly description: string;
   readonly qps: number;
+  /** Queries per second over the minimal responder's, median over the rounds. */
   readonly ratio: number;
+  /** The lowest and highest ratio of a round. */
+  readonly ratioLow: number;
+  readonly ratioHigh: number;
+  /** CPU per query over the minimal responder's, median over the rounds; null off Linux. */
+  readonly cpuRatio: number | null;
   readonly averageLatencyMs: number;
   readonly cpuMicros: number | null;
   readonly lost: number;
@@ -123,6 +157,9 @@ export interface DnsResults extends Environment {
   readonly answerBytes: number;
   readonly baseline: {
     readonly qps: number;
+    /** The slowest and fastest of its runs. */
+    readonly qpsLow: number;
+    readonly qpsHigh: number;
     readonly averageLatencyMs: number;
     readonly cpuMicros: number | null;
     readonly latency: LatencyRun;
@@ -131,10 +168,10 @@ export interface DnsResults extends Environment {
   readonly seconds: number;
 }
 
-async function startKonsul(): Promise<{ port: number; child: ChildProcess }> {
+async function startKonsul(entry: string): Promise<{ port: number; child: ChildProcess }> {
   const child = spawn(
     process.execPath,
-    [CLI, "serve", "--file", DEMO, "--http-addr", "127.0.0.1:0", "--dns-addr", "127.0.0.1:0"],
+    [entry, "serve", "--file", DEMO, "--http-addr", "127.0.0.1:0", "--dns-addr", "127.0.0.1:0"],
     { stdio: ["ignore", "pipe", "inherit"] },
   );
   const match = await waitForLine(child, /DNS on 127\.0\.0\.1:(\d+)/);
@@ -286,14 +323,17 @@ function dnsperfVersion(): string {
   }
 }
 
+type Server = { port: number; child: ChildProcess };
+
 export async function runDns(settings: DnsSettings, environment: Environment): Promise<DnsResults> {
   const started = performance.now();
   const version = dnsperfVersion();
   const folder = await mkdtemp(join(tmpdir(), "konsul-lb-dns-bench-"));
-  const konsul = await startKonsul();
-  let baseline: { port: number; child: ChildProcess } | null = null;
+  const servers: Server[] = [];
+  let baseline: Server | null = null;
   try {
-    const answer = await fetchAnswer(konsul.port, `cart.shop.${DOMAIN}`);
+    for (const { entry } of settings.servers) servers.push(await startKonsul(entry));
+    const answer = await fetchAnswer((servers[0] as Server).port, `cart.shop.${DOMAIN}`);
     baseline = await startBaseline(answer);
     const files = CASES.map((c, i) => {
       const file = join(folder, `case-${i}.txt`);
@@ -301,46 +341,73 @@ export async function runDns(settings: DnsSettings, environment: Environment): P
       return file;
     });
     const baselineFile = files[0] as string;
-    // Warm both up (JIT, caches) before anything counts.
+    // Warm everything up (JIT, caches) before anything counts.
     saturate(baseline, baselineFile, false, 1);
-    for (const [i, c] of CASES.entries()) saturate(konsul, files[i] as string, c.edns, 1);
+    for (const server of servers) {
+      for (const [i, c] of CASES.entries()) saturate(server, files[i] as string, c.edns, 1);
+    }
 
+    // The responder runs before and after every server run, and each run's ratio is to the mean
+    // of those two: on a machine shared with other work the responder alone has swung between
+    // 33,000 and 90,000 queries per second from one run to the next, so a ratio is only as good
+    // as the baseline next to it.
     const baselineRuns: Run[] = [];
-    const caseRuns: Run[][] = CASES.map(() => []);
+    const runs: { run: Run; ratio: number; cpuRatio: number | null }[][][] = servers.map(() =>
+      CASES.map(() => []),
+    );
     for (let round = 0; round < settings.rounds; round++) {
-      baselineRuns.push(saturate(baseline, baselineFile, false, settings.seconds));
+      let before = saturate(baseline, baselineFile, false, settings.seconds);
+      baselineRuns.push(before);
       for (const [i, c] of CASES.entries()) {
-        const run = saturate(konsul, files[i] as string, c.edns, settings.seconds);
-        (caseRuns[i] as Run[]).push(run);
-        console.log(
-          `  round ${round + 1}: ${c.name}: ${formatNumber(run.qps)} qps ` +
-            `(baseline ${formatNumber((baselineRuns[round] as Run).qps)})`,
-        );
+        for (const [s, server] of servers.entries()) {
+          const run = saturate(server, files[i] as string, c.edns, settings.seconds);
+          const after = saturate(baseline, baselineFile, false, settings.seconds);
+          baselineRuns.push(after);
+          const ratio = run.qps / ((before.qps + after.qps) / 2);
+          const cpuRatio =
+            run.cpuMicros === null || before.cpuMicros === null || after.cpuMicros === null
+              ? null
+              : run.cpuMicros / ((before.cpuMicros + after.cpuMicros) / 2);
+          runs[s]?.[i]?.push({ run, ratio, cpuRatio });
+          console.log(
+            `  round ${round + 1}: ${settings.servers[s]?.label}: ${c.name}: ${formatNumber(run.qps)} qps, ` +
+              `${formatNumber(ratio, 2)}x the responder (${formatNumber(before.qps)} before, ${formatNumber(after.qps)} after)`,
+          );
+          before = after;
+        }
       }
     }
-    const baselineQps = median(baselineRuns.map((r) => r.qps));
     const baselineLatency = latencyAt(baseline, baselineFile, false, settings);
-    const cases = CASES.map((c, i): CaseResult => {
-      const runs = caseRuns[i] as Run[];
-      return {
-        name: c.name,
-        description: c.description,
-        qps: median(runs.map((r) => r.qps)),
-        // Round by round, so both sides of each ratio saw the same machine.
-        ratio: median(runs.map((r, round) => r.qps / (baselineRuns[round] as Run).qps)),
-        averageLatencyMs: median(runs.map((r) => r.averageLatency)) * 1000,
-        cpuMicros: medianOrNull(runs.map((r) => r.cpuMicros)),
-        lost: runs.reduce((sum, r) => sum + r.lost, 0),
-        latency: latencyAt(konsul, files[i] as string, c.edns, settings),
-      };
-    });
+    const cases: CaseResult[] = [];
+    for (const [s, server] of servers.entries()) {
+      for (const [i, c] of CASES.entries()) {
+        const measured = runs[s]?.[i] ?? [];
+        const ratios = measured.map((m) => m.ratio);
+        cases.push({
+          server: settings.servers[s]?.label ?? "",
+          name: c.name,
+          description: c.description,
+          qps: median(measured.map((m) => m.run.qps)),
+          ratio: median(ratios),
+          ratioLow: Math.min(...ratios),
+          ratioHigh: Math.max(...ratios),
+          cpuRatio: medianOrNull(measured.map((m) => m.cpuRatio)),
+          averageLatencyMs: median(measured.map((m) => m.run.averageLatency)) * 1000,
+          cpuMicros: medianOrNull(measured.map((m) => m.run.cpuMicros)),
+          lost: measured.reduce((sum, m) => sum + m.run.lost, 0),
+          latency: latencyAt(server, files[i] as string, c.edns, settings),
+        });
+      }
+    }
     return {
       ...environment,
       settings,
       dnsperf: version,
       answerBytes: answer.length,
       baseline: {
-        qps: baselineQps,
+        qps: median(baselineRuns.map((r) => r.qps)),
+        qpsLow: Math.min(...baselineRuns.map((r) => r.qps)),
+        qpsHigh: Math.max(...baselineRuns.map((r) => r.qps)),
         averageLatencyMs: median(baselineRuns.map((r) => r.averageLatency)) * 1000,
         cpuMicros: medianOrNull(baselineRuns.map((r) => r.cpuMicros)),
         latency: baselineLatency,
@@ -350,57 +417,70 @@ export async function runDns(settings: DnsSettings, environment: Environment): P
     };
   } finally {
     if (baseline !== null) await stop(baseline.child);
-    await stop(konsul.child);
+    for (const server of servers) await stop(server.child);
     await rm(folder, { recursive: true, force: true });
   }
 }
 
 const us = (micros: number | null) => (micros === null ? "–" : `${formatNumber(micros, 1)} µs`);
 
+const ratio = (value: number) => `${formatNumber(value, 2)}x`;
+
 export function renderDns(results: DnsResults): string {
   const { settings, baseline } = results;
   const headline = results.cases[0] as CaseResult;
   const met = headline.ratio >= TARGET_RATIO;
+  const several = settings.servers.length > 1;
+  const serverOf = (c: CaseResult) => (several ? `${c.server}: ${c.name}` : `konsul-lb: ${c.name}`);
+  const builds = several
+    ? ` Server builds, each in every round: ${settings.servers.map((s) => s.label).join(", ")}.`
+    : "";
   const lines = [
     "## DNS",
     "",
     `Measured ${results.date} on Node ${results.node}, ${results.cpu} (${results.cores} cores), ` +
-      `with dnsperf ${results.dnsperf}; the run took ${formatNumber(results.seconds)} s.`,
+      `with dnsperf ${results.dnsperf}; the run took ${formatNumber(results.seconds)} s.${builds}`,
     "",
     "### Target",
     "",
     markdownTable(
-      ["Target", "Measured", "Met"],
+      ["Target", "Median over the rounds", "Lowest – highest", "Met"],
       [
         [
-          `round-robin A: queries per second ≥ ${TARGET_RATIO}x the minimal responder's`,
-          `${formatNumber(headline.ratio, 2)}x (${formatNumber(headline.qps)} vs ${formatNumber(baseline.qps)} qps)`,
+          `${serverOf(headline)}: queries per second ≥ ${TARGET_RATIO}x the minimal responder's`,
+          ratio(headline.ratio),
+          `${ratio(headline.ratioLow)} – ${ratio(headline.ratioHigh)}`,
           mark(met),
         ],
       ],
-      ["left", "right", "left"],
+      ["left", "right", "right", "left"],
     ),
     "",
     "### Throughput",
     "",
-    `dnsperf keeps 100 queries outstanding over UDP for ${settings.seconds} s per run; ` +
-      `${settings.rounds} round${settings.rounds === 1 ? "" : "s"}, each running the minimal ` +
-      "responder and then every case, and each figure is the median over the rounds (the ratio " +
-      "round by round). The minimal responder is a Node UDP socket that sends back one fixed " +
+    `dnsperf keeps 100 queries outstanding over UDP for ${settings.seconds} s per run, in ` +
+      `${settings.rounds} rounds. The minimal responder runs before and after every server ` +
+      "run (responder, server, responder, server, ...), and each run's ratio is its queries " +
+      "per second over the mean of the responder's two runs beside it; the table gives the " +
+      "median ratio over the rounds and the lowest and highest, and the same for CPU per query. " +
+      "The minimal responder is a Node UDP socket that sends back one fixed " +
       `answer of ${results.answerBytes} bytes — konsul-lb's own answer to \`cart.shop\` A — ` +
       "with the query's ID written in: what any Node DNS server pays before it decides " +
       "anything. CPU per query is the server process's user and system time over the run " +
       "divided by the queries answered. dnsperf runs on the same machine and competes with the " +
       "server for its cores, so figures depend on the machine and on what else it is doing; " +
-      "compare them within one run.",
+      `compare them within one run. The responder's own runs ranged from ` +
+      `${formatNumber(baseline.qpsLow)} to ${formatNumber(baseline.qpsHigh)} queries per second.`,
     "",
     markdownTable(
       [
         "Server and queries",
         "Queries per second",
         "Ratio",
+        "Lowest – highest",
         "Mean latency",
         "CPU per query",
+        "CPU ratio",
         "Lost",
       ],
       [
@@ -408,25 +488,31 @@ export function renderDns(results: DnsResults): string {
           "minimal responder (fixed answer)",
           formatRate(baseline.qps),
           "1.00x",
+          "",
           formatMs(baseline.averageLatencyMs),
           us(baseline.cpuMicros),
+          "1.00x",
           "",
         ],
         ...results.cases.map((c) => [
-          `konsul-lb: ${c.name}`,
+          serverOf(c),
           formatRate(c.qps),
-          `${formatNumber(c.ratio, 2)}x`,
+          ratio(c.ratio),
+          `${ratio(c.ratioLow)} – ${ratio(c.ratioHigh)}`,
           formatMs(c.averageLatencyMs),
           us(c.cpuMicros),
+          c.cpuRatio === null ? "–" : ratio(c.cpuRatio),
           formatNumber(c.lost),
         ]),
       ],
-      ["left", "right", "right", "right", "right", "right"],
+      ["left", "right", "right", "right", "right", "right", "right", "right"],
     ),
     "",
     "The cases:",
     "",
-    ...results.cases.map((c) => `- **${c.name}**: ${c.description}.`),
+    ...results.cases
+      .filter((c) => c.server === headline.server)
+      .map((c) => `- **${c.name}**: ${c.description}.`),
     "",
     "### Latency",
     "",
@@ -445,7 +531,7 @@ export function renderDns(results: DnsResults): string {
           formatMs(baseline.latency.max),
         ],
         ...results.cases.map((c) => [
-          `konsul-lb: ${c.name}`,
+          serverOf(c),
           formatMs(c.latency.p50),
           formatMs(c.latency.p99),
           formatMs(c.latency.max),

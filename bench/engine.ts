@@ -321,7 +321,7 @@ async function timeCases(
 // 1. Time per pick
 
 /** Slots of the bare loop's table: Maglev's default size. */
-const BARE_TABLE_SIZE = 65_537;
+export const BARE_TABLE_SIZE = 65_537;
 
 /**
  * The floor a hash pick is measured against: the simplest loop a JavaScript service would write
@@ -329,7 +329,7 @@ const BARE_TABLE_SIZE = 65_537;
  * numbers. No key check, no error path, no 64-bit spread; what a picker adds over it is the
  * cost of those.
  */
-function bareHashPick(table: Uint32Array): (key: string) => number {
+export function bareHashPick(table: Uint32Array): (key: string) => number {
   return (key) => {
     let hash = 0x811c9dc5 | 0;
     for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193);

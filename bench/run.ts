@@ -43,7 +43,8 @@ const PARTS: readonly Part[] = [
   },
   {
     name: "dns",
-    run: async ({ quick, environment }) => renderDns(await runDns(dnsSettings(quick), environment)),
+    run: async ({ quick, environment }) =>
+      renderDns(await runDns(dnsSettings(quick, process.argv.slice(2)), environment)),
   },
   {
     name: "blocking",

@@ -16,7 +16,7 @@ import {
 import { CallerLocalityIndex } from "../catalog/caller-locality.ts";
 import { type Catalog, type CatalogEntry, serviceKey } from "../catalog/catalog.ts";
 import type { Metrics } from "../observability/metrics.ts";
-import { DecisionMetrics, type Timing } from "./decision-metrics.ts";
+import { DecisionMetrics, type ServiceDecisionMetrics, type Timing } from "./decision-metrics.ts";
 
 export interface DiscoveryOptions {
   /** Where every decision's selection metrics go; absent = not recorded (simulate). */
@@ -50,6 +50,11 @@ export type DecisionKind = keyof DecisionResults;
 export interface DecisionRequest<K extends DecisionKind = DecisionKind> {
   readonly namespace: string;
   readonly name: string;
+  /**
+   * The service's entry when the caller has just found it in the catalog (the current one, not
+   * a kept older version): spares a second look-up by name.
+   */
+  readonly entry?: CatalogEntry;
   readonly kind: K;
   /**
    * The request's parameters, or a function reading them when reading may fail: the failure
@@ -79,8 +84,11 @@ export class Discovery {
   readonly catalog: Catalog;
   readonly manager: BalancerManager;
   private readonly metrics: DecisionMetrics | null;
-  /** One ServiceEndpoints per catalog entry object, i.e. per service version. */
-  private readonly views = new WeakMap<CatalogEntry, ServiceEndpoints>();
+  /**
+   * Per catalog entry object, i.e. per service version: its ServiceEndpoints and its decision
+   * metrics, so that a decision builds no "namespace/name" key to find either.
+   */
+  private readonly known = new WeakMap<CatalogEntry, KnownEntry>();
   private readonly stopListening: () => void;
   /** Where callers are, by address, for policies with a locality. */
   readonly callers: CallerLocalityIndex;
@@ -157,16 +165,16 @@ export class Discovery {
    * the series set. Throws what the decision throws (ServiceNotFoundError, BalancerError).
    */
   decide<K extends DecisionKind>(request: DecisionRequest<K>): Decision<K> {
-    const entry = this.catalog.get(request.namespace, request.name);
-    const metrics =
-      entry && this.metrics ? this.metrics.of(serviceKey(entry.namespace, entry.name)) : null;
+    const entry = request.entry ?? this.catalog.get(request.namespace, request.name);
+    const known = entry === undefined ? undefined : this.knownOf(entry);
+    const metrics = known === undefined ? null : this.metricsOf(known);
     const started = metrics?.timeNext(request.timing ?? "every") ? process.hrtime.bigint() : null;
     let strategyName = "";
     try {
       const asked = typeof request.options === "function" ? request.options() : request.options;
-      if (!entry) throw new ServiceNotFoundError(request.namespace, request.name);
+      if (!entry || !known) throw new ServiceNotFoundError(request.namespace, request.name);
       // A connection open that names no strategy is decided by the one that counts connections.
-      const view = this.view(entry);
+      const { view } = known;
       const located = this.located(asked, this.manager.policyFor(view));
       const options =
         request.kind === "open"
@@ -250,19 +258,40 @@ export class Discovery {
 
   /** The core's view of a catalog entry (the server's defaults lie in the manager). */
   view(entry: CatalogEntry): ServiceEndpoints {
-    let view = this.views.get(entry);
-    if (!view) {
-      view = {
-        key: serviceKey(entry.namespace, entry.name),
-        version: entry.version,
-        endpoints: entry.endpoints,
-        policy: withTrafficDistribution(entry),
-        strategy: entry.policy?.strategy ?? null,
-      };
-      this.views.set(entry, view);
-    }
-    return view;
+    return this.knownOf(entry).view;
   }
+
+  private knownOf(entry: CatalogEntry): KnownEntry {
+    let known = this.known.get(entry);
+    if (!known) {
+      const key = serviceKey(entry.namespace, entry.name);
+      known = {
+        view: {
+          key,
+          version: entry.version,
+          endpoints: entry.endpoints,
+          policy: withTrafficDistribution(entry),
+          strategy: entry.policy?.strategy ?? null,
+        },
+        metrics: undefined,
+      };
+      this.known.set(entry, known);
+    }
+    return known;
+  }
+
+  /** The service's decision metrics, made at its first decision; null when not recorded. */
+  private metricsOf(known: KnownEntry): ServiceDecisionMetrics | null {
+    if (this.metrics === null) return null;
+    known.metrics ??= this.metrics.of(known.view.key);
+    return known.metrics;
+  }
+}
+
+interface KnownEntry {
+  readonly view: ServiceEndpoints;
+  /** Set at the service's first recorded decision. */
+  metrics: ServiceDecisionMetrics | undefined;
 }
 
 /**

@@ -340,6 +340,8 @@ export class DnsResponder {
       const decision = this.discovery.decide({
         namespace: entry.namespace,
         name: entry.name,
+        // Found by entryOf at the catalog's current index.
+        entry,
         kind: "select",
         options,
         timing: "sampled",

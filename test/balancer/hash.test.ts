@@ -56,6 +56,34 @@ describe("key hash", () => {
     expect(xxhash32Of("a")).toBe(reference.h32("a"));
   });
 
+  it("hashes any bytes the same as the string they encode, whatever their length", () => {
+    fc.assert(
+      fc.property(fc.string({ unit: "binary", maxLength: 300 }), (key) => {
+        expect(hash64HexOfBytes(new TextEncoder().encode(key))).toBe(hash64Hex(key));
+        expect(hash64Hex(key, 3)).toBe(hash64HexOfBytes(new TextEncoder().encode(key), 3));
+      }),
+    );
+  });
+
+  it("hashes bytes at any offset of their buffer, and keeps hashing keys as before", () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 100 }),
+        fc.integer({ min: 0, max: 7 }),
+        fc.string(),
+        (data, offset, key) => {
+          const before = hash64Hex(key);
+          const shifted = new Uint8Array(data.length + offset);
+          shifted.set(data, offset);
+          expect(hash64HexOfBytes(shifted.subarray(offset))).toBe(hash64HexOfBytes(data));
+          expect(hash64HexOfBytes(new Uint8Array(100_000))).toHaveLength(16);
+          expect(hash64Hex(key)).toBe(before);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
   it("hash53 is the top 53 bits, an exact integer", () => {
     fc.assert(
       fc.property(fc.string(), (key) => {

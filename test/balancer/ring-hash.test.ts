@@ -1,6 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { Endpoint } from "../../src/balancer/endpoint.ts";
+import { hash53 } from "../../src/balancer/hash.ts";
+import { probeOf, type RingHashPicker } from "../../src/balancer/strategies/ring-hash/picker.ts";
 import { build, endpoint, relativeStdDev } from "./fixtures.ts";
 
 /** A fleet of distinct pod-like identities with the given weights. */
@@ -97,6 +99,43 @@ describe("ring-hash distribution", () => {
         },
       ),
       { numRuns: 50 },
+    );
+  });
+
+  it("finds each probe's successor as a scan of the whole ring does, at every ring size", () => {
+    // The index and the pick's fixed-width count are shortcuts; this is the definition.
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(identity, { minLength: 1, maxLength: 40 }),
+        fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 40, maxLength: 40 }),
+        fc.integer({ min: 1, max: 40 }),
+        fc.integer({ min: 1, max: 2048 }),
+        fc.integer(),
+        (identities, weights, virtualNodes, minRingSize, salt) => {
+          const list = fleet(identities, weights);
+          const picker = build("ring-hash", list, {
+            policy: { ringHash: { virtualNodes, minRingSize } },
+          }).picker as RingHashPicker;
+          const ring = picker.ring;
+          let ownerModulus = 1;
+          while (ownerModulus < list.length) ownerModulus *= 2;
+          const successor = (probe: number) => {
+            const at = ring.findIndex((entry) => entry >= probe);
+            return at === -1
+              ? { at: 0, distance: (ring[0] as number) + 2 ** 53 - probe }
+              : { at, distance: (ring[at] as number) - probe };
+          };
+          for (const key of keys(300, salt)) {
+            const first = hash53(key);
+            const a = successor(first);
+            const b = successor(probeOf(first, 1));
+            const at = b.distance < a.distance ? b.at : a.at;
+            const owner = picker.endpoints[(ring[at] as number) % ownerModulus] as Endpoint;
+            expect(picker.pick({ sessionKey: key }).identity).toBe(owner.identity);
+          }
+        },
+      ),
+      { numRuns: 60 },
     );
   });
 });

@@ -9,6 +9,8 @@ import { selectionSize } from "../shared/selection.ts";
 import { buildRing, entriesPerEndpoint, type Ring } from "./ring.ts";
 
 const TWO_POW_21 = 0x20_0000;
+// Multiplying by a power of two's inverse is exact and much cheaper than dividing by it.
+const INVERSE_TWO_POW_21 = 2 ** -21;
 const TWO_POW_53 = 2 ** 53;
 
 /**
@@ -20,8 +22,9 @@ const TWO_POW_53 = 2 ** 53;
  */
 
 /** The j-th probe of a key hash: a 53-bit position mixed from the hash (murmur3's finaliser). */
-function probeOf(hash: number, j: number): number {
-  const high = Math.floor(hash / TWO_POW_21);
+export function probeOf(hash: number, j: number): number {
+  // hash < 2^53, so its top 32 bits are an unsigned 32-bit integer: `>>> 0` truncates exactly.
+  const high = (hash * INVERSE_TWO_POW_21) >>> 0;
   let x = (high + Math.imul(j, 0x9e3779b9)) ^ (hash - high * TWO_POW_21);
   x = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
   x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
@@ -42,7 +45,8 @@ export class RingHashPicker implements Picker {
   readonly endpoints: readonly Endpoint[];
   readonly ring: Float64Array;
   private readonly ownerModulus: number;
-  private readonly bucketStart: Uint32Array;
+  private readonly inverseOwnerModulus: number;
+  private readonly bucketStart: Int32Array;
   private readonly inverseBucketWidth: number;
   private readonly hashOn: ResolvedPolicy["ringHash"]["hashOn"];
   private readonly balanceFactor: number | null;
@@ -59,20 +63,36 @@ export class RingHashPicker implements Picker {
     const ring: Ring = buildRing(endpoints, entriesPerEndpoint(endpoints, policy));
     this.ring = ring.entries;
     this.ownerModulus = ring.ownerModulus;
-    this.bucketStart = ring.bucketStart;
+    this.inverseOwnerModulus = 1 / ring.ownerModulus;
+    // The offsets are below the ring's 2^23-entry limit. Read as unsigned they might exceed 2^31,
+    // so the optimised code would do its index arithmetic on them in floating point; read as
+    // signed they stay small integers.
+    const { bucketStart } = ring;
+    this.bucketStart = new Int32Array(
+      bucketStart.buffer,
+      bucketStart.byteOffset,
+      bucketStart.length,
+    );
     this.inverseBucketWidth = ring.inverseBucketWidth;
   }
 
   private ownerAt(position: number): number {
-    // Not `%`: on numbers beyond 32 bits it is a floating-point remainder, a library call.
+    // Not `%`: on numbers beyond 32 bits it is a floating-point remainder, a library call. The
+    // modulus is a power of two, so multiplying by its inverse is exact.
     const entry = this.ring[position] as number;
-    return entry - Math.floor(entry / this.ownerModulus) * this.ownerModulus;
+    return entry - Math.floor(entry * this.inverseOwnerModulus) * this.ownerModulus;
   }
 
   /**
    * The ring index of the entry nearest after either probe of the key (the first on ties). Each
-   * probe's successor is found in its bucket of the index; the two look-ups are written out side
-   * by side so that their memory reads overlap.
+   * probe's successor is found from the start of its bucket of the index; the two look-ups are
+   * written out side by side so that their memory reads overlap.
+   *
+   * A bucket holds 4 entries on average. Of the 8 entries from its start, those below the probe
+   * are counted without a branch: in a sorted ring their count is the step to the successor when
+   * that is among them (all but about 1 pick in 1,000). A loop that stops at the successor
+   * mispredicts its exit on almost every pick, and the counts written out here measured faster
+   * than the same sum in a helper function.
    */
   private positionOf(request: PickRequest): number {
     const first = hash53(hashKeyOf(request, this.hashOn, "ring-hash"));
@@ -81,13 +101,32 @@ export class RingHashPicker implements Picker {
     const start = this.bucketStart;
     const firstBucket = Math.floor(first * this.inverseBucketWidth);
     const secondBucket = Math.floor(second * this.inverseBucketWidth);
+    const length = ring.length;
     let firstAt = start[firstBucket] as number;
     let secondAt = start[secondBucket] as number;
-    const firstEnd = start[firstBucket + 1] as number;
-    const secondEnd = start[secondBucket + 1] as number;
-    while (firstAt < firstEnd && (ring[firstAt] as number) < first) firstAt++;
-    while (secondAt < secondEnd && (ring[secondAt] as number) < second) secondAt++;
-    const length = ring.length;
+    if (firstAt + 8 <= length && secondAt + 8 <= length) {
+      firstAt +=
+        +((ring[firstAt] as number) < first) +
+        +((ring[firstAt + 1] as number) < first) +
+        +((ring[firstAt + 2] as number) < first) +
+        +((ring[firstAt + 3] as number) < first) +
+        +((ring[firstAt + 4] as number) < first) +
+        +((ring[firstAt + 5] as number) < first) +
+        +((ring[firstAt + 6] as number) < first) +
+        +((ring[firstAt + 7] as number) < first);
+      secondAt +=
+        +((ring[secondAt] as number) < second) +
+        +((ring[secondAt + 1] as number) < second) +
+        +((ring[secondAt + 2] as number) < second) +
+        +((ring[secondAt + 3] as number) < second) +
+        +((ring[secondAt + 4] as number) < second) +
+        +((ring[secondAt + 5] as number) < second) +
+        +((ring[secondAt + 6] as number) < second) +
+        +((ring[secondAt + 7] as number) < second);
+    }
+    // The successor lies further on, or the ring ends within the 8 entries.
+    while (firstAt < length && (ring[firstAt] as number) < first) firstAt++;
+    while (secondAt < length && (ring[secondAt] as number) < second) secondAt++;
     // Past the last entry, the successor is the first one, a turn of the ring later.
     const firstDistance =
       firstAt === length
