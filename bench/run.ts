@@ -7,6 +7,7 @@
  *   npm run bench -- --quick --write   short run that still writes the document
  *   npm run bench -- --only=engine     run only the named parts (comma-separated)
  *   npm run bench -- --only=scale      the Kubernetes path at scale (minutes; see scale.ts)
+ *   npm run bench -- --only=isolation  answers while another service churns (see isolation.ts)
  */
 import { spawnSync } from "node:child_process";
 import { cpus } from "node:os";
@@ -15,6 +16,7 @@ import { blockingSettings, renderBlocking, runBlocking } from "./blocking.ts";
 import { dnsSettings, renderDns, runDns } from "./dns.ts";
 import { engineSettings, renderEngine, runEngine } from "./engine.ts";
 import { httpSettings, renderHttp, runHttp } from "./http.ts";
+import { isolationSettings, renderIsolation, runIsolation } from "./isolation.ts";
 import { localitySettings, renderLocality, runLocality } from "./locality.ts";
 import { type Environment, writeSection } from "./report.ts";
 import { renderScale, runScale, scaleSettings } from "./scale.ts";
@@ -63,6 +65,15 @@ const PARTS: readonly Part[] = [
     explicitOnly: true,
     run: async ({ quick, environment }) =>
       renderScale(await runScale(scaleSettings(quick, process.argv.slice(2)), environment)),
+  },
+  {
+    // Servers of its own, builds compared side by side: run it with --only=isolation.
+    name: "isolation",
+    explicitOnly: true,
+    run: async ({ quick, environment }) =>
+      renderIsolation(
+        await runIsolation(isolationSettings(quick, process.argv.slice(2)), environment),
+      ),
   },
 ];
 
