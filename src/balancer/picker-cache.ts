@@ -33,7 +33,7 @@ import type {
 import { normalizeClientIp } from "./strategies/shared/hash-key.ts";
 import type { BuildContext, CarriedState, LatencyFunction, Picker } from "./strategy.ts";
 import { jobEntries } from "./table-builds/jobs.ts";
-import type { TableBuildPool } from "./table-builds/pool.ts";
+import { PoolClosedError, type TableBuildPool } from "./table-builds/pool.ts";
 
 /** Carried state by picker slot: "<strategy>|healthy" or "<strategy>|all". */
 export type SlotStates = Readonly<Record<string, CarriedState>>;
@@ -403,11 +403,15 @@ export class PickerCache {
           return table.picker(prepared.context, built);
         },
         (error: Error) => {
+          // Closed (the server stops): no build; were it still serving, the slot's next
+          // request would build the table, as no build is under way any more.
+          if (error instanceof PoolClosedError) return null;
           report?.({ service: service.key, strategy: strategy.name, where: "fallback", error });
           return prepared.strategy.build(prepared.context);
         },
       )
       .then((picker) => {
+        if (picker === null) return;
         const current = healthFilter ? slots.healthy : slots.all;
         const live = this.states.get(service.key) === state && state.pickers.get(name) === slots;
         if (!live || (current !== undefined && current.version >= service.version)) {

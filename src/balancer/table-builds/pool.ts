@@ -12,6 +12,8 @@ import type { BuiltTable, TableJob } from "./jobs.ts";
 /** Jobs waiting for a worker at most; more are refused (and built inline). */
 export const MAX_QUEUED_JOBS = 256;
 export const MAX_CONSECUTIVE_FAILURES = 3;
+/** The nice value of a worker thread (Linux): below the event loop's, which answers requests. */
+export const WORKER_NICE = 10;
 /** The most workers a pool may have: a table build is CPU-bound, one per core is plenty. */
 export const MAX_TABLE_BUILD_WORKERS = 64;
 
@@ -20,6 +22,14 @@ const WORKER_URL = new URL(
   import.meta.url.endsWith(".ts") ? "./worker.ts" : "./worker.js",
   import.meta.url,
 );
+
+/** A job the pool did not do because it was closed (the server is stopping). */
+export class PoolClosedError extends Error {
+  constructor() {
+    super("the table build pool is closed");
+    this.name = "PoolClosedError";
+  }
+}
 
 export interface TableBuildPoolOptions {
   /** Worker threads, from 1 to MAX_TABLE_BUILD_WORKERS. */
@@ -74,11 +84,11 @@ export class TableBuildPool {
   build(job: TableJob): Promise<BuiltTable> {
     if (!this.accepting) {
       return Promise.reject(
-        new Error(
-          this.closed
-            ? "the table build pool is closed"
-            : `the table build pool stopped after ${this.failures} worker failures in a row`,
-        ),
+        this.closed
+          ? new PoolClosedError()
+          : new Error(
+              `the table build pool stopped after ${this.failures} worker failures in a row`,
+            ),
       );
     }
     if (this.queue.length >= MAX_QUEUED_JOBS) {
@@ -92,10 +102,10 @@ export class TableBuildPool {
     });
   }
 
-  /** Terminates the workers; jobs not done yet are rejected. */
+  /** Terminates the workers; jobs not done yet are rejected with PoolClosedError. */
   async close(): Promise<void> {
     this.closed = true;
-    const error = new Error("the table build pool is closed");
+    const error = new PoolClosedError();
     for (const job of this.queue.splice(0)) job.reject(error);
     const slots = this.slots.splice(0);
     for (const slot of slots) slot.job?.reject(error);
@@ -116,7 +126,7 @@ export class TableBuildPool {
   }
 
   private start(): Slot {
-    const worker = new Worker(this.workerUrl);
+    const worker = new Worker(this.workerUrl, { workerData: { nice: WORKER_NICE } });
     // An idle pool does not keep the process alive; close() still ends the threads.
     worker.unref();
     const slot: Slot = { worker, job: null };

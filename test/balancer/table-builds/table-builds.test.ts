@@ -201,6 +201,21 @@ describe("closing the pool", () => {
     expect(tagOf(manager, service(2, "b"))).toBe("b");
   });
 
+  it("drops a build it cut short without a fallback; the next request builds the table", async () => {
+    const closing = pool();
+    const events: TableBuildEvent[] = [];
+    const manager = new BalancerManager({
+      tableBuildPool: closing,
+      onTableBuild: (event) => events.push(event),
+    });
+    expect(tagOf(manager, service(1, "a"))).toBe("a");
+    manager.refresh(service(2, "b"));
+    await closing.close();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(events).toEqual([]);
+    expect(tagOf(manager, service(2, "b"))).toBe("b");
+  });
+
   it("rejects a size out of range, naming it", () => {
     expect(() => new TableBuildPool({ size: 0 })).toThrow(
       /table build workers: 0 is not allowed; expected an integer from 1 to 64/,
