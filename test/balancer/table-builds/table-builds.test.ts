@@ -23,7 +23,7 @@ afterEach(async () => {
   await Promise.all(pools.splice(0).map((p) => p.close()));
 });
 
-function jobOf(name: "ring-hash" | "maglev", list: readonly Endpoint[]): TableJob {
+function jobOf(name: "ring-hash" | "maglev" | "ip-hash", list: readonly Endpoint[]): TableJob {
   const strategy = DEFAULT_REGISTRY.get(name);
   const { picker } = build(name, list);
   const context = {
@@ -43,6 +43,7 @@ describe("hash tables built on a worker thread", () => {
     ["ring-hash", 7, () => 1],
     ["maglev", 1000, (i: number) => 1 + (i % 10)],
     ["maglev", 70_000, () => 1],
+    ["ip-hash", 300, (i: number) => 1 + (i % 3)],
   ] as const)("are byte for byte the inline %s table (%i endpoints)", async (name, n, weight) => {
     const list = endpoints(n, weight);
     const job = jobOf(name, list);
