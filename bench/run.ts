@@ -8,6 +8,7 @@
  *   npm run bench -- --only=engine     run only the named parts (comma-separated)
  *   npm run bench -- --only=scale      the Kubernetes path at scale (minutes; see scale.ts)
  *   npm run bench -- --only=standalone 100,000 endpoints from a manifest file (see standalone.ts)
+ *   npm run bench -- --only=isolation  answers while another service churns (see isolation.ts)
  */
 import { spawnSync } from "node:child_process";
 import { cpus } from "node:os";
@@ -16,6 +17,7 @@ import { blockingSettings, renderBlocking, runBlocking } from "./blocking.ts";
 import { dnsSettings, renderDns, runDns } from "./dns.ts";
 import { engineSettings, renderEngine, runEngine } from "./engine.ts";
 import { httpSettings, renderHttp, runHttp } from "./http.ts";
+import { isolationSettings, renderIsolation, runIsolation } from "./isolation.ts";
 import { localitySettings, renderLocality, runLocality } from "./locality.ts";
 import { type Environment, writeSection } from "./report.ts";
 import { renderScale, runScale, scaleSettings } from "./scale.ts";
@@ -74,6 +76,15 @@ const PARTS: readonly Part[] = [
     run: async ({ quick, environment }) =>
       renderStandalone(
         await runStandalone(standaloneSettings(quick, process.argv.slice(2)), environment),
+      ),
+  },
+  {
+    // Servers of its own, builds compared side by side: run it with --only=isolation.
+    name: "isolation",
+    explicitOnly: true,
+    run: async ({ quick, environment }) =>
+      renderIsolation(
+        await runIsolation(isolationSettings(quick, process.argv.slice(2)), environment),
       ),
   },
 ];

@@ -9,6 +9,7 @@ import type { Endpoint } from "./endpoint.ts";
 import type { HashOn } from "./hash-on.ts";
 import type { ResolvedPolicy } from "./policy.ts";
 import type { BuildContext, Picker, PickRequest } from "./strategy.ts";
+import type { BuiltTable, TableJob } from "./table-builds/jobs.ts";
 
 /**
  * A schema node as the CRD and the config file write them (OpenAPI v3 / JSON Schema subset).
@@ -111,6 +112,11 @@ export interface ServerConfigFragment {
   properties(kit: { duration(description: string): SchemaNode }): Record<string, SchemaNode>;
 }
 
+export interface TableBuilding {
+  job(context: BuildContext): TableJob;
+  picker(context: BuildContext, table: BuiltTable): Picker;
+}
+
 export interface StrategyDefinition<Name extends string = string> {
   readonly name: Name;
   /**
@@ -122,6 +128,12 @@ export interface StrategyDefinition<Name extends string = string> {
   readonly serverConfig?: ServerConfigFragment;
   readonly traits: StrategyTraits;
   build(context: BuildContext): Picker;
+  /**
+   * For a strategy whose picker is mostly a hash table: the table's build as a job that may run
+   * off the event loop (table-builds/), and the picker over its result. `table.picker(context,
+   * runTableJob(table.job(context)))` is the same picker as `build(context)`.
+   */
+  readonly table?: TableBuilding;
   /**
    * Tiers of `endpoints` for this request, as priorities in their order (0 = best), or null when
    * they are all alike: what SRV priorities and the simulator's expectations come from for

@@ -15,7 +15,7 @@ import { BalancerError } from "./errors.ts";
 import type { EjectionRecord, OutlierChange } from "./features/outlier-detection/index.ts";
 import type { Outcome } from "./outcome.ts";
 import { OutcomeBook } from "./outcome-book.ts";
-import { PickerCache, type SlotStates } from "./picker-cache.ts";
+import { PickerCache, type SlotStates, type TableBuildEvent } from "./picker-cache.ts";
 import type { BalancerPolicy, ResolvedPolicy } from "./policy.ts";
 import { type RandomSource, systemRandom } from "./random.ts";
 import { DEFAULT_REGISTRY, type StrategyName, type StrategyRegistry } from "./registry.ts";
@@ -24,11 +24,17 @@ import { type CachedPicker, ServiceStates } from "./service-state.ts";
 import { latencyFromMap } from "./strategies/latency-based/tiers.ts";
 import type { CarriedState, LatencyFunction, Picker, PickRequest } from "./strategy.ts";
 import { selectionSize } from "./strategy.ts";
+import type { TableBuildPool } from "./table-builds/pool.ts";
 
 export type { ConnectionEvent } from "./connection-book.ts";
 export type { Connection } from "./connections.ts";
-export type { SlotStates } from "./picker-cache.ts";
+export type { SlotStates, TableBuildEvent } from "./picker-cache.ts";
 export type { Replication } from "./replication.ts";
+export {
+  MAX_TABLE_BUILD_WORKERS,
+  TableBuildPool,
+  type TableBuildPoolOptions,
+} from "./table-builds/pool.ts";
 
 /** One service's endpoint set as a source publishes it. */
 export interface ServiceEndpoints {
@@ -99,6 +105,13 @@ export interface ManagerOptions {
   readonly maxConnections?: number;
   /** Open connections counted at most per service. */
   readonly maxConnectionsPerService?: number;
+  /**
+   * Builds big ring-hash and Maglev tables of changed services off the event loop (the old table
+   * serves meanwhile); absent = every table is built inline. The caller closes it.
+   */
+  readonly tableBuildPool?: TableBuildPool;
+  /** Called once per table built off the event loop, or built inline after that failed. */
+  readonly onTableBuild?: (event: TableBuildEvent) => void;
 }
 
 /**
@@ -131,6 +144,8 @@ export class BalancerManager implements Replication {
       latencyFor: options.latency ?? ((policy) => latencyFromMap(policy.latency.map)),
       onHealthPanic: options.onHealthPanic,
       now: options.now ?? Date.now,
+      pool: options.tableBuildPool ?? null,
+      onTableBuild: options.onTableBuild,
     });
     this.outcomes = new OutcomeBook(
       this.states,

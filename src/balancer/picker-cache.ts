@@ -23,9 +23,17 @@ import type { SelectOptions, ServiceEndpoints } from "./manager.ts";
 import { type BalancerPolicy, type ResolvedPolicy, resolvePolicy } from "./policy.ts";
 import type { RandomSource } from "./random.ts";
 import type { StrategyRegistry } from "./registry.ts";
-import type { CachedPicker, PickerSlots, ServiceState, ServiceStates } from "./service-state.ts";
+import type {
+  CachedPicker,
+  PickerSlots,
+  ServiceState,
+  ServiceStates,
+  SlotBuild,
+} from "./service-state.ts";
 import { normalizeClientIp } from "./strategies/shared/hash-key.ts";
-import type { CarriedState, LatencyFunction } from "./strategy.ts";
+import type { BuildContext, CarriedState, LatencyFunction, Picker } from "./strategy.ts";
+import { jobEntries } from "./table-builds/jobs.ts";
+import { PoolClosedError, type TableBuildPool } from "./table-builds/pool.ts";
 
 /** Carried state by picker slot: "<strategy>|healthy" or "<strategy>|all". */
 export type SlotStates = Readonly<Record<string, CarriedState>>;
@@ -42,6 +50,39 @@ export interface PickerCacheOptions {
   readonly onHealthPanic: ((service: string, healthy: number, total: number) => void) | undefined;
   /** Milliseconds since the epoch: when a slow-start step is due. */
   readonly now: () => number;
+  /** Where big hash tables of a changed service are built; null = inline, on the event loop. */
+  readonly pool: TableBuildPool | null;
+  /** Called once per table built off the event loop, or built inline after that failed. */
+  readonly onTableBuild: ((event: TableBuildEvent) => void) | undefined;
+}
+
+/** A table build a catalog change sent off the event loop, as it ended. */
+export interface TableBuildEvent {
+  readonly service: string;
+  readonly strategy: string;
+  /** "worker": built by the pool; "fallback": the pool failed and it was built inline. */
+  readonly where: "worker" | "fallback";
+  readonly error?: Error;
+}
+
+/**
+ * Tables with fewer entries than this are built inline: handing the job to a worker and its
+ * table back costs about as much as building a few tens of thousands of entries (see
+ * docs/performance.md, "Isolation"). Maglev's default 65,537 slots are above it.
+ */
+export const OFFLOAD_MIN_ENTRIES = 32_768;
+
+/** Everything a picker's build needs but the picker itself. */
+interface PreparedBuild {
+  readonly service: ServiceEndpoints;
+  readonly healthFilter: boolean;
+  /** The strategy that builds: the slot's own, or a stand-in (slow start). */
+  readonly strategy: StrategyDefinition;
+  readonly context: BuildContext;
+  readonly excluded: number;
+  readonly panic: boolean;
+  readonly validUntil: number;
+  readonly originals: ReadonlyMap<Endpoint, Endpoint> | null;
 }
 
 /** The features that narrow a request or reshape a build, picked out once. */
@@ -186,6 +227,11 @@ export class PickerCache {
     ) {
       return { strategy, cached: previous };
     }
+    if (previous && (healthFilter ? slots.building?.healthy : slots.building?.all)) {
+      // The new version's table is being built off the event loop: the old one serves until it
+      // is ready, so no request waits for a build.
+      return { strategy, cached: previous };
+    }
     const cached = this.build(
       service,
       state,
@@ -292,13 +338,105 @@ export class PickerCache {
       for (const healthFilter of [true, false]) {
         const previous = healthFilter ? slots.healthy : slots.all;
         if (!previous || previous.version === service.version) continue;
-        try {
-          this.build(service, state, strategy, slots, healthFilter, policy);
-        } catch {
-          // The request that needs this slot meets the same error and reports it.
-        }
+        this.rebuild(service, state, name, strategy, slots, healthFilter, policy);
       }
     }
+  }
+
+  /** Rebuilds one slot for `service`: off the event loop when its table is big, else inline. */
+  private rebuild(
+    service: ServiceEndpoints,
+    state: ServiceState,
+    name: string,
+    strategy: StrategyDefinition,
+    slots: PickerSlots,
+    healthFilter: boolean,
+    policy: ResolvedPolicy,
+  ): void {
+    try {
+      if (this.offload(service, state, name, strategy, slots, healthFilter, policy)) return;
+      this.build(service, state, strategy, slots, healthFilter, policy);
+    } catch {
+      // The request that needs this slot meets the same error and reports it.
+    }
+  }
+
+  /**
+   * Sends the slot's table build to the pool and returns true, or returns false when it is to
+   * be built inline (no pool, no table, a small one). At most one build per slot is in flight;
+   * a change meanwhile is remembered and built when it ends, the newest one only. A failed
+   * build on the pool is done inline instead, so a service never stays without its picker.
+   */
+  private offload(
+    service: ServiceEndpoints,
+    state: ServiceState,
+    name: string,
+    strategy: StrategyDefinition,
+    slots: PickerSlots,
+    healthFilter: boolean,
+    policy: ResolvedPolicy,
+  ): boolean {
+    const pool = this.options.pool;
+    if (pool === null || !pool.accepting || strategy.table === undefined) return false;
+    const filter = healthFilter ? "healthy" : "all";
+    const inFlight = slots.building?.[filter];
+    if (inFlight !== undefined) {
+      inFlight.latest = service;
+      return true;
+    }
+    const prepared = this.prepare(service, state, strategy, slots, healthFilter, policy);
+    const table = prepared.strategy.table;
+    const job = table?.job(prepared.context);
+    if (table === undefined || job === undefined || jobEntries(job) < OFFLOAD_MIN_ENTRIES) {
+      this.install(slots, prepared, prepared.strategy.build(prepared.context));
+      return true;
+    }
+    const flight: SlotBuild = { latest: null };
+    slots.building ??= {};
+    slots.building[filter] = flight;
+    const report = this.options.onTableBuild;
+    pool
+      .build(job)
+      .then(
+        (built) => {
+          report?.({ service: service.key, strategy: strategy.name, where: "worker" });
+          return table.picker(prepared.context, built);
+        },
+        (error: Error) => {
+          // Closed (the server stops): no build; were it still serving, the slot's next
+          // request would build the table, as no build is under way any more.
+          if (error instanceof PoolClosedError) return null;
+          report?.({ service: service.key, strategy: strategy.name, where: "fallback", error });
+          return prepared.strategy.build(prepared.context);
+        },
+      )
+      .then((picker) => {
+        if (picker === null) return;
+        const current = healthFilter ? slots.healthy : slots.all;
+        const live = this.states.get(service.key) === state && state.pickers.get(name) === slots;
+        if (!live || (current !== undefined && current.version >= service.version)) {
+          picker.dispose();
+          return;
+        }
+        this.install(slots, prepared, picker);
+      })
+      .catch(() => {
+        // Not buildable even inline: the slot's next request meets the error and reports it.
+      })
+      .finally(() => {
+        if (slots.building?.[filter] === flight) delete slots.building[filter];
+        const latest = flight.latest;
+        if (latest === null || this.states.get(latest.key) !== state) return;
+        if (state.pickers.get(name) !== slots) return;
+        let latestPolicy: ResolvedPolicy;
+        try {
+          latestPolicy = this.policyOf(latest, state);
+        } catch {
+          return;
+        }
+        this.rebuild(latest, state, name, strategy, slots, healthFilter, latestPolicy);
+      });
+    return true;
   }
 
   private build(
@@ -311,6 +449,30 @@ export class PickerCache {
     imported?: CarriedState,
     narrowing: Narrowing | null = null,
   ): CachedPicker {
+    const prepared = this.prepare(
+      service,
+      state,
+      strategy,
+      slots,
+      healthFilter,
+      policy,
+      imported,
+      narrowing,
+    );
+    return this.install(slots, prepared, prepared.strategy.build(prepared.context));
+  }
+
+  /** Everything up to the picker's build: the endpoints, the carried state, the shaping. */
+  private prepare(
+    service: ServiceEndpoints,
+    state: ServiceState,
+    strategy: StrategyDefinition,
+    slots: PickerSlots,
+    healthFilter: boolean,
+    policy: ResolvedPolicy,
+    imported?: CarriedState,
+    narrowing: Narrowing | null = null,
+  ): PreparedBuild {
     const previous = healthFilter ? slots.healthy : slots.all;
     let carried = imported;
     if (carried === undefined && state.imported !== null) {
@@ -344,26 +506,40 @@ export class PickerCache {
     // A stand-in strategy (slow start builds round-robin as smooth weighted round robin) keeps
     // no state of the slot's own strategy: carry none across.
     if (shape.strategy !== strategy && carried?.cursor !== undefined) carried = undefined;
-    const picker = shape.strategy.build({
-      endpoints: shape.endpoints,
-      policy,
-      carried,
-      loads: state.loads,
-      random: this.options.random,
-      latency: this.options.latencyFor(policy),
-      latencies: state.latencies,
-    });
-    previous?.picker.dispose();
-    const cached = {
+    return {
       service,
-      version: service.version,
-      picker,
+      healthFilter,
+      strategy: shape.strategy,
+      context: {
+        endpoints: shape.endpoints,
+        policy,
+        carried,
+        loads: state.loads,
+        random: this.options.random,
+        latency: this.options.latencyFor(policy),
+        latencies: state.latencies,
+      },
       excluded: filtered.excluded,
       panic: filtered.panic,
       validUntil: shape.validUntil,
       originals: shape.originals,
     };
-    if (healthFilter) slots.healthy = cached;
+  }
+
+  /** Puts a built picker in its slot, disposing of the one it replaces. */
+  private install(slots: PickerSlots, prepared: PreparedBuild, picker: Picker): CachedPicker {
+    const previous = prepared.healthFilter ? slots.healthy : slots.all;
+    previous?.picker.dispose();
+    const cached = {
+      service: prepared.service,
+      version: prepared.service.version,
+      picker,
+      excluded: prepared.excluded,
+      panic: prepared.panic,
+      validUntil: prepared.validUntil,
+      originals: prepared.originals,
+    };
+    if (prepared.healthFilter) slots.healthy = cached;
     else slots.all = cached;
     return cached;
   }

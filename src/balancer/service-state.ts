@@ -27,6 +27,14 @@ export interface CachedPicker {
 export interface PickerSlots {
   healthy?: CachedPicker;
   all?: CachedPicker;
+  /** Table builds under way off the event loop, by health filter (see PickerCache.offload). */
+  building?: { healthy?: SlotBuild; all?: SlotBuild };
+}
+
+/** A slot's table build in flight: at most one per slot. */
+export interface SlotBuild {
+  /** The newest version asked for while it was in flight: built next (latest wins). */
+  latest: ServiceEndpoints | null;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { BalancerManager, resolvePolicy } from "../balancer/index.ts";
+import { BalancerManager, resolvePolicy, TableBuildPool } from "../balancer/index.ts";
 import { Catalog } from "../catalog/catalog.ts";
 import type { ServerSettings } from "../config/settings.ts";
 import { Discovery } from "../discovery/discovery.ts";
@@ -47,6 +47,17 @@ export async function startService(
   logger: Logger,
 ): Promise<RunningService> {
   const catalog = new Catalog();
+  const lifecycle = new Lifecycle(logger);
+  // Stopped last of all (started first): a build still under way falls back to the event loop.
+  const tableBuildPool = await lifecycle.start(
+    "table builds",
+    () =>
+      settings.tableBuildWorkers === 0
+        ? null
+        : new TableBuildPool({ size: settings.tableBuildWorkers }),
+    (pool) => pool?.close(),
+  );
+  let metrics: Metrics | null = null;
   const manager = new BalancerManager({
     defaultStrategy: settings.defaultStrategy,
     enabledStrategies: settings.enabledStrategies,
@@ -65,14 +76,23 @@ export async function startService(
         { service, healthy, total },
         "too few healthy endpoints: balancing over all of them",
       ),
+    ...(tableBuildPool === null ? {} : { tableBuildPool }),
+    onTableBuild: ({ service, strategy, where, error }) => {
+      metrics?.tableBuilds.inc({ where });
+      if (where === "fallback") {
+        logger.warn(
+          { service, strategy, err: error },
+          "a hash table could not be built off the event loop: built on it instead",
+        );
+      }
+    },
   });
-  const metrics = new Metrics(catalog, manager);
+  metrics = new Metrics(catalog, manager);
   const discovery = new Discovery(catalog, manager, { metrics });
   // With several replicas only the leader writes policy status; alone, this replica does.
   let ha: HighAvailability | null = null;
   const source = createSource(settings, catalog, metrics, logger, () => ha?.isLeader() ?? true);
   const haEnabled = Boolean(source.controller) && settings.ha.leaderElect;
-  const lifecycle = new Lifecycle(logger);
   await lifecycle.start(
     "discovery",
     () => discovery,

@@ -14,6 +14,7 @@ import {
   DEFAULT_MAX_CONNECTIONS_PER_SERVICE,
   DEFAULT_VIRTUAL_NODES,
   isStrategyName,
+  MAX_TABLE_BUILD_WORKERS,
   STRATEGY_NAMES,
   type StrategyName,
 } from "../balancer/index.ts";
@@ -72,9 +73,11 @@ import {
   parsePath,
   parsePositiveDuration,
   parseSwitch,
+  parseTableBuildWorkers,
   parseTrustedProxies,
   parseTrustProxy,
   SettingsError,
+  TABLE_BUILD_WORKERS_ALLOWED,
   TRUST_PROXY_ALLOWED,
   TRUST_PROXY_ENTRY_ALLOWED,
 } from "./values.ts";
@@ -90,6 +93,11 @@ export const DEFAULT_DNS_DOMAIN = "lb.konsul.local";
 export const DEFAULT_DNS_TTL_SECONDS = 5;
 export const DEFAULT_DNS_MAX_ANSWERS = 8;
 export const DEFAULT_STATUS_PAGE = false;
+/**
+ * One worker: a table build is CPU-bound, and on the two cores the chart requests one keeps the
+ * event loop's core free while the other builds (see docs/performance.md, "Isolation").
+ */
+export const DEFAULT_TABLE_BUILD_WORKERS = 1;
 
 export type SourceKind = "file" | "kubernetes";
 export const SOURCE_KINDS: readonly SourceKind[] = ["file", "kubernetes"];
@@ -538,6 +546,28 @@ export const SETTINGS = {
       "TooManyWaiters and Retry-After.",
     ],
   ),
+  "table-build-workers": {
+    flag: "table-build-workers",
+    configKey: "tableBuildWorkers",
+    schema: {
+      type: "integer",
+      minimum: 0,
+      maximum: MAX_TABLE_BUILD_WORKERS,
+      description:
+        "Worker threads that build big ring-hash and Maglev tables off the event loop; 0 = on it.",
+    },
+    helm: { path: "operator.tableBuildWorkers" },
+    value: ["N", TABLE_BUILD_WORKERS_ALLOWED],
+    defaultText: String(DEFAULT_TABLE_BUILD_WORKERS),
+    help: [
+      "Worker threads that rebuild big ring-hash and Maglev tables of a changed service, so",
+      "that other services' answers do not wait for them (the old table serves meanwhile);",
+      "0 builds every table on the event loop.",
+    ],
+    example: [[`tableBuildWorkers: ${DEFAULT_TABLE_BUILD_WORKERS}`, ""]],
+    fallback: (): number => DEFAULT_TABLE_BUILD_WORKERS,
+    parse: parseTableBuildWorkers,
+  },
   "status-page": {
     flag: "status-page",
     configKey: null,
@@ -824,6 +854,7 @@ export const CONFIG_KEYS = [
   "maxConnections",
   "maxConnectionsPerService",
   "maxBlockingWaiters",
+  "tableBuildWorkers",
 ] as const satisfies readonly ConfigKey[];
 
 /** The row of each config file field. */

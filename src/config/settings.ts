@@ -88,6 +88,8 @@ export interface ServerSettings {
   readonly maxConnectionsPerService: number;
   /** Blocking queries waiting at most at once. */
   readonly maxBlockingWaiters: number;
+  /** Worker threads building big hash tables off the event loop; 0 = none. */
+  readonly tableBuildWorkers: number;
   /** Serve the status page (/ui). */
   readonly statusPage: boolean;
   /** Where the xDS (ADS) server listens for gRPC clients and Envoy; null = no xDS server. */
@@ -278,6 +280,7 @@ function serverSettings(values: SettingValues): ServerSettings {
     maxConnections: values["max-connections"],
     maxConnectionsPerService: values["max-connections-per-service"],
     maxBlockingWaiters: values["max-blocking-waiters"],
+    tableBuildWorkers: values["table-build-workers"],
     statusPage: values["status-page"],
     xdsAddr: values["xds-addr"],
     ha: {

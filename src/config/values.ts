@@ -5,6 +5,7 @@
  */
 
 import { isIP, isIPv4, isIPv6 } from "node:net";
+import { MAX_TABLE_BUILD_WORKERS } from "../balancer/index.ts";
 import { tryParseDuration } from "../policy/duration.ts";
 import { DNS_1123_LABEL, DNS_1123_SUBDOMAIN } from "../shared/kubernetes-names.ts";
 import { showValue } from "../shared/show-value.ts";
@@ -267,6 +268,15 @@ export const LIMIT_ALLOWED = `a whole number from 1 to ${MAX_LIMIT_SETTING}`;
 /** A cap on what the server holds at once: a whole number from 1 to MAX_LIMIT_SETTING. */
 export function parseLimit(value: unknown, settingName: string): number {
   return parseCount(value, settingName, MAX_LIMIT_SETTING, LIMIT_ALLOWED);
+}
+
+/** Table build workers: 0 (every table built on the event loop) up to the pool's maximum. */
+export const TABLE_BUILD_WORKERS_ALLOWED = `an integer from 0 to ${MAX_TABLE_BUILD_WORKERS}`;
+
+export function parseTableBuildWorkers(value: unknown, settingName: string): number {
+  // parseCount starts at 1: zero is let through here, as the pool-less setting.
+  if (value === 0 || value === "0") return 0;
+  return parseCount(value, settingName, MAX_TABLE_BUILD_WORKERS, TABLE_BUILD_WORKERS_ALLOWED);
 }
 
 /** The most records in one DNS answer, from a number or its text. */

@@ -26,6 +26,7 @@ export class Metrics {
   readonly blockingWaiters: Gauge;
   readonly connectionsRefused: Counter<"service">;
   readonly waitersRefused: Counter;
+  readonly tableBuilds: Counter<"where">;
   private readonly flushers = new Set<() => void>();
 
   /**
@@ -108,6 +109,12 @@ export class Metrics {
     this.waitersRefused = new Counter({
       name: "konsul_lb_blocking_waiters_refused_total",
       help: "Blocking queries refused with 429 TooManyWaiters: the server's cap of waiting requests was reached.",
+      registers,
+    });
+    this.tableBuilds = new Counter({
+      name: "konsul_lb_table_builds_total",
+      help: 'Hash tables of changed services built off the event loop (where="worker"), or built on it because that failed (where="fallback").',
+      labelNames: ["where"],
       registers,
     });
     new Gauge({

@@ -66,6 +66,7 @@ describe("the chart's values.schema.json", () => {
       "operator.maxConnections",
       "operator.maxConnectionsPerService",
       "operator.maxBlockingWaiters",
+      "operator.tableBuildWorkers",
       "statusPage.enabled",
       "leaderElection.enabled",
       "leaderElection.leaseName",

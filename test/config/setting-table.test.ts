@@ -55,6 +55,7 @@ describe("the table of settings", () => {
       ["max-connections", "500", "maxConnections: 500"],
       ["max-connections-per-service", "50", "maxConnectionsPerService: 50"],
       ["max-blocking-waiters", "70", "maxBlockingWaiters: 70"],
+      ["table-build-workers", "0", "tableBuildWorkers: 0"],
     ];
     expect(cases.map(([flag]) => flag).sort()).toEqual(
       flagRows

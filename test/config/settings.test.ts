@@ -79,6 +79,7 @@ describe("defaults", () => {
       maxConnections: 100_000,
       maxConnectionsPerService: 10_000,
       maxBlockingWaiters: 10_000,
+      tableBuildWorkers: 1,
       statusPage: false,
       xdsAddr: null,
       ha: { ...DEFAULT_HA_SETTINGS, leaderElect: true },
@@ -178,6 +179,7 @@ describe("flags", () => {
       maxConnections: 100_000,
       maxConnectionsPerService: 10_000,
       maxBlockingWaiters: 10_000,
+      tableBuildWorkers: 1,
       statusPage: false,
       xdsAddr: null,
       ha: { ...DEFAULT_HA_SETTINGS, leaderElect: true },
@@ -411,7 +413,7 @@ describe("invalid values", () => {
 describe("command line", () => {
   const FLAGS =
     "the flags are --file, --source, --kubeconfig, --config, --http-addr, --internal-addr, --default-strategy, --log-level, " +
-    "--trust-proxy, --dns-addr, --dns-domain, --dns-ttl, --dns-max-answers, --max-connections, --max-connections-per-service, --max-blocking-waiters, --status-page, --xds-addr, --leader-elect, " +
+    "--trust-proxy, --dns-addr, --dns-domain, --dns-ttl, --dns-max-answers, --max-connections, --max-connections-per-service, --max-blocking-waiters, --table-build-workers, --status-page, --xds-addr, --leader-elect, " +
     "--lease-namespace, --lease-name, --lease-duration, --renew-deadline, --retry-period, " +
     "--state-namespace, --state-configmap-prefix, --state-interval, --connection-durability, --owner-configmap, --advertise-url, --token-file, --help " +
     "(see konsul-lb serve --help)";
@@ -506,7 +508,7 @@ describe("config file", () => {
     expect(error(load(["--config", "c.yaml"], {}, { "c.yaml": "- logLevel: info\n" }))).toBe(
       'c.yaml: [{"logLevel":"info"}] is not allowed; expected a map with the fields httpAddr, ' +
         "internalAddr, logLevel, trustProxy, defaultStrategy, healthFilter, strategies, dnsAddr, dnsDomain, " +
-        "dnsTtl, dnsMaxAnswers, xdsAddr, maxConnections, maxConnectionsPerService, maxBlockingWaiters",
+        "dnsTtl, dnsMaxAnswers, xdsAddr, maxConnections, maxConnectionsPerService, maxBlockingWaiters, tableBuildWorkers",
     );
   });
 

@@ -36,6 +36,7 @@ export const defaultSettings: ServerSettings = {
   maxConnections: 100_000,
   maxConnectionsPerService: 10_000,
   maxBlockingWaiters: 10_000,
+  tableBuildWorkers: 1,
   statusPage: false,
   ha: DEFAULT_HA_SETTINGS,
 };

@@ -112,6 +112,7 @@ src/ha/leader-election.ts validateTimings, and the replica count that needs an e
 {{- $_ := set $config "maxConnections" (int $op.maxConnections) }}
 {{- $_ := set $config "maxConnectionsPerService" (int $op.maxConnectionsPerService) }}
 {{- $_ := set $config "maxBlockingWaiters" (int $op.maxBlockingWaiters) }}
+{{- $_ := set $config "tableBuildWorkers" (int $op.tableBuildWorkers) }}
 {{- with $op.strategies }}
 {{- $_ := set $config "strategies" . }}
 {{- end }}

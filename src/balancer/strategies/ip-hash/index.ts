@@ -1,4 +1,6 @@
 import type { StrategyDefinition } from "../../definition.ts";
+import type { Endpoint } from "../../endpoint.ts";
+import { maglevTableJob } from "../maglev/index.ts";
 import { MaglevPicker } from "../maglev/picker.ts";
 import { clientIpOf } from "../shared/hash-key.ts";
 
@@ -16,8 +18,18 @@ export const ipHash: StrategyDefinition<"ip-hash"> = {
     hashesOn: () => "client-ip",
     expectedShare: "weight",
   },
-  build: ({ endpoints, policy }) =>
-    new MaglevPicker(endpoints, policy.maglev.tableSize, (request) =>
-      clientIpOf(request, "ip-hash"),
-    ),
+  build: ({ endpoints, policy }) => ipHashPicker(endpoints, policy.maglev.tableSize),
+  table: {
+    job: maglevTableJob,
+    picker: ({ endpoints, policy }, table) =>
+      ipHashPicker(endpoints, policy.maglev.tableSize, table as Uint16Array | Uint32Array),
+  },
 };
+
+function ipHashPicker(
+  endpoints: readonly Endpoint[],
+  tableSize: number,
+  table?: Uint16Array | Uint32Array,
+): MaglevPicker {
+  return new MaglevPicker(endpoints, tableSize, (request) => clientIpOf(request, "ip-hash"), table);
+}

@@ -1,5 +1,9 @@
 import type { PolicySection, StrategyDefinition } from "../../definition.ts";
+import type { Endpoint } from "../../endpoint.ts";
 import type { HashOn } from "../../hash-on.ts";
+import type { ResolvedPolicy } from "../../policy.ts";
+import type { BuildContext } from "../../strategy.ts";
+import type { TableJob } from "../../table-builds/jobs.ts";
 import { hashKeyOf } from "../shared/hash-key.ts";
 import { hashOnValue, invalid, withServerDefaults } from "../shared/settings-check.ts";
 import { MaglevPicker } from "./picker.ts";
@@ -86,10 +90,34 @@ export const maglev: StrategyDefinition<"maglev"> = {
     hashesOn: (policy) => policy.maglev.hashOn,
     expectedShare: "weight",
   },
-  build: ({ endpoints, policy }) => {
-    const { tableSize, hashOn } = policy.maglev;
-    return new MaglevPicker(endpoints, tableSize, (request) =>
-      hashKeyOf(request, hashOn, "maglev"),
-    );
+  build: ({ endpoints, policy }) => maglevPicker(endpoints, policy),
+  table: {
+    job: maglevTableJob,
+    picker: ({ endpoints, policy }, table) =>
+      maglevPicker(endpoints, policy, table as Uint16Array | Uint32Array),
   },
 };
+
+/** The Maglev table of a build as a job (ip-hash builds the same table). */
+export function maglevTableJob({ endpoints, policy }: BuildContext): TableJob {
+  return {
+    kind: "maglev",
+    identities: endpoints.map((endpoint) => endpoint.identity),
+    weights: Float64Array.from(endpoints, (endpoint) => endpoint.weight),
+    size: policy.maglev.tableSize,
+  };
+}
+
+function maglevPicker(
+  endpoints: readonly Endpoint[],
+  policy: ResolvedPolicy,
+  table?: Uint16Array | Uint32Array,
+): MaglevPicker {
+  const { tableSize, hashOn } = policy.maglev;
+  return new MaglevPicker(
+    endpoints,
+    tableSize,
+    (request) => hashKeyOf(request, hashOn, "maglev"),
+    table,
+  );
+}

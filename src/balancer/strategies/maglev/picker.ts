@@ -14,7 +14,7 @@ const SKIP_SEED = 1;
  * table derived from its identity, so the table depends on the endpoint set alone.
  */
 export function buildMaglevTable(
-  endpoints: readonly Endpoint[],
+  endpoints: readonly Pick<Endpoint, "identity" | "weight">[],
   size: number,
 ): Uint16Array | Uint32Array {
   const n = endpoints.length;
@@ -28,7 +28,7 @@ export function buildMaglevTable(
   const credit = new Float64Array(n);
   let maxWeight = 0;
   for (let i = 0; i < n; i++) {
-    const endpoint = endpoints[i] as Endpoint;
+    const endpoint = endpoints[i] as Pick<Endpoint, "identity" | "weight">;
     position[i] = hash53(endpoint.identity, OFFSET_SEED) % size;
     skip[i] = (hash53(endpoint.identity, SKIP_SEED) % (size - 1)) + 1;
     weight[i] = endpoint.weight;
@@ -69,9 +69,11 @@ export class MaglevPicker implements Picker {
     endpoints: readonly Endpoint[],
     tableSize: number,
     keyOf: (request: PickRequest) => string,
+    /** The table of these endpoints built elsewhere (off the event loop); absent = here. */
+    built?: Uint16Array | Uint32Array,
   ) {
     this.endpoints = endpoints;
-    this.table = buildMaglevTable(endpoints, tableSize);
+    this.table = built ?? buildMaglevTable(endpoints, tableSize);
     this.keyOf = keyOf;
   }
 

@@ -2,6 +2,7 @@ import type { PolicySection, StrategyDefinition } from "../../definition.ts";
 import type { HashOn } from "../../hash-on.ts";
 import { hashOnValue, integerIn, invalid, withServerDefaults } from "../shared/settings-check.ts";
 import { RingHashPicker } from "./picker.ts";
+import { entriesPerEndpoint, type Ring } from "./ring.ts";
 
 // Envoy's defaults and bounds: a ring of 1,024 to 8,388,608 entries.
 export const DEFAULT_VIRTUAL_NODES = 150;
@@ -115,4 +116,12 @@ export const ringHash: StrategyDefinition<"ring-hash"> = {
     expectedShare: "weight",
   },
   build: (context) => new RingHashPicker(context),
+  table: {
+    job: ({ endpoints, policy }) => ({
+      kind: "ring",
+      identities: endpoints.map((endpoint) => endpoint.identity),
+      counts: entriesPerEndpoint(endpoints, policy),
+    }),
+    picker: (context, table) => new RingHashPicker(context, table as Ring),
+  },
 };

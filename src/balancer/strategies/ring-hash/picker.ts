@@ -53,14 +53,15 @@ export class RingHashPicker implements Picker {
   private readonly view: LoadView | null;
   private readonly totalWeight: number;
 
-  constructor(context: BuildContext) {
+  /** `built`: the ring of these endpoints built elsewhere (off the event loop); absent = here. */
+  constructor(context: BuildContext, built?: Ring) {
     const { endpoints, policy } = context;
     this.endpoints = endpoints;
     this.hashOn = policy.ringHash.hashOn;
     this.balanceFactor = policy.ringHash.balanceFactor;
     this.view = this.balanceFactor === null ? null : context.loads.view(endpoints);
     this.totalWeight = endpoints.reduce((sum, e) => sum + e.weight, 0);
-    const ring: Ring = buildRing(endpoints, entriesPerEndpoint(endpoints, policy));
+    const ring: Ring = built ?? buildRing(endpoints, entriesPerEndpoint(endpoints, policy));
     this.ring = ring.entries;
     this.ownerModulus = ring.ownerModulus;
     this.inverseOwnerModulus = 1 / ring.ownerModulus;

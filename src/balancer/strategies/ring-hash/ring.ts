@@ -72,7 +72,10 @@ export interface Ring {
  * in milliseconds, the points depend on the identity alone, and a larger count only adds points
  * after the ones a smaller count had.
  */
-export function buildRing(endpoints: readonly Endpoint[], counts: Uint32Array): Ring {
+export function buildRing(
+  endpoints: readonly Pick<Endpoint, "identity">[],
+  counts: Uint32Array,
+): Ring {
   if (endpoints.length > MAX_RING_ENDPOINTS) {
     // Far beyond a Kubernetes cluster's 150,000 pods: an internal limit, not a user's input.
     throw new RangeError(
@@ -88,7 +91,7 @@ export function buildRing(endpoints: readonly Endpoint[], counts: Uint32Array): 
   const entries = new Float64Array(total);
   let at = 0;
   for (let i = 0; i < endpoints.length; i++) {
-    const identity = (endpoints[i] as Endpoint).identity;
+    const identity = (endpoints[i] as Pick<Endpoint, "identity">).identity;
     const next = sfc32(
       Math.floor(hash53(identity) / TWO_POW_21) | 0,
       hash53(identity, 1) | 0,
