@@ -6,7 +6,7 @@
  * here; its request may still name its place (client-node, client-zone, client-region).
  */
 import type { CallerLocality } from "../balancer/index.ts";
-import type { Catalog } from "./catalog.ts";
+import type { Catalog, CatalogEndpoint } from "./catalog.ts";
 import { serviceKey } from "./catalog.ts";
 
 /** Addresses indexed at most; beyond it, further addresses stay unknown until some leave. */
@@ -19,15 +19,34 @@ export interface CallerPlace {
   readonly service: string;
 }
 
-interface Located extends CallerPlace {
+interface Located {
+  /** Replaced (not changed) when the Service that placed the address moves it. */
+  locality: CallerLocality;
+  readonly service: string;
   /** How many Services list the address: it leaves the index with the last one. */
   services: number;
+}
+
+function localityOf(endpoint: CatalogEndpoint): CallerLocality {
+  return {
+    node: endpoint.node ?? undefined,
+    zone: endpoint.zone ?? undefined,
+    region: endpoint.region ?? undefined,
+  };
+}
+
+function samePlace(locality: CallerLocality, endpoint: CatalogEndpoint): boolean {
+  return (
+    locality.node === (endpoint.node ?? undefined) &&
+    locality.zone === (endpoint.zone ?? undefined) &&
+    locality.region === (endpoint.region ?? undefined)
+  );
 }
 
 export class CallerLocalityIndex {
   readonly #byAddress = new Map<string, Located>();
   /** The addresses each Service added, so that its next change can take them back. */
-  readonly #byService = new Map<string, readonly string[]>();
+  readonly #byService = new Map<string, Set<string>>();
   readonly #limit: number;
   readonly #stop: () => void;
 
@@ -55,38 +74,46 @@ export class CallerLocalityIndex {
     return this.#byAddress.get(address);
   }
 
+  /**
+   * Brings one Service's addresses up to date, touching only what changed: a readiness flip in
+   * a Service of thousands of endpoints changes nothing here, and re-creating every entry of the
+   * Service on each change would fill the old generation with garbage at every flip.
+   */
   #update(catalog: Catalog, namespace: string, name: string): void {
     const key = serviceKey(namespace, name);
-    for (const address of this.#byService.get(key) ?? []) {
+    const wanted = new Map<string, CatalogEndpoint>();
+    for (const endpoint of catalog.get(namespace, name)?.endpoints ?? []) {
+      if (endpoint.node === null && endpoint.zone === null && endpoint.region === null) continue;
+      if (!wanted.has(endpoint.address)) wanted.set(endpoint.address, endpoint);
+    }
+    const listed = this.#byService.get(key) ?? new Set<string>();
+    // Addresses the Service no longer lists go first, so that their room counts for new ones.
+    for (const address of listed) {
+      if (wanted.has(address)) continue;
+      listed.delete(address);
       const located = this.#byAddress.get(address);
       if (located === undefined) continue;
       located.services--;
       if (located.services === 0) this.#byAddress.delete(address);
     }
-    this.#byService.delete(key);
-    const entry = catalog.get(namespace, name);
-    if (entry === undefined) return;
-    const added: string[] = [];
-    for (const endpoint of entry.endpoints) {
-      if (endpoint.node === null && endpoint.zone === null && endpoint.region === null) continue;
-      const known = this.#byAddress.get(endpoint.address);
+    for (const [address, endpoint] of wanted) {
+      const known = this.#byAddress.get(address);
+      if (listed.has(address)) {
+        // Still listed; the Service that placed the address may have moved it.
+        if (known !== undefined && known.service === key && !samePlace(known.locality, endpoint))
+          known.locality = localityOf(endpoint);
+        continue;
+      }
       if (known !== undefined) {
         known.services++;
       } else if (this.#byAddress.size < this.#limit) {
-        this.#byAddress.set(endpoint.address, {
-          locality: {
-            node: endpoint.node ?? undefined,
-            zone: endpoint.zone ?? undefined,
-            region: endpoint.region ?? undefined,
-          },
-          service: key,
-          services: 1,
-        });
+        this.#byAddress.set(address, { locality: localityOf(endpoint), service: key, services: 1 });
       } else {
         continue;
       }
-      added.push(endpoint.address);
+      listed.add(address);
     }
-    if (added.length > 0) this.#byService.set(key, added);
+    if (listed.size > 0) this.#byService.set(key, listed);
+    else this.#byService.delete(key);
   }
 }
