@@ -35,6 +35,21 @@ function localityOf(endpoint: CatalogEndpoint): CallerLocality {
   };
 }
 
+/** Whether two endpoint lists have the same addresses in the same places, in the same order. */
+function samePlaces(a: readonly CatalogEndpoint[], b: readonly CatalogEndpoint[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as CatalogEndpoint;
+    const y = b[i] as CatalogEndpoint;
+    if (
+      x !== y &&
+      (x.address !== y.address || x.node !== y.node || x.zone !== y.zone || x.region !== y.region)
+    )
+      return false;
+  }
+  return true;
+}
+
 function samePlace(locality: CallerLocality, endpoint: CatalogEndpoint): boolean {
   return (
     locality.node === (endpoint.node ?? undefined) &&
@@ -47,6 +62,8 @@ export class CallerLocalityIndex {
   readonly #byAddress = new Map<string, Located>();
   /** The addresses each Service added, so that its next change can take them back. */
   readonly #byService = new Map<string, Set<string>>();
+  /** The endpoints each Service's addresses were last taken from. */
+  readonly #indexedFrom = new Map<string, readonly CatalogEndpoint[]>();
   readonly #limit: number;
   readonly #stop: () => void;
 
@@ -81,8 +98,17 @@ export class CallerLocalityIndex {
    */
   #update(catalog: Catalog, namespace: string, name: string): void {
     const key = serviceKey(namespace, name);
+    const endpoints = catalog.get(namespace, name)?.endpoints ?? [];
+    const before = this.#indexedFrom.get(key);
+    if (before !== undefined && samePlaces(before, endpoints)) {
+      // A readiness or weight change: every address is where it was, nothing to do.
+      this.#indexedFrom.set(key, endpoints);
+      return;
+    }
+    if (endpoints.length > 0) this.#indexedFrom.set(key, endpoints);
+    else this.#indexedFrom.delete(key);
     const wanted = new Map<string, CatalogEndpoint>();
-    for (const endpoint of catalog.get(namespace, name)?.endpoints ?? []) {
+    for (const endpoint of endpoints) {
       if (endpoint.node === null && endpoint.zone === null && endpoint.region === null) continue;
       if (!wanted.has(endpoint.address)) wanted.set(endpoint.address, endpoint);
     }
@@ -109,6 +135,8 @@ export class CallerLocalityIndex {
       } else if (this.#byAddress.size < this.#limit) {
         this.#byAddress.set(address, { locality: localityOf(endpoint), service: key, services: 1 });
       } else {
+        // No room: the next change of the Service tries again (no shortcut until it fits).
+        this.#indexedFrom.delete(key);
         continue;
       }
       listed.add(address);
