@@ -123,6 +123,20 @@ describe("caller locality from the client address", () => {
     index.close();
   });
 
+  it("indexes an address refused for want of room at the Service's next change, even a readiness flip", () => {
+    const catalog = new Catalog();
+    const other = endpoint("other", { address: "10.5.0.1", zone: "z", region: "r", node: "n" });
+    catalog.replaceAll([service("shop", "a", [other]), service("shop", "cart", backends())]);
+    const index = new CallerLocalityIndex(catalog, 4);
+    expect(index.size).toBe(4);
+    catalog.remove("shop", "a");
+    expect(index.size).toBe(3);
+    const flipped = backends().map((e) => (e.address === "10.1.0.1" ? { ...e, ready: false } : e));
+    catalog.upsert(service("shop", "cart", flipped));
+    expect(index.size).toBe(4);
+    index.close();
+  });
+
   it("holds at most its limit of addresses", () => {
     const catalog = new Catalog();
     catalog.replaceAll([service("shop", "cart", backends())]);
