@@ -522,12 +522,22 @@ async function measureLatency(
     () => {},
   );
   const path = `${operator.url}/v1/services/${NAMESPACE}/${BIG_SERVICE}`;
+  let failures = 0;
   const follow = async () => {
     let index = 0;
     while (running || pending.size > 0) {
-      const res = await fetch(`${path}?index=${index}&wait=2s`);
-      index = Number(res.headers.get("x-konsul-index") ?? index);
-      const answer = (await res.json()) as ServiceAnswer;
+      let answer: ServiceAnswer;
+      try {
+        const res = await fetch(`${path}?index=${index}&wait=2s`);
+        index = Number(res.headers.get("x-konsul-index") ?? index);
+        answer = (await res.json()) as ServiceAnswer;
+      } catch (error) {
+        // A connection the server closed as it was reused: ask again (the loop is bounded below).
+        failures++;
+        if (failures > 20) throw error;
+        await sleep(50);
+        continue;
+      }
       const now = performance.now();
       for (const endpoint of answer.endpoints) {
         const at = pending.get(endpoint.identity);
@@ -542,6 +552,8 @@ async function measureLatency(
     }
   };
   const follower = follow();
+  // Its failure is reported where it is awaited, after the flips, not as an unhandled rejection.
+  follower.catch(() => {});
   const started = performance.now();
   const flips = seconds * perSecond;
   try {
@@ -580,10 +592,19 @@ async function timeAnswers(operator: Operator, done: () => boolean): Promise<num
   const url = `${operator.url}/v1/services/${NAMESPACE}/${SMALL_SERVICE}`;
   const latencies: number[] = [];
   // Bounded whatever `done` says: five minutes of answers at most.
+  let failures = 0;
   for (let i = 0; i < 15_000 && !done(); i++) {
     const sent = performance.now();
-    const res = await fetch(url);
-    await res.arrayBuffer();
+    try {
+      const res = await fetch(url);
+      await res.arrayBuffer();
+    } catch (error) {
+      // A kept-alive connection closed under the request; the retry's time counts in full.
+      failures++;
+      if (failures > 20) throw error;
+      const res = await fetch(url);
+      await res.arrayBuffer();
+    }
     latencies.push(performance.now() - sent);
     await sleep(20);
   }
