@@ -9,15 +9,25 @@
  *   - operator CPU and reconciles per readiness flip of one Pod of the big Service;
  *   - readiness change → answer: a Pod's Ready condition written → the Service's answer shows it,
  *     under a steady rate of flips;
- *   - memory again after that churn.
+ *   - memory again after that churn;
+ *   - a relist of everything: the kube-apiserver restarted, every watch of the operator fails and
+ *     each informer lists its kind again, while an unrelated Service's answers are timed;
+ * and for this checkout alone, at the end:
+ *   - with --churn-minutes=N, N minutes of flips with memory sampled every minute (the slope of
+ *     the second half tells growth from noise);
+ *   - where the heap goes: a heap snapshot (Node's --heapsnapshot-signal, given only here) with
+ *     no Services and one after the churn, summed per kind of object.
  *
  *   npm run bench -- --only=scale --pods=1000,10000 --operator=before=../konsul-lb-before/src/cli/main.ts
  *
  * --pods: sizes (default 1,000 and 10,000; 1,000 with --quick). --operator="LABEL=ENTRY [NODE
- * OPTION...]", repeatable: operator builds to compare, measured before this checkout's own.
+ * OPTION...]", repeatable: operator builds to compare, measured before this checkout's own,
+ * which runs with the chart's NODE_OPTIONS.
  */
 import { execFile } from "node:child_process";
-import { resolve } from "node:path";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -45,6 +55,7 @@ import {
   type OperatorBuild,
   until,
 } from "../test/cluster/support/operator-process.ts";
+import { growth, HEAP_SNAPSHOT_SIGNAL, type HeapSummary, takeHeapSummary } from "./heap-summary.ts";
 import { type Environment, formatBytes, formatMs, formatNumber, markdownTable } from "./report.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -59,6 +70,21 @@ const CREATE_CONCURRENCY = 24;
 const PODS_PER_SERVICE = 10;
 const PODS_PER_NODE = 20;
 const MAX_NODES = 500;
+/** The unrelated Service whose answers are timed during a relist (10 Pods). */
+const SMALL_SERVICE = "svc-0";
+/** An answer slower than this is a stall (the issue's bound for a relist). */
+const STALL_MS = 50;
+
+/** The Node options the chart gives the operator (one place: the Deployment template). */
+function chartNodeOptions(): string[] {
+  const template = readFileSync(
+    resolve(ROOT, "charts/konsul-lb/templates/deployment.yaml"),
+    "utf8",
+  );
+  const value = /name: NODE_OPTIONS\s+value: "([^"]*)"/.exec(template)?.[1];
+  if (value === undefined) throw new Error("the chart's Deployment sets no NODE_OPTIONS value");
+  return value.split(" ").filter((word) => word !== "");
+}
 
 /** The issue's targets. */
 export const TARGETS = {
@@ -77,6 +103,8 @@ export interface ScaleSettings {
   /** How long the latency phase flips, at latencyFlipsPerSecond. */
   readonly latencySeconds: number;
   readonly latencyFlipsPerSecond: number;
+  /** Minutes of churn for this checkout, with memory sampled every minute (0: none). */
+  readonly churnMinutes: number;
 }
 
 export function scaleSettings(quick: boolean, args: readonly string[]): ScaleSettings {
@@ -97,6 +125,13 @@ export function scaleSettings(quick: boolean, args: readonly string[]): ScaleSet
     : quick
       ? [1000]
       : [1000, 10_000];
+  const churnFlag = args.find((arg) => arg.startsWith("--churn-minutes="));
+  const churnMinutes = churnFlag ? Number(churnFlag.slice("--churn-minutes=".length)) : 0;
+  if (!Number.isInteger(churnMinutes) || churnMinutes < 0 || churnMinutes > 120) {
+    throw new Error(
+      `--churn-minutes ${JSON.stringify(churnFlag)} is not allowed; expected an integer from 0 to 120`,
+    );
+  }
   const operators = args
     .filter((arg) => arg.startsWith("--operator="))
     .map((arg) => {
@@ -117,12 +152,17 @@ export function scaleSettings(quick: boolean, args: readonly string[]): ScaleSet
     sizes,
     operators: [
       ...operators,
-      { label: "this checkout", entry: resolve(ROOT, "src/cli/main.ts"), nodeOptions: [] },
+      {
+        label: "this checkout",
+        entry: resolve(ROOT, "src/cli/main.ts"),
+        nodeOptions: chartNodeOptions(),
+      },
     ],
     cpuFlips: quick ? 20 : 40,
     cpuFlipsPerSecond: 5,
     latencySeconds: quick ? 10 : 20,
     latencyFlipsPerSecond: 10,
+    churnMinutes,
   };
 }
 
@@ -140,6 +180,37 @@ export interface OperatorFigures {
   /** Flips whose answer never showed them within the wait. */
   readonly latencyMissed: number;
   readonly afterChurn: Memory;
+  readonly relist: RelistFigures;
+}
+
+/** An unrelated Service's answers, quiet and while every informer relists. */
+export interface RelistFigures {
+  readonly quiet: Spread;
+  readonly during: Spread;
+  /**
+   * The operator's longest event-loop delay in each stretch (prom-client's
+   * nodejs_eventloop_lag_max_seconds, reset by every scrape): what it blocked itself, and what
+   * the machine's other processes kept it waiting.
+   */
+  readonly quietLoopDelayMaxMs: number;
+  readonly duringLoopDelayMaxMs: number;
+  /** Answers during the relist slower than STALL_MS. */
+  readonly stalls: number;
+  readonly answers: number;
+  /** Watch restarts the operator counted, by reason (e.g. "gone", "error"). */
+  readonly restarts: Readonly<Record<string, number>>;
+  /** How long the kube-apiserver took to stop and serve again, in seconds. */
+  readonly apiDownSeconds: number;
+}
+
+/** Memory over a long churn, one sample a minute. */
+export interface ChurnFigures {
+  readonly minutes: number;
+  readonly flips: number;
+  readonly samples: readonly { readonly minute: number; readonly memory: Memory }[];
+  /** Least-squares slopes over the second half, in bytes per minute. */
+  readonly rssSlope: number;
+  readonly heapSlope: number;
 }
 
 export interface SizeFigures {
@@ -149,6 +220,9 @@ export interface SizeFigures {
   readonly bigServicePods: number;
   readonly setupSeconds: number;
   readonly operators: readonly OperatorFigures[];
+  readonly churn: ChurnFigures | undefined;
+  /** Heap growth of this checkout from no Services to after the churn, per kind of object. */
+  readonly heap: { group: string; bytes: number; count: number }[] | undefined;
 }
 
 export interface ScaleResults extends Environment {
@@ -448,12 +522,22 @@ async function measureLatency(
     () => {},
   );
   const path = `${operator.url}/v1/services/${NAMESPACE}/${BIG_SERVICE}`;
+  let failures = 0;
   const follow = async () => {
     let index = 0;
     while (running || pending.size > 0) {
-      const res = await fetch(`${path}?index=${index}&wait=2s`);
-      index = Number(res.headers.get("x-konsul-index") ?? index);
-      const answer = (await res.json()) as ServiceAnswer;
+      let answer: ServiceAnswer;
+      try {
+        const res = await fetch(`${path}?index=${index}&wait=2s`);
+        index = Number(res.headers.get("x-konsul-index") ?? index);
+        answer = (await res.json()) as ServiceAnswer;
+      } catch (error) {
+        // A connection the server closed as it was reused: ask again (the loop is bounded below).
+        failures++;
+        if (failures > 20) throw error;
+        await sleep(50);
+        continue;
+      }
       const now = performance.now();
       for (const endpoint of answer.endpoints) {
         const at = pending.get(endpoint.identity);
@@ -468,6 +552,8 @@ async function measureLatency(
     }
   };
   const follower = follow();
+  // Its failure is reported where it is awaited, after the flips, not as an unhandled rejection.
+  follower.catch(() => {});
   const started = performance.now();
   const flips = seconds * perSecond;
   try {
@@ -491,14 +577,170 @@ async function measureLatency(
   return { total: sorted(total), operator: sorted(operatorShare), missed: pending.size };
 }
 
+/** Watch restarts counted so far, by reason. */
+function watchRestarts(metrics: string): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const match of metrics.matchAll(/^konsul_lb_watch_restarts_total\{([^}]*)\} (\S+)$/gm)) {
+    const reason = /reason="([^"]*)"/.exec(match[1] as string)?.[1] ?? "unknown";
+    counts[reason] = (counts[reason] ?? 0) + Number(match[2]);
+  }
+  return counts;
+}
+
+/** Times answers for the small Service one after another, 50 a second, until `done` says so. */
+async function timeAnswers(operator: Operator, done: () => boolean): Promise<number[]> {
+  const url = `${operator.url}/v1/services/${NAMESPACE}/${SMALL_SERVICE}`;
+  const latencies: number[] = [];
+  // Bounded whatever `done` says: five minutes of answers at most.
+  let failures = 0;
+  for (let i = 0; i < 15_000 && !done(); i++) {
+    const sent = performance.now();
+    try {
+      const res = await fetch(url);
+      await res.arrayBuffer();
+    } catch (error) {
+      // A kept-alive connection closed under the request; the retry's time counts in full.
+      failures++;
+      if (failures > 20) throw error;
+      const res = await fetch(url);
+      await res.arrayBuffer();
+    }
+    latencies.push(performance.now() - sent);
+    await sleep(20);
+  }
+  return latencies.sort((a, b) => a - b);
+}
+
+/**
+ * A relist at full size, brought about for real: the kube-apiserver restarts, every watch of the
+ * operator ends, and each informer lists its whole kind again (resuming a watch from a version
+ * the restarted server's cache no longer holds is answered 410, which relists too). Meanwhile
+ * an unrelated Service's answers are timed, against a quiet stretch just before.
+ */
+async function measureRelist(
+  operator: Operator,
+  plane: ControlPlane,
+  pods: number,
+): Promise<RelistFigures> {
+  const loopDelayMaxMs = async () =>
+    metricValue(await operator.metrics(), "nodejs_eventloop_lag_max_seconds") * 1000;
+  await loopDelayMaxMs();
+  const quietUntil = performance.now() + 5000;
+  const quiet = await timeAnswers(operator, () => performance.now() > quietUntil);
+  const quietLoopDelayMaxMs = await loopDelayMaxMs();
+  const before = watchRestarts(await operator.metrics());
+  let relisting = true;
+  const during = timeAnswers(operator, () => !relisting);
+  const restartStarted = performance.now();
+  await plane.restartComponent("kube-apiserver");
+  const apiDownSeconds = (performance.now() - restartStarted) / 1000;
+  // The informers back off up to a few seconds while the server is away, then list: give them
+  // that and the time to list and compare every object.
+  await sleep(20_000 + pods * 2);
+  relisting = false;
+  const latencies = await during;
+  const duringLoopDelayMaxMs = await loopDelayMaxMs();
+  const after = watchRestarts(await operator.metrics());
+  const restarts: Record<string, number> = {};
+  for (const [reason, count] of Object.entries(after)) {
+    const added = count - (before[reason] ?? 0);
+    if (added > 0) restarts[reason] = added;
+  }
+  return {
+    quiet: spread(quiet),
+    during: spread(latencies),
+    quietLoopDelayMaxMs,
+    duringLoopDelayMaxMs,
+    stalls: latencies.filter((ms) => ms > STALL_MS).length,
+    answers: latencies.length,
+    restarts,
+    apiDownSeconds,
+  };
+}
+
+/** Least-squares slope of y over x. */
+function slope(points: readonly { x: number; y: number }[]): number {
+  const n = points.length;
+  if (n < 2) return Number.NaN;
+  const mx = points.reduce((sum, p) => sum + p.x, 0) / n;
+  const my = points.reduce((sum, p) => sum + p.y, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (const p of points) {
+    num += (p.x - mx) * (p.y - my);
+    den += (p.x - mx) ** 2;
+  }
+  return num / den;
+}
+
+/** Flips in a cycle of the long churn before they are undone together. */
+const CHURN_CYCLE_FLIPS = 50;
+
+/**
+ * `minutes` of churn on the big Service: flips at `perSecond`, undone together every
+ * CHURN_CYCLE_FLIPS flips, memory (after a full collection) sampled at the start of each minute.
+ */
+async function measureChurn(
+  operator: Operator,
+  flipper: Flipper,
+  minutes: number,
+  perSecond: number,
+  log: (line: string) => void,
+): Promise<ChurnFigures> {
+  const samples: { minute: number; memory: Memory }[] = [];
+  const started = performance.now();
+  let flips = 0;
+  for (let minute = 0; minute <= minutes; minute++) {
+    const memory = await operator.memory();
+    samples.push({ minute, memory });
+    log(
+      `churn minute ${minute}: RSS ${formatBytes(memory.rssBytes)}, heap ${formatBytes(memory.heapBytes)}`,
+    );
+    if (minute === minutes) break;
+    const minuteEnds = started + (minute + 1) * 60_000;
+    while (performance.now() < minuteEnds - 1000) {
+      for (let i = 0; i < CHURN_CYCLE_FLIPS && performance.now() < minuteEnds - 1000; i++) {
+        await flipper.flip();
+        flips++;
+        await sleep(1000 / perSecond);
+      }
+      await flipper.restore();
+    }
+    const wait = minuteEnds - performance.now();
+    if (wait > 0) await sleep(wait);
+  }
+  const secondHalf = samples.filter((sample) => sample.minute >= minutes / 2);
+  return {
+    minutes,
+    flips,
+    samples,
+    rssSlope: slope(secondHalf.map((s) => ({ x: s.minute, y: s.memory.rssBytes }))),
+    heapSlope: slope(secondHalf.map((s) => ({ x: s.minute, y: s.memory.heapBytes }))),
+  };
+}
+
+/** What only this checkout's run measures, at its end. */
+interface Extras {
+  readonly churnMinutes: number;
+  /** The directory Node writes heap snapshots to; undefined: no snapshot. */
+  readonly snapshotDir: string | undefined;
+  readonly baselineHeap: HeapSummary | undefined;
+}
+
 async function measureOperator(
   build: OperatorBuild,
   cluster: Cluster,
+  plane: ControlPlane,
   shape: ReturnType<typeof layout>,
   baseline: Memory,
   settings: ScaleSettings,
   log: (line: string) => void,
-): Promise<OperatorFigures> {
+  extras: Extras | undefined,
+): Promise<{
+  figures: OperatorFigures;
+  churn: ChurnFigures | undefined;
+  heap: SizeFigures["heap"];
+}> {
   const started = performance.now();
   const operator = await Operator.start(build, cluster.kubeconfig);
   try {
@@ -536,6 +778,8 @@ async function measureOperator(
     await flipper.restore();
     await sleep(3000);
     const afterChurn = await operator.memory();
+    const relist = await measureRelist(operator, plane, shape.pods);
+    log(`${build.label}: relist ${JSON.stringify(relist)}`);
     const figures: OperatorFigures = {
       label: build.label,
       baseline,
@@ -548,20 +792,41 @@ async function measureOperator(
       operatorLatency: spread(latency.operator),
       latencyMissed: latency.missed,
       afterChurn,
+      relist,
     };
     log(`${build.label}: ${JSON.stringify(figures)}`);
-    return figures;
+    let churn: ChurnFigures | undefined;
+    let heap: SizeFigures["heap"];
+    if (extras && extras.churnMinutes > 0) {
+      churn = await measureChurn(
+        operator,
+        flipper,
+        extras.churnMinutes,
+        settings.latencyFlipsPerSecond,
+        log,
+      );
+    }
+    if (extras?.snapshotDir && extras.baselineHeap) {
+      heap = growth(extras.baselineHeap, await takeHeapSummary(operator.pid, extras.snapshotDir));
+    }
+    return { figures, churn, heap };
   } finally {
     await operator.stop();
   }
 }
 
-async function baselineOf(build: OperatorBuild, kubeconfig: string): Promise<Memory> {
+async function baselineOf(
+  build: OperatorBuild,
+  kubeconfig: string,
+  snapshotDir: string | undefined,
+): Promise<{ memory: Memory; heap: HeapSummary | undefined }> {
   const operator = await Operator.start(build, kubeconfig);
   try {
     await operator.waitReady(60_000);
     await sleep(3000);
-    return await operator.memory();
+    const memory = await operator.memory();
+    const heap = snapshotDir ? await takeHeapSummary(operator.pid, snapshotDir) : undefined;
+    return { memory, heap };
   } finally {
     await operator.stop();
   }
@@ -573,6 +838,8 @@ async function runSize(
   log: (line: string) => void,
 ): Promise<SizeFigures> {
   const shape = layout(pods);
+  // This checkout's build, last, also writes heap snapshots on a signal, here.
+  const snapshotDir = mkdtempSync(join(tmpdir(), "konsul-lb-scale-heap-"));
   const plane = await ControlPlane.start({
     log: (line) => log(`control plane: ${line}`),
     kwok: { config: STAGES, cidr: POD_CIDR },
@@ -586,25 +853,53 @@ async function runSize(
       "crd/loadbalancingpolicies.lb.konsul.io",
       "--timeout=60s",
     );
-    const baselines = new Map<string, Memory>();
-    for (const build of settings.operators)
-      baselines.set(build.label, await baselineOf(build, plane.kubeconfig));
+    const own = settings.operators.at(-1) as OperatorBuild;
+    const builds = settings.operators.map((build) =>
+      build === own
+        ? {
+            ...build,
+            nodeOptions: [
+              ...build.nodeOptions,
+              `--heapsnapshot-signal=${HEAP_SNAPSHOT_SIGNAL}`,
+              `--diagnostic-dir=${snapshotDir}`,
+            ],
+          }
+        : build,
+    );
+    const baselines = new Map<string, { memory: Memory; heap: HeapSummary | undefined }>();
+    for (const build of builds)
+      baselines.set(
+        build.label,
+        await baselineOf(
+          build,
+          plane.kubeconfig,
+          build.label === own.label ? snapshotDir : undefined,
+        ),
+      );
     const setupStarted = performance.now();
     await cluster.populate(shape, log);
     const setupSeconds = (performance.now() - setupStarted) / 1000;
     log(`${pods} Pods ready in the EndpointSlices after ${setupSeconds.toFixed(0)}s`);
     const operators: OperatorFigures[] = [];
-    for (const build of settings.operators) {
-      operators.push(
-        await measureOperator(
-          build,
-          cluster,
-          shape,
-          baselines.get(build.label) as Memory,
-          settings,
-          log,
-        ),
+    let churn: ChurnFigures | undefined;
+    let heap: SizeFigures["heap"];
+    for (const build of builds) {
+      const baseline = baselines.get(build.label) as { memory: Memory; heap: HeapSummary };
+      const measured = await measureOperator(
+        build,
+        cluster,
+        plane,
+        shape,
+        baseline.memory,
+        settings,
+        log,
+        build.label === own.label
+          ? { churnMinutes: settings.churnMinutes, snapshotDir, baselineHeap: baseline.heap }
+          : undefined,
       );
+      operators.push(measured.figures);
+      churn ??= measured.churn;
+      heap ??= measured.heap;
     }
     return {
       pods,
@@ -613,9 +908,12 @@ async function runSize(
       bigServicePods: shape.bigServicePods,
       setupSeconds,
       operators,
+      churn,
+      heap,
     };
   } finally {
     await plane.stop();
+    rmSync(snapshotDir, { recursive: true, force: true });
   }
 }
 
@@ -627,6 +925,49 @@ export async function runScale(
   const sizes: SizeFigures[] = [];
   for (const pods of settings.sizes) sizes.push(await runSize(pods, settings, log));
   return { ...environment, settings, sizes };
+}
+
+function renderChurn(churn: ChurnFigures, label: string): string[] {
+  const kib = (bytes: number) => `${formatNumber(bytes / 1024, 0)} KiB/min`;
+  return [
+    `Long churn (${label}): ${churn.minutes} min, ${formatNumber(churn.flips)} flips of the big Service at ${flipRate(churn)} each undone ${CHURN_CYCLE_FLIPS} at a time; memory after a full collection, every minute.`,
+    "",
+    markdownTable(
+      ["minute", "RSS", "heap after GC"],
+      churn.samples.map((sample) => [
+        String(sample.minute),
+        formatBytes(sample.memory.rssBytes),
+        formatBytes(sample.memory.heapBytes),
+      ]),
+      ["right", "right", "right"],
+    ),
+    "",
+    `Slope over the second half (least squares): RSS ${kib(churn.rssSlope)}, heap after GC ${kib(churn.heapSlope)}.`,
+  ];
+}
+
+/** The flip rate of a churn, as text. */
+function flipRate(churn: ChurnFigures): string {
+  return `${formatNumber(churn.flips / (churn.minutes * 60), 1)}/s`;
+}
+
+function renderHeap(heap: NonNullable<SizeFigures["heap"]>, pods: number, label: string): string[] {
+  const total = heap.reduce((sum, entry) => sum + entry.bytes, 0);
+  const top = heap.slice(0, 15);
+  return [
+    `Where the heap goes (${label}): heap snapshot after the churn minus one with no Services, self sizes summed per constructor or V8 node type; ${formatBytes(total)} in all, ${formatBytes(total / pods)} per Pod.`,
+    "",
+    markdownTable(
+      ["group", "bytes", "objects", "per Pod"],
+      top.map((entry) => [
+        `\`${entry.group}\``,
+        formatBytes(entry.bytes),
+        formatNumber(entry.count),
+        `${formatNumber(entry.bytes / pods, 0)} B`,
+      ]),
+      ["left", "right", "right", "right"],
+    ),
+  ];
 }
 
 function ratio(after: number, before: number): string {
@@ -659,7 +1000,12 @@ export function renderScale(results: ScaleResults): string {
     `not ready, under ${results.settings.latencyFlipsPerSecond} flips/s for ${results.settings.latencySeconds} s; the operator's share runs from the EndpointSlice`,
     "event that shows the flip, seen by a watch of the benchmark, to that answer (the rest is the",
     "API server and the EndpointSlice controller on the same 2 cores). After churn: memory once",
-    "those flips are undone. Node options of a build, if any, are in its label.",
+    "those flips are undone. Node options of a build, if any, are in its label; this checkout runs",
+    `with the chart's (${chartNodeOptions().join(" ")}). Relist: the kube-apiserver is restarted, so every`,
+    "watch of the operator fails and each informer lists its whole kind again (the code path of a",
+    `410 and of the periodic relist); ${SMALL_SERVICE}'s answers (10 endpoints) are timed one after another, 50 a second,`,
+    "for 5 s before and from the restart until the relist is long over, next to the operator's",
+    "longest event-loop delay in each stretch (prom-client's `nodejs_eventloop_lag_max_seconds`).",
     "",
   ];
   for (const size of results.sizes) {
@@ -716,13 +1062,45 @@ export function renderScale(results: ScaleResults): string {
             (f) => f.latencyMissed,
             (v) => formatNumber(v),
           ),
+          row(`${SMALL_SERVICE} answer, quiet, p99`, (f) => f.relist.quiet.p99, formatMs),
+          row(`${SMALL_SERVICE} answer, quiet, max`, (f) => f.relist.quiet.max, formatMs),
+          row(
+            `${SMALL_SERVICE} answer during the relist, p99`,
+            (f) => f.relist.during.p99,
+            formatMs,
+          ),
+          row(
+            `${SMALL_SERVICE} answer during the relist, max`,
+            (f) => f.relist.during.max,
+            formatMs,
+          ),
+          row(
+            "operator event-loop delay max, quiet",
+            (f) => f.relist.quietLoopDelayMaxMs,
+            formatMs,
+          ),
+          row(
+            "operator event-loop delay max, during the relist",
+            (f) => f.relist.duringLoopDelayMaxMs,
+            formatMs,
+          ),
+          row(
+            `answers over ${STALL_MS} ms during the relist`,
+            (f) => f.relist.stalls,
+            (v) => formatNumber(v),
+          ),
         ],
         ["left", ...labels.map(() => "right" as const), ...(compare ? ["right" as const] : [])],
       ),
       "",
       `Cluster set-up (objects created until every Pod is a ready endpoint): ${formatNumber(size.setupSeconds)} s.`,
+      `Relist: the kube-apiserver restarted (down ${size.operators.map((f) => `${formatNumber(f.relist.apiDownSeconds, 1)} s`).join(" / ")}), ` +
+        `watch restarts the operator counted: ${size.operators.map((f) => `${f.label}: ${JSON.stringify(f.relist.restarts)}`).join("; ")}; ` +
+        `answers timed: ${size.operators.map((f) => formatNumber(f.relist.answers)).join(" / ")}.`,
       "",
     );
+    if (size.churn) lines.push(...renderChurn(size.churn, labels.at(-1) as string), "");
+    if (size.heap) lines.push(...renderHeap(size.heap, size.pods, labels.at(-1) as string), "");
   }
   const at10k = results.sizes.find((size) => size.pods === 10_000)?.operators.at(-1);
   if (at10k) {

@@ -6,6 +6,7 @@ import type { Logger } from "../shared/logger.ts";
 import type { ControllerMetrics } from "./controller-metrics.ts";
 import type { InformerTiming } from "./informer.ts";
 import { PolicyStatusWriter, verdicts } from "./policy-status.ts";
+import { sharedConnections } from "./shared-connections.ts";
 import { KubernetesSource } from "./source.ts";
 
 export interface ControllerOptions {
@@ -21,11 +22,12 @@ export interface ControllerOptions {
   readonly prober?: Prober;
 }
 
+/** The kubeconfig, its requests sharing one connection pool (see sharedConnections). */
 export function loadKubeConfig(path: string | null | undefined): KubeConfig {
   const config = new KubeConfig();
   if (path) config.loadFromFile(path);
   else config.loadFromDefault();
-  return config;
+  return sharedConnections(config);
 }
 
 /** The operator's Kubernetes side: the source that fills the catalog and the policy status writer. */

@@ -201,7 +201,18 @@ export class ResilientInformer<T extends Trimmed> {
     do {
       const page = await this.kind.list(PAGE_SIZE, token);
       for (const item of page.items) {
-        const trimmed = this.kind.trim(item);
+        // An object the cache holds at the same version is kept as it is: a relist of a large
+        // cluster then allocates (and promotes to the old generation) almost nothing, and the
+        // translation's caches, which hold on to the object, stay valid.
+        const meta = (item as { metadata?: Partial<TrimmedMeta> } | null)?.metadata;
+        const key = objectKey({ name: meta?.name ?? "", namespace: meta?.namespace });
+        const held = this.store.get(key);
+        const trimmed =
+          held !== undefined &&
+          meta?.resourceVersion !== undefined &&
+          held.metadata.resourceVersion === meta.resourceVersion
+            ? held
+            : this.kind.trim(item);
         fresh.set(objectKey(trimmed.metadata), trimmed);
       }
       token = page.continueToken;

@@ -1,9 +1,4 @@
-import {
-  CoreV1Api,
-  CustomObjectsApi,
-  DiscoveryV1Api,
-  type KubeConfig,
-} from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { POLICY_GROUP, POLICY_PLURAL, POLICY_VERSION } from "../policy/schema.ts";
 import type { EndpointSlice, ObjectMeta } from "../sources/kube-objects.ts";
 import {
@@ -12,13 +7,8 @@ import {
   WEIGHT_ANNOTATION,
   ZONE_LABEL,
 } from "../sources/kube-objects.ts";
-import {
-  type ListPage,
-  metadataOnly,
-  type ResourceKind,
-  type Trimmed,
-  type TrimmedMeta,
-} from "./informer.ts";
+import { metadataOnly, type ResourceKind, type Trimmed, type TrimmedMeta } from "./informer.ts";
+import { jsonLister } from "./list-request.ts";
 
 /**
  * The kinds the operator watches, each trimmed to the fields the translation and the status
@@ -125,19 +115,6 @@ function timestamp(value: unknown): string | null {
   return typeof value === "string" ? value : null;
 }
 
-/** A list call's result as a page; typed clients give Dates and camelCase `_continue`. */
-function page(result: {
-  items: unknown[] | null;
-  metadata?: { resourceVersion?: string; _continue?: string };
-}): ListPage {
-  return {
-    // An empty PartialObjectMetadataList comes with "items": null.
-    items: result.items ?? [],
-    resourceVersion: result.metadata?.resourceVersion ?? "",
-    continueToken: result.metadata?._continue || undefined,
-  };
-}
-
 export interface WatchedKinds {
   readonly services: ResourceKind<TrimmedService>;
   readonly endpointSlices: ResourceKind<TrimmedSlice>;
@@ -146,18 +123,21 @@ export interface WatchedKinds {
   readonly policies: ResourceKind<TrimmedPolicy>;
 }
 
+/** Only running pods back ready endpoints; finished Job pods and the like stay out of memory. */
+const RUNNING_PODS = "status.phase=Running";
+
 export function watchedKinds(config: KubeConfig): WatchedKinds {
-  const core = config.makeApiClient(CoreV1Api);
-  // Nodes are read for their labels alone.
-  const coreMetadata = metadataOnly(config, "list").makeApiClient(CoreV1Api);
-  const discovery = config.makeApiClient(DiscoveryV1Api);
-  const custom = config.makeApiClient(CustomObjectsApi);
+  const lister = (path: string, fieldSelector?: string, asMetadata = false) => {
+    const list = jsonLister(asMetadata ? metadataOnly(config, "list") : config, path);
+    return (limit: number, continueToken: string | undefined) =>
+      list({ limit, continueToken, fieldSelector });
+  };
+  const policiesPath = `/apis/${POLICY_GROUP}/${POLICY_VERSION}/${POLICY_PLURAL}`;
   return {
     services: {
       name: "services",
       path: "/api/v1/services",
-      list: async (limit, token) =>
-        page(await core.listServiceForAllNamespaces({ limit, _continue: token })),
+      list: lister("/api/v1/services"),
       trim: (object) => ({
         metadata: baseMeta(object),
         spec: {
@@ -181,8 +161,7 @@ export function watchedKinds(config: KubeConfig): WatchedKinds {
     endpointSlices: {
       name: "endpointslices",
       path: "/apis/discovery.k8s.io/v1/endpointslices",
-      list: async (limit, token) =>
-        page(await discovery.listEndpointSliceForAllNamespaces({ limit, _continue: token })),
+      list: lister("/apis/discovery.k8s.io/v1/endpointslices"),
       trim: (object) => {
         const slice = object as EndpointSlice;
         return {
@@ -221,16 +200,8 @@ export function watchedKinds(config: KubeConfig): WatchedKinds {
     pods: {
       name: "pods",
       path: "/api/v1/pods",
-      // Only running pods back ready endpoints; finished Job pods and the like stay out of memory.
-      fieldSelector: "status.phase=Running",
-      list: async (limit, token) =>
-        page(
-          await core.listPodForAllNamespaces({
-            limit,
-            _continue: token,
-            fieldSelector: "status.phase=Running",
-          }),
-        ),
+      fieldSelector: RUNNING_PODS,
+      list: lister("/api/v1/pods", RUNNING_PODS),
       trim: (object) => {
         const meta = metaOf(object);
         return {
@@ -248,7 +219,7 @@ export function watchedKinds(config: KubeConfig): WatchedKinds {
       name: "nodes",
       path: "/api/v1/nodes",
       metadataOnly: true,
-      list: async (limit, token) => page(await coreMetadata.listNode({ limit, _continue: token })),
+      list: lister("/api/v1/nodes", undefined, true),
       trim: (object) => ({
         metadata: {
           ...baseMeta(object),
@@ -258,17 +229,8 @@ export function watchedKinds(config: KubeConfig): WatchedKinds {
     },
     policies: {
       name: POLICY_PLURAL,
-      path: `/apis/${POLICY_GROUP}/${POLICY_VERSION}/${POLICY_PLURAL}`,
-      list: async (limit, token) =>
-        page(
-          await custom.listClusterCustomObject({
-            group: POLICY_GROUP,
-            version: POLICY_VERSION,
-            plural: POLICY_PLURAL,
-            limit,
-            _continue: token,
-          }),
-        ),
+      path: policiesPath,
+      list: lister(policiesPath),
       trim: (object) => {
         const meta = metaOf(object);
         return {

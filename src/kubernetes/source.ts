@@ -25,6 +25,7 @@ import {
   objectKey,
   ResilientInformer,
 } from "./informer.ts";
+import { RefIndex } from "./ref-index.ts";
 import {
   type TrimmedNode,
   type TrimmedPod,
@@ -48,30 +49,6 @@ export interface KubernetesSourceOptions {
   readonly onServiceReconciled?: (service: string, policies: readonly string[]) => void;
   /** Told when a policy object changed or went away. */
   readonly onPolicyChanged?: (policy: string) => void;
-}
-
-/** Counts of references from one index key to another, so overlapping slices add and remove cleanly. */
-class RefIndex {
-  private readonly links = new Map<string, Map<string, number>>();
-
-  add(from: string, to: string): void {
-    const targets = this.links.get(from) ?? new Map<string, number>();
-    targets.set(to, (targets.get(to) ?? 0) + 1);
-    this.links.set(from, targets);
-  }
-
-  remove(from: string, to: string): void {
-    const targets = this.links.get(from);
-    const count = targets?.get(to);
-    if (!targets || count === undefined) return;
-    if (count <= 1) targets.delete(to);
-    else targets.set(to, count - 1);
-    if (targets.size === 0) this.links.delete(from);
-  }
-
-  targets(from: string): string[] {
-    return [...(this.links.get(from)?.keys() ?? [])];
-  }
 }
 
 /** What a slice contributes to the indexes, remembered so its old contribution can be undone. */

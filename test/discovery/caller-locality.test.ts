@@ -80,6 +80,63 @@ describe("caller locality from the client address", () => {
     expect(index.locate("10.9.9.9")).toBeUndefined();
   });
 
+  it("updates only what a change of a Service touches", () => {
+    const catalog = new Catalog();
+    catalog.replaceAll([service("shop", "cart", backends())]);
+    const index = new CallerLocalityIndex(catalog);
+    const kept = index.locate("10.1.0.1");
+    // A readiness flip of another pod: nothing of 10.1.0.1 changes, so its entry is the same.
+    const flipped = backends().map((e) => (e.address === "10.1.0.2" ? { ...e, ready: false } : e));
+    catalog.upsert(service("shop", "cart", flipped));
+    expect(index.locate("10.1.0.1")).toBe(kept);
+    // A pod moved to another node at the same address: its place follows.
+    const moved = backends().map((e) =>
+      e.address === "10.1.0.1" ? { ...e, node: "node-x", zone: "eu-1b" } : e,
+    );
+    catalog.upsert(service("shop", "cart", moved));
+    expect(index.locate("10.1.0.1")).toEqual({
+      locality: { node: "node-x", zone: "eu-1b", region: "eu" },
+      service: "shop/cart",
+      services: 1,
+    });
+    // A pod gone, another come: the index holds exactly the Service's addresses.
+    const replaced = backends().map((e) =>
+      e.address === "10.1.1.2" ? { ...e, address: "10.1.1.3" } : e,
+    );
+    catalog.upsert(service("shop", "cart", replaced));
+    expect(index.locate("10.1.1.2")).toBeUndefined();
+    expect(index.locate("10.1.1.3")?.locality.zone).toBe("eu-1b");
+    expect(index.size).toBe(4);
+    index.close();
+  });
+
+  it("frees the room of addresses a Service drops before it adds new ones, at the limit", () => {
+    const catalog = new Catalog();
+    catalog.replaceAll([service("shop", "cart", backends())]);
+    const index = new CallerLocalityIndex(catalog, 4);
+    const replaced = backends().map((e) =>
+      e.address === "10.1.1.2" ? { ...e, address: "10.1.1.3" } : e,
+    );
+    catalog.upsert(service("shop", "cart", replaced));
+    expect(index.size).toBe(4);
+    expect(index.locate("10.1.1.3")).toBeDefined();
+    index.close();
+  });
+
+  it("indexes an address refused for want of room at the Service's next change, even a readiness flip", () => {
+    const catalog = new Catalog();
+    const other = endpoint("other", { address: "10.5.0.1", zone: "z", region: "r", node: "n" });
+    catalog.replaceAll([service("shop", "a", [other]), service("shop", "cart", backends())]);
+    const index = new CallerLocalityIndex(catalog, 4);
+    expect(index.size).toBe(4);
+    catalog.remove("shop", "a");
+    expect(index.size).toBe(3);
+    const flipped = backends().map((e) => (e.address === "10.1.0.1" ? { ...e, ready: false } : e));
+    catalog.upsert(service("shop", "cart", flipped));
+    expect(index.size).toBe(4);
+    index.close();
+  });
+
   it("holds at most its limit of addresses", () => {
     const catalog = new Catalog();
     catalog.replaceAll([service("shop", "cart", backends())]);
