@@ -199,6 +199,27 @@ export class ConnectionFront implements LocalConnectionChanges {
     return { opens: this.opens.size, closes: this.closes.size, unacknowledged };
   }
 
+  /**
+   * A few of the changes this replica holds for a leader, for the status route: what a replica
+   * that disagrees with the leader's view is waiting for, by id.
+   */
+  pendingSample(limit = 20): {
+    opens: { id: string; service: string; acknowledged: boolean }[];
+    closes: { id: string; service: string | null; acknowledged: boolean }[];
+  } {
+    const opens = [];
+    for (const p of this.opens.values()) {
+      if (opens.length >= limit) break;
+      opens.push({ id: p.record.id, service: p.record.service, acknowledged: p.ackedAt !== null });
+    }
+    const closes = [];
+    for (const p of this.closes.values()) {
+      if (closes.length >= limit) break;
+      closes.push({ id: p.id, service: p.service, acknowledged: p.ackedAt !== null });
+    }
+    return { opens, closes };
+  }
+
   // ---- leadership ----
 
   /**

@@ -242,6 +242,7 @@ export class HighAvailability {
       leader: this.elector.leader(),
       stateEpoch: this.store.highestEpoch(),
       pending: this.front.pendingCounts(),
+      pendingSample: this.front.pendingSample(),
     };
   }
 

@@ -64,6 +64,10 @@ describe("ConnectionFront", () => {
     // Opened and released here while no leader listened: nobody else needs to hear of it.
     manager.closeConnection(b.id);
     expect(front.pendingCounts()).toEqual({ opens: 1, closes: 0, unacknowledged: 1 });
+    expect(front.pendingSample()).toEqual({
+      opens: [{ id: a.id, service: SERVICE.key, acknowledged: false }],
+      closes: [],
+    });
     // A snapshot without it does not make it go away: the leader has not heard of it yet.
     const merged = front.merge(SERVICE.key, [record("x")], []);
     expect(merged.map((c) => c.id).sort()).toEqual([a.id, "x"].sort());

@@ -23,6 +23,11 @@ export interface HaStatus {
   readonly leader: { identity: string; address: string | null } | null;
   readonly stateEpoch: number;
   readonly pending: { opens: number; closes: number; unacknowledged: number };
+  /** Up to 20 of each kind of pending change, by id (what a replica disagreeing with the leader waits for). */
+  readonly pendingSample?: {
+    readonly opens: readonly { id: string; service: string; acknowledged: boolean }[];
+    readonly closes: readonly { id: string; service: string | null; acknowledged: boolean }[];
+  };
 }
 
 /** A request that got no answer in time (a paused replica, a dead one) rejects with this. */
