@@ -420,10 +420,21 @@ function chartAgainstTheApiServer(helmBinary: HelmBinary): void {
   let serviceMonitorSkip: string | null = null;
   const createdMonitoringCrds: string[] = [];
 
+  /** Whether a CRD is there to stay: one being deleted is waited out and counts as missing. */
   async function crdExists(name: string): Promise<boolean> {
     try {
-      await kc.makeApiClient(ApiextensionsV1Api).readCustomResourceDefinition({ name });
-      return true;
+      const crd = await kc.makeApiClient(ApiextensionsV1Api).readCustomResourceDefinition({ name });
+      if (crd.metadata?.deletionTimestamp === undefined) return true;
+      await waitFor(`${name}, being deleted, to be gone`, async () => {
+        try {
+          await kc.makeApiClient(ApiextensionsV1Api).readCustomResourceDefinition({ name });
+          return undefined;
+        } catch (error) {
+          if (isNotFound(error)) return true;
+          throw error;
+        }
+      });
+      return false;
     } catch (error) {
       if (isNotFound(error)) return false;
       throw error;
@@ -513,8 +524,10 @@ function chartAgainstTheApiServer(helmBinary: HelmBinary): void {
 
   afterAll(async () => {
     await deleteNamespace(kube.core, namespace);
+    // Waited for: the next block (the other helm) finds a CRD still being deleted as present,
+    // skips installing it, and then dry-runs against a kind that has just gone.
     for (const crd of createdMonitoringCrds) {
-      await kubectl(["delete", "crd", crd, "--ignore-not-found", "--wait=false"]);
+      await kubectl(["delete", "crd", crd, "--ignore-not-found", "--wait=true", "--timeout=120s"]);
     }
     await helm?.dispose();
     await rm(scratch, { recursive: true, force: true });
