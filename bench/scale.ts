@@ -53,6 +53,7 @@ import {
   metricValue,
   OperatorProcess as Operator,
   type OperatorBuild,
+  operatorBuildsFrom,
   until,
 } from "../test/cluster/support/operator-process.ts";
 import { growth, HEAP_SNAPSHOT_SIGNAL, type HeapSummary, takeHeapSummary } from "./heap-summary.ts";
@@ -132,22 +133,7 @@ export function scaleSettings(quick: boolean, args: readonly string[]): ScaleSet
       `--churn-minutes ${JSON.stringify(churnFlag)} is not allowed; expected an integer from 0 to 120`,
     );
   }
-  const operators = args
-    .filter((arg) => arg.startsWith("--operator="))
-    .map((arg) => {
-      const value = arg.slice("--operator=".length);
-      const split = value.indexOf("=");
-      const [entry, ...nodeOptions] = value
-        .slice(split + 1)
-        .split(" ")
-        .filter((word) => word !== "");
-      if (split <= 0 || entry === undefined) {
-        throw new Error(
-          `--operator ${JSON.stringify(value)} is not allowed; expected LABEL=PATH [NODE OPTION...], PATH a src/cli/main.ts`,
-        );
-      }
-      return { label: value.slice(0, split), entry: resolve(entry), nodeOptions };
-    });
+  const operators = operatorBuildsFrom(args);
   return {
     sizes,
     operators: [

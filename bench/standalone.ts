@@ -16,25 +16,21 @@
  * --operator="LABEL=ENTRY [NODE OPTION...]", repeatable: builds measured before this checkout's.
  * --services=N: Services of 100 endpoints (default 1,000; 100 with --quick).
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { POLICY_API_VERSION, POLICY_KIND } from "../src/policy/schema.ts";
-import { freePorts } from "../test/cluster/harness/processes.ts";
 import {
   type Memory,
-  metricValue,
   type OperatorBuild,
+  OperatorProcess,
+  operatorBuildsFrom,
 } from "../test/cluster/support/operator-process.ts";
 import { type Environment, formatBytes, formatMs, formatNumber, markdownTable } from "./report.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const GC_ON_SIGNAL = fileURLToPath(
-  new URL("../test/cluster/support/gc-on-signal.ts", import.meta.url),
-);
 const NAMESPACE = "bench";
 const ENDPOINTS_PER_SERVICE = 100;
 const NODES = 100;
@@ -84,22 +80,7 @@ export function standaloneSettings(quick: boolean, args: readonly string[]): Sta
       );
     }
   }
-  const operators = args
-    .filter((arg) => arg.startsWith("--operator="))
-    .map((arg) => {
-      const value = arg.slice("--operator=".length);
-      const split = value.indexOf("=");
-      const [entry, ...nodeOptions] = value
-        .slice(split + 1)
-        .split(" ")
-        .filter((word) => word !== "");
-      if (split <= 0 || entry === undefined) {
-        throw new Error(
-          `--operator ${JSON.stringify(value)} is not allowed; expected LABEL=PATH [NODE OPTION...], PATH a src/cli/main.ts`,
-        );
-      }
-      return { label: value.slice(0, split), entry: resolve(entry), nodeOptions };
-    });
+  const operators = operatorBuildsFrom(args);
   return {
     services,
     operators: [
@@ -183,88 +164,6 @@ export function standaloneManifest(services: number, changedAddress: string | nu
         .join(""),
   );
   return `${parts.join("---\n")}`;
-}
-
-/** The operator serving a file, in a process of its own so that its memory is its own. */
-class FileOperator {
-  readonly child: ChildProcess;
-  readonly url: string;
-  #output = "";
-
-  constructor(build: OperatorBuild, file: string, port: number) {
-    this.url = `http://127.0.0.1:${port}`;
-    this.child = spawn(
-      process.execPath,
-      [
-        ...build.nodeOptions,
-        "--expose-gc",
-        "--import",
-        GC_ON_SIGNAL,
-        build.entry,
-        "serve",
-        "--source",
-        "file",
-        "--file",
-        file,
-        "--http-addr",
-        `127.0.0.1:${port}`,
-        "--log-level",
-        "warn",
-      ],
-      { cwd: resolve(dirname(build.entry), "../.."), stdio: ["ignore", "pipe", "pipe"] },
-    );
-    const keep = (chunk: Buffer) => {
-      this.#output = (this.#output + chunk).slice(-4000);
-    };
-    this.child.stdout?.on("data", keep);
-    this.child.stderr?.on("data", keep);
-  }
-
-  async waitReady(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      if (this.child.exitCode !== null || this.child.signalCode !== null)
-        throw new Error(`operator exited before it was ready:\n${this.#output}`);
-      const status = await fetch(`${this.url}/readyz`).then(
-        async (res) => {
-          await res.body?.cancel();
-          return res.status;
-        },
-        () => 0,
-      );
-      if (status === 200) return;
-      if (Date.now() > deadline)
-        throw new Error(`${this.url}/readyz not 200 after ${timeoutMs / 1000}s:\n${this.#output}`);
-      await sleep(20);
-    }
-  }
-
-  /** Operator CPU (user + system) so far, in milliseconds: on a busy machine, wall time is not. */
-  cpuMs(): number {
-    const stat = readFileSync(`/proc/${this.child.pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // utime and stime are fields 14 and 15 of the whole line, in clock ticks (100 per second).
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  }
-
-  /** RSS, and heap used right after a full collection (gc-on-signal.ts). */
-  async memory(): Promise<Memory> {
-    this.child.kill("SIGUSR2");
-    await sleep(1500);
-    const metrics = (await get(`${this.url}/metrics`)).text;
-    const heapBytes = metricValue(metrics, "nodejs_heap_size_used_bytes");
-    const status = readFileSync(`/proc/${this.child.pid}/status`, "utf8");
-    const rssKiB = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1]);
-    return { rssBytes: rssKiB * 1024, heapBytes };
-  }
-
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null) return;
-    const exited = new Promise((done) => this.child.once("exit", done));
-    this.child.kill("SIGTERM");
-    await Promise.race([exited, sleep(10_000)]);
-    if (this.child.exitCode === null) this.child.kill("SIGKILL");
-  }
 }
 
 /**
@@ -372,9 +271,8 @@ async function measureOperator(
   texts: readonly string[],
 ): Promise<OperatorFigures> {
   replaceFile(file, texts[0] as string);
-  const [port] = (await freePorts(1)) as [number];
   const started = performance.now();
-  const operator = new FileOperator(build, file, port);
+  const operator = await OperatorProcess.serveFile(build, file);
   try {
     await operator.waitReady(settings.readyTimeoutMs);
     const readyMs = performance.now() - started;

@@ -24,6 +24,29 @@ export interface Memory {
   readonly heapBytes: number;
 }
 
+/**
+ * The builds given as `--operator=LABEL=PATH [NODE OPTION...]` (PATH a src/cli/main.ts), so that
+ * a benchmark measures them side by side with its own.
+ */
+export function operatorBuildsFrom(args: readonly string[]): OperatorBuild[] {
+  return args
+    .filter((arg) => arg.startsWith("--operator="))
+    .map((arg) => {
+      const value = arg.slice("--operator=".length);
+      const split = value.indexOf("=");
+      const [entry, ...nodeOptions] = value
+        .slice(split + 1)
+        .split(" ")
+        .filter((word) => word !== "");
+      if (split <= 0 || entry === undefined) {
+        throw new Error(
+          `--operator ${JSON.stringify(value)} is not allowed; expected LABEL=PATH [NODE OPTION...], PATH a src/cli/main.ts`,
+        );
+      }
+      return { label: value.slice(0, split), entry: resolve(entry), nodeOptions };
+    });
+}
+
 /** Polls `check` until it gives a value; errors count as "not yet". */
 export async function until<T>(
   what: string,
@@ -69,7 +92,27 @@ export class OperatorProcess {
     child.stderr?.on("data", keep);
   }
 
-  static async start(build: OperatorBuild, kubeconfig: string): Promise<OperatorProcess> {
+  /** The operator watching the cluster of `kubeconfig`, one replica without leader election. */
+  static start(build: OperatorBuild, kubeconfig: string): Promise<OperatorProcess> {
+    return OperatorProcess.serve(build, [
+      "--source",
+      "kubernetes",
+      "--kubeconfig",
+      kubeconfig,
+      "--leader-elect",
+      "false",
+    ]);
+  }
+
+  /** The operator serving a manifest file. */
+  static serveFile(build: OperatorBuild, file: string): Promise<OperatorProcess> {
+    return OperatorProcess.serve(build, ["--source", "file", "--file", file]);
+  }
+
+  private static async serve(
+    build: OperatorBuild,
+    sourceArgs: readonly string[],
+  ): Promise<OperatorProcess> {
     const [port] = (await freePorts(1)) as [number];
     const child = spawn(
       process.execPath,
@@ -80,14 +123,9 @@ export class OperatorProcess {
         GC_ON_SIGNAL,
         build.entry,
         "serve",
-        "--source",
-        "kubernetes",
-        "--kubeconfig",
-        kubeconfig,
+        ...sourceArgs,
         "--http-addr",
         `127.0.0.1:${port}`,
-        "--leader-elect",
-        "false",
         "--log-level",
         "warn",
       ],
