@@ -3,6 +3,7 @@ import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { BalancerManager, type ServiceEndpoints } from "../../src/balancer/manager.ts";
 import { ConnectionFront, type ConnectionTerms } from "../../src/ha/connection-front.ts";
+import type { ReconcileRequest } from "../../src/ha/reconcile-request.ts";
 import type { ApiError } from "../../src/http/errors.ts";
 import { endpoints } from "../balancer/fixtures.ts";
 
@@ -31,6 +32,23 @@ async function serve(
         server.close(() => resolve());
       }),
   };
+}
+
+/** A stand-in next leader that takes every reconcile and keeps the bodies it was handed. */
+async function acceptingLeader() {
+  const handed: ReconcileRequest[] = [];
+  const next = await serve((req, res) => {
+    let body = "";
+    req.on("data", (chunk) => {
+      body += chunk;
+    });
+    req.on("end", () => {
+      handed.push(JSON.parse(body));
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end("{}");
+    });
+  });
+  return { handed, next };
 }
 
 function setup(leading: boolean, leaderAddress: string | null = null, terms?: ConnectionTerms) {
@@ -240,18 +258,7 @@ describe("ConnectionFront", () => {
   });
 
   it("releases of a term whose writes never landed reach the next leader, and the replica then mirrors it", async () => {
-    const handed: unknown[] = [];
-    const next = await serve((req, res) => {
-      let body = "";
-      req.on("data", (chunk) => {
-        body += chunk;
-      });
-      req.on("end", () => {
-        handed.push(JSON.parse(body));
-        res.writeHead(200, { "content-type": "application/json" });
-        res.end("{}");
-      });
-    });
+    const { handed, next } = await acceptingLeader();
     try {
       const { manager, front, state } = setup(true, next.url);
       // Leading: a connection is released, but the state write holding that never lands.
@@ -284,18 +291,7 @@ describe("ConnectionFront", () => {
   });
 
   it("an open of its own that a reconcile releases is neither taken over again nor handed on", async () => {
-    const handed: { opens: { id: string }[] }[] = [];
-    const next = await serve((req, res) => {
-      let body = "";
-      req.on("data", (chunk) => {
-        body += chunk;
-      });
-      req.on("end", () => {
-        handed.push(JSON.parse(body));
-        res.writeHead(200, { "content-type": "application/json" });
-        res.end("{}");
-      });
-    });
+    const { handed, next } = await acceptingLeader();
     try {
       const { manager, front, state } = setup(false, next.url);
       // Opened here while no leader answered: pending for the next leader.
