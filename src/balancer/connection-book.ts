@@ -8,8 +8,7 @@ import type { ServiceStates } from "./service-state.ts";
 
 /** A change to the open connections made through the engine's own API. */
 export interface ConnectionEvent {
-  /** "withdrawn": an open taken back before it was acknowledged (it never counted for anyone). */
-  readonly kind: "opened" | "closed" | "expired" | "withdrawn";
+  readonly kind: "opened" | "closed" | "expired";
   readonly connection: Connection;
 }
 
@@ -149,17 +148,6 @@ export class ConnectionBook {
   /** Removes a connection without telling the observers (it was released elsewhere). */
   drop(id: string): Connection | undefined {
     return this.untrack(id);
-  }
-
-  /**
-   * Takes back an open whose acknowledgement was refused: not a release, so no one is to
-   * remember its id as released (a replica that forwarded it may count it under that id).
-   */
-  withdraw(id: string): boolean {
-    const connection = this.untrack(id);
-    if (connection === undefined) return false;
-    this.emit("withdrawn", connection);
-    return true;
   }
 
   /** Makes a service's open connections exactly `records` (those not yet expired). */

@@ -287,11 +287,6 @@ export class BalancerManager implements Replication {
     return this.connections.close(id);
   }
 
-  /** Takes back an open whose acknowledgement was refused; see ConnectionBook.withdraw. */
-  withdrawConnection(id: string): boolean {
-    return this.connections.withdraw(id);
-  }
-
   /** Releases every connection past its timeout; returns how many. */
   expireConnections(): number {
     return this.connections.expire();

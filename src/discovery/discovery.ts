@@ -252,10 +252,6 @@ export class Discovery {
     return this.manager.closeConnection(id);
   }
 
-  withdrawConnection(id: string): boolean {
-    return this.manager.withdrawConnection(id);
-  }
-
   /** The core's view of a catalog entry (the server's defaults lie in the manager). */
   view(entry: CatalogEntry): ServiceEndpoints {
     return this.knownOf(entry).view;

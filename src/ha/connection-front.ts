@@ -108,6 +108,11 @@ export class ConnectionFront implements LocalConnectionChanges {
   /** Resolves once the current leader has this replica's pending changes. */
   private reconciled: Promise<void> = Promise.resolve();
   private reconciledWith: string | null = null;
+  /**
+   * Counts this replica's own terms beginning and ending. A hand-over answered after one did
+   * is not taken as the leader having everything: the term may have made changes since.
+   */
+  private leadershipChanges = 0;
   private retryTimer: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout;
   private stopped = false;
@@ -250,8 +255,22 @@ export class ConnectionFront implements LocalConnectionChanges {
       pending.ackedAt = now;
       pending.sent = true;
     }
+    this.leadershipChanges++;
     this.reconciledWith = this.options.identity;
     this.reconciled = Promise.resolve();
+  }
+
+  /**
+   * This replica's term ended. What it did while leading and no write of it landed must reach
+   * whichever replica leads next, including one it handed its changes to before this term.
+   */
+  steppedDown(): void {
+    this.leadershipChanges++;
+    this.reconciledWith = null;
+    const leader = this.options.leader();
+    if (leader !== null && leader.identity !== this.options.identity) {
+      this.reconciled = this.reconcile(leader.identity, leader.address);
+    }
   }
 
   /** A new holder on the Lease: hand it what this replica knows that it may not. */
@@ -478,7 +497,6 @@ export class ConnectionFront implements LocalConnectionChanges {
         break;
       }
       case "expired":
-      case "withdrawn":
         this.opens.delete(connection.id);
         break;
     }
@@ -515,6 +533,7 @@ export class ConnectionFront implements LocalConnectionChanges {
       closes: closes.map((p) => p.id),
     };
     for (const pending of opens) pending.sent = true;
+    const leadershipChanges = this.leadershipChanges;
     try {
       const response = await fetch(new URL(pathOf("reconcileConnections"), address), {
         method: "POST",
@@ -531,7 +550,9 @@ export class ConnectionFront implements LocalConnectionChanges {
         pending.ackedAt = now;
         if (pending.service === null) pending.expiresAt = now + this.retentionMs;
       }
-      this.reconciledWith = identity;
+      // A term of this replica's that began meanwhile may have made changes this hand-over
+      // did not carry: they go with the next one (see steppedDown).
+      if (this.leadershipChanges === leadershipChanges) this.reconciledWith = identity;
       this.options.logger.info(
         { leader: identity, opens: opens.length, closes: closes.length },
         "handed pending connection changes to the leader",

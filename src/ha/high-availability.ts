@@ -94,7 +94,10 @@ export class HighAvailability {
           });
           options.onStartedLeading?.();
         },
-        stoppedLeading: () => store?.stepDown(),
+        stoppedLeading: () => {
+          store?.stepDown();
+          front?.steppedDown();
+        },
         leaderChanged: (identity, address) => front?.leaderChanged(identity, address),
       },
     });

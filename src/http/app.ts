@@ -58,9 +58,8 @@ export interface ConnectionHooks {
   /**
    * Told of a change once it is made, before it is acknowledged: null to acknowledge at once, or
    * a promise that resolves when the change may be acknowledged and rejects with the ApiError
-   * to answer instead. A refused open is released, or withdrawn (not released) when its id came
-   * from a follower that forwarded it; a refused release stays made (releasing is idempotent,
-   * and the client is told to retry).
+   * to answer instead. A refused open is released (whatever its id: see the open handler); a
+   * refused release stays made (releasing is idempotent, and the client is told to retry).
    */
   readonly settle?: (change: ConnectionChange) => Promise<void> | null;
 }
@@ -84,17 +83,12 @@ export function connectionHandlers(
       try {
         await settling;
       } catch (error) {
-        if (connectionId === undefined) {
-          // This replica's own open is released: the state write that was refused may have
-          // landed all the same, and a successor taking over that snapshot would count a
-          // connection no client holds unless the release reaches it too.
-          discovery.closeConnection(result.id);
-        } else {
-          // A forwarded open is taken back, not released: the follower answers its client
-          // itself under the same id, and a release would cancel that connection at the next
-          // leader.
-          discovery.withdrawConnection(result.id);
-        }
+        // Released, not merely forgotten: the state write that was refused may have landed all
+        // the same, and a successor taking over that snapshot would count a connection no
+        // client holds unless the release reaches it too. That holds as well for an open under
+        // the id of this replica's own forward that no leader answered: the client is told 503
+        // here, and the leader that forward reached may count the id.
+        discovery.closeConnection(result.id);
         throw error;
       }
     }

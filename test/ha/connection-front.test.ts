@@ -337,18 +337,21 @@ describe("ConnectionFront", () => {
     expect(front.pendingCounts().opens).toBe(0);
   });
 
-  it("a withdrawn open is neither handed over nor remembered as released", () => {
+  it("a refused open under the id of its own unanswered forward is released for good", () => {
+    // This replica forwarded an open, no leader answered, it came to lead and answered the
+    // client itself; the state write was refused, so the client was told 503.
     const { manager, front } = setup(true);
+    front.becameLeader();
     const refused = manager.openConnection(SERVICE, {}, 60_000);
-    expect(front.pendingCounts().opens).toBe(1);
-    manager.withdrawConnection(refused.id);
-    expect(front.pendingCounts()).toEqual({ opens: 0, closes: 0, unacknowledged: 0 });
-    expect(front.releasedOf(SERVICE.key)).toEqual([]);
-    // The follower that forwarded it answered its client under the same id: it counts here.
+    manager.closeConnection(refused.id);
+    expect(front.releasedOf(SERVICE.key)).toEqual([refused.id]);
+    expect(front.pendingCounts()).toEqual({ opens: 0, closes: 1, unacknowledged: 0 });
+    // The leader the forward reached counted it; its report of the id does not bring it back.
     expect(front.applyReconcile({ from: "f", opens: [record(refused.id)], closes: [] })).toEqual({
-      opened: 1,
+      opened: 0,
       closed: 0,
     });
+    expect(manager.getConnection(refused.id)).toBeUndefined();
   });
 
   it("a follower refuses a reconcile: only the leader's table counts", () => {
@@ -645,6 +648,71 @@ describe("an open handed to a new leader and released before its answer", () => 
       });
     } finally {
       await leader.close();
+    }
+  });
+});
+
+describe("a hand-over answered after this replica began to lead", () => {
+  it("does not count as made to that leader: what this replica's term did still reaches it", async () => {
+    // The leader takes the hand-over at once but its answer arrives late.
+    const received: { opens: string[]; closes: string[] }[] = [];
+    const leader = await serve((req, res) => {
+      let text = "";
+      req.on("data", (chunk) => {
+        text += chunk;
+      });
+      req.on("end", () => {
+        const body = JSON.parse(text) as { opens: { id: string }[]; closes: string[] };
+        received.push({ opens: body.opens.map((o) => o.id), closes: body.closes });
+        setTimeout(() => {
+          res.writeHead(200, { "content-type": "application/json" });
+          res.end("{}");
+        }, 300);
+      });
+    });
+    const { manager, front, state } = setup(false, leader.url);
+    try {
+      // Opened here while no leader answered; handed to the leader on the Lease, once when it
+      // shows up there and once more by the retry that the open itself scheduled.
+      manager.openConnection(SERVICE, {}, 60_000);
+      front.leaderChanged("leader", leader.url);
+      await vi.waitFor(() => expect(received).toHaveLength(2), { timeout: 3_000 });
+      // Before the answer arrives, this replica leads, and releases a connection it counts; the
+      // state write holding that release never lands.
+      state.leading = true;
+      front.becameLeader();
+      manager.restoreConnection(record("x"));
+      manager.closeConnection("x");
+      // The late answer to the hand-over arrives.
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      // The term ends; the same replica as before takes the Lease back.
+      state.leading = false;
+      front.leaderChanged("leader", leader.url);
+      await vi.waitFor(() => expect(received.some((r) => r.closes.includes("x"))).toBe(true), {
+        timeout: 3_000,
+      });
+    } finally {
+      await leader.close();
+    }
+  });
+});
+
+describe("a term that ends", () => {
+  it("hands what it did to the leader already on the Lease", async () => {
+    const { handed, next } = await acceptingLeader();
+    try {
+      const { manager, front, state } = setup(true, next.url);
+      front.becameLeader();
+      manager.restoreConnection(record("x"));
+      manager.closeConnection("x");
+      // The term ends after the Lease already showed the next leader: no change of leader is
+      // seen any more, and nothing else would hand the release over.
+      state.leading = false;
+      front.steppedDown();
+      await vi.waitFor(() => expect(handed).toHaveLength(1));
+      expect(handed[0]).toMatchObject({ from: "me", closes: ["x"] });
+    } finally {
+      await next.close();
     }
   });
 });

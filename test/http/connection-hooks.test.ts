@@ -9,7 +9,7 @@ import { endpointSpecs, manifestYaml } from "../support/manifests.ts";
 import { startTestService, type TestService } from "../support/service.ts";
 
 // The connection routes as a leader with --connection-durability write runs them: every change
-// waits for `settle` before it is acknowledged, and a refused open is released or withdrawn.
+// waits for `settle` before it is acknowledged, and a refused open is released.
 let service: TestService;
 let server: Listening;
 let verdict: "ok" | "refuse" = "ok";
@@ -86,10 +86,10 @@ describe("connection routes that wait for durability", () => {
     stop();
   });
 
-  it("withdraws a refused forwarded open without releasing it", async () => {
+  it("releases a refused open answered under the id of a forward no leader answered", async () => {
     verdict = "refuse";
-    // A release would be remembered by the HA tier and cancel the same id at the next leader,
-    // where the follower that forwarded the open counts it after answering its client itself.
+    // The client is told 503 here, and the leader the forward reached may count the id: only a
+    // release, handed on, keeps a successor from counting a connection no client holds.
     const events: string[] = [];
     const stop = service.discovery.manager.observeConnections((event) => events.push(event.kind));
     const opened = await fetch(`${server.url}/v1/services/shop/web/connections`, {
@@ -99,7 +99,7 @@ describe("connection routes that wait for durability", () => {
     expect(opened.status).toBe(503);
     expect(settled.at(-1)).toEqual({ kind: "open", id: "chosen-by-the-follower" });
     expect(service.discovery.manager.getConnection("chosen-by-the-follower")).toBeUndefined();
-    expect(events).toEqual(["opened", "withdrawn"]);
+    expect(events).toEqual(["opened", "closed"]);
     stop();
   });
 });
