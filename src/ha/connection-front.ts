@@ -63,6 +63,11 @@ export interface ConnectionFrontOptions {
   readonly retentionMs?: number;
   /** How long a new leader remembers released ids against late reports of their opening. */
   readonly tombstoneMs?: number;
+  /**
+   * A release a leader acknowledged that the leader's snapshots still list this long after is
+   * handed over again (see merge). Defaults to retentionMs.
+   */
+  readonly repairAfterMs?: number;
   readonly now?: () => number;
 }
 
@@ -87,6 +92,8 @@ interface PendingClose {
    */
   expiresAt: number;
   ackedAt: number | null;
+  /** Whether the leader's latest snapshot of the service still lists the connection. */
+  listed?: boolean;
 }
 
 export interface ConnectionTerms {
@@ -99,6 +106,7 @@ export class ConnectionFront implements LocalConnectionChanges {
   private readonly options: ConnectionFrontOptions;
   private readonly forwardTimeoutMs: number;
   private readonly retentionMs: number;
+  private readonly repairAfterMs: number;
   private readonly now: () => number;
   private readonly opens = new Map<string, PendingOpen>();
   private readonly closes = new Map<string, PendingClose>();
@@ -123,6 +131,7 @@ export class ConnectionFront implements LocalConnectionChanges {
     this.options = options;
     this.forwardTimeoutMs = options.forwardTimeoutMs ?? 2_000;
     this.retentionMs = options.retentionMs ?? 10_000;
+    this.repairAfterMs = options.repairAfterMs ?? this.retentionMs;
     this.now = options.now ?? Date.now;
     this.released = new ReleasedIds(options.tombstoneMs ?? 60_000, this.now);
     this.stopObserving = options.manager.observeConnections((event) => this.observe(event));
@@ -163,6 +172,7 @@ export class ConnectionFront implements LocalConnectionChanges {
     // counts (a release it could not make durable then, refused to its client, is not one the
     // next leader ever heard of), and its view would stay short of the leader's for good.
     const leading = this.options.isLeader();
+    if (this.closes.size > 0) this.noteListed(serviceKey, listed);
     const result = listed.filter(
       (record) => !this.closes.has(record.id) && !(leading && this.released.has(record.id)),
     );
@@ -175,6 +185,44 @@ export class ConnectionFront implements LocalConnectionChanges {
       }
     }
     return result;
+  }
+
+  /** Marks which of a service's releases the leader's latest snapshot still lists. */
+  private noteListed(serviceKey: string, listed: readonly Connection[]): void {
+    for (const pending of this.closes.values()) {
+      if (pending.service === serviceKey) pending.listed = false;
+    }
+    for (const record of listed) {
+      const pending = this.closes.get(record.id);
+      if (pending) pending.listed = true;
+    }
+  }
+
+  /**
+   * Releases a leader acknowledged long ago that its latest snapshot still lists: that leader,
+   * or the one that took over from it, never heard of them or lost them, and without this the
+   * replica would leave the connection out of its view until it expires while the leader
+   * counts it. A release stays made, so handing it over again is always right: the leader drops
+   * the connection if it counts it and lists the id among the released, which settles it here.
+   */
+  private repairReleases(now: number): void {
+    if (this.options.isLeader()) return;
+    let repaired = 0;
+    for (const pending of this.closes.values()) {
+      if (!pending.listed || pending.ackedAt === null) continue;
+      if (now - pending.ackedAt < this.repairAfterMs) continue;
+      pending.ackedAt = null;
+      repaired++;
+      if (repaired <= 5) {
+        this.options.logger.warn(
+          { id: pending.id, service: pending.service, leader: this.options.leader()?.identity },
+          "the leader still counts a connection whose release it acknowledged long ago; handing the release over again",
+        );
+      }
+    }
+    if (repaired === 0) return;
+    this.options.metrics?.releasesRepaired.inc(repaired);
+    this.scheduleReconcile();
   }
 
   /**
@@ -653,6 +701,7 @@ export class ConnectionFront implements LocalConnectionChanges {
 
   private sweep(): void {
     const now = this.now();
+    this.repairReleases(now);
     // Only expiry ends a change that no snapshot has shown yet: until then the next leader may
     // need it (see retentionMs).
     for (const [id, pending] of this.opens) {

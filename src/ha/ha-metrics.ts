@@ -17,6 +17,7 @@ export class HaMetrics implements LeaderMetricsSink {
   readonly fingerprintMismatches: Counter;
   readonly forwarded: Counter<"operation" | "result">;
   readonly durableWaitSeconds: Histogram<"result">;
+  readonly releasesRepaired: Counter;
 
   constructor(registry: Registry) {
     const registers = [registry];
@@ -82,6 +83,11 @@ export class HaMetrics implements LeaderMetricsSink {
       help: "With --connection-durability write: how long the leader held an open or release for the state write holding it, by result (ok, or why it was refused: not-leader, overloaded, timeout, failed).",
       labelNames: ["result"],
       buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    this.releasesRepaired = new Counter({
+      name: "konsul_lb_released_connections_resent_total",
+      help: "Releases this replica handed to the leader again because the leader's snapshots still listed the connection long after a leader had acknowledged the release (should stay 0; see docs/high-availability.md).",
       registers,
     });
   }

@@ -717,6 +717,60 @@ describe("a term that ends", () => {
   });
 });
 
+describe("a release the leader's snapshots still list long after it was acknowledged", () => {
+  it("is handed over again, and the replica then mirrors the leader", async () => {
+    const { handed, next } = await acceptingLeader();
+    const clock = { now: 1_000 };
+    const state = { leading: true };
+    const manager = new BalancerManager({ now: () => clock.now });
+    const warnings: string[] = [];
+    const front = new ConnectionFront({
+      manager,
+      identity: "me",
+      isLeader: () => state.leading,
+      leader: () => ({ identity: "leader", address: next.url }),
+      trustProxy: () => false,
+      logger: {
+        info: () => {},
+        warn: (_fields: unknown, message: string) => warnings.push(message),
+      },
+      retentionMs: 5_000,
+      repairAfterMs: 5_000,
+      now: () => clock.now,
+    });
+    fronts.push(front);
+    try {
+      // Released while leading; the term ends, and the next leader never heard of it.
+      front.becameLeader();
+      manager.restoreConnection(record("x"));
+      manager.closeConnection("x");
+      state.leading = false;
+      const sweep = () => (front as unknown as { sweep(): void }).sweep();
+      // Within the repair time a snapshot that lists it may simply be older than the release.
+      clock.now += 4_000;
+      expect(front.merge(SERVICE.key, [record("x")], []).map((c) => c.id)).toEqual([]);
+      sweep();
+      expect(warnings).toEqual([]);
+      // Long after, a latest snapshot that no longer lists it asks for nothing ...
+      clock.now += 2_000;
+      front.merge(SERVICE.key, [record("y")], []);
+      sweep();
+      expect(warnings).toEqual([]);
+      // ... but one that still lists it does: the release goes to the leader again.
+      expect(front.merge(SERVICE.key, [record("x")], []).map((c) => c.id)).toEqual([]);
+      sweep();
+      expect(warnings).toHaveLength(1);
+      await vi.waitFor(() => expect(handed).toHaveLength(1), { timeout: 3_000 });
+      expect(handed[0]?.closes).toEqual(["x"]);
+      // The leader lists it among the released: settled, and the view is the leader's again.
+      expect(front.merge(SERVICE.key, [record("y")], ["x"]).map((c) => c.id)).toEqual(["y"]);
+      expect(front.pendingCounts()).toEqual({ opens: 0, closes: 0, unacknowledged: 0 });
+    } finally {
+      await next.close();
+    }
+  });
+});
+
 describe("a leader's released ids", () => {
   it("refuse a late report of the open for as long as the connection could live", () => {
     // A follower whose watch was cut holds an acknowledged open without seeing the release, and
