@@ -24,7 +24,6 @@ function unreachableConfig(): KubeConfig {
 }
 
 const timing = {
-  relistIntervalMs: 60_000,
   watchTimeoutSeconds: 25,
   backoffInitialMs: 5,
   backoffMaxMs: 10,
