@@ -93,6 +93,8 @@ export const TARGETS = {
   bytesPerPod: 8 * 1024,
   syncAt10kSeconds: 10,
   latencyP99Ms: 100,
+  /** No answer of an unrelated Service slower than this while every informer relists. */
+  relistStallMs: STALL_MS,
 } as const;
 
 export interface ScaleSettings {
@@ -989,7 +991,7 @@ export function renderScale(results: ScaleResults): string {
     "those flips are undone. Node options of a build, if any, are in its label; this checkout runs",
     `with the chart's (${chartNodeOptions().join(" ")}). Relist: the kube-apiserver is restarted, so every`,
     "watch of the operator fails and each informer lists its whole kind again (the code path of a",
-    `410 and of the periodic relist); ${SMALL_SERVICE}'s answers (10 endpoints) are timed one after another, 50 a second,`,
+    `410 and of a failed watch); ${SMALL_SERVICE}'s answers (10 endpoints) are timed one after another, 50 a second,`,
     "for 5 s before and from the restart until the relist is long over, next to the operator's",
     "longest event-loop delay in each stretch (prom-client's `nodejs_eventloop_lag_max_seconds`).",
     "",
@@ -1088,9 +1090,12 @@ export function renderScale(results: ScaleResults): string {
     if (size.churn) lines.push(...renderChurn(size.churn, labels.at(-1) as string), "");
     if (size.heap) lines.push(...renderHeap(size.heap, size.pods, labels.at(-1) as string), "");
   }
-  const at10k = results.sizes.find((size) => size.pods === 10_000)?.operators.at(-1);
+  const size10k = results.sizes.find((size) => size.pods === 10_000);
+  const at10k = size10k?.operators.at(-1);
   if (at10k) {
     const perPod = bytesPerPod(at10k, 10_000);
+    const churnRss = size10k?.churn?.samples.map((sample) => sample.memory.rssBytes) ?? [];
+    const churnRssMax = churnRss.length > 0 ? Math.max(...churnRss) : undefined;
     lines.push(
       "### Targets at 10,000 Pods (this checkout)",
       "",
@@ -1116,6 +1121,20 @@ export function renderScale(results: ScaleResults): string {
             `readiness → answer p99 ≤ ${TARGETS.latencyP99Ms} ms`,
             formatMs(at10k.latency.p99),
             at10k.latency.p99 <= TARGETS.latencyP99Ms ? "✓" : "✗",
+          ],
+          ...(churnRssMax === undefined
+            ? []
+            : [
+                [
+                  `RSS under churn ≤ ${TARGETS.rssAt10kMiB} MiB (highest sample)`,
+                  formatBytes(churnRssMax),
+                  churnRssMax <= TARGETS.rssAt10kMiB * 1024 * 1024 ? "✓" : "✗",
+                ],
+              ]),
+          [
+            `no answer over ${TARGETS.relistStallMs} ms during a relist`,
+            formatMs(at10k.relist.during.max),
+            at10k.relist.during.max <= TARGETS.relistStallMs ? "✓" : "✗",
           ],
         ],
         ["left", "right", "left"],

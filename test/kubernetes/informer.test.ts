@@ -1,6 +1,9 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import {
+  DEFAULT_INFORMER_TIMING,
   type ListPage,
   ResilientInformer,
   type ResourceKind,
@@ -24,7 +27,6 @@ function unreachableConfig(): KubeConfig {
 }
 
 const timing = {
-  relistIntervalMs: 60_000,
   watchTimeoutSeconds: 25,
   backoffInitialMs: 5,
   backoffMaxMs: 10,
@@ -94,5 +96,64 @@ describe("ResilientInformer relist", () => {
     expect(changes).toEqual(["ns/b"]);
     // a is never trimmed again; b once, at its new version.
     expect(trims).toBe(3);
+  });
+});
+
+/** A server whose watches stay open and quiet, as a healthy watch of an idle cluster does. */
+async function quietWatchServer(): Promise<{ config: KubeConfig; close: () => void }> {
+  const server = createServer((_request, response) => {
+    response.writeHead(200, { "content-type": "application/json" });
+    response.flushHeaders();
+  });
+  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+  const { port } = server.address() as AddressInfo;
+  const config = new KubeConfig();
+  config.loadFromOptions({
+    clusters: [{ name: "quiet", server: `http://127.0.0.1:${port}`, skipTLSVerify: true }],
+    users: [{ name: "nobody" }],
+    contexts: [{ name: "quiet", cluster: "quiet", user: "nobody" }],
+    currentContext: "quiet",
+  });
+  return {
+    config,
+    close: () => {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}
+
+describe("ResilientInformer lists", () => {
+  it("only at start while its watch is healthy, however long it runs, in pages of at most 100", async () => {
+    const { config, close } = await quietWatchServer();
+    const limits: number[] = [];
+    const kind: ResourceKind<Item> = {
+      name: "items",
+      path: "/items",
+      list: async (limit): Promise<ListPage> => {
+        limits.push(limit);
+        return {
+          items: [{ metadata: { name: "a", namespace: "ns", resourceVersion: "1" }, value: "a" }],
+          resourceVersion: "10",
+          continueToken: undefined,
+        };
+      },
+      trim: (object) => object as Item,
+    };
+    // Interval timers only: the watch and its backoff run on real time.
+    vi.useFakeTimers({ toFake: ["setInterval", "clearInterval"] });
+    try {
+      informer = new ResilientInformer(config, kind, () => {}, {}, DEFAULT_INFORMER_TIMING);
+      informer.start();
+      await informer.whenSynced();
+      // An hour: a periodic relist of any period up to that would have listed again.
+      vi.advanceTimersByTime(60 * 60_000);
+      await new Promise((done) => setTimeout(done, 100));
+      expect(limits).toEqual([100]);
+    } finally {
+      vi.useRealTimers();
+      informer?.stop();
+      close();
+    }
   });
 });
