@@ -89,6 +89,12 @@ export class Catalog {
    */
   readonly #ejected = new Map<string, ReadonlySet<string>>();
   readonly #listeners = new Set<ChangeListener>();
+  /**
+   * The entry each frozen source entry (frozen endpoint list included) handed to replaceAll
+   * became: a source that hands the same entry object again (the file source, for a Service its edit did not touch) costs no sorting or
+   * comparing, as long as the catalog still holds what that entry became.
+   */
+  readonly #fromFullLoad = new WeakMap<ServiceEntry, CatalogEntry>();
   #clock = 0;
   #synced = false;
 
@@ -137,16 +143,35 @@ export class Catalog {
    * Returns the keys that changed.
    */
   replaceAll(entries: Iterable<ServiceEntry>): string[] {
-    const incoming = new Map<string, ServiceEntry>();
+    const incoming = new Map<string, ServiceEntry | null>();
+    const written: { readonly given: ServiceEntry; readonly normalised: ServiceEntry }[] = [];
     for (const entry of entries) {
       const key = serviceKey(entry.namespace, entry.name);
       if (incoming.has(key)) {
         throw new Error(`service ${key} appears twice in a full load; expected each service once`);
       }
-      incoming.set(key, normalise(entry));
+      // null: the entry this one became is still held, so the service is unchanged.
+      const held = this.#fromFullLoad.get(entry);
+      if (held !== undefined && this.#services.get(key) === held) {
+        incoming.set(key, null);
+        continue;
+      }
+      const normalised = normalise(entry);
+      incoming.set(key, normalised);
+      written.push({ given: entry, normalised });
     }
     const removed = [...this.#services.keys()].filter((key) => !incoming.has(key));
-    return this.#apply([...incoming.values()], removed);
+    const changed = this.#apply(
+      written.map(({ normalised }) => normalised),
+      removed,
+    );
+    for (const { given, normalised } of written) {
+      // Only an entry that cannot change under the catalog can stand for what it became.
+      if (!Object.isFrozen(given) || !Object.isFrozen(given.endpoints)) continue;
+      const held = this.#services.get(serviceKey(normalised.namespace, normalised.name));
+      if (held !== undefined) this.#fromFullLoad.set(given, held);
+    }
+    return changed;
   }
 
   /**

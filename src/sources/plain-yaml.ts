@@ -60,7 +60,32 @@ function startsWithIndicator(text: string): boolean {
 /** Escapes that mean the same in YAML double quotes and JSON strings. */
 const JSON_ESCAPES = /\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})/g;
 
+/**
+ * Whether a plain scalar may be read by the core schema as something other than a string: null
+ * (`~`, `null`), a boolean or a number (`.5`, `-1`, `.inf`, `0x1f`) starts with one of
+ * `-+.0-9~nNtTfF`. Most scalars of a manifest (names, addresses, kinds) start otherwise and are
+ * strings without trying any pattern.
+ */
+function mayBeOtherThanString(first: number): boolean {
+  switch (first) {
+    case 43 /* + */:
+    case 45 /* - */:
+    case 46 /* . */:
+    case 126 /* ~ */:
+    case 78 /* N */:
+    case 110 /* n */:
+    case 84 /* T */:
+    case 116 /* t */:
+    case 70 /* F */:
+    case 102 /* f */:
+      return true;
+    default:
+      return first >= 48 /* 0 */ && first <= 57 /* 9 */;
+  }
+}
+
 function resolvePlain(text: string): Value {
+  if (text !== "" && !mayBeOtherThanString(text.charCodeAt(0))) return detached(text);
   if (text === "" || NULL.test(text)) return null;
   if (TRUE.test(text)) return true;
   if (FALSE.test(text)) return false;

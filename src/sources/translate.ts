@@ -314,16 +314,76 @@ interface SliceTranslation {
   readonly nodes: readonly (readonly [string, Node | undefined])[];
   readonly warnings: readonly string[];
   readonly endpoints: readonly CatalogEndpoint[];
+  /** The translation (TranslationCache's count) that last gave these endpoints. */
+  usedIn: number;
+}
+
+/** What a Service's entry was made of, and the entry: see TranslationCache. */
+interface ServiceTranslation {
+  readonly service: Service;
+  readonly policy: ParsedPolicy | null;
+  /** Its slices' endpoints, in compareSlices order, as TranslationCache.endpointsOf gave them. */
+  readonly perSlice: readonly (readonly CatalogEndpoint[])[];
+  readonly entry: ServiceEntry;
 }
 
 /**
  * The endpoints of each slice translated before, for a source that hands the same objects again
  * when they did not change (the manifest file's cache of documents): a slice is translated again
  * only when it, its Service, its policy, or a Pod or Node it names is another object than last
- * time. The endpoints then stay the same objects, which the catalog compares in no time.
+ * time. The endpoints then stay the same objects, which the catalog compares in no time. A
+ * Service none of whose parts changed gets the very entry it got last time, so an edit of one
+ * Service merges and sorts the endpoints of that Service alone.
  */
 export class TranslationCache {
   readonly #slices = new WeakMap<EndpointSlice, SliceTranslation>();
+  /** The Services of the latest translation, by key: a Service that left it leaves the cache. */
+  #services = new Map<string, ServiceTranslation>();
+  /** Translations begun, counting this one. */
+  #translation = 0;
+  /** The Pods and Nodes of the translation before, and whether this one has the same objects. */
+  #pods: ReadonlyMap<string, Pod> = new Map();
+  #nodes: ReadonlyMap<string, Node> = new Map();
+  #samePods = false;
+  #sameNodes = false;
+
+  /**
+   * Begins a translation with these Pods and Nodes. When they are the same objects as in the
+   * translation before, a slice that was used in that one needs no lookup checked again: with
+   * 100,000 endpoints that is 200,000 lookups saved on an edit that touched no Pod or Node.
+   */
+  begin(pods: ReadonlyMap<string, Pod>, nodes: ReadonlyMap<string, Node>): void {
+    this.#translation++;
+    this.#samePods = sameObjects(this.#pods, pods);
+    this.#sameNodes = sameObjects(this.#nodes, nodes);
+    this.#pods = pods;
+    this.#nodes = nodes;
+  }
+
+  /** The entry made last time from exactly these parts, if any. */
+  entryOf(
+    key: string,
+    service: Service,
+    policy: ParsedPolicy | null,
+    perSlice: readonly (readonly CatalogEndpoint[])[],
+  ): ServiceEntry | undefined {
+    const cached = this.#services.get(key);
+    if (
+      cached === undefined ||
+      cached.service !== service ||
+      cached.policy !== policy ||
+      cached.perSlice.length !== perSlice.length ||
+      cached.perSlice.some((endpoints, i) => endpoints !== perSlice[i])
+    ) {
+      return undefined;
+    }
+    return cached.entry;
+  }
+
+  /** Keeps exactly the Services of the latest translation. */
+  replaceServices(services: Map<string, ServiceTranslation>): void {
+    this.#services = services;
+  }
 
   endpointsOf(
     service: Service,
@@ -332,13 +392,17 @@ export class TranslationCache {
     lookups: Lookups,
   ): readonly CatalogEndpoint[] {
     const cached = this.#slices.get(slice);
+    const usedBefore = cached?.usedIn === this.#translation - 1;
     if (
       cached !== undefined &&
       cached.service === service &&
       cached.policy === policy &&
-      cached.pods.every(([key, pod]) => lookups.pod(key) === pod) &&
-      cached.nodes.every(([name, node]) => lookups.node(name) === node)
+      ((usedBefore && this.#samePods) ||
+        cached.pods.every(([key, pod]) => lookups.pod(key) === pod)) &&
+      ((usedBefore && this.#sameNodes) ||
+        cached.nodes.every(([name, node]) => lookups.node(name) === node))
     ) {
+      cached.usedIn = this.#translation;
       for (const warning of cached.warnings) lookups.warnings.add(warning);
       return cached.endpoints;
     }
@@ -366,25 +430,35 @@ export class TranslationCache {
       nodes,
       warnings: [...recording.warnings],
       endpoints,
+      usedIn: this.#translation,
     });
     return endpoints;
   }
 }
 
-function endpointsOf(
+/** Whether two maps hold the same keys with the same objects. */
+function sameObjects<T>(a: ReadonlyMap<string, T>, b: ReadonlyMap<string, T>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [key, value] of a) if (b.get(key) !== value) return false;
+  return true;
+}
+
+function newEntry(
   service: Service,
-  slices: readonly EndpointSlice[],
   policy: ParsedPolicy | null,
-  lookups: Lookups,
-  cache: TranslationCache | undefined,
-): CatalogEndpoint[] {
-  return mergeSliceEndpoints(
-    slices.map((slice) =>
-      cache === undefined
-        ? sliceEndpoints(service, slice, policy, lookups)
-        : cache.endpointsOf(service, slice, policy, lookups),
-    ),
-  );
+  endpoints: readonly CatalogEndpoint[],
+): ServiceEntry {
+  // Frozen, endpoint list included: the same entry may be handed to the catalog on several
+  // loads, and the catalog then knows it as unchanged without comparing it.
+  return Object.freeze({
+    namespace: namespaceOf(service),
+    name: nameOf(service),
+    endpoints: Object.freeze(endpoints),
+    policy,
+    ...(service.spec?.trafficDistribution
+      ? { trafficDistribution: service.spec.trafficDistribution }
+      : {}),
+  });
 }
 
 /** `cache`: the slices translated before, reused where nothing they were made of changed. */
@@ -402,6 +476,7 @@ export function translateSnapshot(
   const slices = slicesByService(snapshot.endpointSlices);
   const pods = new Map(snapshot.pods.map((pod) => [keyOf(pod), pod]));
   const nodes = new Map(snapshot.nodes.map((node) => [nameOf(node), node]));
+  cache?.begin(pods, nodes);
   const lookups: Lookups = {
     pod: (key) => pods.get(key),
     node: (name) => nodes.get(name),
@@ -413,17 +488,26 @@ export function translateSnapshot(
       compareText(namespaceOf(a), namespaceOf(b)) || compareText(nameOf(a), nameOf(b)),
   );
   const entries: ServiceEntry[] = [];
+  const translated = new Map<string, ServiceTranslation>();
   for (const [key, service] of ordered) {
     const policy = policies.get(key) ?? null;
-    entries.push({
-      namespace: namespaceOf(service),
-      name: nameOf(service),
-      endpoints: endpointsOf(service, slices.get(key) ?? [], policy, lookups, cache),
-      policy,
-      ...(service.spec?.trafficDistribution
-        ? { trafficDistribution: service.spec.trafficDistribution }
-        : {}),
-    });
+    const serviceSlices = slices.get(key) ?? [];
+    if (cache === undefined) {
+      const perSlice = serviceSlices.map((slice) =>
+        sliceEndpoints(service, slice, policy, lookups),
+      );
+      entries.push(newEntry(service, policy, mergeSliceEndpoints(perSlice)));
+      continue;
+    }
+    const perSlice = serviceSlices.map((slice) =>
+      cache.endpointsOf(service, slice, policy, lookups),
+    );
+    const entry =
+      cache.entryOf(key, service, policy, perSlice) ??
+      newEntry(service, policy, mergeSliceEndpoints(perSlice));
+    translated.set(key, { service, policy, perSlice, entry });
+    entries.push(entry);
   }
+  cache?.replaceServices(translated);
   return { entries, warnings: [...warnings, ...lookups.warnings] };
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Catalog, serviceKey } from "../../src/catalog/catalog.ts";
+import { Catalog, type CatalogEndpoint, serviceKey } from "../../src/catalog/catalog.ts";
 import type { ParsedPolicy } from "../../src/policy/validate.ts";
 import { endpoint, service } from "./fixtures.ts";
 
@@ -280,5 +280,63 @@ describe("shared endpoints", () => {
     expect(b).not.toBe(mutable);
     expect(b).toEqual(mutable);
     expect(Object.isFrozen(b)).toBe(true);
+  });
+});
+
+describe("replaceAll with the entries of the load before", () => {
+  /** A frozen entry that counts the reads of its endpoints. */
+  const counted = (name: string, identities: string[]) => {
+    const endpoints = Object.freeze(
+      identities.map((identity) => Object.freeze(endpoint(identity))),
+    );
+    const reads = { count: 0 };
+    const entry = Object.freeze({
+      namespace: "shop",
+      name,
+      policy: null,
+      get endpoints() {
+        reads.count++;
+        return endpoints;
+      },
+    });
+    return { entry, reads };
+  };
+
+  it("takes a frozen entry it was handed before as unchanged without reading it again", () => {
+    const catalog = new Catalog();
+    const web = counted("web", ["a", "b"]);
+    const api = counted("api", ["c"]);
+    expect(catalog.replaceAll([web.entry, api.entry])).toEqual(["shop/api", "shop/web"]);
+    const held = catalog.get("shop", "web");
+    const readsAfterLoad = web.reads.count;
+    const changedApi = counted("api", ["c", "d"]);
+    expect(catalog.replaceAll([web.entry, changedApi.entry])).toEqual(["shop/api"]);
+    expect(web.reads.count).toBe(readsAfterLoad);
+    expect(catalog.get("shop", "web")).toBe(held);
+    // Left out of a load, it is removed as before.
+    expect(catalog.replaceAll([changedApi.entry])).toEqual(["shop/web"]);
+  });
+
+  it("writes the entry again when the catalog no longer holds what it became", () => {
+    const catalog = new Catalog();
+    const web = counted("web", ["a", "b"]);
+    catalog.replaceAll([web.entry]);
+    // Another writer changed the service: the full load puts the entry's endpoints back.
+    catalog.upsert(service("shop", "web", [endpoint("a")]));
+    expect(catalog.replaceAll([web.entry])).toEqual(["shop/web"]);
+    expect(catalog.get("shop", "web")?.endpoints.map((e) => e.identity)).toEqual(["a", "b"]);
+    // Ejections marked in between stay marked.
+    catalog.setEjected("shop", "web", ["b"]);
+    expect(catalog.replaceAll([web.entry])).toEqual([]);
+    expect(catalog.get("shop", "web")?.endpoints[1]?.ejected).toBe(true);
+  });
+
+  it("reads a mutable entry on every load", () => {
+    const catalog = new Catalog();
+    const entry = service("shop", "web", [endpoint("a")]);
+    catalog.replaceAll([entry]);
+    (entry.endpoints as CatalogEndpoint[]).push(endpoint("b"));
+    expect(catalog.replaceAll([entry])).toEqual(["shop/web"]);
+    expect(catalog.get("shop", "web")?.endpoints).toHaveLength(2);
   });
 });

@@ -65,6 +65,17 @@ const NOT_IN_SUBSET: readonly string[] = [
 ];
 
 describe("readPlainYaml", () => {
+  it("reads every scalar by its first character as the full parser does", () => {
+    // Scalars starting with any of these may be null, a boolean or a number; others are strings.
+    const scalars = ["~", "null", "Null", "nulls", "n", "TRUE", "True", "t", "tru", "FALSE", "f"];
+    scalars.push("+1", "-1", "-x", ".5", "0", "09", "1e3", "Yes", "x1", "Zone", "a.b", "_1", "@@");
+    const text = scalars
+      .map((scalar, i) => `k${i}: ${scalar}\n`)
+      .join("")
+      .replace("@@", "'@@'");
+    expect(readPlainYaml(text)).toStrictEqual(full(text));
+  });
+
   it.each(PLAIN)("reads %j as the full parser does", (text) => {
     const value = readPlainYaml(text);
     if (text.replace(/#.*/g, "").trim() === "") {

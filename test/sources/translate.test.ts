@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import type { ServiceEntry } from "../../src/catalog/catalog.ts";
 import type { ParsedPolicy } from "../../src/policy/validate.ts";
 import type {
   EndpointSlice,
@@ -588,5 +589,55 @@ describe("translateSnapshot with a TranslationCache", () => {
     );
     expect(fourth.get("c")).not.toBe(third.get("c"));
     expect(fourth.get("c")).toEqual(third.get("c"));
+  });
+
+  it("gives a Service none of whose parts changed the entry it gave last time", () => {
+    const cache = new TranslationCache();
+    const other = svc("cart");
+    const otherSlice = slice("cart-a", "cart", [ep("10.0.1.1", "d")]);
+    const parts = {
+      services: [service, other],
+      endpointSlices: [...slices, otherSlice],
+      pods,
+    };
+    const first = translateSnapshot(snapshot(parts), cache).entries;
+    const second = translateSnapshot(snapshot(parts), cache).entries;
+    expect(second[0]).toBe(first[0]);
+    expect(second[1]).toBe(first[1]);
+    expect(Object.isFrozen(second[0]?.endpoints)).toBe(true);
+    // One slice of cart changed: cart's entry is new, checkout's stays.
+    const movedSlice = slice("cart-a", "cart", [ep("10.0.1.2", "d")]);
+    const third = translateSnapshot(
+      snapshot({ ...parts, endpointSlices: [...slices, movedSlice] }),
+      cache,
+    ).entries;
+    expect(third.find((e) => e.name === "checkout")).toBe(first.find((e) => e.name === "checkout"));
+    expect(third.find((e) => e.name === "cart")?.endpoints[0]?.address).toBe("10.0.1.2");
+  });
+
+  it("notices a Pod or Node that changed after translations that changed none", () => {
+    const cache = new TranslationCache();
+    const withNode = [
+      slice("checkout-a", "checkout", [{ ...ep("10.0.0.1", "a"), nodeName: "n1" }]),
+    ];
+    const node1 = (zone: string): Node => ({
+      metadata: { name: "n1", labels: { "topology.kubernetes.io/zone": zone } },
+    });
+    const parts = { services: [service], endpointSlices: withNode, pods, nodes: [node1("z1")] };
+    translateSnapshot(snapshot(parts), cache);
+    translateSnapshot(snapshot(parts), cache);
+    const zoneOf = (entries: readonly ServiceEntry[]) => entries[0]?.endpoints[0]?.zone;
+    const moved = translateSnapshot(snapshot({ ...parts, nodes: [node1("z2")] }), cache).entries;
+    expect(zoneOf(moved)).toBe("z2");
+    const relabelled = [pod("a", { version: "v2" }), pods[1] as Pod, pods[2] as Pod];
+    const again = translateSnapshot(
+      snapshot({ ...parts, nodes: [node1("z2")], pods: relabelled }),
+      cache,
+    ).entries;
+    expect(again[0]?.endpoints[0]?.labels).toEqual({ version: "v2" });
+    // A slice left out of one translation has its lookups checked when it comes back.
+    translateSnapshot(snapshot({ ...parts, endpointSlices: [], pods: relabelled }), cache);
+    const back = translateSnapshot(snapshot({ ...parts, pods: relabelled }), cache).entries;
+    expect(zoneOf(back)).toBe("z1");
   });
 });
