@@ -50,7 +50,8 @@ export interface IsolationSettings {
   readonly builds: readonly Build[];
 }
 
-export function isolationSettings(quick: boolean, args: readonly string[]): IsolationSettings {
+/** The builds named by `--build=LABEL=PATH` arguments, then this checkout, last. */
+export function buildsFrom(args: readonly string[]): Build[] {
   const builds = args
     .filter((arg) => arg.startsWith("--build="))
     .map((arg) => {
@@ -63,10 +64,14 @@ export function isolationSettings(quick: boolean, args: readonly string[]): Isol
       }
       return { label: value.slice(0, split), root: resolve(value.slice(split + 1)) };
     });
+  return [...builds, { label: "this checkout", root: ROOT }];
+}
+
+export function isolationSettings(quick: boolean, args: readonly string[]): IsolationSettings {
   return {
     seconds: quick ? 2 : 6,
     warmupSeconds: quick ? 1 : 2,
-    builds: [...builds, { label: "this checkout", root: ROOT }],
+    builds: buildsFrom(args),
   };
 }
 

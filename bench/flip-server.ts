@@ -1,0 +1,98 @@
+/**
+ * The server of the flip benchmark (flip.ts), in a process of its own: `konsul-lb serve`'s
+ * composition root (`startService`) from the source tree given as the first argument, so an
+ * earlier build can be measured in the same run, with every listener it attaches to the catalog.
+ * It serves the manifest file named by the second argument. On "measure N MS" from its stdin it
+ * first sits idle for as long as the flips will take, then writes N versions of bench/big into
+ * the catalog, one every MS milliseconds, each with one endpoint's readiness flipped as a pod's
+ * would be, and prints the process's CPU time over both stretches:
+ *
+ *   measured <flips> <idle µs> <flips µs> <catalog writes µs>
+ *
+ * "catalog writes" is the CPU of the writes alone (the catalog and its listeners, synchronous);
+ * the flips' stretch also holds what follows them: blocking answers, table builds, collection.
+ *
+ *   node bench/flip-server.ts <source root> <manifest>
+ */
+import { createInterface } from "node:readline";
+import { setTimeout as sleep } from "node:timers/promises";
+import { pathToFileURL } from "node:url";
+import type { CatalogEntry } from "../src/catalog/catalog.ts";
+import type { RunningService } from "../src/cli/serve.ts";
+
+const [root, manifest] = process.argv.slice(2);
+if (root === undefined || manifest === undefined) {
+  console.error("usage: flip-server.ts <source root> <manifest>");
+  process.exit(2);
+}
+
+/** After the last flip, this long for the answers it woke to be written. */
+const SETTLE_MS = 500;
+/** Flips go round the endpoints by this stride (a prime), so each flip moves another one. */
+const STRIDE = 7919;
+
+const from = (path: string) => pathToFileURL(`${root}/${path}`).href;
+const { loadSettings } = (await import(
+  from("src/config/settings.ts")
+)) as typeof import("../src/config/settings.ts");
+const { startService } = (await import(
+  from("src/cli/serve.ts")
+)) as typeof import("../src/cli/serve.ts");
+const { createLogger } = (await import(
+  from("src/observability/logger.ts")
+)) as typeof import("../src/observability/logger.ts");
+
+const loaded = loadSettings(
+  ["--file", manifest, "--http-addr", "127.0.0.1:0", "--dns-addr", "127.0.0.1:0"],
+  { KONSUL_LB_LOG_LEVEL: "warn" },
+);
+if (loaded.kind !== "ok") {
+  console.error(`settings: ${loaded.kind === "error" ? loaded.message : "help"}`);
+  process.exit(2);
+}
+const logger = createLogger(loaded.settings.logLevel);
+const service: RunningService = await startService(loaded.settings, logger);
+
+function cpuMicros(): number {
+  const { user, system } = process.cpuUsage();
+  return user + system;
+}
+
+let flips = 0;
+/** Writes the next version of bench/big; returns the CPU the write took, in µs. */
+function flip(): number {
+  const entry = service.catalog.get("bench", "big") as CatalogEntry;
+  const at = (flips++ * STRIDE) % entry.endpoints.length;
+  const endpoints = entry.endpoints.map((e, i) => (i === at ? { ...e, ready: !e.ready } : e));
+  const started = cpuMicros();
+  service.catalog.upsert({ ...entry, endpoints });
+  return cpuMicros() - started;
+}
+
+async function measure(count: number, intervalMs: number): Promise<void> {
+  const stretchMs = count * intervalMs + SETTLE_MS;
+  const idleFrom = cpuMicros();
+  await sleep(stretchMs);
+  const idle = cpuMicros() - idleFrom;
+  const flipsFrom = cpuMicros();
+  const started = performance.now();
+  let writes = 0;
+  for (let i = 0; i < count; i++) {
+    const due = started + i * intervalMs;
+    const wait = due - performance.now();
+    if (wait > 0) await sleep(wait);
+    writes += flip();
+  }
+  await sleep(Math.max(0, started + stretchMs - performance.now()));
+  console.log(`measured ${count} ${idle} ${cpuMicros() - flipsFrom} ${writes}`);
+}
+
+createInterface({ input: process.stdin }).on("line", (line) => {
+  const asked = /^measure (\d+) (\d+)$/.exec(line);
+  if (asked) {
+    void measure(Number(asked[1]), Number(asked[2]));
+  } else if (line === "stop") {
+    void service.stop().then(() => process.exit(0));
+  }
+});
+console.log(`ready ${service.url}`);
