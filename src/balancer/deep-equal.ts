@@ -1,6 +1,6 @@
 /**
- * Structural equality of plain data (what the catalog stores: objects, arrays, strings, numbers,
- * booleans, null). Key order does not matter, and a key holding `undefined` counts as absent.
+ * Structural equality of plain data (what the catalog stores and policies are: objects, arrays,
+ * strings, numbers, booleans, null). Key order does not matter, and a key holding `undefined` counts as absent.
  */
 export function deepEqual(a: unknown, b: unknown): boolean {
   if (Object.is(a, b)) return true;

@@ -8,7 +8,7 @@
  */
 
 import type { Endpoint } from "../balancer/index.ts";
-import { compareIdentity, isValidWeight } from "../balancer/index.ts";
+import { compareIdentity, inIdentityOrder, isValidWeight } from "../balancer/index.ts";
 import type { ParsedPolicy } from "../policy/validate.ts";
 import { deepEqual } from "./deep-equal.ts";
 
@@ -54,9 +54,11 @@ function compareEntries(a: ServiceEntry, b: ServiceEntry): number {
  * endpoint objects again shares them with the catalog and every picker instead of copying them.
  */
 function normalise(entry: ServiceEntry): ServiceEntry {
-  const endpoints = entry.endpoints
-    .map((endpoint) => (Object.isFrozen(endpoint) ? endpoint : Object.freeze({ ...endpoint })))
-    .sort(compareIdentity);
+  const endpoints = entry.endpoints.map((endpoint) =>
+    Object.isFrozen(endpoint) ? endpoint : Object.freeze({ ...endpoint }),
+  );
+  // A source that writes the next version of a service mostly hands its endpoints in order.
+  if (!inIdentityOrder(endpoints)) endpoints.sort(compareIdentity);
   for (let i = 0; i < endpoints.length; i++) {
     const endpoint = endpoints[i] as CatalogEndpoint;
     if (i > 0 && endpoints[i - 1]?.identity === endpoint.identity) {
@@ -183,10 +185,17 @@ export class Catalog {
         else this.#ejected.set(key, kept);
       }
     }
-    const marked = (endpoint: CatalogEndpoint) => ejected?.has(endpoint.identity) === true;
-    if (!entry.endpoints.some((endpoint) => marked(endpoint) !== (endpoint.ejected === true))) {
+    if (ejected === undefined) {
+      // Nothing ejected, the usual case: one plain pass finds any stale mark.
+      if (!entry.endpoints.some((endpoint) => endpoint.ejected === true)) return entry;
+    } else if (
+      !entry.endpoints.some(
+        (endpoint) => ejected?.has(endpoint.identity) !== (endpoint.ejected === true),
+      )
+    ) {
       return entry;
     }
+    const marked = (endpoint: CatalogEndpoint) => ejected?.has(endpoint.identity) === true;
     const endpoints = entry.endpoints.map((endpoint) => {
       if (marked(endpoint)) return Object.freeze({ ...endpoint, ejected: true });
       const { ejected: _, ...rest } = endpoint;
