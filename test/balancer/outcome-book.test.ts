@@ -10,6 +10,7 @@ import { systemRandom } from "../../src/balancer/random.ts";
 import { DEFAULT_REGISTRY } from "../../src/balancer/registry.ts";
 import { ServiceStates } from "../../src/balancer/service-state.ts";
 import { latencyFromMap } from "../../src/balancer/strategies/latency-based/tiers.ts";
+import type { ResolvedLeastRequest } from "../../src/balancer/strategies/least-request/settings.ts";
 import { endpoint } from "./fixtures.ts";
 
 const KEY = "shop/checkout";
@@ -133,7 +134,7 @@ function next(service: ServiceEndpoints, s: Step): ServiceEndpoints {
 /** Everything the book keeps for the service that a caller can see. */
 function observed(e: ReturnType<typeof engine>, service: ServiceEndpoints, now: number) {
   const state = e.states.get(KEY);
-  const decayMs = e.pickers.policyOf(service).leastRequest.decayMs as number;
+  const decayMs = (e.pickers.policyOf(service).leastRequest as ResolvedLeastRequest).decayMs;
   return {
     ejected: e.book.ejected(KEY),
     exported: e.book.exportEjections(KEY),
