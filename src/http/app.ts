@@ -131,10 +131,10 @@ export function connectionHandlers(
   return { openConnection: open, releaseConnection: release };
 }
 
-/** Answers 200 with JSON already written out, as `res.json` would send it. */
-function sendJsonText(res: Response, text: string): void {
+/** Answers 200 with JSON already written out (UTF-8), as `res.json` would send it. */
+function sendJsonText(res: Response, body: string | Buffer): void {
   res.set("Content-Type", "application/json; charset=utf-8");
-  res.send(text);
+  res.send(body);
 }
 
 /** Registers each route of the table with its handler, in the table's order. */
@@ -201,9 +201,10 @@ export function createApp(options: AppOptions): express.Express {
 
   /**
    * A service's full answer by catalog entry, i.e. per version: the same for every request, and
-   * the blocking queries a change wakes all ask for it at once.
+   * the blocking queries a change wakes all ask for it at once. Kept encoded: sending a string
+   * encodes it again for every request.
    */
-  const serviceTexts = new WeakMap<CatalogEntry, string>();
+  const serviceBodies = new WeakMap<CatalogEntry, Buffer>();
 
   const handlers: Record<PublicRouteId, express.RequestHandler> = {
     listServices: async (req, res) => {
@@ -215,8 +216,8 @@ export function createApp(options: AppOptions): express.Express {
     getService: async (req, res) => {
       if (!(await blocking.service(req, res))) return;
       const entry = discovery.entry(req.params.namespace as string, req.params.name as string);
-      let text = serviceTexts.get(entry);
-      if (text === undefined) {
+      let body = serviceBodies.get(entry);
+      if (body === undefined) {
         const view = discovery.view(entry);
         const head = {
           service: { namespace: entry.namespace, name: entry.name },
@@ -225,10 +226,10 @@ export function createApp(options: AppOptions): express.Express {
           version: entry.version,
           balancer: view.policy ?? {},
         };
-        text = jsonWithEndpoints(head, entry.endpoints);
-        serviceTexts.set(entry, text);
+        body = Buffer.from(jsonWithEndpoints(head, entry.endpoints));
+        serviceBodies.set(entry, body);
       }
-      sendJsonText(res, text);
+      sendJsonText(res, body);
     },
     listEndpoints: async (req, res) => {
       if (!(await blocking.service(req, res))) return;
