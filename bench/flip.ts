@@ -6,12 +6,13 @@
  * (hashing the session key, gold pods weighted 2, like the scale benchmark's big Service). Before
  * the flips a round-robin pick puts one picker slot in use, so every flip rebuilds it, and
  * blocking queries wait on the Service (its full state, as the scale benchmark's latency
- * follower reads it, and its endpoint list), each asked again as soon as it is answered.
+ * follower reads it, and its round-robin endpoint list), each asked again when answered.
  *
  * The server measures its own CPU (user + system, all threads) over an idle stretch and over as
  * long a stretch of flips; CPU per flip is their difference over the flips. Builds are compared
  * in the same run (`--build=LABEL=PATH`, as for the isolation part), alternating within each
- * size and round.
+ * size and round. Flips are spaced so that every blocking query is answered once per flip in
+ * every build (the answers per flip are reported): a faster build then does the same work.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -28,7 +29,11 @@ const SERVER = fileURLToPath(new URL("./flip-server.ts", import.meta.url));
 const SLICE_SIZE = 100;
 /** Blocking queries on GET /v1/services/bench/big (every endpoint, by identity). */
 const STATE_WAITERS = 2;
-/** Blocking queries on GET /v1/services/bench/big/endpoints (heaviest first: no session key). */
+/**
+ * Blocking queries on GET /v1/services/bench/big/endpoints?lb=round-robin: a list in the order
+ * of the slot in use. (Through the policy's ring-hash it would put a 5,000-endpoint table in use,
+ * whose rebuild at every flip would outweigh everything else measured here.)
+ */
 const LIST_WAITERS = 1;
 
 export interface FlipSettings {
@@ -41,8 +46,8 @@ export interface FlipSettings {
 
 export function flipSettings(quick: boolean, args: readonly string[]): FlipSettings {
   return quick
-    ? { sizes: [1_000, 5_000], flips: 20, intervalMs: 50, rounds: 1, builds: buildsFrom(args) }
-    : { sizes: [1_000, 5_000], flips: 100, intervalMs: 50, rounds: 2, builds: buildsFrom(args) };
+    ? { sizes: [1_000, 5_000], flips: 10, intervalMs: 200, rounds: 1, builds: buildsFrom(args) }
+    : { sizes: [1_000, 5_000], flips: 50, intervalMs: 200, rounds: 2, builds: buildsFrom(args) };
 }
 
 export interface FlipCase {
@@ -161,23 +166,27 @@ function indexOf(url: string, agent: Agent): Promise<number> {
 }
 
 /** A client that asks `url` again with the last index as soon as it is answered, until stopped. */
-function follow(url: string): { stop: () => Promise<number> } {
+function follow(url: string): { answers: () => number; stop: () => Promise<number> } {
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   let running = true;
   let answers = 0;
   const loop = (async () => {
     let index = await indexOf(url, agent);
     while (running) {
-      index = await indexOf(`${url}${url.includes("?") ? "&" : "?"}index=${index}&wait=1s`, agent);
+      // Longer than any stretch: a wait that runs out would be an answer of the idle stretch.
+      index = await indexOf(`${url}${url.includes("?") ? "&" : "?"}index=${index}&wait=5m`, agent);
       answers++;
     }
   })();
   return {
+    answers: () => answers,
     stop: async () => {
       running = false;
-      await loop;
+      const counted = answers;
+      // The request waiting now is cut off: it fails, which ends the loop.
       agent.destroy();
-      return answers;
+      await loop.catch(() => {});
+      return counted;
     },
   };
 }
@@ -198,12 +207,18 @@ async function measureOnce(build: Build, file: string, settings: FlipSettings): 
     await picked.arrayBuffer();
     const followers = [
       ...Array.from({ length: STATE_WAITERS }, () => follow(big)),
-      ...Array.from({ length: LIST_WAITERS }, () => follow(`${big}/endpoints`)),
+      ...Array.from({ length: LIST_WAITERS }, () => follow(`${big}/endpoints?lb=round-robin`)),
     ];
+    const answered = () => followers.reduce((sum, f) => sum + f.answers(), 0);
+    const warmed = waitForLine(server.child, /warmed/);
     const measured = waitForLine(server.child, /measured (\d+) (\d+) (\d+) (\d+)/);
     server.child.stdin?.write(`measure ${settings.flips} ${settings.intervalMs}\n`);
+    await warmed;
+    // The warm-up flips' answers are not counted.
+    const before = answered();
     const match = await measured;
-    const answers = (await Promise.all(followers.map((f) => f.stop()))).reduce((a, b) => a + b);
+    const answers = answered() - before;
+    await Promise.all(followers.map((f) => f.stop()));
     const [flips, idle, total, writes] = match.slice(1).map(Number) as [
       number,
       number,
@@ -306,7 +321,7 @@ export function renderFlip(results: FlipResults): string {
     "",
     `Measured ${results.date} on Node ${results.node}, ${results.cpu} (${results.cores} cores, shared with other work)${results.revision ? `, commit ${results.revision}` : ""}, by \`npm run bench -- --only=flip\` (bench/flip.ts); the run took ${results.seconds} s.`,
     `One Service of ${settings.sizes.map((n) => formatNumber(n)).join(", then ")} endpoints with a ring-hash policy (session key, gold pods weighted 2), served by \`konsul-lb serve\`'s composition root with every listener it attaches to the catalog;`,
-    `a round-robin picker slot in use; ${STATE_WAITERS} blocking queries on the Service's state and ${LIST_WAITERS} on its endpoint list, each asked again when answered.`,
+    `a round-robin picker slot in use; ${STATE_WAITERS} blocking queries on the Service's state and ${LIST_WAITERS} on its round-robin endpoint list, each asked again when answered.`,
     `${settings.flips} readiness flips at one per ${settings.intervalMs} ms, each written into the catalog as a source writes a Service; ${settings.rounds} round(s), builds alternating.`,
     `CPU per flip: the server's CPU (all threads) over the flips less its CPU over as long an idle stretch, per flip; "catalog write" is the write alone (the catalog and its listeners).`,
     own === undefined ? "" : `The ratio is against ${settings.builds[0]?.label}.`,
