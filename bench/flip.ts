@@ -22,7 +22,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { stringify } from "yaml";
 import { waitForLine } from "./child-process.ts";
-import { type Build, buildsFrom } from "./isolation.ts";
+import { median } from "./engine.ts";
+import { type Build, buildsFrom, stopServer } from "./isolation.ts";
 import { type Environment, formatMs, formatNumber, markdownTable } from "./report.ts";
 
 const SERVER = fileURLToPath(new URL("./flip-server.ts", import.meta.url));
@@ -137,15 +138,6 @@ async function startServer(build: Build, file: string): Promise<Server> {
   });
   const match = await waitForLine(child, /ready (http:\/\/\S+)/);
   return { child, url: match[1] as string };
-}
-
-async function stopServer(server: Server): Promise<void> {
-  if (server.child.exitCode !== null) return;
-  const exited = new Promise((done) => server.child.once("exit", done));
-  server.child.stdin?.write("stop\n");
-  const timer = setTimeout(() => server.child.kill("SIGKILL"), 10_000);
-  await exited;
-  clearTimeout(timer);
 }
 
 /** One GET, its body drained unread; resolves with the answer's X-Konsul-Index. */
@@ -287,14 +279,6 @@ export async function runFlip(
   };
 }
 
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 === 1
-    ? (sorted[middle] as number)
-    : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
-}
-
 export function renderFlip(results: FlipResults): string {
   const { settings } = results;
   const own = settings.builds.at(-1)?.label;
@@ -302,16 +286,15 @@ export function renderFlip(results: FlipResults): string {
     const reference = results.cases.find(
       (other) => other.endpoints === c.endpoints && other.build === settings.builds[0]?.label,
     );
-    const ratio =
-      reference === undefined || reference === c
-        ? "1.00×"
-        : `${(median(c.totalMs) / median(reference.totalMs)).toFixed(2)}×`;
+    const ratio = (of: (c: FlipCase) => number[]) =>
+      reference === undefined ? "–" : `${(median(of(c)) / median(of(reference))).toFixed(2)}×`;
     return [
       formatNumber(c.endpoints),
       c.build,
       formatMs(median(c.totalMs)),
-      ratio,
+      ratio((x) => x.totalMs),
       formatMs(median(c.writeMs)),
+      ratio((x) => x.writeMs),
       c.totalMs.map((ms) => formatMs(ms)).join(", "),
       c.answersPerFlip.toFixed(1),
     ];
@@ -323,7 +306,7 @@ export function renderFlip(results: FlipResults): string {
     `One Service of ${settings.sizes.map((n) => formatNumber(n)).join(", then ")} endpoints with a ring-hash policy (session key, gold pods weighted 2), served by \`konsul-lb serve\`'s composition root with every listener it attaches to the catalog;`,
     `a round-robin picker slot in use; ${STATE_WAITERS} blocking queries on the Service's state and ${LIST_WAITERS} on its round-robin endpoint list, each asked again when answered.`,
     `${settings.flips} readiness flips at one per ${settings.intervalMs} ms, each written into the catalog as a source writes a Service; ${settings.rounds} round(s), builds alternating.`,
-    `CPU per flip: the server's CPU (all threads) over the flips less its CPU over as long an idle stretch, per flip; "catalog write" is the write alone (the catalog and its listeners).`,
+    `CPU per flip: the server's CPU (all threads) over the flips less its CPU over as long an idle stretch, per flip (the median of the rounds); "catalog write" is the write alone (the catalog and its listeners, synchronous).`,
     own === undefined ? "" : `The ratio is against ${settings.builds[0]?.label}.`,
     "",
     markdownTable(
@@ -333,11 +316,12 @@ export function renderFlip(results: FlipResults): string {
         "CPU per flip",
         "Ratio",
         "Catalog write",
-        "Rounds",
+        "Ratio",
+        "CPU per flip by round",
         "Answers per flip",
       ],
       rows,
-      ["right", "left", "right", "right", "right", "left", "right"],
+      ["right", "left", "right", "right", "right", "right", "left", "right"],
     ),
   ].join("\n");
 }

@@ -156,7 +156,8 @@ async function startServer(build: Build, file: string): Promise<Server> {
   return { child, url: match[1] as string, dnsPort: Number(match[2]) };
 }
 
-async function stopServer(server: Server): Promise<void> {
+/** Asks a benchmark's server process to stop, and kills it if it has not within 10 s. */
+export async function stopServer(server: { readonly child: ChildProcess }): Promise<void> {
   if (server.child.exitCode !== null) return;
   const exited = new Promise((done) => server.child.once("exit", done));
   server.child.stdin?.write("stop\n");
