@@ -10,9 +10,9 @@
  *   node bench/isolation-server.ts <source root> <manifest> <changes per second>
  */
 import { createInterface } from "node:readline";
-import { pathToFileURL } from "node:url";
 import type { CatalogEntry } from "../src/catalog/catalog.ts";
 import type { RunningService } from "../src/cli/serve.ts";
+import { startBuildService } from "./build-service.ts";
 
 const [root, manifest, rate] = process.argv.slice(2);
 if (root === undefined || manifest === undefined || rate === undefined) {
@@ -25,27 +25,7 @@ if (!(changesPerSecond > 0 && changesPerSecond <= 1000)) {
   process.exit(2);
 }
 
-const from = (path: string) => pathToFileURL(`${root}/${path}`).href;
-const { loadSettings } = (await import(
-  from("src/config/settings.ts")
-)) as typeof import("../src/config/settings.ts");
-const { startService } = (await import(
-  from("src/cli/serve.ts")
-)) as typeof import("../src/cli/serve.ts");
-const { createLogger } = (await import(
-  from("src/observability/logger.ts")
-)) as typeof import("../src/observability/logger.ts");
-
-const loaded = loadSettings(
-  ["--file", manifest, "--http-addr", "127.0.0.1:0", "--dns-addr", "127.0.0.1:0"],
-  { KONSUL_LB_LOG_LEVEL: "warn" },
-);
-if (loaded.kind !== "ok") {
-  console.error(`settings: ${loaded.kind === "error" ? loaded.message : "help"}`);
-  process.exit(2);
-}
-const logger = createLogger(loaded.settings.logLevel);
-const service: RunningService = await startService(loaded.settings, logger);
+const service: RunningService = await startBuildService(root, manifest);
 
 /** A new version of bench/big with the next endpoint's readiness flipped. */
 let flips = 0;

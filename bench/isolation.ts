@@ -50,7 +50,8 @@ export interface IsolationSettings {
   readonly builds: readonly Build[];
 }
 
-export function isolationSettings(quick: boolean, args: readonly string[]): IsolationSettings {
+/** The builds named by `--build=LABEL=PATH` arguments, then this checkout, last. */
+export function buildsFrom(args: readonly string[]): Build[] {
   const builds = args
     .filter((arg) => arg.startsWith("--build="))
     .map((arg) => {
@@ -63,10 +64,14 @@ export function isolationSettings(quick: boolean, args: readonly string[]): Isol
       }
       return { label: value.slice(0, split), root: resolve(value.slice(split + 1)) };
     });
+  return [...builds, { label: "this checkout", root: ROOT }];
+}
+
+export function isolationSettings(quick: boolean, args: readonly string[]): IsolationSettings {
   return {
     seconds: quick ? 2 : 6,
     warmupSeconds: quick ? 1 : 2,
-    builds: [...builds, { label: "this checkout", root: ROOT }],
+    builds: buildsFrom(args),
   };
 }
 
@@ -151,7 +156,8 @@ async function startServer(build: Build, file: string): Promise<Server> {
   return { child, url: match[1] as string, dnsPort: Number(match[2]) };
 }
 
-async function stopServer(server: Server): Promise<void> {
+/** Asks a benchmark's server process to stop, and kills it if it has not within 10 s. */
+export async function stopServer(server: { readonly child: ChildProcess }): Promise<void> {
   if (server.child.exitCode !== null) return;
   const exited = new Promise((done) => server.child.once("exit", done));
   server.child.stdin?.write("stop\n");

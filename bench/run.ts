@@ -9,6 +9,7 @@
  *   npm run bench -- --only=scale      the Kubernetes path at scale (minutes; see scale.ts)
  *   npm run bench -- --only=standalone 100,000 endpoints from a manifest file (see standalone.ts)
  *   npm run bench -- --only=isolation  answers while another service churns (see isolation.ts)
+ *   npm run bench -- --only=flip       CPU per readiness flip of a big service (see flip.ts)
  */
 import { spawnSync } from "node:child_process";
 import { cpus } from "node:os";
@@ -16,6 +17,7 @@ import { fileURLToPath } from "node:url";
 import { blockingSettings, renderBlocking, runBlocking } from "./blocking.ts";
 import { dnsSettings, renderDns, runDns } from "./dns.ts";
 import { engineSettings, renderEngine, runEngine } from "./engine.ts";
+import { flipSettings, renderFlip, runFlip } from "./flip.ts";
 import { httpSettings, renderHttp, runHttp } from "./http.ts";
 import { isolationSettings, renderIsolation, runIsolation } from "./isolation.ts";
 import { localitySettings, renderLocality, runLocality } from "./locality.ts";
@@ -77,6 +79,13 @@ const PARTS: readonly Part[] = [
       renderStandalone(
         await runStandalone(standaloneSettings(quick, process.argv.slice(2)), environment),
       ),
+  },
+  {
+    // Servers of its own, builds compared side by side: run it with --only=flip.
+    name: "flip",
+    explicitOnly: true,
+    run: async ({ quick, environment }) =>
+      renderFlip(await runFlip(flipSettings(quick, process.argv.slice(2)), environment)),
   },
   {
     // Servers of its own, builds compared side by side: run it with --only=isolation.

@@ -62,3 +62,14 @@ export function isValidWeight(weight: unknown): weight is number {
 export function compareIdentity(a: Endpoint, b: Endpoint): number {
   return a.identity < b.identity ? -1 : a.identity > b.identity ? 1 : 0;
 }
+
+/**
+ * Whether the endpoints are already in compareIdentity's order (duplicates allowed): one pass,
+ * which spares sorting a list that comes sorted, as every version of a catalog entry does.
+ */
+export function inIdentityOrder(endpoints: readonly Endpoint[]): boolean {
+  for (let i = 1; i < endpoints.length; i++) {
+    if (compareIdentity(endpoints[i - 1] as Endpoint, endpoints[i] as Endpoint) > 0) return false;
+  }
+  return true;
+}

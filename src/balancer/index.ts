@@ -4,6 +4,7 @@
  */
 export * from "./connection-book.ts";
 export * from "./connections.ts";
+export { deepEqual } from "./deep-equal.ts";
 export * from "./definition.ts";
 export * from "./endpoint.ts";
 export * from "./errors.ts";

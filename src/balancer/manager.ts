@@ -371,9 +371,17 @@ function listOf(picker: Picker, request: PickRequest, limit: number): Endpoint[]
     ) {
       throw error;
     }
-    const ordered = [...picker.endpoints].sort(
-      (a, b) => b.weight - a.weight || compareIdentity(a, b),
-    );
+    let ordered = KEYLESS_ORDER.get(picker);
+    if (ordered === undefined) {
+      ordered = [...picker.endpoints].sort((a, b) => b.weight - a.weight || compareIdentity(a, b));
+      KEYLESS_ORDER.set(picker, ordered);
+    }
     return ordered.slice(0, selectionSize(ordered.length, limit));
   }
 }
+
+/**
+ * A hash picker's keyless order (see listOf), sorted once per picker rather than per request:
+ * every blocking query on a big service's list asks for it again after each change.
+ */
+const KEYLESS_ORDER = new WeakMap<Picker, readonly Endpoint[]>();

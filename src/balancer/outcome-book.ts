@@ -3,6 +3,8 @@
  * (features/outlier-detection) counts them and ejects, and the latencies feed least-request's
  * peak-EWMA estimates. Both are kept only for the service's current endpoints.
  */
+
+import type { Endpoint } from "./endpoint.ts";
 import {
   type EjectionRecord,
   type OutlierChange,
@@ -79,29 +81,52 @@ export class OutcomeBook {
 
   /**
    * Brings the service's detector and latency estimates in line with its current endpoints and
-   * policy: made when the policy asks for detection, dropped when it no longer does.
+   * policy: made when the policy asks for detection, dropped when it no longer does. Runs at
+   * every version of the service, so its work follows the change: a version with the same
+   * identities as the last one synced (a readiness or weight flip) touches no endpoint's entry,
+   * and the policy is resolved again only when it changed (see PickerCache.policyOf).
    */
   sync(
     service: ServiceEndpoints,
     state: ServiceState = this.states.of(service.key),
   ): OutlierDetector | null {
+    const synced = state.outcomesSynced;
     // The interval timer asks every 100 ms: an unchanged version (endpoints and policy alike)
     // needs no work.
-    if (state.outliers !== null && state.outliers.syncedVersion === service.version) {
-      return state.outliers;
-    }
+    if (synced?.version === service.version) return state.outliers;
     const settings = this.policyOf(service, state)
       .outlierDetection as ResolvedOutlierDetection | null;
-    const identities = service.endpoints.map((endpoint) => endpoint.identity);
-    state.latencies.retain(new Set(identities));
+    const members =
+      synced !== null && sameIdentities(synced.endpoints, service.endpoints)
+        ? null
+        : service.endpoints.map((endpoint) => endpoint.identity);
+    if (members !== null) state.latencies.retain(new Set(members));
     if (settings === null) {
       state.outliers = null;
-      return null;
+    } else if (state.outliers === null) {
+      state.outliers = new OutlierDetector(settings);
+      state.outliers.sync(members ?? service.endpoints.map((endpoint) => endpoint.identity));
+    } else {
+      state.outliers.configure(settings);
+      if (members !== null) state.outliers.sync(members);
     }
-    state.outliers ??= new OutlierDetector(settings);
-    state.outliers.configure(settings);
-    state.outliers.sync(identities);
-    state.outliers.syncedVersion = service.version;
+    state.outcomesSynced = { version: service.version, endpoints: service.endpoints };
     return state.outliers;
   }
+}
+
+/**
+ * Whether two endpoint lists hold the same identities in the same order. Consecutive versions
+ * of a service share most endpoint objects, so this is mostly a comparison of references; a
+ * list in another order counts as different, which costs a rebuild and nothing else.
+ */
+function sameIdentities(a: readonly Endpoint[], b: readonly Endpoint[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i] as Endpoint;
+    const y = b[i] as Endpoint;
+    if (x !== y && x.identity !== y.identity) return false;
+  }
+  return true;
 }

@@ -6,10 +6,12 @@
  * only for a slot nobody used before. State that outlives a rebuild (cursors, current weights)
  * is carried by endpoint identity.
  */
+import { deepEqual } from "./deep-equal.ts";
 import type { StrategyDefinition } from "./definition.ts";
 import {
   compareIdentity,
   type Endpoint,
+  inIdentityOrder,
   isValidWeight,
   MAX_WEIGHT,
   MIN_WEIGHT,
@@ -179,19 +181,22 @@ export class PickerCache {
     return this.strategyNamed(options.strategy ?? service.strategy ?? this.defaultStrategy);
   }
 
-  /** The service's policy with the server's defaults under it, resolved once per version. */
+  /**
+   * The service's policy with the server's defaults under it, resolved once per version, and
+   * carried over to a new version whose policy is the same (a change of endpoints only).
+   */
   policyOf(
     service: ServiceEndpoints,
     state: ServiceState = this.states.of(service.key),
   ): ResolvedPolicy {
-    if (state.policy?.version !== service.version) {
-      const { registry, policyDefaults } = this.options;
-      state.policy = {
-        version: service.version,
-        resolved: resolvePolicy(service.policy, registry, policyDefaults),
-      };
-    }
-    return state.policy.resolved;
+    const cached = state.policy;
+    if (cached?.version === service.version) return cached.resolved;
+    const resolved =
+      cached !== null && deepEqual(cached.given, service.policy)
+        ? cached.resolved
+        : resolvePolicy(service.policy, this.options.registry, this.options.policyDefaults);
+    state.policy = { version: service.version, given: service.policy, resolved };
+    return resolved;
   }
 
   /** The picker for a request: the cached one, built here only for a slot never used before. */
@@ -482,7 +487,10 @@ export class PickerCache {
       state.imported.delete(slot);
       if (state.imported.size === 0) state.imported = null;
     }
-    carried ??= previous?.picker.exportState();
+    // A table's picker carries only its fingerprint, which no build reads (the table is a
+    // function of the endpoints); hashing the old table at every rebuild would cost as much as
+    // a small table's build.
+    if (strategy.table === undefined) carried ??= previous?.picker.exportState();
     const all = sortedValidated(service);
     const part = narrowing === null ? all : narrowing.filter(all);
     if (part.length === 0) {
@@ -618,9 +626,14 @@ function exported(cached: CachedPicker): CarriedState {
   return state;
 }
 
-/** Endpoints sorted by identity, after checking what every strategy relies on. */
+/**
+ * Endpoints sorted by identity, after checking what every strategy relies on. A list that comes
+ * sorted (the catalog's always does) is checked in one pass and copied, not sorted again.
+ */
 function sortedValidated(service: ServiceEndpoints): Endpoint[] {
-  const sorted = [...service.endpoints].sort(compareIdentity);
+  const sorted = inIdentityOrder(service.endpoints)
+    ? [...service.endpoints]
+    : [...service.endpoints].sort(compareIdentity);
   for (let i = 0; i < sorted.length; i++) {
     const endpoint = sorted[i] as Endpoint;
     if (!isValidWeight(endpoint.weight)) {

@@ -2,7 +2,7 @@ import type { Endpoint } from "./endpoint.ts";
 import type { OutlierDetector } from "./features/outlier-detection/detector.ts";
 import { LoadTracker } from "./loads.ts";
 import type { ServiceEndpoints } from "./manager.ts";
-import type { ResolvedPolicy } from "./policy.ts";
+import type { BalancerPolicy, ResolvedPolicy } from "./policy.ts";
 import { LatencyTracker } from "./strategies/least-request/peak-ewma.ts";
 import type { CarriedState, Picker } from "./strategy.ts";
 
@@ -47,8 +47,21 @@ export interface ServiceState {
   readonly latencies: LatencyTracker;
   /** Outlier detection's counters and ejections; null while the policy has none. */
   outliers: OutlierDetector | null;
-  /** The service's policy resolved once per version, not once per request. */
-  policy: { readonly version: number; readonly resolved: ResolvedPolicy } | null;
+  /**
+   * The service's policy resolved once per version, not once per request, and resolved again
+   * only when the policy itself changed: a readiness flip is a new version with the same policy.
+   */
+  policy: {
+    readonly version: number;
+    /** The policy as the version gave it, to tell the next version's apart. */
+    readonly given: BalancerPolicy | undefined;
+    readonly resolved: ResolvedPolicy;
+  } | null;
+  /**
+   * The version and endpoints the outcome book last brought its detector and latencies in line
+   * with (outcome-book.ts), so that the next version is compared with them rather than rebuilt.
+   */
+  outcomesSynced: { readonly version: number; readonly endpoints: readonly Endpoint[] } | null;
   /** Ids of the service's open connections. */
   readonly connections: Set<string>;
   /** State handed in by importState for slots not built yet, applied at their first build. */
@@ -93,6 +106,7 @@ export class ServiceStates {
         outliers: null,
         pickers: new Map(),
         policy: null,
+        outcomesSynced: null,
         connections: new Set(),
         imported: null,
         changes: 0,

@@ -49,21 +49,21 @@ function compareEntries(a: ServiceEntry, b: ServiceEntry): number {
 }
 
 /**
- * Sorts and checks the endpoints, and freezes a private copy of the entry. An endpoint already
- * frozen cannot change under the catalog, so it is kept as it is: a source that hands the same
- * endpoint objects again shares them with the catalog and every picker instead of copying them.
+ * Checks the endpoints' weights and unique identities while they are in identity order; false
+ * as soon as they are not (the rest unchecked), for the caller to sort them and check again.
  */
-function normalise(entry: ServiceEntry): ServiceEntry {
-  const endpoints = entry.endpoints
-    .map((endpoint) => (Object.isFrozen(endpoint) ? endpoint : Object.freeze({ ...endpoint })))
-    .sort(compareIdentity);
+function checkedInOrder(entry: ServiceEntry, endpoints: readonly CatalogEndpoint[]): boolean {
   for (let i = 0; i < endpoints.length; i++) {
     const endpoint = endpoints[i] as CatalogEndpoint;
-    if (i > 0 && endpoints[i - 1]?.identity === endpoint.identity) {
-      throw new Error(
-        `service ${serviceKey(entry.namespace, entry.name)}: endpoint identity ` +
-          `${JSON.stringify(endpoint.identity)} appears twice; expected unique identities`,
-      );
+    if (i > 0) {
+      const order = compareIdentity(endpoints[i - 1] as CatalogEndpoint, endpoint);
+      if (order > 0) return false;
+      if (order === 0) {
+        throw new Error(
+          `service ${serviceKey(entry.namespace, entry.name)}: endpoint identity ` +
+            `${JSON.stringify(endpoint.identity)} appears twice; expected unique identities`,
+        );
+      }
     }
     if (!isValidWeight(endpoint.weight)) {
       throw new Error(
@@ -72,6 +72,29 @@ function normalise(entry: ServiceEntry): ServiceEntry {
       );
     }
   }
+  return true;
+}
+
+/**
+ * Sorts and checks the endpoints, and freezes a private copy of the entry. An endpoint already
+ * frozen cannot change under the catalog, so it is kept as it is: a source that hands the same
+ * endpoint objects again shares them with the catalog and every picker instead of copying them.
+ */
+function normalise(entry: ServiceEntry, held: readonly CatalogEndpoint[] = []): ServiceEntry {
+  // A plain loop: the array helpers take a slow path over a frozen array, which the catalog's
+  // own lists are. An endpoint held at the same place is the catalog's, frozen already.
+  const endpoints = new Array<CatalogEndpoint>(entry.endpoints.length);
+  for (let i = 0; i < endpoints.length; i++) {
+    const endpoint = entry.endpoints[i] as CatalogEndpoint;
+    endpoints[i] =
+      endpoint === held[i] || Object.isFrozen(endpoint) ? endpoint : Object.freeze({ ...endpoint });
+  }
+  // A source that writes the next version of a service mostly hands its endpoints in order:
+  // one pass checks them, and only a list out of order is sorted and checked again.
+  if (!checkedInOrder(entry, endpoints)) {
+    endpoints.sort(compareIdentity);
+    checkedInOrder(entry, endpoints);
+  }
   return {
     namespace: entry.namespace,
     name: entry.name,
@@ -79,6 +102,18 @@ function normalise(entry: ServiceEntry): ServiceEntry {
     policy: entry.policy,
     ...(entry.trafficDistribution ? { trafficDistribution: entry.trafficDistribution } : {}),
   };
+}
+
+/** Whether an endpoint of `endpoints` not held at the same place is marked ejected. */
+function hasNewMark(
+  endpoints: readonly CatalogEndpoint[],
+  held: readonly CatalogEndpoint[],
+): boolean {
+  for (let i = 0; i < endpoints.length; i++) {
+    const endpoint = endpoints[i] as CatalogEndpoint;
+    if (endpoint !== held[i] && endpoint.ejected === true) return true;
+  }
+  return false;
 }
 
 export class Catalog {
@@ -127,7 +162,8 @@ export class Catalog {
 
   /** Adds or updates one service; returns whether anything changed. */
   upsert(entry: ServiceEntry): boolean {
-    return this.#apply([normalise(entry)], []).length > 0;
+    const held = this.#services.get(serviceKey(entry.namespace, entry.name))?.endpoints;
+    return this.#apply([normalise(entry, held)], []).length > 0;
   }
 
   /** Removes one service; returns whether it was there. */
@@ -183,9 +219,8 @@ export class Catalog {
     const current = this.#services.get(key);
     if (current === undefined) return false;
     const present = new Set(current.endpoints.map((endpoint) => endpoint.identity));
-    const ejected = new Set([...identities].filter((identity) => present.has(identity)));
-    if (ejected.size === 0) this.#ejected.delete(key);
-    else this.#ejected.set(key, ejected);
+    // Kept even when empty: the write below takes the marks off and then drops the set.
+    this.#ejected.set(key, new Set([...identities].filter((identity) => present.has(identity))));
     return this.#apply([current], []).length > 0;
   }
 
@@ -204,14 +239,26 @@ export class Catalog {
       const kept = new Set([...ejected].filter((identity) => present.has(identity)));
       if (kept.size !== ejected.size) {
         ejected = kept;
-        if (kept.size === 0) this.#ejected.delete(key);
-        else this.#ejected.set(key, kept);
+        this.#ejected.set(key, kept);
       }
+      // None left: this write takes the marks off, and later writes find no set, which tells
+      // them the entry held is unmarked.
+      if (ejected.size === 0) this.#ejected.delete(key);
     }
-    const marked = (endpoint: CatalogEndpoint) => ejected?.has(endpoint.identity) === true;
-    if (!entry.endpoints.some((endpoint) => marked(endpoint) !== (endpoint.ejected === true))) {
+    if (ejected === undefined) {
+      // Nothing ejected, the usual case. The entry held now is then unmarked, so a mark can only
+      // be on an endpoint object it does not share at the same place: a comparison of
+      // references for all but the few a flip replaced.
+      const held = this.#services.get(key)?.endpoints ?? [];
+      if (!hasNewMark(entry.endpoints, held)) return entry;
+    } else if (
+      !entry.endpoints.some(
+        (endpoint) => ejected?.has(endpoint.identity) !== (endpoint.ejected === true),
+      )
+    ) {
       return entry;
     }
+    const marked = (endpoint: CatalogEndpoint) => ejected?.has(endpoint.identity) === true;
     const endpoints = entry.endpoints.map((endpoint) => {
       if (marked(endpoint)) return Object.freeze({ ...endpoint, ejected: true });
       const { ejected: _, ...rest } = endpoint;

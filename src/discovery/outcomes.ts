@@ -101,7 +101,8 @@ export class OutcomeIntake {
     else {
       this.detecting.delete(key);
       // Detection turned off: nothing stays ejected.
-      if (entry.endpoints.some((endpoint) => endpoint.ejected === true)) {
+      // The catalog's own record rather than a look at every endpoint at every change.
+      if (this.discovery.catalog.ejectedOf(entry.namespace, entry.name).length > 0) {
         this.discovery.catalog.setEjected(entry.namespace, entry.name, []);
       }
     }

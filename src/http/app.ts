@@ -1,4 +1,5 @@
 import express, { type NextFunction, type Request, type Response } from "express";
+import type { CatalogEntry } from "../catalog/catalog.ts";
 import type { Discovery } from "../discovery/discovery.ts";
 import { OutcomeIntake } from "../discovery/outcomes.ts";
 import type { Logger } from "../observability/logger.ts";
@@ -7,7 +8,7 @@ import type { RecentPicks } from "../status/recent-picks.ts";
 import { BlockingQueries } from "./blocking.ts";
 import { ChangeWaiters } from "./change-waiters.ts";
 import { type DecisionRequest, Decisions } from "./decisions.ts";
-import { endpointJson } from "./endpoint-json.ts";
+import { endpointJson, jsonWithEndpoints } from "./endpoint-json.ts";
 import { ApiError, errorJson, toApiError } from "./errors.ts";
 import { MAX_PUBLIC_BODY_BYTES, requestLimits } from "./limits.ts";
 import { openApiDocument } from "./openapi.ts";
@@ -124,6 +125,12 @@ export function connectionHandlers(
   return { openConnection: open, releaseConnection: release };
 }
 
+/** Answers 200 with JSON already written out (UTF-8), as `res.json` would send it. */
+function sendJsonText(res: Response, body: string | Buffer): void {
+  res.set("Content-Type", "application/json; charset=utf-8");
+  res.send(body);
+}
+
 /** Registers each route of the table with its handler, in the table's order. */
 export function serveRoutes<Id extends string>(
   app: express.Express,
@@ -186,6 +193,13 @@ export function createApp(options: AppOptions): express.Express {
     () => metrics.waitersRefused.inc(),
   );
 
+  /**
+   * A service's full answer by catalog entry, i.e. per version: the same for every request, and
+   * the blocking queries a change wakes all ask for it at once. Kept encoded: sending a string
+   * encodes it again for every request.
+   */
+  const serviceBodies = new WeakMap<CatalogEntry, Buffer>();
+
   const handlers: Record<PublicRouteId, express.RequestHandler> = {
     listServices: async (req, res) => {
       if (!(await blocking.catalog(req, res))) return;
@@ -196,25 +210,30 @@ export function createApp(options: AppOptions): express.Express {
     getService: async (req, res) => {
       if (!(await blocking.service(req, res))) return;
       const entry = discovery.entry(req.params.namespace as string, req.params.name as string);
-      const view = discovery.view(entry);
-      res.json({
-        service: { namespace: entry.namespace, name: entry.name },
-        strategy: discovery.manager.strategyFor(view),
-        policy: entry.policy?.name ?? null,
-        version: entry.version,
-        balancer: view.policy ?? {},
-        endpoints: entry.endpoints.map(endpointJson),
-      });
+      let body = serviceBodies.get(entry);
+      if (body === undefined) {
+        const view = discovery.view(entry);
+        const head = {
+          service: { namespace: entry.namespace, name: entry.name },
+          strategy: discovery.manager.strategyFor(view),
+          policy: entry.policy?.name ?? null,
+          version: entry.version,
+          balancer: view.policy ?? {},
+        };
+        body = Buffer.from(jsonWithEndpoints(head, entry.endpoints));
+        serviceBodies.set(entry, body);
+      }
+      sendJsonText(res, body);
     },
     listEndpoints: async (req, res) => {
       if (!(await blocking.service(req, res))) return;
       const { entry, result } = decisions.run(requestOf(req), "select");
-      res.json({
+      const head = {
         service: { namespace: entry.namespace, name: entry.name },
         strategy: result.strategy,
         version: entry.version,
-        endpoints: result.endpoints.map(endpointJson),
-      });
+      };
+      sendJsonText(res, jsonWithEndpoints(head, result.endpoints));
     },
     pickEndpoint: (req, res) => {
       const reply = decisions.pick(requestOf(req));

@@ -45,8 +45,6 @@ export function ejectionCap(total: number, percent: number): number {
 }
 
 export class OutlierDetector {
-  /** The service version whose endpoints and settings the detector was last brought to. */
-  syncedVersion: number | null = null;
   private settings: ResolvedOutlierDetection;
   private readonly endpoints = new Map<string, EndpointRecord>();
   private nextEvaluation: number | null = null;
