@@ -20,6 +20,7 @@ import {
   compareOutput,
   DemoRunner,
   DOCS,
+  EXAMPLE_TIMEOUT_MS,
   examplesOf,
   exampleTitle,
   loadExamples,
@@ -44,7 +45,8 @@ for (const doc of DOCS) {
     });
 
     for (const example of demo) {
-      it(exampleTitle(example), async () => {
+      // The process's own limit ends it first, with its output.
+      it(exampleTitle(example), { timeout: EXAMPLE_TIMEOUT_MS + 10_000 }, async () => {
         const result = await (runner as DemoRunner).run(example);
         expect(result.code, `${result.stdout}\n${result.stderr}`).toBe(0);
         if (example.output === null) return;

@@ -325,6 +325,13 @@ export class Workspace {
   }
 }
 
+/**
+ * How long one demo example may run. Some are simulations over hundreds of thousands of keys
+ * (about 20 s of CPU each); with the suite's other worker on the same cores they need more
+ * than a minute.
+ */
+export const EXAMPLE_TIMEOUT_MS = 180_000;
+
 /** The demo as `npm start` serves it, for the examples of one document. */
 export class DemoRunner {
   readonly ports: Ports;
@@ -348,7 +355,11 @@ export class DemoRunner {
 
   async run(example: Example): Promise<RunResult> {
     await this.workspace.writeFiles(example.files);
-    const result = await this.workspace.run(withPorts(example.command, this.ports));
+    const result = await this.workspace.run(
+      withPorts(example.command, this.ports),
+      {},
+      EXAMPLE_TIMEOUT_MS,
+    );
     return { ...result, stdout: withDocPorts(result.stdout, this.ports) };
   }
 
