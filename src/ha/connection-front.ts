@@ -94,6 +94,8 @@ interface PendingClose {
   ackedAt: number | null;
   /** Whether the leader's latest snapshot of the service still lists the connection. */
   listed?: boolean;
+  /** When it was last handed to a leader in a reconcile. */
+  handedAt?: number;
 }
 
 export interface ConnectionTerms {
@@ -210,7 +212,7 @@ export class ConnectionFront implements LocalConnectionChanges {
     let repaired = 0;
     for (const pending of this.closes.values()) {
       if (!pending.listed || pending.ackedAt === null) continue;
-      if (now - pending.ackedAt < this.repairAfterMs) continue;
+      if (now - Math.max(pending.ackedAt, pending.handedAt ?? 0) < this.repairAfterMs) continue;
       pending.ackedAt = null;
       repaired++;
       if (repaired <= 5) {
@@ -594,6 +596,9 @@ export class ConnectionFront implements LocalConnectionChanges {
       const now = this.now();
       for (const pending of opens) pending.ackedAt ??= now;
       for (const pending of closes) {
+        // The repair time counts from the last hand-over: a snapshot written before this
+        // leader took it may still list the connection.
+        pending.handedAt = now;
         if (pending.ackedAt !== null) continue;
         pending.ackedAt = now;
         if (pending.service === null) pending.expiresAt = now + this.retentionMs;
