@@ -209,6 +209,10 @@ export class ConnectionFront implements LocalConnectionChanges {
    */
   private repairReleases(now: number): void {
     if (this.options.isLeader()) return;
+    // Until another replica shows up on the Lease there is no one to hand it to; the hand-over
+    // to a new leader (leaderChanged) carries it anyway.
+    const leader = this.options.leader();
+    if (leader === null || leader.identity === this.options.identity) return;
     let repaired = 0;
     for (const pending of this.closes.values()) {
       if (!pending.listed || pending.ackedAt === null) continue;
@@ -217,7 +221,7 @@ export class ConnectionFront implements LocalConnectionChanges {
       repaired++;
       if (repaired <= 5) {
         this.options.logger.warn(
-          { id: pending.id, service: pending.service, leader: this.options.leader()?.identity },
+          { id: pending.id, service: pending.service, leader: leader.identity },
           "the leader still counts a connection whose release it acknowledged long ago; handing the release over again",
         );
       }

@@ -87,7 +87,7 @@ export class HaMetrics implements LeaderMetricsSink {
     });
     this.releasesRepaired = new Counter({
       name: "konsul_lb_released_connections_resent_total",
-      help: "Releases this replica handed to the leader again because the leader's snapshots still listed the connection long after a leader had acknowledged the release (should stay 0; see docs/high-availability.md).",
+      help: "Releases this replica handed to the leader again because the leader's snapshots still listed the connection a retention period after a leader acknowledged or was handed the release (see docs/high-availability.md).",
       registers,
     });
   }

@@ -724,11 +724,12 @@ describe("a release the leader's snapshots still list long after it was acknowle
     const state = { leading: true };
     const manager = new BalancerManager({ now: () => clock.now });
     const warnings: string[] = [];
+    const onLease = { identity: "me" };
     const front = new ConnectionFront({
       manager,
       identity: "me",
       isLeader: () => state.leading,
-      leader: () => ({ identity: "leader", address: next.url }),
+      leader: () => ({ identity: onLease.identity, address: next.url }),
       trustProxy: () => false,
       logger: {
         info: () => {},
@@ -751,8 +752,15 @@ describe("a release the leader's snapshots still list long after it was acknowle
       expect(front.merge(SERVICE.key, [record("x")], []).map((c) => c.id)).toEqual([]);
       sweep();
       expect(warnings).toEqual([]);
+      // Long after, but with no other leader on the Lease yet, there is no one to hand it to.
+      clock.now += 4_000;
+      front.merge(SERVICE.key, [record("x")], []);
+      sweep();
+      expect(warnings).toEqual([]);
+      clock.now -= 4_000;
       // Handed to the next leader when it shows up: a snapshot that still lists it right after
       // may have been written before that leader took it.
+      onLease.identity = "leader";
       front.leaderChanged("leader", next.url);
       await vi.waitFor(() => expect(handed).toHaveLength(1), { timeout: 3_000 });
       clock.now += 2_000;
@@ -770,6 +778,7 @@ describe("a release the leader's snapshots still list long after it was acknowle
       expect(warnings).toHaveLength(1);
       await vi.waitFor(() => expect(handed).toHaveLength(2), { timeout: 3_000 });
       expect(handed[1]?.closes).toEqual(["x"]);
+      await vi.waitFor(() => expect(front.pendingCounts().unacknowledged).toBe(0));
       // The leader lists it among the released: settled, and the view is the leader's again.
       expect(front.merge(SERVICE.key, [record("y")], ["x"]).map((c) => c.id)).toEqual(["y"]);
       expect(front.pendingCounts()).toEqual({ opens: 0, closes: 0, unacknowledged: 0 });
