@@ -34,8 +34,11 @@ async function serve(
   };
 }
 
-/** A stand-in next leader that takes every reconcile and keeps the bodies it was handed. */
-async function acceptingLeader() {
+/**
+ * A stand-in next leader that takes every reconcile at once, keeps the bodies it was handed, and
+ * answers after `answerDelayMs`.
+ */
+async function acceptingLeader(answerDelayMs = 0) {
   const handed: ReconcileRequest[] = [];
   const next = await serve((req, res) => {
     let body = "";
@@ -44,8 +47,10 @@ async function acceptingLeader() {
     });
     req.on("end", () => {
       handed.push(JSON.parse(body));
-      res.writeHead(200, { "content-type": "application/json" });
-      res.end("{}");
+      setTimeout(() => {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end("{}");
+      }, answerDelayMs);
     });
   });
   return { handed, next };
@@ -618,21 +623,7 @@ describe("a forwarded open the leader answers too late", () => {
 describe("an open handed to a new leader and released before its answer", () => {
   it("sends the release on: the leader may count the open already", async () => {
     // A new leader that takes the reconcile at once but answers it late.
-    const received: { opens: string[]; closes: string[] }[] = [];
-    const leader = await serve((req, res) => {
-      let text = "";
-      req.on("data", (chunk) => {
-        text += chunk;
-      });
-      req.on("end", () => {
-        const body = JSON.parse(text) as { opens: { id: string }[]; closes: string[] };
-        received.push({ opens: body.opens.map((o) => o.id), closes: body.closes });
-        setTimeout(() => {
-          res.writeHead(200, { "content-type": "application/json" });
-          res.end(JSON.stringify({ opened: body.opens.length, closed: body.closes.length }));
-        }, 300);
-      });
-    });
+    const { handed: received, next: leader } = await acceptingLeader(300);
     const { manager, front } = setup(false, leader.url);
     try {
       // Opened here while no leader answered (a failover's gap).
@@ -655,21 +646,7 @@ describe("an open handed to a new leader and released before its answer", () => 
 describe("a hand-over answered after this replica began to lead", () => {
   it("does not count as made to that leader: what this replica's term did still reaches it", async () => {
     // The leader takes the hand-over at once but its answer arrives late.
-    const received: { opens: string[]; closes: string[] }[] = [];
-    const leader = await serve((req, res) => {
-      let text = "";
-      req.on("data", (chunk) => {
-        text += chunk;
-      });
-      req.on("end", () => {
-        const body = JSON.parse(text) as { opens: { id: string }[]; closes: string[] };
-        received.push({ opens: body.opens.map((o) => o.id), closes: body.closes });
-        setTimeout(() => {
-          res.writeHead(200, { "content-type": "application/json" });
-          res.end("{}");
-        }, 300);
-      });
-    });
+    const { handed: received, next: leader } = await acceptingLeader(300);
     const { manager, front, state } = setup(false, leader.url);
     try {
       // Opened here while no leader answered; handed to the leader on the Lease, once when it
