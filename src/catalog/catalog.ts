@@ -8,9 +8,8 @@
  */
 
 import type { Endpoint } from "../balancer/index.ts";
-import { compareIdentity, isValidWeight } from "../balancer/index.ts";
+import { compareIdentity, deepEqual, isValidWeight } from "../balancer/index.ts";
 import type { ParsedPolicy } from "../policy/validate.ts";
-import { deepEqual } from "./deep-equal.ts";
 
 export interface CatalogEndpoint extends Endpoint {
   /** The labels of the endpoint's pod; empty when the pod is unknown. */

@@ -1,5 +1,5 @@
 import type { KubeConfig } from "@kubernetes/client-node";
-import { isHealthy } from "../balancer/index.ts";
+import { deepEqual, isHealthy } from "../balancer/index.ts";
 import {
   type Catalog,
   type CatalogEndpoint,
@@ -7,7 +7,6 @@ import {
   type ServiceEntry,
   serviceKey,
 } from "../catalog/catalog.ts";
-import { deepEqual } from "../catalog/deep-equal.ts";
 import { type ParsedPolicy, type PolicyValidation, validatePolicy } from "../policy/validate.ts";
 import type { Logger } from "../shared/logger.ts";
 import { SERVICE_NAME_LABEL } from "../sources/kube-objects.ts";

@@ -29,7 +29,7 @@ import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { deepEqual } from "../../src/catalog/deep-equal.ts";
+import { deepEqual } from "../../src/balancer/index.ts";
 import { cliPath, repoRoot, type ServingCli, serveCli } from "../support/cli.ts";
 import { type FencedBlock, fencedBlocks } from "../support/markdown.ts";
 import { runProcess } from "../support/process.ts";

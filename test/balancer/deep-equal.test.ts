@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { deepEqual } from "../../src/catalog/deep-equal.ts";
+import { deepEqual } from "../../src/balancer/deep-equal.ts";
 
 describe("deepEqual", () => {
   it("compares plain data by content, ignoring key order", () => {
