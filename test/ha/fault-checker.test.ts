@@ -195,6 +195,10 @@ describe("the HA fault checker", () => {
     ]);
     expect(inWindow.violations).toEqual([]);
     expect(inWindow.stats).toMatchObject({ inLossWindow: 2, lostInWindow: 2 });
+    // The kill lands while the answer is on its way (sent by the leader, read 3 ms after the kill).
+    const inFlight = run([openOp("a", "undone", 1_000), releaseOp("a", "undone", 9_998)]);
+    expect(inFlight.violations).toEqual([]);
+    expect(inFlight.stats).toMatchObject({ inLossWindow: 1, lostInWindow: 1 });
     // With --connection-durability write there is no window: the same history breaks the promise.
     const durable = run(
       [openOp("a", "undone", 1_000), releaseOp("a", "undone", 9_900), openOp("a", "fresh", 9_800)],

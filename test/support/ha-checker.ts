@@ -158,7 +158,8 @@ export function leadershipTerms(replicas: readonly ReplicaRecord[]): Term[] {
  * The documented loss window (docs/high-availability.md, "What can be lost"): a change made
  * directly on the leader in its last state interval before it crashed. Exactly: the request
  * was answered by replica R while R led (one of R's terms overlaps the request), R was then
- * killed with SIGKILL no later than one state interval plus `writeSlackMs` after the answer,
+ * killed with SIGKILL after the request was sent and no later than one state interval plus
+ * `writeSlackMs` after the answer,
  * and no state write of that term shows the change (an open listed; a release among
  * `released`). A write pass starts at most one interval after the change and its request takes
  * time on a loaded machine: `writeSlackMs` is that time.
@@ -173,7 +174,9 @@ export function lossWindow(
 ): Term | null {
   if (settings.durability === "write") return null;
   const killedAt = replicas.get(op.replica)?.killedAt ?? null;
-  if (killedAt === null || killedAt < op.end) return null;
+  // The kill may land while the answer is on its way: an answer the client read after the
+  // kill was still sent before it. A request sent after the kill was not answered by R.
+  if (killedAt === null || killedAt < op.start) return null;
   if (killedAt - op.end > settings.stateIntervalMs + settings.writeSlackMs) return null;
   const term = terms.find(
     (t) => t.replica === op.replica && t.start <= op.end && t.end >= op.start,
