@@ -26,6 +26,7 @@ export interface TrimmedService extends Trimmed {
       protocol?: string | null;
     }[];
     readonly trafficDistribution: string | null;
+    readonly publishNotReadyAddresses: boolean;
   };
 }
 
@@ -155,6 +156,8 @@ export function watchedKinds(config: KubeConfig): WatchedKinds {
             (((object as Json).spec as Json | undefined)?.trafficDistribution as
               | string
               | undefined) ?? null,
+          publishNotReadyAddresses:
+            ((object as Json).spec as Json | undefined)?.publishNotReadyAddresses === true,
         },
       }),
     },

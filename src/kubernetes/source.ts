@@ -88,8 +88,11 @@ export interface PolicyView {
 /**
  * The Kubernetes source: informers on Services, EndpointSlices, Pods, Nodes and
  * LoadBalancingPolicies feed the catalog through the same translation the file source uses.
- * Informer handlers only maintain indexes and enqueue service keys; a level-based reconcile
- * reads the current objects of one service and writes its catalog entry.
+ * Informer handlers maintain indexes and enqueue service keys; a level-based reconcile reads
+ * the current objects of one service and writes its catalog entry. A changed slice, or a Pod
+ * whose status changed, is translated in the handler when its slice's last translation is at
+ * hand, so that a change that leaves the endpoints as they are (a slice catching up with a
+ * readiness the Pod already showed) costs no reconcile.
  */
 export class KubernetesSource {
   private readonly catalog: Catalog;
@@ -103,7 +106,7 @@ export class KubernetesSource {
   private readonly nodes: ResilientInformer<TrimmedNode>;
   private readonly policies: ResilientInformer<TrimmedPolicy>;
   private readonly slicesByService = new RefIndex();
-  private readonly servicesByPod = new RefIndex();
+  private readonly slicesByPod = new RefIndex();
   private readonly servicesByNode = new RefIndex();
   private readonly policiesByService = new RefIndex();
   private readonly sliceLinks = new Map<string, SliceLinks>();
@@ -150,17 +153,18 @@ export class KubernetesSource {
       options.config,
       kinds.pods,
       (key, previous, current) => {
-        // A status update (readiness, IPs) comes back as an event too; its EndpointSlice says
-        // what changed for the Service, so only a change of what translation reads counts: the
-        // labels, the weight annotation, and the Ready condition's time for the Services whose
-        // policy has a slow start (for the others the slice's own event is the one reconcile).
-        const targets = this.servicesByPod.targets(key);
+        // A status update (IPs, conditions) comes back as an event too; only a change of what
+        // translation reads counts: the labels, the weight annotation, the Ready condition's
+        // status (a pod that fails readiness leaves before its slice says so) and its time, for
+        // the Services whose policy has a slow start. Each is this pod's alone, so only the
+        // slices that list the pod are translated again.
         if (previous && current && sameMetadata(previous.metadata, current.metadata)) {
           if (deepEqual(previous.status, current.status)) return;
-          this.refresh(targets.filter((service) => this.rampsOn(service)));
+          const readinessChanged = readyStatusOf(previous) !== readyStatusOf(current);
+          this.translatePodAgain(key, (service) => readinessChanged || this.rampsOn(service), true);
           return;
         }
-        this.refresh(targets);
+        this.translatePodAgain(key, () => true, false);
       },
       hooks,
       timing,
@@ -220,6 +224,30 @@ export class KubernetesSource {
     }
   }
 
+  /**
+   * Translates again only the slices that list the pod, for its Services that `concerns`. A
+   * change of the pod's status is compared at once (see changesEndpoints); a new or changed Pod
+   * leaves the translation to the reconcile, which a burst of Pods (a sync, a rollout) then
+   * shares.
+   */
+  private translatePodAgain(
+    pod: string,
+    concerns: (service: string) => boolean,
+    compareNow: boolean,
+  ): void {
+    for (const sliceKey of this.slicesByPod.targets(pod)) {
+      const service = this.sliceLinks.get(sliceKey)?.service;
+      const slice = this.slices.get(sliceKey);
+      if (!service || !slice || !concerns(service)) continue;
+      if (!compareNow) {
+        this.translated.delete(sliceKey);
+        this.enqueue(service);
+      } else if (this.changesEndpoints(service, sliceKey, slice, true)) {
+        this.enqueue(service);
+      }
+    }
+  }
+
   /** Whether a valid policy of the service asks for a slow start, which reads Pods' Ready times. */
   private rampsOn(service: string): boolean {
     return this.policiesByService.targets(service).some((policyKey) => {
@@ -271,13 +299,16 @@ export class KubernetesSource {
   }
 
   private onSlice(key: string, current: TrimmedSlice | undefined): void {
+    const namespace = current?.metadata.namespace ?? "default";
+    const serviceName = current?.metadata.labels[SERVICE_NAME_LABEL];
+    const service = serviceName ? serviceKey(namespace, serviceName) : null;
     const before = this.sliceLinks.get(key);
     if (before) {
       if (before.service) {
         this.slicesByService.remove(before.service, key);
-        for (const pod of before.pods) this.servicesByPod.remove(pod, before.service);
+        for (const pod of before.pods) this.slicesByPod.remove(pod, key);
         for (const node of before.nodes) this.servicesByNode.remove(node, before.service);
-        this.enqueue(before.service);
+        if (before.service !== service) this.enqueue(before.service);
       }
       this.sliceLinks.delete(key);
     }
@@ -285,9 +316,6 @@ export class KubernetesSource {
       this.translated.delete(key);
       return;
     }
-    const namespace = current.metadata.namespace ?? "default";
-    const serviceName = current.metadata.labels[SERVICE_NAME_LABEL];
-    const service = serviceName ? serviceKey(namespace, serviceName) : null;
     const pods: string[] = [];
     const nodes: string[] = [];
     for (const endpoint of current.endpoints ?? []) {
@@ -299,10 +327,61 @@ export class KubernetesSource {
     this.sliceLinks.set(key, { service, pods, nodes });
     if (service) {
       this.slicesByService.add(service, key);
-      for (const pod of pods) this.servicesByPod.add(pod, service);
+      for (const pod of pods) this.slicesByPod.add(pod, key);
       for (const node of nodes) this.servicesByNode.add(node, service);
-      this.enqueue(service);
+      if (before?.service !== service) this.translated.delete(key);
+      if (this.changesEndpoints(service, key, current)) this.enqueue(service);
     }
+  }
+
+  /**
+   * Translates a slice of `service` again at once when its last translation is at hand, and says
+   * whether its endpoints changed. When they did not — as when the slice catches up with a Pod's
+   * readiness already applied, or a slice is written again unchanged — the Service is not
+   * reconciled at all. A slice is at most a few hundred endpoints, so this costs the handler
+   * little; without a translation at hand (a new slice, or one whose Pods, Nodes, Service or
+   * policy changed) the reconcile translates it. `podChanged`: a Pod the slice lists changed,
+   * so the same slice object may translate differently.
+   */
+  private changesEndpoints(
+    service: string,
+    sliceKey: string,
+    slice: TrimmedSlice,
+    podChanged = false,
+  ): boolean {
+    const cached = this.translated.get(sliceKey);
+    const object = this.services.get(service);
+    if (cached === undefined || object === undefined) {
+      this.translated.delete(sliceKey);
+      return true;
+    }
+    if (cached.slice === slice && !podChanged) return false;
+    const warnings = new Set<string>();
+    const endpoints = sliceEndpoints(object, slice, this.policyOf(service), this.lookups(warnings));
+    for (const warning of warnings) this.logger.debug({ service }, warning);
+    const same =
+      endpoints.length === cached.endpoints.length &&
+      endpoints.every((endpoint, i) => deepEqual(endpoint, cached.endpoints[i]));
+    // The catalog holds the cached endpoints; keeping them keeps one copy.
+    this.translated.set(sliceKey, { slice, endpoints: same ? cached.endpoints : endpoints });
+    return !same;
+  }
+
+  /** The policy that applies to a Service: the oldest valid one that targets it. */
+  private policyOf(service: string): ParsedPolicy | null {
+    const policies = this.policiesByService.targets(service).flatMap((policyKey) => {
+      const validation = this.validations.get(policyKey);
+      return validation?.ok ? [validation.policy] : [];
+    });
+    return winnerOf(policies) ?? null;
+  }
+
+  private lookups(warnings: Set<string>): Lookups {
+    return {
+      pod: (podKey) => this.pods.get(podKey),
+      node: (name) => this.nodes.get(name),
+      warnings,
+    };
   }
 
   private onPolicy(
@@ -370,11 +449,7 @@ export class KubernetesSource {
       this.onServiceReconciled?.(key, policyKeys);
       return;
     }
-    const policies = policyKeys.flatMap((policyKey) => {
-      const validation = this.validations.get(policyKey);
-      return validation?.ok ? [validation.policy] : [];
-    });
-    const policy = winnerOf(policies) ?? null;
+    const policy = this.policyOf(key);
     const slices: { key: string; slice: TrimmedSlice }[] = [];
     for (const sliceKey of this.slicesByService.targets(key)) {
       const slice = this.slices.get(sliceKey);
@@ -382,11 +457,7 @@ export class KubernetesSource {
     }
     slices.sort((a, b) => compareSlices(a.slice, b.slice));
     const warnings = new Set<string>();
-    const lookups: Lookups = {
-      pod: (podKey) => this.pods.get(podKey),
-      node: (name) => this.nodes.get(name),
-      warnings,
-    };
+    const lookups = this.lookups(warnings);
     const perSlice = slices.map(({ key: sliceKey, slice }) => {
       const cached = this.translated.get(sliceKey);
       if (cached?.slice === slice) return cached.endpoints;
@@ -404,6 +475,11 @@ export class KubernetesSource {
     this.catalog.upsert(this.decorate ? this.decorate(entry) : entry);
     this.onServiceReconciled?.(key, policyKeys);
   }
+}
+
+/** The status of the pod's Ready condition ("True", "False", "Unknown"), if it has one. */
+function readyStatusOf(pod: TrimmedPod): string | undefined {
+  return pod.status.conditions.find((condition) => condition.type === "Ready")?.status;
 }
 
 function winnerOf(policies: readonly ParsedPolicy[]): ParsedPolicy | undefined {

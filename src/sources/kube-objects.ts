@@ -25,6 +25,8 @@ export interface Service {
   readonly spec?: {
     readonly ports?: readonly ServicePort[] | null;
     readonly trafficDistribution?: string | null;
+    /** Its slices list every endpoint as ready, whatever its Pod's readiness. */
+    readonly publishNotReadyAddresses?: boolean | null;
   } | null;
 }
 

@@ -43,7 +43,14 @@ const namedPort = object({ name: text, port: portNumber, protocol: text });
 
 const serviceShape: OpenApiSchema = {
   type: "object",
-  properties: { metadata, spec: object({ ports: listOf(namedPort), trafficDistribution: text }) },
+  properties: {
+    metadata,
+    spec: object({
+      ports: listOf(namedPort),
+      trafficDistribution: text,
+      publishNotReadyAddresses: flag,
+    }),
+  },
 };
 
 const endpointSliceShape: OpenApiSchema = {

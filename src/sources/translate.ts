@@ -214,6 +214,20 @@ function weightOf(
 }
 
 /**
+ * Whether the pod's own Ready condition says it is not ready (False or Unknown). The EndpointSlice
+ * controller derives the slice's `ready` from this very condition, but writes the slice only after
+ * its own queue, from milliseconds to seconds later in a busy cluster; a pod known to have failed
+ * its readiness leaves the rotation now. The other way round waits for the slice: an address is
+ * only ever served as ready when its slice says so. A pod with no Ready condition (not started,
+ * or a manifest without status) says nothing.
+ */
+function podSaysNotReady(service: Service, pod: Pod | undefined): boolean {
+  if (pod === undefined || service.spec?.publishNotReadyAddresses === true) return false;
+  const ready = pod.status?.conditions?.find((condition) => condition?.type === "Ready");
+  return ready?.status !== undefined && ready.status !== null && ready.status !== "True";
+}
+
+/**
  * When the pod last became ready, from its Ready condition's transition time, in milliseconds
  * since the epoch; null when unknown. An object's own timestamp, so a restart of the operator
  * does not restart anyone's slow-start ramp. (EndpointSlice conditions carry no times.)
@@ -262,7 +276,8 @@ export function sliceEndpoints(
       : NO_LABELS;
     const nodeName = endpoint.nodeName ?? null;
     const nodeLabels = nodeName === null ? undefined : lookups.node(nodeName)?.metadata?.labels;
-    const ready = endpoint.conditions?.ready ?? true;
+    const podNotReady = podSaysNotReady(service, pod);
+    const ready = !podNotReady && (endpoint.conditions?.ready ?? true);
     const readySince = ready ? readySinceOf(pod) : null;
     endpoints.push(
       Object.freeze({
@@ -275,7 +290,8 @@ export function sliceEndpoints(
         region: nodeLabels?.[REGION_LABEL] ?? null,
         node: nodeName,
         ready,
-        serving: endpoint.conditions?.serving ?? ready,
+        // Serving follows the pod's readiness even while it terminates, as in the slice.
+        serving: !podNotReady && (endpoint.conditions?.serving ?? ready),
         terminating: endpoint.conditions?.terminating ?? false,
         probeHealthy: null,
         labels,

@@ -21,6 +21,7 @@ import {
   deleteNamespace,
   deleteNode,
   deletePod,
+  endpointSlicesFor,
   restartComponent,
   setPodStatus,
   testKubeconfigPath,
@@ -176,6 +177,69 @@ describe("EndpointSlices become endpoints", () => {
     expect(healthy.body.endpoints.map((e: any) => e.identity)).toEqual(["web-0"]);
     await deletePod(kube.core, namespace, "web-1");
     await until("web-1 gone", () => entry("web")?.endpoints.length === 1);
+  });
+
+  it("a pod that fails readiness leaves before its slice says so, unless the Service publishes not-ready addresses", async () => {
+    // A Service without a selector: no controller writes its slice, so the slice keeps saying
+    // ready and only the Pod's own Ready condition can take the endpoint out.
+    const node = await addNode("prompt", "us-east", "us-east-1a");
+    await kube.core.createNamespacedService({
+      namespace,
+      body: { metadata: { name: "prompt" }, spec: { ports: [{ name: "http", port: 80 }] } },
+    });
+    await createReadyPod(kube.core, namespace, {
+      name: "prompt-0",
+      nodeName: node,
+      ip: "10.30.0.1",
+    });
+    await kube.discovery.createNamespacedEndpointSlice({
+      namespace,
+      body: {
+        metadata: { name: "prompt-1", labels: { "kubernetes.io/service-name": "prompt" } },
+        addressType: "IPv4",
+        ports: [{ name: "http", port: 8080, protocol: "TCP" }],
+        endpoints: [
+          {
+            addresses: ["10.30.0.1"],
+            conditions: { ready: true, serving: true, terminating: false },
+            targetRef: { kind: "Pod", name: "prompt-0", namespace },
+            nodeName: node,
+          },
+        ],
+      },
+    });
+    const endpoint = () => entry("prompt")?.endpoints.find((e) => e.identity === "prompt-0");
+    await until("prompt-0 ready", () => endpoint()?.ready === true);
+
+    await setPodStatus(kube.core, namespace, "prompt-0", { ip: "10.30.0.1", ready: false });
+    await until("prompt-0 out of the rotation", () => endpoint()?.ready === false);
+    expect(endpoint()?.serving).toBe(false);
+    const [slice] = await endpointSlicesFor(kube.discovery, namespace, "prompt");
+    expect(slice?.endpoints?.[0]?.conditions?.ready).toBe(true);
+    const answer = await api(`/v1/services/${namespace}/prompt/endpoints`);
+    expect(answer.body.endpoints.map((e: any) => [e.identity, e.ready, e.healthy])).toEqual([
+      ["prompt-0", false, false],
+    ]);
+
+    await setPodStatus(kube.core, namespace, "prompt-0", { ip: "10.30.0.1", ready: true });
+    await until("prompt-0 back", () => endpoint()?.ready === true);
+
+    await kube.core.patchNamespacedService(
+      { namespace, name: "prompt", body: { spec: { publishNotReadyAddresses: true } } },
+      setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+    );
+    await setPodStatus(kube.core, namespace, "prompt-0", { ip: "10.30.0.1", ready: false });
+    // A later change of the same Pod: once it shows, the status change before it was seen too.
+    await kube.core.patchNamespacedPod(
+      {
+        namespace,
+        name: "prompt-0",
+        body: { metadata: { annotations: { "lb.konsul.io/weight": "3" } } },
+      },
+      setHeaderOptions("Content-Type", PatchStrategy.MergePatch),
+    );
+    await until("prompt-0 weighted 3", () => endpoint()?.weight === 3);
+    expect(endpoint()?.ready).toBe(true);
   });
 
   it("scales 0 → 20 → 0", async () => {

@@ -496,6 +496,59 @@ describe("translateSnapshot: readiness time for slow start", () => {
   });
 });
 
+describe("translateSnapshot: a pod that fails readiness before its slice says so", () => {
+  const podWithReady = (name: string, status: string): Pod => ({
+    ...pod(name),
+    status: { conditions: [{ type: "Ready", status, lastTransitionTime: null }] },
+  });
+  const parts = (service: Service) => ({
+    services: [service],
+    endpointSlices: [
+      slice("checkout-1", "checkout", [
+        ep("10.0.0.1", "a"),
+        ep("10.0.0.2", "b"),
+        ep("10.0.0.3", "c", { conditions: { ready: false, serving: false } }),
+        ep("10.0.0.4", "d"),
+        ep("10.0.0.5", "e", { conditions: { ready: false, serving: true, terminating: true } }),
+      ]),
+    ],
+    pods: [
+      podWithReady("a", "False"),
+      podWithReady("b", "Unknown"),
+      podWithReady("c", "True"),
+      pod("d"),
+      podWithReady("e", "False"),
+    ],
+  });
+
+  it("leaves the rotation at once; a ready pod still waits for its slice", () => {
+    const endpoints = endpointsOf(parts(svc("checkout")));
+    expect(endpoints.map((e) => [e.identity, e.ready, e.serving])).toEqual([
+      ["a", false, false],
+      ["b", false, false],
+      ["c", false, false],
+      ["d", true, true],
+      ["e", false, false],
+    ]);
+  });
+
+  it("is left to the slices when the Service publishes not-ready addresses", () => {
+    const service = svc("checkout");
+    const publishing: Service = {
+      ...service,
+      spec: { ...service.spec, publishNotReadyAddresses: true },
+    };
+    const endpoints = endpointsOf(parts(publishing));
+    expect(endpoints.map((e) => [e.identity, e.ready, e.serving])).toEqual([
+      ["a", true, true],
+      ["b", true, true],
+      ["c", false, false],
+      ["d", true, true],
+      ["e", false, true],
+    ]);
+  });
+});
+
 describe("per-slice translation", () => {
   const service = svc("checkout");
   const pods = new Map([["shop/a", pod("a", { app: "checkout" })]]);
