@@ -191,6 +191,9 @@ export class WorkQueue {
       timer.unref();
       this.retryTimers.set(key, timer);
     }
-    this.drain();
+    // The next key waits for the next turn of the event loop: a burst of reconciles (a sync, a
+    // rollout across many Services) would otherwise run back to back in microtasks and hold
+    // every answer due meanwhile until the last of them.
+    this.schedule();
   }
 }

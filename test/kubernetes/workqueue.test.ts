@@ -22,6 +22,21 @@ describe("WorkQueue", () => {
     expect(seen).toEqual(["a", "a"]);
   });
 
+  it("lets the event loop turn between keys, so answers are not held behind a burst", async () => {
+    const order: string[] = [];
+    const queue = new WorkQueue(
+      (key) => {
+        order.push(key);
+        // What an answer due meanwhile would be: a callback of the next turn of the loop.
+        if (key === "a") setImmediate(() => order.push("answer"));
+      },
+      { name: "test" },
+    );
+    for (const key of ["a", "b", "c"]) queue.add(key);
+    await queue.whenIdle();
+    expect(order).toEqual(["a", "answer", "b", "c"]);
+  });
+
   it("never processes one key twice at once, even with concurrency", async () => {
     let inFlight = 0;
     let maxInFlight = 0;
