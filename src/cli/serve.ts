@@ -1,24 +1,17 @@
-import { BalancerManager, resolvePolicy, TableBuildPool } from "../balancer/index.ts";
+import { BalancerManager, TableBuildPool } from "../balancer/index.ts";
 import { Catalog } from "../catalog/catalog.ts";
 import type { ServerSettings } from "../config/settings.ts";
 import { Discovery } from "../discovery/discovery.ts";
 import { OutcomeIntake, type OutlierNotice } from "../discovery/outcomes.ts";
 import type { DnsListening } from "../dns/server.ts";
 import { startDns } from "../dns/start.ts";
-import type { ConnectionTerms } from "../ha/connection-front.ts";
-import { advertisedUrl } from "../ha/ha-settings.ts";
-import { HighAvailability } from "../ha/high-availability.ts";
-import { PeerAuth, TokenFile, TokenReviewer } from "../ha/peer-auth.ts";
-import { Prober } from "../health/prober.ts";
+import type { HighAvailability } from "../ha/high-availability.ts";
 import { createApp } from "../http/app.ts";
 import { ChangeWaiters } from "../http/change-waiters.ts";
 import { Decisions } from "../http/decisions.ts";
-import { ApiError } from "../http/errors.ts";
 import { createFastPick } from "../http/fast-pick.ts";
-import { createInternalApp } from "../http/internal-app.ts";
 import { listen } from "../http/listen.ts";
-import { KubernetesController } from "../kubernetes/controller.ts";
-import { ControllerMetrics } from "../kubernetes/controller-metrics.ts";
+import type { KubernetesController } from "../kubernetes/controller.ts";
 import type { Logger } from "../observability/logger.ts";
 import { Metrics } from "../observability/metrics.ts";
 import { FileSource } from "../sources/file-source.ts";
@@ -46,6 +39,8 @@ export async function startService(
   settings: ServerSettings,
   logger: Logger,
 ): Promise<RunningService> {
+  // Only a cluster source loads the Kubernetes client (and HA): a file source starts without it.
+  const cluster = settings.source === "kubernetes" ? await import("./cluster.ts") : null;
   const catalog = new Catalog();
   const lifecycle = new Lifecycle(logger);
   // Stopped last of all (started first): a build still under way falls back to the event loop.
@@ -91,7 +86,11 @@ export async function startService(
   const discovery = new Discovery(catalog, manager, { metrics });
   // With several replicas only the leader writes policy status; alone, this replica does.
   let ha: HighAvailability | null = null;
-  const source = createSource(settings, catalog, metrics, logger, () => ha?.isLeader() ?? true);
+  const canWrite = () => ha?.isLeader() ?? true;
+  const source =
+    cluster === null
+      ? fileSource(settings, catalog, logger)
+      : cluster.createKubernetesSource(settings, catalog, metrics, logger, canWrite);
   const haEnabled = Boolean(source.controller) && settings.ha.leaderElect;
   await lifecycle.start(
     "discovery",
@@ -149,13 +148,13 @@ export async function startService(
       forward: (...report) => ha?.outcomes.forward(...report) ?? null,
     },
   });
-  if (source.controller && settings.ha.leaderElect) {
+  if (cluster !== null && source.controller && settings.ha.leaderElect) {
     // Stopped after the public servers close: a leader's last snapshot holds every change.
     const controller = source.controller;
     const started = await lifecycle.start(
       "high availability",
       () =>
-        startHighAvailability(settings, controller, {
+        cluster.startHighAvailability(settings, controller, {
           discovery,
           outcomes,
           manager,
@@ -254,90 +253,6 @@ export async function startService(
   };
 }
 
-interface HighAvailabilityParts {
-  readonly discovery: Discovery;
-  readonly outcomes: OutcomeIntake;
-  readonly manager: BalancerManager;
-  readonly metrics: Metrics;
-  readonly logger: Logger;
-  readonly trustProxy: (address: string, hop: number) => boolean;
-  /** The replica's HighAvailability once made (the internal API answers before it exists). */
-  readonly ha: () => HighAvailability | null;
-}
-
-/**
- * The internal API on its own port, authenticated by the operator's ServiceAccount token, and
- * leader election with the replicated state. Stops the internal API first, then the rest.
- */
-async function startHighAvailability(
-  settings: ServerSettings,
-  controller: KubernetesController,
-  parts: HighAvailabilityParts,
-): Promise<{ readonly ha: HighAvailability; stop(): Promise<void> }> {
-  const { discovery, manager, metrics, logger } = parts;
-  const auth = new PeerAuth(
-    new TokenFile(settings.ha.tokenFile),
-    new TokenReviewer({ config: controller.config }),
-    logger,
-  );
-  const running = () => {
-    const ha = parts.ha();
-    if (ha === null) throw new ApiError("NotLeader", "this replica is not the leader");
-    return ha;
-  };
-  // Replica to replica, on its own port: never reachable through the public one.
-  const internalApp = createInternalApp({
-    discovery,
-    logger,
-    authenticate: (authorization) => auth.check(authorization),
-    status: () => {
-      const ha = parts.ha();
-      if (ha === null) throw new ApiError("Unavailable", "high availability is starting");
-      return ha.status();
-    },
-    reconcile: (body) => running().reconcile(body),
-    forwarded: (released) => running().acceptForwarded(released),
-    outcomes: parts.outcomes,
-  });
-  const { host, port } = settings.internalAddr;
-  const internal = await listen(internalApp, host, port);
-  logger.info({ url: internal.url }, `konsul-lb internal API on ${internal.url}`);
-  // Learned early, so that a token the kube-apiserver refuses is in the log at start.
-  auth.ownUser().then(
-    // Named as namespace/name: a log line with the full user name reads like an RBAC refusal.
-    (user) =>
-      logger.info(
-        { serviceAccount: user.split(":").slice(2).join("/") },
-        "internal API: admits this ServiceAccount only",
-      ),
-    (error: unknown) =>
-      logger.warn({ err: error }, "internal API: this replica's own identity is unknown yet"),
-  );
-  const ha = new HighAvailability({
-    config: controller.config,
-    settings: settings.ha,
-    manager: manager.replication,
-    logger,
-    registry: metrics.registry,
-    address: advertisedUrl(settings.ha, internal.url, process.env),
-    credentials: () => auth.headers(),
-    connectionTerms: (key) => connectionTermsOf(discovery, key),
-    trustProxy: parts.trustProxy,
-    onStartedLeading: () => controller.refreshAllStatus(),
-    onEjections: (key, records) => parts.outcomes.mirror(key, records),
-  });
-  ha.start().catch((error: unknown) => {
-    logger.error({ err: error }, "leader election failed to start");
-  });
-  return {
-    ha,
-    async stop() {
-      await internal.close();
-      await ha.stop();
-    },
-  };
-}
-
 function logOutlierChange(logger: Logger, { namespace, name, change }: OutlierNotice): void {
   const service = `${namespace}/${name}`;
   if (change.kind === "ejected") {
@@ -356,59 +271,16 @@ function logOutlierChange(logger: Logger, { namespace, name, change }: OutlierNo
   }
 }
 
-/** A service's endpoints and connection timeout, for opens another replica reports. */
-function connectionTermsOf(discovery: Discovery, key: string): ConnectionTerms | null {
-  const [namespace = "", name = ""] = key.split("/");
-  const entry = discovery.catalog.get(namespace, name);
-  if (entry === undefined) return null;
-  const identities = new Set(entry.endpoints.map((endpoint) => endpoint.identity));
-  return {
-    hasEndpoint: (identity) => identities.has(identity),
-    timeoutMs: resolvePolicy(discovery.view(entry).policy).leastConnections.connectionTimeoutMs,
-  };
-}
-
-interface Source {
+export interface Source {
   readonly kind: "file" | "kubernetes";
   readonly controller?: KubernetesController;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
 
-/** The catalog's source: the manifest file, or the cluster through the Kubernetes controller. */
-function createSource(
-  settings: ServerSettings,
-  catalog: Catalog,
-  metrics: Metrics,
-  logger: Logger,
-  canWrite: () => boolean,
-): Source {
-  if (settings.source === "file") {
-    if (settings.file === null) throw new Error("--source file needs --file (KONSUL_LB_FILE)");
-    const file = new FileSource({ path: settings.file, catalog, logger });
-    return { kind: "file", start: () => file.start(), stop: () => file.stop() };
-  }
-  let controller: KubernetesController | undefined;
-  const prober = new Prober({
-    onChange: (service) => controller?.probeChanged(service),
-    logger,
-  });
-  controller = new KubernetesController({
-    catalog,
-    logger,
-    kubeconfig: settings.kubeconfig,
-    metrics: new ControllerMetrics(metrics.registry),
-    prober,
-    canWrite,
-  });
-  const running = controller;
-  return {
-    kind: "kubernetes",
-    controller,
-    start: () => running.start(),
-    async stop() {
-      running.stop();
-      await prober.stop();
-    },
-  };
+/** The catalog's source from the manifest file. */
+function fileSource(settings: ServerSettings, catalog: Catalog, logger: Logger): Source {
+  if (settings.file === null) throw new Error("--source file needs --file (KONSUL_LB_FILE)");
+  const file = new FileSource({ path: settings.file, catalog, logger });
+  return { kind: "file", start: () => file.start(), stop: () => file.stop() };
 }

@@ -18,7 +18,13 @@ import {
   STRATEGY_NAMES,
   type StrategyName,
 } from "../balancer/index.ts";
-import { DEFAULT_STATE_PREFIX } from "../ha/configmaps.ts";
+import {
+  DEFAULT_LEASE_DURATION_MS,
+  DEFAULT_RENEW_DEADLINE_MS,
+  DEFAULT_RETRY_PERIOD_MS,
+  DEFAULT_STATE_INTERVAL_MS,
+  DEFAULT_STATE_PREFIX,
+} from "../ha/defaults.ts";
 import {
   CONNECTION_DURABILITIES,
   type ConnectionDurability,
@@ -27,12 +33,6 @@ import {
   DEFAULT_TOKEN_FILE,
   FALLBACK_NAMESPACE,
 } from "../ha/ha-settings.ts";
-import {
-  DEFAULT_LEASE_DURATION_MS,
-  DEFAULT_RENEW_DEADLINE_MS,
-  DEFAULT_RETRY_PERIOD_MS,
-} from "../ha/leader-election.ts";
-import { DEFAULT_STATE_INTERVAL_MS } from "../ha/state-store.ts";
 import { DEFAULT_MAX_WAITERS } from "../http/change-waiters.ts";
 import { DURATION_PATTERN, formatDuration } from "../policy/duration.ts";
 import {

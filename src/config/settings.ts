@@ -10,8 +10,8 @@
 import { readFileSync } from "node:fs";
 import { type ParseArgsOptionsConfig, parseArgs } from "node:util";
 import type { StrategyName } from "../balancer/index.ts";
+import { validateTimings } from "../ha/defaults.ts";
 import { DEFAULT_HA_SETTINGS, type HaSettings } from "../ha/ha-settings.ts";
-import { validateTimings } from "../ha/leader-election.ts";
 import { argumentProblem, type CommandFlags } from "./arguments.ts";
 import type { ConfigProblem, LoadBalancerConfig } from "./config-file.ts";
 import { parseConfigFile } from "./config-file.ts";

@@ -10,8 +10,6 @@ export const EPOCH_ANNOTATION = "lb.konsul.io/epoch";
 export const LEADER_ANNOTATION = "lb.konsul.io/leader";
 export const SEQUENCE_ANNOTATION = "lb.konsul.io/sequence";
 
-export const DEFAULT_STATE_PREFIX = "konsul-lb-state";
-
 /** The name of shard `index`: "<prefix>-<index>". */
 export function shardName(prefix: string, index: number): string {
   return `${prefix}-${index}`;

@@ -1,10 +1,10 @@
-import { DEFAULT_STATE_PREFIX } from "./configmaps.ts";
 import {
   DEFAULT_LEASE_DURATION_MS,
   DEFAULT_RENEW_DEADLINE_MS,
   DEFAULT_RETRY_PERIOD_MS,
-} from "./leader-election.ts";
-import { DEFAULT_STATE_INTERVAL_MS } from "./state-store.ts";
+  DEFAULT_STATE_INTERVAL_MS,
+  DEFAULT_STATE_PREFIX,
+} from "./defaults.ts";
 
 /** How the replicas of `konsul-lb serve --source kubernetes` share the work. */
 export interface HaSettings {

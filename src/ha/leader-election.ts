@@ -2,6 +2,12 @@ import { hostname } from "node:os";
 import type { Logger } from "../shared/logger.ts";
 import { isUninstalled } from "./api-calls.ts";
 import {
+  DEFAULT_LEASE_DURATION_MS,
+  DEFAULT_RENEW_DEADLINE_MS,
+  DEFAULT_RETRY_PERIOD_MS,
+  validateTimings,
+} from "./defaults.ts";
+import {
   type LeaseApi,
   LeaseConflictError,
   type LeaseRecord,
@@ -28,10 +34,6 @@ import {
  *   term ended). The state store orders snapshots by (epoch, sequence), so two terms sharing an
  *   epoch would make followers refuse the second one's writes.
  */
-
-export const DEFAULT_LEASE_DURATION_MS = 15_000;
-export const DEFAULT_RENEW_DEADLINE_MS = 10_000;
-export const DEFAULT_RETRY_PERIOD_MS = 2_000;
 
 export interface LeaderTerm {
   readonly identity: string;
@@ -84,33 +86,6 @@ export interface LeaderElectorOptions {
 /** `hostname_<random>`, as controller-runtime does: a restarted pod is a new candidate. */
 export function defaultIdentity(host: string = hostname()): string {
   return `${host}_${crypto.randomUUID().slice(0, 8)}`;
-}
-
-export function validateTimings(leaseMs: number, renewMs: number, retryMs: number): void {
-  for (const [name, value] of [
-    ["lease duration", leaseMs],
-    ["renew deadline", renewMs],
-    ["retry period", retryMs],
-  ] as const) {
-    if (!Number.isFinite(value) || value <= 0) {
-      throw new Error(`leader election: ${name} ${value} ms is not allowed; expected more than 0`);
-    }
-  }
-  if (leaseMs <= renewMs) {
-    throw new Error(
-      `leader election: the lease duration (${leaseMs} ms) must be longer than the renew deadline (${renewMs} ms), or a new leader could start before the old one stops`,
-    );
-  }
-  if (renewMs <= retryMs) {
-    throw new Error(
-      `leader election: the renew deadline (${renewMs} ms) must be longer than the retry period (${retryMs} ms), or one failed renew would end leadership`,
-    );
-  }
-  if (leaseMs % 1000 !== 0) {
-    throw new Error(
-      `leader election: the lease duration (${leaseMs} ms) must be whole seconds; Leases count in seconds`,
-    );
-  }
 }
 
 export class LeaderElector {

@@ -4,6 +4,7 @@ import type { Replication } from "../balancer/index.ts";
 import { type InformerTiming, ResilientInformer } from "../kubernetes/informer.ts";
 import type { Logger } from "../shared/logger.ts";
 import { KubernetesShardApi, type ShardApi, shardKind, type TrimmedShard } from "./configmaps.ts";
+import { DEFAULT_STATE_INTERVAL_MS } from "./defaults.ts";
 import { GroupCommit } from "./group-commit.ts";
 import type { HaMetrics } from "./ha-metrics.ts";
 import type { LeaderTerm } from "./leader-election.ts";
@@ -16,7 +17,6 @@ import {
 } from "./snapshot-reader.ts";
 import { SnapshotWriter, type WriteOutcome } from "./snapshot-writer.ts";
 
-export const DEFAULT_STATE_INTERVAL_MS = 1_000;
 /** Requests held open for a state write at once; more are refused rather than queued. */
 export const MAX_DURABLE_WAITERS = 10_000;
 /** A change whose state write has not landed by then is answered as not durable. */

@@ -7,7 +7,6 @@ import type { Discovery } from "../discovery/discovery.ts";
 import { CHART_MAX_ENDPOINTS, policyChart } from "../status/chart.ts";
 import { STATUS_PAGE_CSP, STATUS_PAGE_HTML } from "../status/page.ts";
 import type { RecentPicks } from "../status/recent-picks.ts";
-import { statusOf } from "../status/status.ts";
 import { ApiError } from "./errors.ts";
 
 type StatusRouteId = "statusPage" | "statusState" | "statusChart";
@@ -37,8 +36,12 @@ export function statusPageHandlers(
       });
       res.send(STATUS_PAGE_HTML);
     },
-    statusState: (req, res) => {
-      res.set("Cache-Control", "no-store").json(statusOf(discovery, enabled(req)));
+    statusState: async (req, res) => {
+      const recent = enabled(req);
+      // Loaded at the first request: the verdicts live beside the Kubernetes status writer, whose
+      // module loads the Kubernetes client, which a file source would otherwise load at start.
+      const { statusOf } = await import("../status/status.ts");
+      res.set("Cache-Control", "no-store").json(statusOf(discovery, recent));
     },
     statusChart: (req, res) => {
       enabled(req);

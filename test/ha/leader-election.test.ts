@@ -1,9 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import {
-  LeaderElector,
-  type LeaderElectorOptions,
-  validateTimings,
-} from "../../src/ha/leader-election.ts";
+import { validateTimings } from "../../src/ha/defaults.ts";
+import { LeaderElector, type LeaderElectorOptions } from "../../src/ha/leader-election.ts";
 import type { ObservedLease } from "../../src/ha/lease.ts";
 import { MemoryLease } from "./memory-lease.ts";
 
