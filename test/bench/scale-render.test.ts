@@ -17,6 +17,7 @@ function operator(relistMaxMs: number): OperatorFigures {
     latency: spread(500),
     operatorLatency: spread(40),
     latencyMissed: 0,
+    answeredUnseen: 0,
     afterChurn: memory(245),
     relist: {
       quiet: spread(5),
