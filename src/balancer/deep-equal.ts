@@ -13,11 +13,15 @@ export function deepEqual(a: unknown, b: unknown): boolean {
   }
   const left = a as Record<string, unknown>;
   const right = b as Record<string, unknown>;
-  const leftKeys = Object.keys(left).filter((key) => left[key] !== undefined);
-  const rightKeys = Object.keys(right).filter((key) => right[key] !== undefined);
-  if (leftKeys.length !== rightKeys.length) return false;
-  for (const key of leftKeys) {
-    if (!Object.hasOwn(right, key) || !deepEqual(left[key], right[key])) return false;
+  // Counted rather than filtered into arrays: this runs on every endpoint of a slice at each
+  // change of it, and two arrays per object were most of its cost.
+  let defined = 0;
+  for (const key of Object.keys(left)) {
+    const value = left[key];
+    if (value === undefined) continue;
+    defined++;
+    if (!Object.hasOwn(right, key) || !deepEqual(value, right[key])) return false;
   }
-  return true;
+  for (const key of Object.keys(right)) if (right[key] !== undefined) defined--;
+  return defined === 0;
 }

@@ -357,7 +357,13 @@ export class KubernetesSource {
     }
     if (cached.slice === slice && !podChanged) return false;
     const warnings = new Set<string>();
-    const endpoints = sliceEndpoints(object, slice, this.policyOf(service), this.lookups(warnings));
+    const endpoints = sliceEndpoints(
+      object,
+      slice,
+      this.policyOf(service),
+      this.lookups(warnings),
+      cached.endpoints,
+    );
     for (const warning of warnings) this.logger.debug({ service }, warning);
     const same =
       endpoints.length === cached.endpoints.length &&
@@ -461,7 +467,7 @@ export class KubernetesSource {
     const perSlice = slices.map(({ key: sliceKey, slice }) => {
       const cached = this.translated.get(sliceKey);
       if (cached?.slice === slice) return cached.endpoints;
-      const endpoints = sliceEndpoints(service, slice, policy, lookups);
+      const endpoints = sliceEndpoints(service, slice, policy, lookups, cached?.endpoints);
       this.translated.set(sliceKey, { slice, endpoints });
       return endpoints;
     });

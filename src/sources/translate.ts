@@ -4,7 +4,7 @@
  * same entries, in the same order, with the same warnings.
  */
 
-import { DEFAULT_WEIGHT, MAX_WEIGHT, MIN_WEIGHT } from "../balancer/index.ts";
+import { DEFAULT_WEIGHT, deepEqual, MAX_WEIGHT, MIN_WEIGHT } from "../balancer/index.ts";
 import type { CatalogEndpoint, ServiceEntry } from "../catalog/catalog.ts";
 import { serviceKey } from "../catalog/catalog.ts";
 import { matchesSelector } from "../policy/selector.ts";
@@ -251,8 +251,14 @@ export function sliceEndpoints(
   slice: EndpointSlice,
   policy: ParsedPolicy | null,
   lookups: Lookups,
+  previous?: readonly CatalogEndpoint[],
 ): readonly CatalogEndpoint[] {
-  const ports = Object.freeze(slicePorts(slice));
+  // The ports of the slice's last translation when they are unchanged: every endpoint holds
+  // them, so comparing this translation with that one (see the Kubernetes source) finds them
+  // identical at once instead of once per endpoint.
+  const listed = slicePorts(slice);
+  const before = previous?.[0]?.ports;
+  const ports = before !== undefined && deepEqual(before, listed) ? before : Object.freeze(listed);
   const port = primaryPort(service, slice, ports);
   const seen = new Set<string>();
   const endpoints: CatalogEndpoint[] = [];

@@ -15,5 +15,8 @@ describe("deepEqual", () => {
   it("treats a key holding undefined as absent", () => {
     expect(deepEqual({ a: 1, b: undefined }, { a: 1 })).toBe(true);
     expect(deepEqual({ a: undefined }, { b: undefined })).toBe(true);
+    expect(deepEqual({ a: 1, b: undefined }, { a: 1, c: 2 })).toBe(false);
+    expect(deepEqual({ a: 1, c: 2 }, { a: 1, b: undefined })).toBe(false);
+    expect(deepEqual({ a: undefined, c: 2 }, { b: undefined, c: 2 })).toBe(true);
   });
 });

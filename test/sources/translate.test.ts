@@ -573,6 +573,28 @@ describe("per-slice translation", () => {
     expect(a?.labels).toEqual({ app: "checkout" });
   });
 
+  it("keeps the ports of the translation before while the slice's ports are the same", () => {
+    const endpoints = [ep("10.0.0.1", "a")];
+    const before = sliceEndpoints(service, slice("s1", "checkout", endpoints), null, lookups);
+    const again = sliceEndpoints(
+      service,
+      slice("s1", "checkout", endpoints),
+      null,
+      lookups,
+      before,
+    );
+    expect(again[0]?.ports).toBe(before[0]?.ports);
+    const moved = sliceEndpoints(
+      service,
+      slice("s1", "checkout", endpoints, { ports: [{ name: "http", port: 9090 }] }),
+      null,
+      lookups,
+      before,
+    );
+    expect(moved[0]?.ports).toEqual({ http: 9090 });
+    expect(before[0]?.ports).toEqual({ http: 8080 });
+  });
+
   it("merges slices as the whole translation does: first slice wins an identity, sorted", () => {
     const first = slice("s1", "checkout", [ep("10.0.0.2", "b"), ep("10.0.0.1", "a")]);
     const second = slice("s2", "checkout", [ep("10.0.0.9", "a"), ep("10.0.0.3", "c")]);
