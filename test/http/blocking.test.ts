@@ -75,30 +75,37 @@ describe("X-Konsul-Index", () => {
   });
 });
 
+/**
+ * An answer "at once" to a request that says wait=10s: it must come well before the wait would
+ * end. The bound tells answering from waiting, not how fast an answer is: a loaded machine took
+ * 662 ms for a first request, which a 500 ms bound called a failure.
+ */
+const AT_ONCE_MS = 5_000;
+
 describe("answering at once", () => {
   it("without index, even with wait", async () => {
-    expect((await get(`${ENDPOINTS}?wait=10s`)).ms).toBeLessThan(500);
-    expect((await get("/v1/services?wait=10s")).ms).toBeLessThan(500);
+    expect((await get(`${ENDPOINTS}?wait=10s`)).ms).toBeLessThan(AT_ONCE_MS);
+    expect((await get("/v1/services?wait=10s")).ms).toBeLessThan(AT_ONCE_MS);
   });
 
   it("when the index is already behind, or ahead of anything this server has seen", async () => {
     const current = (await get(ENDPOINTS)).index as number;
-    expect((await get(`${ENDPOINTS}?index=${current - 1}&wait=10s`)).ms).toBeLessThan(500);
+    expect((await get(`${ENDPOINTS}?index=${current - 1}&wait=10s`)).ms).toBeLessThan(AT_ONCE_MS);
     const ahead = server.catalog.index + 1000;
     const answer = await get(`${ENDPOINTS}?index=${ahead}&wait=10s`);
     expect([answer.status, answer.index]).toEqual([200, current]);
-    expect(answer.ms).toBeLessThan(500);
+    expect(answer.ms).toBeLessThan(AT_ONCE_MS);
   });
 
   it("for a request bound to fail: unknown service, bad selection parameter", async () => {
     const index = server.catalog.index;
     const unknown = await get(`/v1/services/shop/nope/endpoints?index=${index}&wait=10s`);
     expect([unknown.status, unknown.body.error.code]).toEqual([404, "ServiceNotFound"]);
-    expect(unknown.ms).toBeLessThan(500);
+    expect(unknown.ms).toBeLessThan(AT_ONCE_MS);
     const current = server.catalog.get("shop", "web")?.version;
     const bad = await get(`${ENDPOINTS}?index=${current}&wait=10s&lb=fastest`);
     expect([bad.status, bad.body.error.code]).toEqual([400, "UnknownStrategy"]);
-    expect(bad.ms).toBeLessThan(500);
+    expect(bad.ms).toBeLessThan(AT_ONCE_MS);
   });
 
   it("rejects a bad index or wait with 400 InvalidParameter naming the parameter", async () => {
@@ -172,7 +179,8 @@ describe("waiting", () => {
     const answer = await pending;
     expect(answer.index).toBeGreaterThan(before);
     expect(answer.body.services.map((s: { name: string }) => s.name)).toContain("new");
-    expect(answer.ms).toBeLessThan(1000);
+    // Woken by the change, not at the end of its 30 s wait.
+    expect(answer.ms).toBeLessThan(AT_ONCE_MS);
     server.catalog.remove("shop", "new");
   });
 
