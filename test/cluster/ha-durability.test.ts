@@ -30,6 +30,8 @@ const MODES = ["interval", "write"] as const;
 type Mode = (typeof MODES)[number];
 /** Opens timed per mode; bounded, one at a time. */
 const SAMPLES = 150;
+/** The Pods behind web, each weight 1. */
+const WEB_PODS = 3;
 
 interface Replica {
   readonly name: string;
@@ -104,8 +106,13 @@ describe.skipIf(!clusterAvailable())("connection durability", () => {
         for (const replica of replicas.filter((r) => r.mode === mode && !r.killed)) {
           const status = await haStatus(replica, 2_000).catch(() => null);
           if (!status?.leading) continue;
-          const ready = await fetch(`${replica.url}/readyz`).catch(() => null);
-          if (ready?.status === 200) return replica;
+          // Ready is not enough: the EndpointSlice controller may not have written web's slice
+          // yet (once it had not seen the test's Node 7 s after it was created), and an open
+          // then finds no endpoints.
+          const endpoints = await fetch(`${replica.url}/v1/services/${namespace}/web/endpoints`)
+            .then((res) => (res.ok ? (res.json() as Promise<{ endpoints: unknown[] }>) : null))
+            .catch(() => null);
+          if (endpoints?.endpoints.length === WEB_PODS) return replica;
         }
         return undefined;
       },
@@ -129,7 +136,7 @@ describe.skipIf(!clusterAvailable())("connection durability", () => {
       namespace,
       node,
       app: "web",
-      weights: [1, 1, 1],
+      weights: Array.from({ length: WEB_PODS }, () => 1),
       addressPrefix: "10.46.0",
     });
     // Connections live an hour: none expires during the test.
