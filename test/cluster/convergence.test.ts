@@ -76,6 +76,22 @@ describe("convergence", () => {
       const started = performance.now();
       await setPodStatus(kube.core, namespace, "web-0", { ip: "10.30.0.1", ready });
       samples.push((await seen) - started);
+      // The operator takes a Pod's lost readiness from the Pod, before its EndpointSlice says
+      // so, but admits a ready Pod by its slice. The next change waits for the slice to agree:
+      // flipped back before the slice recorded the last flip, the Pod would be admitted by the
+      // stale slice, then dropped by the late write of that flip, then admitted again.
+      await waitFor(
+        `web-0's slice to show ready=${ready}`,
+        async () => {
+          const slices = await kube.discovery.listNamespacedEndpointSlice({
+            namespace,
+            labelSelector: "kubernetes.io/service-name=web",
+          });
+          const endpoint = slices.items.flatMap((slice) => slice.endpoints).at(0);
+          return endpoint?.conditions?.ready === ready ? true : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 20 },
+      );
       // And the API agrees (not timed).
       const reply = (await (
         await fetch(`${operator.url}/v1/services/${namespace}/web/endpoints?health-filter=false`)
