@@ -82,7 +82,12 @@ export function udpExchange(
       try {
         resolve(decode(bytes));
       } catch (error) {
-        reject(new Error(`the server sent a message dns-packet cannot decode: ${error}`));
+        // Both messages in full: a fuzzed query that gets such an answer can be replayed.
+        reject(
+          new Error(
+            `the server sent a message dns-packet cannot decode: ${error}; query ${message.toString("hex")}, answer ${bytes.toString("hex")}`,
+          ),
+        );
       }
     });
     socket.send(message, port, host);
