@@ -51,6 +51,8 @@ interface Replica {
   elector: LeaderElector;
   store: StateStore;
   lease: { cut: boolean };
+  /** The store's takeover of the latest term: it imports the predecessor's cursors. */
+  takeover: Promise<void>;
 }
 
 describe.skipIf(!clusterAvailable())("balancer state in ConfigMaps", () => {
@@ -64,6 +66,7 @@ describe.skipIf(!clusterAvailable())("balancer state in ConfigMaps", () => {
     const manager = new BalancerManager();
     const lease = partitionable(new KubernetesLeaseApi(kc, namespace, leaseName));
     let store: StateStore | undefined;
+    let takeover: Promise<void> = Promise.resolve();
     const elector = new LeaderElector({
       lease,
       identity,
@@ -71,7 +74,9 @@ describe.skipIf(!clusterAvailable())("balancer state in ConfigMaps", () => {
       ...TIMING,
       initialTransitions: () => (store?.highestEpoch() ?? 0) + 1,
       observer: {
-        startedLeading: (term) => void store?.takeOver(term),
+        startedLeading: (term) => {
+          takeover = store?.takeOver(term) ?? Promise.resolve();
+        },
         stoppedLeading: () => store?.stepDown(),
       },
     });
@@ -84,7 +89,16 @@ describe.skipIf(!clusterAvailable())("balancer state in ConfigMaps", () => {
       term: () => elector.currentTerm(),
       intervalMs: INTERVAL_MS,
     });
-    const made = { identity, manager, elector, store, lease };
+    const made = {
+      identity,
+      manager,
+      elector,
+      store,
+      lease,
+      get takeover() {
+        return takeover;
+      },
+    };
     replicas.push(made);
     return made;
   }
@@ -176,6 +190,10 @@ describe.skipIf(!clusterAvailable())("balancer state in ConfigMaps", () => {
       follower.elector.isLeader() ? true : undefined,
     );
     expect(follower.elector.currentTerm()?.epoch).toBe(epoch + 1);
+    // Leading comes first; the predecessor's cursors are imported by the takeover that follows
+    // (it reads the state ConfigMaps afresh), and picks made before it ends rotate from the
+    // follower's own cursors.
+    await follower.takeover;
     // The successor picks exactly what the old leader would have picked next.
     const take = (r: Replica, strategy: string) =>
       Array.from({ length: 9 }, () => r.manager.selectOne(SERVICE, { strategy }).endpoint.identity);
