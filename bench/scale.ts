@@ -187,6 +187,12 @@ export interface RelistFigures {
   /** Answers during the relist slower than STALL_MS. */
   readonly stalls: number;
   readonly answers: number;
+  /**
+   * The slowest answer during the relist, split by what the operator's main thread did over it
+   * (from /proc/<pid>/task/<pid>/schedstat): running (its own JavaScript and collector pauses)
+   * or runnable but waiting for a core the machine's other processes held.
+   */
+  readonly slowest: TimedAnswer;
   /** Watch restarts the operator counted, by reason (e.g. "gone", "error"). */
   readonly restarts: Readonly<Record<string, number>>;
   /** How long the kube-apiserver took to stop and serve again, in seconds. */
@@ -613,14 +619,40 @@ function watchRestarts(metrics: string): Record<string, number> {
   return counts;
 }
 
-/** Times answers for the small Service one after another, 50 a second, until `done` says so. */
-async function timeAnswers(operator: Operator, done: () => boolean): Promise<number[]> {
+/** One answer's time, and the operator main thread's time on a core and waiting for one. */
+export interface TimedAnswer {
+  readonly ms: number;
+  readonly runningMs: number;
+  readonly waitingMs: number;
+}
+
+/**
+ * The main thread's time on a core and time runnable but waiting for one, in milliseconds
+ * (Linux schedstat: both in nanoseconds); zeros where the kernel does not keep them.
+ */
+function mainThreadSchedule(pid: number): { running: number; waiting: number } {
+  try {
+    const [running, waiting] = readFileSync(`/proc/${pid}/task/${pid}/schedstat`, "utf8")
+      .split(" ")
+      .map(Number);
+    return { running: (running ?? 0) / 1e6, waiting: (waiting ?? 0) / 1e6 };
+  } catch {
+    return { running: 0, waiting: 0 };
+  }
+}
+
+/**
+ * Times answers for the small Service one after another, 50 a second, until `done` says so;
+ * sorted by time, slowest last.
+ */
+async function timeAnswers(operator: Operator, done: () => boolean): Promise<TimedAnswer[]> {
   const url = `${operator.url}/v1/services/${NAMESPACE}/${SMALL_SERVICE}`;
-  const latencies: number[] = [];
+  const latencies: TimedAnswer[] = [];
   // Bounded whatever `done` says: five minutes of answers at most.
   let failures = 0;
   for (let i = 0; i < 15_000 && !done(); i++) {
     const sent = performance.now();
+    const before = mainThreadSchedule(operator.pid);
     try {
       const res = await fetch(url);
       await res.arrayBuffer();
@@ -631,10 +663,16 @@ async function timeAnswers(operator: Operator, done: () => boolean): Promise<num
       const res = await fetch(url);
       await res.arrayBuffer();
     }
-    latencies.push(performance.now() - sent);
+    const ms = performance.now() - sent;
+    const after = mainThreadSchedule(operator.pid);
+    latencies.push({
+      ms,
+      runningMs: after.running - before.running,
+      waitingMs: after.waiting - before.waiting,
+    });
     await sleep(20);
   }
-  return latencies.sort((a, b) => a - b);
+  return latencies.sort((a, b) => a.ms - b.ms);
 }
 
 /**
@@ -673,11 +711,12 @@ async function measureRelist(
     if (added > 0) restarts[reason] = added;
   }
   return {
-    quiet: spread(quiet),
-    during: spread(latencies),
+    quiet: spread(quiet.map((answer) => answer.ms)),
+    during: spread(latencies.map((answer) => answer.ms)),
     quietLoopDelayMaxMs,
     duringLoopDelayMaxMs,
-    stalls: latencies.filter((ms) => ms > STALL_MS).length,
+    stalls: latencies.filter((answer) => answer.ms > STALL_MS).length,
+    slowest: latencies.at(-1) ?? { ms: Number.NaN, runningMs: Number.NaN, waitingMs: Number.NaN },
     answers: latencies.length,
     restarts,
     apiDownSeconds,
@@ -1034,6 +1073,9 @@ export function renderScale(results: ScaleResults): string {
     `410 and of a failed watch); ${SMALL_SERVICE}'s answers (10 endpoints) are timed one after another, 50 a second,`,
     "for 5 s before and from the restart until the relist is long over, next to the operator's",
     "longest event-loop delay in each stretch (prom-client's `nodejs_eventloop_lag_max_seconds`).",
+    "Over the slowest of those answers, the operator's main thread's time running (its own work and",
+    "collector pauses) and time runnable but waiting for a core that other processes held",
+    "(/proc/<pid>/task/<pid>/schedstat).",
     "",
   ];
   for (const size of results.sizes) {
@@ -1121,6 +1163,16 @@ export function renderScale(results: ScaleResults): string {
             `answers over ${STALL_MS} ms during the relist`,
             (f) => f.relist.stalls,
             (v) => formatNumber(v),
+          ),
+          row(
+            "slowest answer during the relist: operator thread running",
+            (f) => f.relist.slowest.runningMs,
+            formatMs,
+          ),
+          row(
+            "slowest answer during the relist: operator thread waiting for a core",
+            (f) => f.relist.slowest.waitingMs,
+            formatMs,
           ),
         ],
         ["left", ...labels.map(() => "right" as const), ...(compare ? ["right" as const] : [])],

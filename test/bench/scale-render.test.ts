@@ -25,6 +25,7 @@ function operator(relistMaxMs: number): OperatorFigures {
       quietLoopDelayMaxMs: 10,
       duringLoopDelayMaxMs: relistMaxMs,
       stalls: relistMaxMs > 50 ? 1 : 0,
+      slowest: { ms: relistMaxMs, runningMs: 4, waitingMs: relistMaxMs - 6 },
       answers: 2500,
       restarts: { error: 5 },
       apiDownSeconds: 15,
