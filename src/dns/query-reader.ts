@@ -105,9 +105,14 @@ export class QueryReader {
     } catch {
       return { kind: "reply", query: bare, outcome: { rcode: "FORMERR" } };
     }
+    const asked = query.questions?.length === 1 ? query.questions[0] : undefined;
+    // An answer repeats the question, re-encoded from dns-packet's reading of it. A question it
+    // cannot write back as it came (a label holding a dot, for one, is split in two) would frame
+    // the rest of the answer wrongly: errors are then answered without the question.
+    const unwritable = asked === undefined ? undefined : unwritableQuestion(asked, message);
     const parts: QueryParts = {
       ...bare,
-      question: query.questions?.length === 1 ? query.questions[0] : undefined,
+      question: unwritable === undefined ? asked : undefined,
     };
     const reply = (outcome: FixedReply, read = parts): Reading => ({
       kind: "reply",
@@ -116,7 +121,7 @@ export class QueryReader {
     });
     const opcode = ((query.flags ?? 0) >> 11) & 0xf;
     if (opcode !== OPCODE_QUERY) return reply({ rcode: "NOTIMP" });
-    if (parts.question === undefined) return reply({ rcode: "FORMERR" });
+    if (asked === undefined) return reply({ rcode: "FORMERR" });
     const opts = (query.additionals ?? []).filter((record) => record.type === "OPT");
     if (opts.length > 1 || (opts[0] !== undefined && opts[0].name !== ".")) {
       return reply({ rcode: "FORMERR" });
@@ -129,11 +134,10 @@ export class QueryReader {
       if (subnet.kind === "malformed") return reply({ rcode: "FORMERR" }, withOpt);
       if (subnet.kind === "subnet") withOpt = { ...withOpt, subnet: subnet.subnet };
     }
-    const question = parts.question;
-    if (!carriesBack(question.name)) return { kind: "drop", reason: "unrepresentable-name" };
+    // A look-up cannot be answered without its question.
+    if (unwritable !== undefined) return { kind: "drop", reason: unwritable };
+    const question = asked;
     const klass = question.class ?? "IN";
-    // dns-packet cannot write an unknown class back: such a query cannot get a proper answer.
-    if (!KNOWN_CLASSES.has(klass)) return { kind: "drop", reason: "unknown-class" };
     if (!ANSWERED_CLASSES.has(klass)) {
       return reply({ rcode: "REFUSED", authoritative: false }, withOpt);
     }
@@ -149,6 +153,49 @@ export class QueryReader {
 /** The question's type as text: dns-packet also decodes "ANY" and "UNKNOWN_<n>", beyond its typings. */
 export function qtype(question: Question): string {
   return question.type;
+}
+
+/** Why dns-packet cannot write the question of `message` back as it came, if it cannot. */
+function unwritableQuestion(
+  question: Question,
+  message: Buffer,
+): "unrepresentable-name" | "unknown-class" | undefined {
+  // A label holding a dot reads as two labels: "a.b" in one label would be asked as a.b.
+  const labels = question.name === "." ? 0 : question.name.split(".").length;
+  if (!carriesBack(question.name) || labels !== questionLabels(message)) {
+    return "unrepresentable-name";
+  }
+  if (!KNOWN_CLASSES.has(question.class ?? "IN")) return "unknown-class";
+  return undefined;
+}
+
+/** The header's size: the question's name starts right after it. */
+const HEADER_BYTES = 12;
+/** More jumps than a name can have labels: a loop of pointers. */
+const MAX_NAME_JUMPS = 128;
+
+/**
+ * How many labels the wire form of the (first) question's name has, following compression
+ * pointers; -1 if it cannot be walked (dns-packet, which decoded it, would not get here then).
+ */
+function questionLabels(message: Buffer): number {
+  let offset = HEADER_BYTES;
+  let labels = 0;
+  for (let jumps = 0; jumps <= MAX_NAME_JUMPS && offset < message.length; ) {
+    const length = message[offset] as number;
+    if (length === 0) return labels;
+    if ((length & 0xc0) === 0xc0) {
+      if (offset + 1 >= message.length) return -1;
+      offset = message.readUInt16BE(offset) & 0x3fff;
+      jumps++;
+    } else if ((length & 0xc0) === 0) {
+      labels++;
+      offset += length + 1;
+    } else {
+      return -1;
+    }
+  }
+  return -1;
 }
 
 /**

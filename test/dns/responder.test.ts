@@ -398,6 +398,40 @@ describe("response codes", () => {
     expect(ask(responder, query(name("web"), "A")).rcode).toBe("NOERROR");
   });
 
+  it("never repeats a question it cannot write back as it came: errors go without it, look-ups are dropped", () => {
+    const { responder } = world();
+    // Found by the UDP fuzz: a label holding a dot byte (0x2e), with a malformed client subnet
+    // (FORMERR) or an EDNS version of 46 (BADVERS). Repeating the question split that label, the
+    // empty label ended the name early, and the rest of the answer could not be decoded.
+    const fuzzed = [
+      "2e9201000001000000000001016b0468617368062e7469636b790473686f70026c62066b2e6e73756c056c6f63616c002e010001000029100000000000000b00080007002e1800cb0071",
+      "109201000001000000000001016b046861732e06737469636b790473686f70026c62066b6f6e73756c056c6f63616c000001000100002910000000002e000b00080007002e1800cb0071",
+      "109201000001000000000001016b046861736806737469636b790473686f70026c2e066b6f6e73756c056c6f63616c002e0100010000291000002e0000000b0008000700012e00cb0071",
+    ];
+    const rcodes = fuzzed.map((hex) => {
+      const bytes = responder.answer(Buffer.from(hex, "hex"), {
+        address: "127.0.0.1",
+        transport: "udp",
+      });
+      const response = decode(bytes as Buffer);
+      expect(response.questions, hex).toEqual([]);
+      return [response.rcode, optOf(response)?.extendedRcode ?? 0];
+    });
+    expect(rcodes).toEqual([
+      ["FORMERR", 0],
+      ["FORMERR", 0],
+      ["NOERROR", 1], // BADVERS: 16, its upper bits in the OPT record
+    ]);
+    // "web.shop" in one label is not the name web.shop.<domain>: the look-up is dropped.
+    const asked = query(name("web"), "A");
+    expect(ask(responder, asked).rcode).toBe("NOERROR");
+    const oneLabel = Buffer.from(asked);
+    const web = oneLabel.indexOf(Buffer.from([3, ...Buffer.from("web"), 4]));
+    oneLabel[web] = "web.shop".length;
+    oneLabel[web + 4] = ".".charCodeAt(0);
+    expect(responder.answer(oneLabel, { address: "127.0.0.1", transport: "udp" })).toBeNull();
+  });
+
   it("drops responses and messages shorter than a header", () => {
     const { responder } = world();
     const response = query(name("web"), "A");
