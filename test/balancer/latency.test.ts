@@ -70,3 +70,42 @@ describe("latency-based", () => {
     );
   });
 });
+
+describe("the view from a client region", async () => {
+  const { nearestFirst, tiersOf, drawNearest } = await import(
+    "../../src/balancer/strategies/latency-based/nearest-first.ts"
+  );
+  const { latencyFromMap } = await import("../../src/balancer/strategies/latency-based/tiers.ts");
+  const fleet = [
+    endpoint("west-1", { region: "eu-west", weight: 2 }),
+    endpoint("east-1", { region: "us-east" }),
+    endpoint("asia-1", { region: "ap-south" }),
+    endpoint("east-2", { region: "us-east", weight: 6 }),
+    endpoint("west-2", { region: "eu-west" }),
+    endpoint("nowhere", { region: null }),
+  ];
+  const latency = latencyFromMap(policy.latency.map);
+
+  it("lists the tiers nearest first, in endpoint order within a tier, unknown last", () => {
+    const view = nearestFirst(fleet, "us-east", latency);
+    expect(view).not.toBeNull();
+    const tiers = tiersOf(view ?? [], fleet).map((tier) => tier.map((e) => e.identity));
+    expect(tiers).toEqual([["east-1", "east-2"], ["west-1", "west-2"], ["asia-1"], ["nowhere"]]);
+  });
+
+  it("draws from the nearest tier alone, by weight", () => {
+    const view = nearestFirst(fleet, "us-east", latency) ?? [];
+    let k = 0;
+    // Every number k / 7000 once: each endpoint's exact share of the draw, weights 1 and 6.
+    const sweep = { next: () => (k++ % 7000) / 7000 };
+    const picks = countBy(
+      Array.from({ length: 7000 }, () => drawNearest(view, fleet, sweep)),
+      (e) => e.identity,
+    );
+    expect(Object.fromEntries(picks)).toEqual({ "east-1": 1000, "east-2": 6000 });
+  });
+
+  it("is null for a region from which no latency is known", () => {
+    expect(nearestFirst(fleet, "mars", latency)).toBeNull();
+  });
+});

@@ -4,20 +4,10 @@ import type { BuildContext, LatencyFunction, Picker, PickRequest } from "../../s
 import { AliasTable } from "../shared/alias-table.ts";
 import { selectionSize } from "../shared/selection.ts";
 import { weightedShuffle } from "../weighted-random/picker.ts";
-import { latencyTiers } from "./tiers.ts";
-
-/** Endpoints of equal latency from one client region, with a weighted draw over them. */
-interface Tier {
-  readonly endpoints: readonly Endpoint[];
-  readonly draw: AliasTable;
-}
+import { drawNearest, type NearestFirst, nearestFirst, tiersOf } from "./nearest-first.ts";
 
 // Client regions come from requests; bound what an unbounded set of strings can make us keep.
 const MAX_CACHED_REGIONS = 1024;
-
-function tierOf(endpoints: readonly Endpoint[]): Tier {
-  return { endpoints, draw: new AliasTable(endpoints.map((e) => e.weight)) };
-}
 
 /**
  * Nearest region first: the endpoints of the lowest-latency region (by the latency map or a
@@ -29,10 +19,10 @@ export class LatencyBasedPicker implements Picker {
   readonly endpoints: readonly Endpoint[];
   private readonly random: RandomSource;
   private readonly latency: LatencyFunction;
-  /** The fallback over all endpoints, built when first needed. */
-  private everythingTier: Tier | undefined;
-  /** Tiers by client region, nearest first; null when nothing about that region is known. */
-  private readonly tiersByRegion = new Map<string, readonly Tier[] | null>();
+  /** The weighted draw over all endpoints, built when first needed. */
+  private everythingDraw: AliasTable | undefined;
+  /** The view from each client region asked about; null when nothing about that region is known. */
+  private readonly byRegion = new Map<string, NearestFirst | null>();
 
   constructor(context: BuildContext) {
     this.endpoints = context.endpoints;
@@ -40,45 +30,31 @@ export class LatencyBasedPicker implements Picker {
     this.latency = context.latency;
   }
 
-  private everything(): Tier {
-    this.everythingTier ??= tierOf(this.endpoints);
-    return this.everythingTier;
-  }
-
-  private tiersFor(clientRegion: string | undefined): readonly Tier[] | null {
+  private viewFrom(clientRegion: string | undefined): NearestFirst | null {
     if (clientRegion === undefined || clientRegion === "") return null;
-    const cached = this.tiersByRegion.get(clientRegion);
+    const cached = this.byRegion.get(clientRegion);
     if (cached !== undefined) return cached;
-    const tiers = this.buildTiers(clientRegion);
-    if (this.tiersByRegion.size < MAX_CACHED_REGIONS) this.tiersByRegion.set(clientRegion, tiers);
-    return tiers;
-  }
-
-  private buildTiers(clientRegion: string): readonly Tier[] | null {
-    const tiers = latencyTiers(this.endpoints, clientRegion, this.latency);
-    if (tiers === null) return null;
-    const groups: Endpoint[][] = [];
-    tiers.forEach((tier, i) => {
-      const group = groups[tier] ?? [];
-      group.push(this.endpoints[i] as Endpoint);
-      groups[tier] = group;
-    });
-    return groups.map(tierOf);
+    const view = nearestFirst(this.endpoints, clientRegion, this.latency);
+    if (this.byRegion.size < MAX_CACHED_REGIONS) this.byRegion.set(clientRegion, view);
+    return view;
   }
 
   pick(request: PickRequest): Endpoint {
-    const tier = this.tiersFor(request.clientRegion)?.[0] ?? this.everything();
-    return tier.endpoints[tier.draw.draw(this.random)] as Endpoint;
+    const view = this.viewFrom(request.clientRegion);
+    if (view !== null) return drawNearest(view, this.endpoints, this.random);
+    this.everythingDraw ??= new AliasTable(this.endpoints.map((e) => e.weight));
+    return this.endpoints[this.everythingDraw.draw(this.random)] as Endpoint;
   }
 
   select(request: PickRequest, limit: number): Endpoint[] {
     const count = selectionSize(this.endpoints.length, limit);
-    const tiers = this.tiersFor(request.clientRegion) ?? [this.everything()];
+    const view = this.viewFrom(request.clientRegion);
+    const tiers = view === null ? [this.endpoints] : tiersOf(view, this.endpoints);
     const result: Endpoint[] = [];
     for (const tier of tiers) {
       if (result.length >= count) break;
-      const wanted = Math.min(tier.endpoints.length, count - result.length);
-      result.push(...weightedShuffle(tier.endpoints, wanted, this.random));
+      const wanted = Math.min(tier.length, count - result.length);
+      result.push(...weightedShuffle(tier, wanted, this.random));
     }
     return result;
   }
