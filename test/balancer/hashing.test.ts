@@ -175,9 +175,14 @@ describe("ring-hash bounded load", () => {
 describe("ring size bounds", () => {
   const ringOf = (picker: unknown) => (picker as { ring: Float64Array }).ring;
 
-  it("gives each endpoint virtualNodes x its weight, raised by an integer to the minimum ring", () => {
-    // 2 x 150 = 300 entries; 4 x 300 is the first multiple to reach Envoy's 1,024.
-    expect(ringOf(build("ring-hash", endpoints(2)).picker).length).toBe(1200);
+  it("gives each endpoint virtualNodes x its weight, times a factor of the settings below the minimum ring", () => {
+    // 2 x 150 = 300 entries, below 1,024: every count times ceil(1,024 / 150) = 7, whatever the
+    // fleet, so one endpoint leaving or joining leaves the other's points as they were.
+    expect(ringOf(build("ring-hash", endpoints(2)).picker).length).toBe(2100);
+    expect(ringOf(build("ring-hash", endpoints(1)).picker).length).toBe(1050);
+    expect(ringOf(build("ring-hash", endpoints(6)).picker).length).toBe(6300);
+    // 7 x 150 = 1,050 reaches the minimum: no factor.
+    expect(ringOf(build("ring-hash", endpoints(7)).picker).length).toBe(1050);
     // weights 1..10: 150 x 55, whatever the other endpoints' weights are
     expect(
       ringOf(

@@ -57,6 +57,35 @@ describe("ring-hash distribution", () => {
     );
   });
 
+  it("moves only the leaving endpoint's keys in a fleet below the minimum ring too", () => {
+    // Below minRingSize every count is raised by a factor of the settings alone; a factor chosen
+    // to just reach the minimum changed with the fleet and moved keys between the others.
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(identity, { minLength: 2, maxLength: 4 }),
+        fc.array(fc.integer({ min: 1, max: 2 }), { minLength: 4, maxLength: 4 }),
+        fc.integer({ min: 0, max: 1000 }),
+        (identities, weights, salt) => {
+          // At most 4 endpoints of weight at most 2: 1,200 entries before the factor, so the
+          // fleet stays below 1,024 after any one leaves only when it was below before.
+          const list = fleet(identities, weights);
+          const natural = (l: Endpoint[]) => l.reduce((sum, e) => sum + 150 * e.weight, 0);
+          const sample = keys(5_000, salt);
+          const before = owners(list, sample);
+          for (const leaving of list) {
+            const rest = list.filter((e) => e !== leaving);
+            if (natural(list) >= 1024 && natural(rest) < 1024) continue;
+            const after = owners(rest, sample);
+            for (let k = 0; k < sample.length; k++) {
+              if (after[k] !== before[k]) expect(before[k]).toBe(leaving.identity);
+            }
+          }
+        },
+      ),
+      { numRuns: 20 },
+    );
+  });
+
   it("spreads keys over 100 endpoints of equal weight within 6% (relative standard deviation)", () => {
     fc.assert(
       fc.property(fc.uniqueArray(identity, { minLength: 100, maxLength: 100 }), (identities) => {

@@ -12,9 +12,15 @@ const ENTRIES_PER_BUCKET = 4;
 /**
  * How many ring entries each endpoint gets: virtualNodes x its weight, from its own weight
  * alone, so that adding or removing an endpoint leaves every other endpoint's count as it was
- * and only the keys of the endpoint that changed move. A ring below minRingSize takes every
- * count times the smallest integer that reaches it (Envoy's bound); a ring beyond maxRingSize
- * is scaled down to it, every endpoint keeping at least one entry.
+ * and only the keys of the endpoint that changed move.
+ *
+ * A ring below minRingSize takes every count times ceil(minRingSize / virtualNodes): a factor of
+ * the settings alone, so that in a small fleet too an endpoint that comes or goes leaves the
+ * others' points in place (Envoy's smallest factor that reaches the minimum depends on the whole
+ * fleet: one endpoint leaving three moved 1.3 times the ideal share of keys). Such a ring holds
+ * up to minRingSize x that factor entries (7,168 at the defaults). Only a change that takes the
+ * fleet across minRingSize moves keys between the endpoints that stay. A ring beyond
+ * maxRingSize is scaled down to it, every endpoint keeping at least one entry.
  */
 export function entriesPerEndpoint(
   endpoints: readonly Endpoint[],
@@ -23,7 +29,7 @@ export function entriesPerEndpoint(
   const { virtualNodes, minRingSize, maxRingSize } = policy.ringHash;
   let natural = 0;
   for (const endpoint of endpoints) natural += virtualNodes * fullWeight(endpoint);
-  const multiplier = Math.max(1, Math.ceil(minRingSize / natural));
+  const multiplier = natural < minRingSize ? Math.ceil(minRingSize / virtualNodes) : 1;
   const scale = natural * multiplier > maxRingSize ? maxRingSize / natural : multiplier;
   const counts = new Uint32Array(endpoints.length);
   for (let i = 0; i < endpoints.length; i++) {
