@@ -8,7 +8,7 @@ import { unwatchFile, watch, watchFile } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Catalog } from "../catalog/catalog.ts";
-import { digestOf } from "../shared/digest.ts";
+import { digestOfBytesInSlices } from "../shared/digest.ts";
 import { type Logger, SILENT_LOGGER } from "../shared/logger.ts";
 import { ManifestCache, parseManifestsInSlices } from "./manifests.ts";
 import { TranslationCache, translateSnapshot } from "./translate.ts";
@@ -206,22 +206,23 @@ export class FileSource {
 
   async #reloadNow(): Promise<ReloadOutcome> {
     if (!this.#running) return { status: "unchanged" };
-    let text: string;
+    let bytes: Buffer;
     try {
-      text = await readFile(this.#path, "utf8");
+      bytes = await readFile(this.#path);
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       return this.#failed(null, [`${this.#path}: cannot read the file: ${reason}`]);
     }
-    const digest = digestOf(text);
+    const digest = await digestOfBytesInSlices(bytes);
     if (digest === this.#lastDigest || !this.#running) return { status: "unchanged" };
     // An empty file after a good load is far more often an editor between truncating and
     // writing than a wish to drop every service; a comment alone empties the catalog on purpose.
-    if (text === "" && this.#loaded) {
+    if (bytes.length === 0 && this.#loaded) {
       return this.#failed(digest, [
         `${this.#path}: the file is empty; to remove every service, leave a comment in it`,
       ]);
     }
+    const text = bytes.toString("utf8");
     const parsed = await parseManifestsInSlices(text, this.#path, this.#documents, READ_SLICE_MS);
     if (!this.#running) return { status: "unchanged" };
     if (!parsed.ok) return this.#failed(digest, parsed.errors);

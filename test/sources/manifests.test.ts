@@ -319,6 +319,24 @@ describe("cutting the stream into documents", () => {
     expect(documents?.length).toBe([...parseAllDocuments(text)].length);
   });
 
+  it("lets the event loop run while it cuts a long stream, not only between documents", async () => {
+    // One document of 60,000 lines: read in slices of no time at all, the cut itself pauses.
+    const lines = Array.from({ length: 60_000 }, (_, i) => `# line ${i}`).join("\n");
+    const text = `${lines}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n`;
+    let turns = 0;
+    let counting = true;
+    const count = () => {
+      turns++;
+      if (counting) setImmediate(count);
+    };
+    setImmediate(count);
+    const result = await parseManifestsInSlices(text, "big.yaml", undefined, 0);
+    counting = false;
+    expect(result.ok).toBe(true);
+    // Two documents' steps alone would let it turn about twice.
+    expect(turns).toBeGreaterThanOrEqual(6);
+  });
+
   it.each(["%YAML 1.2\n---\na: 1", "a: 1\n...\n", "--- {a: 1}\n"])(
     "leaves %j, which the cut does not follow, to the full parser",
     (text) => {
