@@ -11,7 +11,7 @@ import type { Catalog } from "../catalog/catalog.ts";
 import { digestOfBytesInSlices } from "../shared/digest.ts";
 import { type Logger, SILENT_LOGGER } from "../shared/logger.ts";
 import { ManifestCache, parseManifestsInSlices } from "./manifests.ts";
-import { TranslationCache, translateSnapshot } from "./translate.ts";
+import { TranslationCache, translateSnapshotInSlices } from "./translate.ts";
 
 /** What the source needs of a logger; a pino logger fits. */
 
@@ -226,7 +226,12 @@ export class FileSource {
     const parsed = await parseManifestsInSlices(text, this.#path, this.#documents, READ_SLICE_MS);
     if (!this.#running) return { status: "unchanged" };
     if (!parsed.ok) return this.#failed(digest, parsed.errors);
-    const { entries, warnings } = translateSnapshot(parsed.snapshot, this.#translations);
+    const { entries, warnings } = await translateSnapshotInSlices(
+      parsed.snapshot,
+      this.#translations,
+      READ_SLICE_MS,
+    );
+    if (!this.#running) return { status: "unchanged" };
     // The catalog throws before changing anything when it refuses the entries, and after
     // changing when one of its listeners fails; the keys it announced tell the two apart.
     const announced: { keys: readonly string[] } = { keys: [] };

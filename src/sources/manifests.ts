@@ -18,6 +18,7 @@ import { POLICY_GROUP, POLICY_KIND, POLICY_VERSION } from "../policy/schema.ts";
 import type { ParsedPolicy } from "../policy/validate.ts";
 import { validatePolicy } from "../policy/validate.ts";
 import { digestOf } from "../shared/digest.ts";
+import { runInSlices, runToEnd, type Steps } from "../shared/slices.ts";
 import type { EndpointSlice, Node, Pod, Service } from "./kube-objects.ts";
 import { DEFAULT_NAMESPACE } from "./kube-objects.ts";
 import { checkMetadataShape, OBJECT_SHAPE_CHECKS } from "./object-shapes.ts";
@@ -428,11 +429,7 @@ interface DocumentText {
  * on a `---` line): the full parser then reads the whole stream.
  */
 export function splitDocuments(text: string): DocumentText[] | null {
-  const cutting = cutDocuments(text);
-  for (;;) {
-    const step = cutting.next();
-    if (step.done) return step.value;
-  }
+  return runToEnd(cutDocuments(text));
 }
 
 /** Lines the cut reads between pauses: about a millisecond of work. */
@@ -442,7 +439,7 @@ const CUT_LINES_PER_STEP = 10_000;
  * splitDocuments, pausing (yield) every CUT_LINES_PER_STEP lines: cutting a 20 MB stream in one
  * piece held every answer for tens of milliseconds.
  */
-function* cutDocuments(text: string): Generator<void, DocumentText[] | null> {
+function* cutDocuments(text: string): Steps<DocumentText[] | null> {
   const documents: DocumentText[] = [];
   let start = 0;
   let startLine = 0;
@@ -505,33 +502,20 @@ export function parseManifests(
   sourceName: string,
   cache?: ManifestCache,
 ): ManifestParse {
-  const reading = readManifests(text, sourceName, cache);
-  for (;;) {
-    const step = reading.next();
-    if (step.done) return step.value;
-  }
+  return runToEnd(readManifests(text, sourceName, cache));
 }
 
 /**
  * parseManifests in slices of about `sliceMs` of work, letting the event loop run between them:
  * a big file read while the operator serves stalls no answer for the whole read.
  */
-export async function parseManifestsInSlices(
+export function parseManifestsInSlices(
   text: string,
   sourceName: string,
   cache: ManifestCache | undefined,
   sliceMs: number,
 ): Promise<ManifestParse> {
-  const reading = readManifests(text, sourceName, cache);
-  let sliceStart = performance.now();
-  for (;;) {
-    const step = reading.next();
-    if (step.done) return step.value;
-    if (performance.now() - sliceStart >= sliceMs) {
-      await new Promise((resolve) => setImmediate(resolve));
-      sliceStart = performance.now();
-    }
-  }
+  return runInSlices(readManifests(text, sourceName, cache), sliceMs);
 }
 
 /** Reads the stream, pausing (yield) after each document. */
@@ -539,7 +523,7 @@ function* readManifests(
   text: string,
   sourceName: string,
   cache: ManifestCache | undefined,
-): Generator<void, ManifestParse> {
+): Steps<ManifestParse> {
   const reader = new ManifestReader(sourceName);
   const documents = yield* cutDocuments(text);
   if (documents === null) {

@@ -9,6 +9,7 @@ import type { CatalogEndpoint, ServiceEntry } from "../catalog/catalog.ts";
 import { serviceKey } from "../catalog/catalog.ts";
 import { matchesSelector } from "../policy/selector.ts";
 import type { ParsedPolicy } from "../policy/validate.ts";
+import { runInSlices, runToEnd, type Steps } from "../shared/slices.ts";
 import type {
   EndpointSlice,
   KubeObject,
@@ -488,6 +489,29 @@ export function translateSnapshot(
   snapshot: KubernetesSnapshot,
   cache?: TranslationCache,
 ): Translation {
+  return runToEnd(translateInSteps(snapshot, cache));
+}
+
+/**
+ * translateSnapshot in slices of about `sliceMs` of work, letting the event loop run between
+ * them: the file source translates 100,000 endpoints while it serves.
+ */
+export function translateSnapshotInSlices(
+  snapshot: KubernetesSnapshot,
+  cache: TranslationCache | undefined,
+  sliceMs: number,
+): Promise<Translation> {
+  return runInSlices(translateInSteps(snapshot, cache), sliceMs);
+}
+
+/** Objects indexed between pauses: about a millisecond of work. */
+const INDEXED_PER_STEP = 5_000;
+
+/** The translation, pausing (yield) after each Service and every few thousand objects indexed. */
+function* translateInSteps(
+  snapshot: KubernetesSnapshot,
+  cache: TranslationCache | undefined,
+): Steps<Translation> {
   const warnings: string[] = [];
   const services = new Map<string, Service>();
   for (const service of snapshot.services) {
@@ -496,9 +520,16 @@ export function translateSnapshot(
   }
   const policies = policiesByService(snapshot.policies, new Set(services.keys()), warnings);
   const slices = slicesByService(snapshot.endpointSlices);
-  const pods = new Map(snapshot.pods.map((pod) => [keyOf(pod), pod]));
+  yield;
+  const pods = new Map<string, Pod>();
+  for (const pod of snapshot.pods) {
+    pods.set(keyOf(pod), pod);
+    if (pods.size % INDEXED_PER_STEP === 0) yield;
+  }
   const nodes = new Map(snapshot.nodes.map((node) => [nameOf(node), node]));
+  yield;
   cache?.begin(pods, nodes);
+  yield;
   const lookups: Lookups = {
     pod: (key) => pods.get(key),
     node: (name) => nodes.get(name),
@@ -519,6 +550,7 @@ export function translateSnapshot(
         sliceEndpoints(service, slice, policy, lookups),
       );
       entries.push(newEntry(service, policy, mergeSliceEndpoints(perSlice)));
+      yield;
       continue;
     }
     const perSlice = serviceSlices.map((slice) =>
@@ -529,6 +561,7 @@ export function translateSnapshot(
       newEntry(service, policy, mergeSliceEndpoints(perSlice));
     translated.set(key, { service, policy, perSlice, entry });
     entries.push(entry);
+    yield;
   }
   cache?.replaceServices(translated);
   return { entries, warnings: [...warnings, ...lookups.warnings] };

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { digestOfBytesInSlices } from "../../src/shared/digest.ts";
+import { countTurns } from "../support/event-loop.ts";
 
 describe("digest of bytes in slices", () => {
   const bytes = Buffer.from(Array.from({ length: 5000 }, (_, i) => `line ${i}\n`).join(""));
@@ -14,15 +15,9 @@ describe("digest of bytes in slices", () => {
   });
 
   it("lets the event loop run between slices", async () => {
-    let turns = 0;
-    let counting = true;
-    const count = () => {
-      turns++;
-      if (counting) setImmediate(count);
-    };
-    setImmediate(count);
+    const turns = countTurns();
     await digestOfBytesInSlices(bytes, 1024);
-    counting = false;
-    expect(turns).toBeGreaterThanOrEqual(Math.floor(bytes.length / 1024) - 1);
+    const turned = turns.stop();
+    expect(turned).toBeGreaterThanOrEqual(Math.floor(bytes.length / 1024) - 1);
   });
 });

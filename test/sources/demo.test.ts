@@ -4,7 +4,12 @@ import { describe, expect, it } from "vitest";
 import { Catalog } from "../../src/catalog/catalog.ts";
 import { FileSource } from "../../src/sources/file-source.ts";
 import { parseManifests } from "../../src/sources/manifests.ts";
-import { translateSnapshot } from "../../src/sources/translate.ts";
+import {
+  TranslationCache,
+  translateSnapshot,
+  translateSnapshotInSlices,
+} from "../../src/sources/translate.ts";
+import { countTurns } from "../support/event-loop.ts";
 
 const DEMO = fileURLToPath(new URL("../../examples/demo.yaml", import.meta.url));
 
@@ -15,6 +20,16 @@ describe("examples/demo.yaml", () => {
     expect(parsed.ok ? [] : parsed.errors).toEqual([]);
     if (!parsed.ok) return;
     expect(translateSnapshot(parsed.snapshot).warnings).toEqual([]);
+  });
+
+  it("translates in slices to what it translates at once, letting the event loop run", async () => {
+    if (!parsed.ok) throw new Error("demo.yaml does not parse");
+    const turns = countTurns();
+    const sliced = await translateSnapshotInSlices(parsed.snapshot, new TranslationCache(), 0);
+    const turned = turns.stop();
+    expect(sliced).toEqual(translateSnapshot(parsed.snapshot));
+    // A pause after each Service at the least.
+    expect(turned).toBeGreaterThanOrEqual(sliced.entries.length);
   });
 
   it("shows what the operator is about", () => {

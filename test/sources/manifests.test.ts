@@ -8,6 +8,7 @@ import {
   splitDocuments,
 } from "../../src/sources/manifests.ts";
 import type { KubernetesSnapshot } from "../../src/sources/translate.ts";
+import { countTurns } from "../support/event-loop.ts";
 
 function snapshotOf(result: ManifestParse): KubernetesSnapshot {
   if (!result.ok) throw new Error(`unexpected errors:\n${result.errors.join("\n")}`);
@@ -323,18 +324,12 @@ describe("cutting the stream into documents", () => {
     // One document of 60,000 lines: read in slices of no time at all, the cut itself pauses.
     const lines = Array.from({ length: 60_000 }, (_, i) => `# line ${i}`).join("\n");
     const text = `${lines}\n---\napiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n`;
-    let turns = 0;
-    let counting = true;
-    const count = () => {
-      turns++;
-      if (counting) setImmediate(count);
-    };
-    setImmediate(count);
+    const turns = countTurns();
     const result = await parseManifestsInSlices(text, "big.yaml", undefined, 0);
-    counting = false;
+    const turned = turns.stop();
     expect(result.ok).toBe(true);
     // Two documents' steps alone would let it turn about twice.
-    expect(turns).toBeGreaterThanOrEqual(6);
+    expect(turned).toBeGreaterThanOrEqual(6);
   });
 
   it.each(["%YAML 1.2\n---\na: 1", "a: 1\n...\n", "--- {a: 1}\n"])(
