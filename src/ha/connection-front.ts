@@ -211,8 +211,8 @@ export class ConnectionFront implements LocalConnectionChanges {
     if (this.options.isLeader()) return;
     // Until another replica shows up on the Lease there is no one to hand it to; the hand-over
     // to a new leader (leaderChanged) carries it anyway.
-    const leader = this.options.leader();
-    if (leader === null || leader.identity === this.options.identity) return;
+    const leader = this.otherLeader();
+    if (leader === null) return;
     let repaired = 0;
     for (const pending of this.closes.values()) {
       if (!pending.listed || pending.ackedAt === null) continue;
@@ -321,10 +321,18 @@ export class ConnectionFront implements LocalConnectionChanges {
   steppedDown(): void {
     this.leadershipChanges++;
     this.reconciledWith = null;
-    const leader = this.options.leader();
-    if (leader !== null && leader.identity !== this.options.identity) {
-      this.reconciled = this.reconcile(leader.identity, leader.address);
-    }
+    const leader = this.otherLeader();
+    if (leader !== null) this.reconciled = this.reconcile(leader.identity, leader.address);
+  }
+
+  /**
+   * The holder on the Lease when it is another replica. A Lease that still names this replica
+   * after its term ended (until another replica takes it) names nobody to hand changes to: this
+   * replica would refuse them as not leading.
+   */
+  private otherLeader(): { identity: string; address: string | null } | null {
+    const holder = this.options.leader();
+    return holder === null || holder.identity === this.options.identity ? null : holder;
   }
 
   /** A new holder on the Lease: hand it what this replica knows that it may not. */
@@ -360,8 +368,8 @@ export class ConnectionFront implements LocalConnectionChanges {
       if (released !== null) this.noteRelease(released);
       return false;
     }
-    const leader = this.options.leader();
-    if (leader === null || leader.address === null || leader.identity === this.options.identity) {
+    const leader = this.otherLeader();
+    if (leader === null || leader.address === null) {
       if (released !== null) this.noteRelease(released);
       return false;
     }
@@ -561,7 +569,7 @@ export class ConnectionFront implements LocalConnectionChanges {
     if (this.retryTimer !== undefined || this.stopped) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      const leader = this.options.leader();
+      const leader = this.otherLeader();
       if (this.options.isLeader() || leader === null) {
         if (this.pendingCounts().unacknowledged > 0 && !this.options.isLeader()) {
           this.scheduleReconcile();

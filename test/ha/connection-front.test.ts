@@ -694,6 +694,40 @@ describe("a term that ends", () => {
   });
 });
 
+describe("a Lease that still names this replica after its term", () => {
+  it("is no leader to hand changes to: nothing is sent to itself, and the next leader gets them", async () => {
+    const { handed, next } = await acceptingLeader();
+    try {
+      const manager = new BalancerManager({ now: () => 1_000 });
+      // The Lease still shows this replica (its own address) until another takes it.
+      const holder = { current: { identity: "me", address: next.url } };
+      const front = new ConnectionFront({
+        manager,
+        identity: "me",
+        isLeader: () => false,
+        leader: () => holder.current,
+        forwardTimeoutMs: 500,
+        trustProxy: () => false,
+        credentials: () => ({ authorization: "Bearer replica-token" }),
+        logger: quiet,
+        now: () => 1_000,
+      });
+      fronts.push(front);
+      manager.restoreConnection(record("x"));
+      manager.closeConnection("x");
+      // Two retry periods with the Lease naming this replica: a hand-over to itself would be
+      // refused as "not the leader" and retried without end.
+      await new Promise((resolve) => setTimeout(resolve, 2_300));
+      expect(handed).toHaveLength(0);
+      holder.current = { identity: "leader", address: next.url };
+      await vi.waitFor(() => expect(handed).toHaveLength(1), { timeout: 3_000 });
+      expect(handed[0]).toMatchObject({ from: "me", closes: ["x"] });
+    } finally {
+      await next.close();
+    }
+  });
+});
+
 describe("a release the leader's snapshots still list long after it was acknowledged", () => {
   it("is handed over again, and the replica then mirrors the leader", async () => {
     const { handed, next } = await acceptingLeader();
