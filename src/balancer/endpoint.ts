@@ -35,6 +35,22 @@ export interface Endpoint {
   readonly ejected?: boolean;
 }
 
+const identitySets = new WeakMap<readonly Endpoint[], ReadonlySet<string>>();
+
+/**
+ * The identities of an endpoint list, made once per list: a service's list is replaced, never
+ * changed in place, so every batch of reports against one version shares one set instead of
+ * building one of thousands of identities each time.
+ */
+export function identitiesOf(endpoints: readonly Endpoint[]): ReadonlySet<string> {
+  let identities = identitySets.get(endpoints);
+  if (identities === undefined) {
+    identities = new Set(endpoints.map((endpoint) => endpoint.identity));
+    identitySets.set(endpoints, identities);
+  }
+  return identities;
+}
+
 export const MIN_WEIGHT = 1;
 export const MAX_WEIGHT = 1000;
 export const DEFAULT_WEIGHT = 1;

@@ -4,7 +4,7 @@
  * peak-EWMA estimates. Both are kept only for the service's current endpoints.
  */
 
-import type { Endpoint } from "./endpoint.ts";
+import { type Endpoint, identitiesOf } from "./endpoint.ts";
 import {
   type EjectionRecord,
   type OutlierChange,
@@ -43,7 +43,7 @@ export class OutcomeBook {
     const decayMs = (this.policyOf(service, state).leastRequest as ResolvedLeastRequest).decayMs;
     const now = this.now();
     const changes: OutlierChange[] = [];
-    const known = new Set(service.endpoints.map((endpoint) => endpoint.identity));
+    const known = identitiesOf(service.endpoints);
     for (const outcome of outcomes) {
       if (outcome.latencyMs !== undefined && known.has(outcome.identity)) {
         state.latencies.observe(outcome.identity, outcome.latencyMs, decayMs);

@@ -9,12 +9,13 @@
  * (src/ha), keeps the latencies for its own peak-EWMA picks, and mirrors the leader's ejections
  * from its snapshots (`mirror`).
  */
-import type {
-  EjectionRecord,
-  Endpoint,
-  Outcome,
-  OutcomeResult,
-  OutlierChange,
+import {
+  type EjectionRecord,
+  type Endpoint,
+  identitiesOf,
+  type Outcome,
+  type OutcomeResult,
+  type OutlierChange,
 } from "../balancer/index.ts";
 import { type CatalogEntry, serviceKey } from "../catalog/catalog.ts";
 import type { Metrics } from "../observability/metrics.ts";
@@ -219,7 +220,7 @@ export class OutcomeIntake {
  * only one endpoint has it; null when none (or several) match.
  */
 export function endpointResolver(endpoints: readonly Endpoint[]): (text: string) => string | null {
-  const byIdentity = new Set(endpoints.map((endpoint) => endpoint.identity));
+  const byIdentity = identitiesOf(endpoints);
   return (text) => {
     if (byIdentity.has(text)) return text;
     const withPort = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text) ?? /^([^:]+):(\d{1,5})$/.exec(text);

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { Endpoint } from "../../src/balancer/endpoint.ts";
+import { type Endpoint, identitiesOf } from "../../src/balancer/endpoint.ts";
 import type { ServiceEndpoints } from "../../src/balancer/manager.ts";
 import type { OutcomeResult } from "../../src/balancer/outcome.ts";
 import { OutcomeBook } from "../../src/balancer/outcome-book.ts";
@@ -11,7 +11,7 @@ import { DEFAULT_REGISTRY } from "../../src/balancer/registry.ts";
 import { ServiceStates } from "../../src/balancer/service-state.ts";
 import { latencyFromMap } from "../../src/balancer/strategies/latency-based/tiers.ts";
 import type { ResolvedLeastRequest } from "../../src/balancer/strategies/least-request/settings.ts";
-import { endpoint } from "./fixtures.ts";
+import { endpoint, endpoints } from "./fixtures.ts";
 
 const KEY = "shop/checkout";
 /** Every identity a run may use: endpoints come and go among these. */
@@ -233,5 +233,16 @@ describe("OutcomeBook.sync", () => {
     };
     const changes = book.record(flipped, [{ identity: "a", result: "failure" }]);
     expect(changes.map((c) => [c.kind, c.identity])).toEqual([["ejected", "a"]]);
+  });
+});
+
+describe("identities of an endpoint list", () => {
+  it("are made once per list, and a new list of the service gets its own", () => {
+    const first = endpoints(4);
+    const identities = identitiesOf(first);
+    expect([...identities].sort()).toEqual(first.map((e) => e.identity).sort());
+    expect(identitiesOf(first)).toBe(identities);
+    const next = first.slice(1);
+    expect(identitiesOf(next).has(first[0]?.identity as string)).toBe(false);
   });
 });
